@@ -1,0 +1,67 @@
+#include "duration.hpp"
+
+#include <cstdint>
+#include <limits>
+
+namespace qoewatch {
+
+std::optional<duration> parse_duration(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  constexpr std::int64_t max_ms = std::numeric_limits<std::int64_t>::max() / 4;
+  std::int64_t total = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::int64_t n = 0;
+    std::size_t digits = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      if (n > max_ms / 10) return std::nullopt;
+      n = n * 10 + (text[i] - '0');
+      ++i;
+      ++digits;
+    }
+    if (digits == 0) return std::nullopt;
+    std::int64_t unit = 0;
+    if (text.substr(i, 2) == "ms") {
+      unit = 1;
+      i += 2;
+    } else if (i < text.size() && text[i] == 's') {
+      unit = 1000;
+      ++i;
+    } else if (i < text.size() && text[i] == 'm') {
+      unit = 60'000;
+      ++i;
+    } else if (i < text.size() && text[i] == 'h') {
+      unit = 3'600'000;
+      ++i;
+    } else {
+      return std::nullopt;
+    }
+    if (n > (max_ms - total) / unit) return std::nullopt;
+    total += n * unit;
+  }
+  return duration{total};
+}
+
+std::string format_duration(duration d) {
+  std::int64_t ms = d.count();
+  if (ms == 0) return "0s";
+  std::string out;
+  if (ms < 0) {
+    out += '-';
+    ms = -ms;
+  }
+  auto part = [&](std::int64_t unit, const char* suffix) {
+    if (ms >= unit) {
+      out += std::to_string(ms / unit);
+      out += suffix;
+      ms %= unit;
+    }
+  };
+  part(3'600'000, "h");
+  part(60'000, "m");
+  part(1000, "s");
+  part(1, "ms");
+  return out;
+}
+
+}  // namespace qoewatch

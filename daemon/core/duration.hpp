@@ -1,0 +1,22 @@
+// Durations as written in config files: `250ms`, `30s`, `5m`, `1h`, and sums of these
+// written together (`1h30m`). Pure code.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace qoewatch {
+
+using duration = std::chrono::milliseconds;
+
+/// Parses a duration; std::nullopt when the text is not one (no unit, unknown unit,
+/// negative, overflow).
+std::optional<duration> parse_duration(std::string_view text);
+
+/// Prints the shortest exact form, largest units first: 90000ms -> "1m30s", 250ms -> "250ms",
+/// 0 -> "0s". parse_duration(format_duration(d)) == d.
+std::string format_duration(duration d);
+
+}  // namespace qoewatch

@@ -1,0 +1,69 @@
+#include "rules/dimension_filter.hpp"
+
+namespace qoewatch::rules {
+
+namespace {
+bool is_space(char c) { return c == ' ' || c == '\t'; }
+bool is_ident_start(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+bool is_ident_char(char c) { return is_ident_start(c) || (c >= '0' && c <= '9'); }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+}  // namespace
+
+dimension_filter_result parse_dimension_filter(std::string_view text) {
+  dimension_filter_result r;
+  dimension_filter f;
+  std::size_t i = 0;
+  auto fail = [&r](std::size_t pos, std::string message) {
+    r.column = pos + 1;
+    r.message = std::move(message);
+    return r;
+  };
+  auto skip_spaces = [&] {
+    while (i < text.size() && is_space(text[i])) ++i;
+  };
+  skip_spaces();
+  while (i < text.size()) {
+    if (text[i] != '[')
+      return fail(i, "expected '[' to open a group, found '" + std::string(1, text[i]) +
+                         "' (write [dimension=value|value])");
+    std::size_t open = i++;
+    skip_spaces();
+    std::size_t name_start = i;
+    if (i >= text.size() || !is_ident_start(text[i]))
+      return fail(i, "expected a dimension name after '['");
+    while (i < text.size() && is_ident_char(text[i])) ++i;
+    dimension_group g;
+    g.dimension = std::string(text.substr(name_start, i - name_start));
+    skip_spaces();
+    if (i >= text.size() || text[i] != '=')
+      return fail(i, "expected '=' after dimension '" + g.dimension + "'");
+    ++i;
+    for (;;) {
+      std::size_t value_start = i;
+      while (i < text.size() && text[i] != '|' && text[i] != ']' && text[i] != '[') ++i;
+      if (i >= text.size()) return fail(open, "'[' is never closed");
+      if (text[i] == '[') return fail(i, "'[' inside a group (close the group with ']' first)");
+      std::string_view value = trim(text.substr(value_start, i - value_start));
+      if (value.empty()) return fail(value_start, "empty value for dimension '" + g.dimension + "'");
+      g.values.emplace_back(value);
+      if (text[i] == ']') {
+        ++i;
+        break;
+      }
+      ++i;  // '|'
+    }
+    f.groups.push_back(std::move(g));
+    skip_spaces();
+  }
+  r.value = std::move(f);
+  return r;
+}
+
+}  // namespace qoewatch::rules
