@@ -43,14 +43,15 @@ std::optional<duration> parse_duration(std::string_view text) {
 }
 
 std::string format_duration(duration d) {
-  std::int64_t ms = d.count();
-  if (ms == 0) return "0s";
+  if (d.count() == 0) return "0s";
   std::string out;
-  if (ms < 0) {
+  // The magnitude in unsigned arithmetic: negating INT64_MIN is undefined behaviour.
+  auto ms = static_cast<std::uint64_t>(d.count());
+  if (d.count() < 0) {
     out += '-';
-    ms = -ms;
+    ms = 0 - ms;
   }
-  auto part = [&](std::int64_t unit, const char* suffix) {
+  auto part = [&](std::uint64_t unit, const char* suffix) {
     if (ms >= unit) {
       out += std::to_string(ms / unit);
       out += suffix;

@@ -9,6 +9,15 @@ bool is_ident_start(char c) {
 }
 bool is_ident_char(char c) { return is_ident_start(c) || (c >= '0' && c <= '9'); }
 
+bool is_utf8_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+
+// The whole UTF-8 character starting at text[pos], so an error quotes it intact.
+std::string_view char_at(std::string_view text, std::size_t pos) {
+  std::size_t end = pos + 1;
+  while (end < text.size() && is_utf8_continuation(text[end])) ++end;
+  return text.substr(pos, end - pos);
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
@@ -20,8 +29,11 @@ dimension_filter_result parse_dimension_filter(std::string_view text) {
   dimension_filter_result r;
   dimension_filter f;
   std::size_t i = 0;
-  auto fail = [&r](std::size_t pos, std::string message) {
-    r.column = pos + 1;
+  auto fail = [&r, text](std::size_t pos, std::string message) {
+    // Values may hold any UTF-8 text, so count characters, not bytes.
+    r.column = 1;
+    for (std::size_t k = 0; k < pos && k < text.size(); ++k)
+      if (!is_utf8_continuation(text[k])) ++r.column;
     r.message = std::move(message);
     return r;
   };
@@ -31,7 +43,7 @@ dimension_filter_result parse_dimension_filter(std::string_view text) {
   skip_spaces();
   while (i < text.size()) {
     if (text[i] != '[')
-      return fail(i, "expected '[' to open a group, found '" + std::string(1, text[i]) +
+      return fail(i, "expected '[' to open a group, found '" + std::string(char_at(text, i)) +
                          "' (write [dimension=value|value])");
     std::size_t open = i++;
     skip_spaces();

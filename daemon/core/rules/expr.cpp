@@ -69,6 +69,7 @@ struct token {
   std::size_t pos = 0;  // 0-based offset
   cmp_op op = cmp_op::gt;
   double number = 0;
+  std::string problem;  // tok::bad only: a message that beats the parser's contextual one
 };
 
 bool is_ident_start(char c) {
@@ -77,6 +78,27 @@ bool is_ident_start(char c) {
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_ident_char(char c) { return is_ident_start(c) || is_digit(c); }
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Length of the UTF-8 sequence starting at text[pos] (1 for ASCII or malformed input), so
+// an error can quote a whole character rather than its first byte.
+std::size_t utf8_length(std::string_view text, std::size_t pos) {
+  auto lead = static_cast<unsigned char>(text[pos]);
+  std::size_t len = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+  std::size_t n = 1;
+  while (n < len && pos + n < text.size() &&
+         (static_cast<unsigned char>(text[pos + n]) & 0xC0) == 0x80)
+    ++n;
+  return n;
+}
+
+std::string describe_foreign(std::string_view ch) {
+  if (ch == "\u2265") return "unexpected character '\u2265' (write >=)";
+  if (ch == "\u2264") return "unexpected character '\u2264' (write <=)";
+  if (ch == "\u2260") return "unexpected character '\u2260' (write !=)";
+  if (ch == "\u00a0") return "unexpected no-break space (U+00A0); use an ordinary space";
+  return "unexpected character '" + std::string(ch) +
+         "' (metric names use ASCII letters, digits and '_')";
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -140,7 +162,13 @@ class lexer {
     }
     if (is_digit(c) || c == '-' || c == '+' || c == '.') return lex_number();
     t.type = tok::bad;
-    t.text = text_.substr(pos_++, 1);
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      t.text = text_.substr(pos_, utf8_length(text_, pos_));
+      t.problem = describe_foreign(t.text);
+    } else {
+      t.text = text_.substr(pos_, 1);
+    }
+    pos_ += t.text.size();
     return t;
   }
 
@@ -177,6 +205,8 @@ class lexer {
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc{} || ptr != s.data() + s.size() || !std::isfinite(v)) {
       t.type = tok::bad;
+      if (ec == std::errc::result_out_of_range)
+        t.problem = "number '" + std::string(t.text) + "' is out of range";
       return t;
     }
     t.type = tok::number;
@@ -225,7 +255,7 @@ class parser {
     if (failed_) return;
     failed_ = true;
     error_.column = at.pos + 1;
-    error_.message = std::move(message);
+    error_.message = at.problem.empty() ? std::move(message) : at.problem;
   }
 
   std::optional<expr> parse_or() {
@@ -273,7 +303,7 @@ class parser {
       if (cur_.type != tok::rparen) {
         fail(cur_.type == tok::end ? open : cur_,
              cur_.type == tok::end ? "'(' is never closed"
-                                   : "expected ')', found " + describe(cur_));
+                                   : "expected AND, OR or ')', found " + describe(cur_));
         return std::nullopt;
       }
       advance();

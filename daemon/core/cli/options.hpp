@@ -1,0 +1,41 @@
+// qoewatchd's command line, parsed without side effects so it is table-testable.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace qoewatch::cli {
+
+struct options {
+  std::string config;         // --config FILE
+  bool check_config = false;  // --check-config
+  bool version = false;       // --version
+  bool help = false;          // --help / -h
+};
+
+struct parse_result {
+  std::optional<options> value;
+  std::string error;  // set when !value: what is wrong, for stderr before the usage line
+  explicit operator bool() const { return value.has_value(); }
+};
+
+/// Parses the arguments after the program name. Accepts `--config FILE` and `--config=FILE`.
+parse_result parse(const std::vector<std::string_view>& args);
+
+/// The --help text.
+std::string usage();
+
+/// "qoewatchd <version>".
+std::string version_line();
+
+/// What --check-config prints for a valid config: one line per rule, each with the exact
+/// listsessions URL the first page of a poll at `now` would request (never the API key).
+std::string check_config_report(const config::daemon_config& cfg,
+                                std::chrono::system_clock::time_point now);
+
+}  // namespace qoewatch::cli

@@ -1,0 +1,84 @@
+// The configuration as plain structs: what the loader produces and everything after it reads.
+// Defaults are member initialisers. No YAML types travel past the loader.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "duration.hpp"
+#include "rules/dimension_filter.hpp"
+#include "rules/expr.hpp"
+
+namespace qoewatch::config {
+
+using namespace std::chrono_literals;
+
+/// Where a value came from, for messages that point at it (1-based line and column).
+struct source_location {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+struct smartsight_config {
+  std::string base_url = "https://smartsight3.mediamelon.com";  // scheme://host[:port][/prefix]
+  std::uint64_t customer_id = 0;
+  // Exactly one of these names where the API key is; the key itself is never in the config.
+  std::string api_key_file;
+  std::string api_key_env;
+  source_location api_key_where;  // the api_key_file / api_key_env entry, for messages
+  duration timeout = 15s;
+  int page_size = 1000;
+  std::vector<std::string> extra_metrics;  // metric names beyond SmartSight's dictionary
+};
+
+struct rule_defaults {
+  duration interval = 60s;
+  duration window = 10min;
+  duration delay = 2min;
+};
+
+enum class sink_type { webhook };
+
+struct sink_config {
+  std::string name;
+  sink_type type = sink_type::webhook;
+  std::string url;
+  source_location where;
+};
+
+enum class severity { critical, error, warning, info };
+std::string_view to_string(severity s);
+
+struct rule_config {
+  std::string name;
+  std::string description;
+  std::string filter_text;            // sent as is
+  rules::dimension_filter filter;     // parsed form of filter_text
+  std::string qoefilter_text;         // as written
+  rules::expr condition;              // parsed qoefilter, evaluated locally on every row
+  std::vector<std::string> fields;    // extra session fields to fetch and report
+  duration interval = 60s;
+  duration window = 10min;
+  duration delay = 2min;
+  config::severity severity = severity::warning;
+  std::map<std::string, std::string> labels;
+  std::vector<std::string> sinks;     // names of sink_config entries
+  source_location where;              // the rule's own entry
+};
+
+struct daemon_config {
+  std::string file;  // the main config file as given
+  smartsight_config smartsight;
+  std::string listen = "0.0.0.0:9786";
+  std::string state_dir = "/var/lib/qoewatch";
+  std::vector<std::string> rule_files;  // patterns as written
+  rule_defaults defaults;
+  std::vector<sink_config> sinks;
+  std::vector<rule_config> rules;  // inline rules first, then rule files in pattern/path order
+};
+
+}  // namespace qoewatch::config

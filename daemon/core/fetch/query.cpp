@@ -1,0 +1,96 @@
+#include "fetch/query.hpp"
+
+#include <algorithm>
+
+#include "rules/expr.hpp"
+
+namespace qoewatch::fetch {
+
+window window_at(const config::rule_config& rule, std::chrono::system_clock::time_point now) {
+  using std::chrono::duration_cast;
+  using std::chrono::seconds;
+  std::int64_t now_s = duration_cast<seconds>(now.time_since_epoch()).count();
+  std::int64_t delay_s = duration_cast<seconds>(rule.delay).count();
+  std::int64_t window_s = duration_cast<seconds>(rule.window).count();
+  window w;
+  w.end = now_s - delay_s;
+  w.start = w.end - window_s;
+  return w;
+}
+
+std::vector<std::string> requested_metrics(const config::rule_config& rule) {
+  std::vector<std::string> out = rules::metrics_of(rule.condition);
+  auto add = [&out](const std::string& name) {
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+  };
+  add("sessionid");
+  add("starttime");
+  add("endtime");
+  for (const std::string& f : rule.fields) add(f);
+  return out;
+}
+
+std::string percent_encode(std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~';
+    if (unreserved) {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0xF];
+    }
+  }
+  return out;
+}
+
+namespace {
+// The path part of base_url ("" for "https://host", "/proxy" for "https://host/proxy").
+std::string_view base_path(std::string_view base_url) {
+  std::size_t scheme = base_url.find("://");
+  std::size_t slash = base_url.find('/', scheme == std::string_view::npos ? 0 : scheme + 3);
+  return slash == std::string_view::npos ? std::string_view{} : base_url.substr(slash);
+}
+std::string_view origin(std::string_view base_url) {
+  return base_url.substr(0, base_url.size() - base_path(base_url).size());
+}
+}  // namespace
+
+std::string listsessions_target(const config::smartsight_config& api,
+                                const config::rule_config& rule, window w, std::int64_t offset) {
+  std::string metrics;
+  for (const std::string& m : requested_metrics(rule)) {
+    if (!metrics.empty()) metrics += ',';
+    metrics += m;
+  }
+  std::string target(base_path(api.base_url));
+  target += "/mm-apis/listsessions/" + std::to_string(api.customer_id);
+  auto param = [&target](std::string_view name, std::string_view value) {
+    target += target.find('?') == std::string::npos ? '?' : '&';
+    target += name;
+    target += '=';
+    target += percent_encode(value);
+  };
+  param("period", "start=" + std::to_string(w.start) + ",end=" + std::to_string(w.end));
+  param("metrics", metrics);
+  param("aggby", "sessionid");
+  param("sessiontype", "ended");
+  if (!rule.filter_text.empty()) param("filter", rule.filter_text);
+  std::string server_filter = rules::server_side_filter(rule.condition);
+  if (!server_filter.empty()) param("qoefilter", server_filter);
+  param("limit", std::to_string(api.page_size));
+  param("offset", std::to_string(offset));
+  return target;
+}
+
+std::string listsessions_url(const config::smartsight_config& api, const config::rule_config& rule,
+                             window w, std::int64_t offset) {
+  return std::string(origin(api.base_url)) + listsessions_target(api, rule, w, offset);
+}
+
+}  // namespace qoewatch::fetch

@@ -1,0 +1,43 @@
+// Building the SmartSight listsessions request for one page of one rule's window. Pure code:
+// the API key is not part of the query (it travels in the X-API-Key header).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace qoewatch::fetch {
+
+/// A poll window in UTC epoch seconds: [start, end].
+struct window {
+  std::int64_t start = 0;
+  std::int64_t end = 0;
+  bool operator==(const window&) const = default;
+};
+
+/// The window a poll at `now` covers: [now - delay - window, now - delay], in whole seconds.
+window window_at(const config::rule_config& rule, std::chrono::system_clock::time_point now);
+
+/// The `metrics` list: the condition's metrics first, then sessionid, starttime, endtime,
+/// then the rule's fields; each name once.
+std::vector<std::string> requested_metrics(const config::rule_config& rule);
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+std::string percent_encode(std::string_view s);
+
+/// The request target (path and query) for one page:
+/// {prefix}/mm-apis/listsessions/{customer}?period=..&metrics=..&aggby=sessionid
+///   &sessiontype=ended[&filter=..][&qoefilter=..]&limit=..&offset=..
+/// `prefix` is the path of base_url (usually empty).
+std::string listsessions_target(const config::smartsight_config& api,
+                                const config::rule_config& rule, window w, std::int64_t offset);
+
+/// base_url followed by listsessions_target: the whole URL, for logs and --check-config.
+std::string listsessions_url(const config::smartsight_config& api, const config::rule_config& rule,
+                             window w, std::int64_t offset);
+
+}  // namespace qoewatch::fetch
