@@ -32,7 +32,7 @@ std::string_view to_string(severity s) {
 std::string diagnostic::to_string() const {
   std::string out = file;
   if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
-  out += ": ";
+  if (!out.empty()) out += ": ";
   if (!path.empty()) out += path + ": ";
   out += message;
   return out;
@@ -783,7 +783,7 @@ load_result load_from_string(std::string_view yaml, const std::string& file) {
               "daemon without rules would watch nothing)"));
 
   // Report file by file (in the order files were read), top to bottom within each.
-  std::vector<std::string> file_order;
+  std::vector<std::string> file_order{file};
   for (const diagnostic& d : l.errors)
     if (std::find(file_order.begin(), file_order.end(), d.file) == file_order.end())
       file_order.push_back(d.file);

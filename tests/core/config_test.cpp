@@ -1,0 +1,364 @@
+// The config contract: what loads, what the defaults are, and the exact error texts an
+// operator reads (file:line:column: key.path: what is wrong (what would be right)).
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "config/load.hpp"
+
+namespace fs = std::filesystem;
+using namespace qoewatch;
+using namespace std::chrono_literals;
+
+namespace {
+
+class temp_dir {
+ public:
+  temp_dir() {
+    std::random_device rd;
+    path_ = fs::temp_directory_path() / ("qoewatch-config-test-" + std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~temp_dir() { fs::remove_all(path_); }
+  std::string write(const std::string& name, const std::string& text) const {
+    fs::path p = path_ / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+    return p.string();
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+const char* const minimal = R"(smartsight:
+  customer_id: 42
+  api_key_env: QW_TEST_KEY
+rules:
+  - name: slow
+    qoefilter: latency > 5
+)";
+
+std::vector<std::string> texts(const config::load_result& r) {
+  std::vector<std::string> out;
+  for (const config::diagnostic& d : r.errors) out.push_back(d.to_string());
+  return out;
+}
+
+// Loads `yaml` as c.yaml and returns the error texts (empty when it loaded).
+std::vector<std::string> errors_of(const std::string& yaml) {
+  return texts(config::load_from_string(yaml, "c.yaml"));
+}
+
+}  // namespace
+
+TEST(Config, MinimalFileGetsDocumentedDefaults) {
+  config::load_result r = config::load_from_string(minimal, "c.yaml");
+  ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
+  const config::daemon_config& c = *r.config;
+  EXPECT_EQ(c.smartsight.base_url, "https://smartsight3.mediamelon.com");
+  EXPECT_EQ(c.smartsight.customer_id, 42u);
+  EXPECT_EQ(c.smartsight.api_key_env, "QW_TEST_KEY");
+  EXPECT_EQ(c.smartsight.timeout, 15s);
+  EXPECT_EQ(c.smartsight.page_size, 1000);
+  EXPECT_EQ(c.listen, "0.0.0.0:9786");
+  EXPECT_EQ(c.state_dir, "/var/lib/qoewatch");
+  ASSERT_EQ(c.rules.size(), 1u);
+  const config::rule_config& rule = c.rules[0];
+  EXPECT_EQ(rule.name, "slow");
+  EXPECT_EQ(rule.interval, 60s);
+  EXPECT_EQ(rule.window, 10min);
+  EXPECT_EQ(rule.delay, 2min);
+  EXPECT_EQ(rule.severity, config::severity::warning);
+  EXPECT_EQ(rules::to_string(rule.condition), "latency > 5");
+  EXPECT_TRUE(rule.sinks.empty());
+  EXPECT_EQ(rule.where.line, 5);
+  EXPECT_EQ(rule.where.column, 5);
+}
+
+TEST(Config, FullExampleFromTheIssueLoads) {
+  temp_dir dir;
+  dir.write("rules/android.yaml", R"(rules:
+  - name: slow_startup_android
+    description: Startup over 5 s on Android
+    filter: "[platform=Android]"
+    qoefilter: "latency > 5"
+    fields: [assetname, cdn, sourcetype]
+    interval: 30s
+    window: 10m
+    delay: 2m
+    severity: critical
+    labels: {team: player}
+    sinks: [oncall]
+)");
+  std::string main = dir.write("qoewatch.yaml", R"(smartsight:
+  base_url: https://smartsight3.mediamelon.com/
+  customer_id: 199493832
+  api_key_file: secrets/key
+  timeout: 15s
+  page_size: 500
+listen: 0.0.0.0:9786
+state_dir: state
+rule_files: [rules/*.yaml]
+defaults: {interval: 60s, window: 10m, delay: 90s}
+sinks:
+  - name: oncall
+    type: webhook
+    url: https://hooks.example.com/qoe
+  - name: audit
+    type: webhook
+    url: http://127.0.0.1:9000/x
+rules:
+  - name: inline_rule
+    qoefilter: "cirrbufferingratio > 5"
+)");
+  config::load_result r = config::load(main);
+  ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
+  const config::daemon_config& c = *r.config;
+  EXPECT_EQ(c.smartsight.base_url, "https://smartsight3.mediamelon.com");  // trailing / dropped
+  EXPECT_EQ(c.smartsight.api_key_file, (dir.path() / "secrets/key").string());
+  EXPECT_EQ(c.state_dir, (dir.path() / "state").string());
+  EXPECT_EQ(c.smartsight.page_size, 500);
+  ASSERT_EQ(c.sinks.size(), 2u);
+  ASSERT_EQ(c.rules.size(), 2u);
+  // Inline rules first, then rule files.
+  EXPECT_EQ(c.rules[0].name, "inline_rule");
+  EXPECT_EQ(c.rules[0].delay, 90s);  // from defaults
+  EXPECT_EQ(c.rules[0].sinks, (std::vector<std::string>{"oncall", "audit"}));  // no key: all
+  const config::rule_config& a = c.rules[1];
+  EXPECT_EQ(a.name, "slow_startup_android");
+  EXPECT_EQ(a.description, "Startup over 5 s on Android");
+  EXPECT_EQ(a.filter_text, "[platform=Android]");
+  ASSERT_EQ(a.filter.groups.size(), 1u);
+  EXPECT_EQ(a.filter.groups[0].dimension, "platform");
+  EXPECT_EQ(a.fields, (std::vector<std::string>{"assetname", "cdn", "sourcetype"}));
+  EXPECT_EQ(a.interval, 30s);
+  EXPECT_EQ(a.severity, config::severity::critical);
+  EXPECT_EQ(a.labels.at("team"), "player");
+  EXPECT_EQ(a.sinks, (std::vector<std::string>{"oncall"}));
+  EXPECT_EQ(a.where.file, (dir.path() / "rules/android.yaml").string());
+}
+
+TEST(Config, ShippedExampleConfigAndRulesAreValid) {
+  config::load_result r = config::load(QOEWATCH_SOURCE_DIR "/qoewatch.yaml");
+  ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
+  EXPECT_GE(r.config->rules.size(), 5u);
+}
+
+TEST(Config, ErrorTextsArePinned) {
+  struct row {
+    const char* yaml;
+    const char* error;
+  };
+  const row rows[] = {
+      {"smartsight:\n  customer_id: 1\n  api_key_env: K\n  timout: 5s\nrules: []\n",
+       "c.yaml:4:3: smartsight.timout: unknown key (did you mean \"timeout\"?)"},
+      {"smartsight:\n  customer_id: 1\n  api_key_env: K\n  api_key: abc123secret\nrules: []\n",
+       "c.yaml:4:3: smartsight.api_key: a literal API key does not belong in the config file (put "
+       "it in a file named by api_key_file, or an environment variable named by api_key_env)"},
+      {"smartsight:\n  api_key_env: K\nrules: []\n",
+       "c.yaml:2:3: smartsight.customer_id: missing (required: the numeric SmartSight customer "
+       "id)"},
+      {"smartsight:\n  customer_id: 1\nrules: []\n",
+       "c.yaml:2:3: smartsight.api_key_file: missing (set api_key_file: PATH or api_key_env: NAME "
+       "to say where the API key is)"},
+      {"smartsight:\n  customer_id: 1\n  api_key_env: K\n  api_key_file: /k\nrules: []\n",
+       "c.yaml:3:16: smartsight.api_key_env: api_key_file and api_key_env are both set (keep one)"},
+      {"smartsight:\n  customer_id: x1\n  api_key_env: K\nrules: []\n",
+       "c.yaml:2:16: smartsight.customer_id: \"x1\" is not a whole number (the numeric customer id, "
+       "1 to 9223372036854775807)"},
+      {"smartsight:\n  customer_id: 1\n  api_key_env: K\n  page_size: 0\nrules: []\n",
+       "c.yaml:4:14: smartsight.page_size: 0 is out of range (rows per request, 1 to 100000)"},
+      {"smartsight:\n  customer_id: 1\n  api_key_env: K\n  base_url: ftp://x\nrules: []\n",
+       "c.yaml:4:13: smartsight.base_url: scheme \"ftp\" is not supported (write "
+       "http://host[:port][/path] or https://...)"},
+      {"smartsight:\n  customer_id: 1\n  api_key_env: K\n  base_url: https://u:pw@h\nrules: []\n",
+       "c.yaml:4:13: smartsight.base_url: credentials in the URL are not allowed (they would end "
+       "up in logs; use a header or a secret file)"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nlisten: 9786\nrules: []\n",
+       "c.yaml:2:9: listen: \"9786\" is not HOST:PORT (write 0.0.0.0:9786, 127.0.0.1:9786 or "
+       "[::]:9786)"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\ndefaults: {window: 10x}\nrules: []\n",
+       "c.yaml:2:20: defaults.window: \"10x\" is not a duration (use 30s, 5m, 1h)"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nrulez: []\n",
+       "c.yaml:2:1: rulez: unknown key (did you mean \"rules\"?)"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nrules:\n  - name: r\n    qoefilter: "
+       "\"latency > 5 AND\"\n",
+       "c.yaml:4:32: rules[0].qoefilter: expected a metric name, found end of text"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nrules:\n  - name: r\n    qoefilter: "
+       "latency >> 5\n",
+       "c.yaml:4:25: rules[0].qoefilter: expected a number after '>', found '>'"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nrules:\n  - name: r\n    qoefilter: "
+       "\"latency > 5 AND latncy > 2\"\n",
+       "c.yaml:4:33: rules[0].qoefilter: unknown metric \"latncy\" (did you mean \"latency\"? known: "
+       "latency, cirrbufferingratio, bufferingratio, qualityofexperience, playdur, "
+       "cdn_change_rate, errors, fatalerrors, watchtime, starttime, endtime; declare others in "
+       "smartsight.extra_metrics)"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nrules:\n  - name: r\n    qoefilter: "
+       "latency > 5\n    filter: \"[platform=Android\"\n",
+       "c.yaml:5:14: rules[0].filter: '[' is never closed"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nrules:\n  - name: r\n    qoefilter: "
+       "latency > 5\n    windw: 5m\n",
+       "c.yaml:5:5: rules[0].windw: unknown key (did you mean \"window\"?)"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nrules:\n  - name: r\n    qoefilter: "
+       "latency > 5\n    window: 10x\n",
+       "c.yaml:5:13: rules[0].window: \"10x\" is not a duration (use 30s, 5m, 1h)"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nrules:\n  - name: r\n    qoefilter: "
+       "latency > 5\n    window: 30s\n",
+       "c.yaml:5:13: rules[0].window: window 30s is shorter than interval 1m, so sessions ending "
+       "between polls would never be checked (make window at least the interval)"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nrules:\n  - name: 2fast\n    qoefilter: "
+       "latency > 5\n",
+       "c.yaml:3:11: rules[0].name: \"2fast\" is not a valid rule name (letters, digits, _; not "
+       "starting with a digit)"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nrules:\n  - name: r\n",
+       "c.yaml:3:5: rules[0].qoefilter: missing (required: the condition, e.g. \"latency > 5\")"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nrules:\n  - name: r\n    qoefilter: "
+       "latency > 5\n    severity: crit\n",
+       "c.yaml:5:15: rules[0].severity: \"crit\" is not a severity (did you mean \"critical\"? use "
+       "critical, error, warning or info)"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nrules:\n  - name: r\n    qoefilter: "
+       "latency > 5\n    labels: {alertname: x}\n",
+       "c.yaml:5:14: rules[0].labels.alertname: \"alertname\" is set by qoewatch itself (choose "
+       "another label name)"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nsinks:\n  - {name: oncall, type: webhook, "
+       "url: \"http://h/\"}\nrules:\n  - name: r\n    qoefilter: latency > 5\n    sinks: "
+       "[oncal]\n",
+       "c.yaml:7:13: rules[0].sinks[0]: no sink named \"oncal\" (did you mean \"oncall\"?)"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nsinks:\n  - {name: a, type: slack, url: "
+       "\"http://h/\"}\nrules: []\n",
+       "c.yaml:3:21: sinks[0].type: unknown sink type \"slack\" (supported: webhook)"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nrules:\n  - {name: r, qoefilter: latency > "
+       "5}\n  - {name: r, qoefilter: errors > 0}\n",
+       "c.yaml:4:5: rules: rule name \"r\" is already used at c.yaml:3:5 (rule names must be "
+       "unique)"},
+      {"smartsight: {customer_id: 1, api_key_env: K}\nrules: []\n",
+       "c.yaml: no rules are defined (add rules: here or rule files matching rule_files:; a daemon "
+       "without rules would watch nothing)"},
+      {"smartsight: {customer_id: 1\n", "c.yaml:2:1: not valid YAML: end of map flow not found"},
+      {"", "c.yaml: the file is empty (it needs at least smartsight: and rules)"},
+  };
+  for (const row& r : rows) {
+    std::vector<std::string> got = errors_of(r.yaml);
+    ASSERT_FALSE(got.empty()) << "no error for:\n" << r.yaml;
+    EXPECT_EQ(got.front(), r.error) << "for:\n" << r.yaml;
+  }
+}
+
+TEST(Config, SecretValuesNeverAppearInErrors) {
+  std::vector<std::string> got =
+      errors_of("smartsight:\n  customer_id: 1\n  api_key: abc123secret\n  base_url: "
+                "https://user:hunter2@h\nrules: []\n");
+  ASSERT_GE(got.size(), 2u);
+  for (const std::string& e : got) {
+    EXPECT_EQ(e.find("abc123secret"), std::string::npos) << e;
+    EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
+  }
+}
+
+TEST(Config, EveryErrorIsReportedInFileOrder) {
+  std::vector<std::string> got = errors_of(R"(smartsight:
+  customer_id: abc
+  api_key_env: K
+  timout: 5s
+rules:
+  - name: a
+    qoefilter: "latncy > 5"
+  - name: b
+    qoefilter: latency > 5
+    window: 10x
+)");
+  ASSERT_EQ(got.size(), 4u) << testing::PrintToString(got);
+  EXPECT_EQ(got[0].substr(0, 11), "c.yaml:2:16");
+  EXPECT_EQ(got[1].substr(0, 10), "c.yaml:4:3");
+  EXPECT_EQ(got[2].substr(0, 11), "c.yaml:7:17");
+  EXPECT_EQ(got[3].substr(0, 12), "c.yaml:10:13");
+}
+
+TEST(Config, RuleFileErrorsNameTheRuleFile) {
+  temp_dir dir;
+  std::string rules = dir.write("rules/r.yaml", "rules:\n  - name: x\n    qoefilter: latency >\n");
+  dir.write("rules/other.yaml", "rulez: []\n");
+  std::string main = dir.write(
+      "q.yaml", "smartsight: {customer_id: 1, api_key_env: K}\nrule_files: [rules/*.yaml, "
+                "nothere.yaml]\n");
+  std::vector<std::string> got = texts(config::load(main));
+  ASSERT_EQ(got.size(), 3u) << testing::PrintToString(got);
+  EXPECT_EQ(got[0], main + ":2:28: rule_files[1]: \"nothere.yaml\" does not exist (paths are "
+                           "relative to the folder of " + main + ")");
+  EXPECT_EQ(got[1], dir.path().string() + "/rules/other.yaml:1:1: rulez: unknown key (did you "
+                                          "mean \"rules\"?)");
+  EXPECT_EQ(got[2], rules + ":3:25: rules[0].qoefilter: expected a number after '>', found end "
+                            "of text");
+}
+
+TEST(Config, RuleNamesAreUniqueAcrossFiles) {
+  temp_dir dir;
+  std::string a = dir.write("rules/a.yaml", "rules:\n  - {name: dup, qoefilter: latency > 5}\n");
+  std::string b = dir.write("rules/b.yaml", "rules:\n  - {name: dup, qoefilter: errors > 1}\n");
+  std::string main =
+      dir.write("q.yaml", "smartsight: {customer_id: 1, api_key_env: K}\nrule_files: [rules/*.yaml]\n");
+  std::vector<std::string> got = texts(config::load(main));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], b + ":2:5: rules: rule name \"dup\" is already used at " + a +
+                        ":2:5 (rule names must be unique)");
+}
+
+TEST(Config, ExtraMetricsExtendTheDictionary) {
+  const char* yaml = R"(smartsight:
+  customer_id: 1
+  api_key_env: K
+  extra_metrics: [exitbeforevideostart]
+rules:
+  - name: ebvs
+    qoefilter: exitbeforevideostart > 0
+)";
+  config::load_result r = config::load_from_string(yaml, "c.yaml");
+  ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
+  EXPECT_EQ(r.config->smartsight.extra_metrics, std::vector<std::string>{"exitbeforevideostart"});
+}
+
+TEST(Config, MissingConfigFileIsAClearError) {
+  std::vector<std::string> got = texts(config::load("/nonexistent/q.yaml"));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], "/nonexistent/q.yaml: cannot read the config file: No such file or directory");
+}
+
+TEST(Config, ApiKeyIsReadTrimmedAndNeverEchoed) {
+  temp_dir dir;
+  config::smartsight_config api;
+  api.api_key_file = dir.write("key", "  s3cr3t-key\n");
+  config::diagnostic err;
+  EXPECT_EQ(config::read_api_key(api, err), "s3cr3t-key");
+
+  api.api_key_file = dir.write("bad", "s3cr3t key\n");
+  EXPECT_FALSE(config::read_api_key(api, err));
+  EXPECT_EQ(err.message, "the API key in \"" + api.api_key_file +
+                             "\" contains spaces or control characters (expected one token on "
+                             "one line)");
+  EXPECT_EQ(err.to_string().find("s3cr3t"), std::string::npos);
+
+  api.api_key_file = (dir.path() / "absent").string();
+  EXPECT_FALSE(config::read_api_key(api, err));
+  EXPECT_EQ(err.message, "cannot read \"" + api.api_key_file + "\": No such file or directory");
+
+  api.api_key_file.clear();
+  api.api_key_env = "QW_TEST_UNSET_VARIABLE";
+  ::unsetenv("QW_TEST_UNSET_VARIABLE");
+  EXPECT_FALSE(config::read_api_key(api, err));
+  EXPECT_EQ(err.to_string(), "smartsight.api_key_env: environment variable "
+                             "QW_TEST_UNSET_VARIABLE is not set");
+  ::setenv("QW_TEST_UNSET_VARIABLE", "k3y", 1);
+  EXPECT_EQ(config::read_api_key(api, err), "k3y");
+  ::unsetenv("QW_TEST_UNSET_VARIABLE");
+}
+
+TEST(Config, NearestSuggestsOnlyCloseNames) {
+  EXPECT_EQ(config::nearest("intervall", {"interval", "window"}), "interval");
+  EXPECT_EQ(config::nearest("WINDOW", {"interval", "window"}), "window");
+  EXPECT_EQ(config::nearest("zzzzzz", {"interval", "window"}), "");
+}

@@ -1,0 +1,138 @@
+// The listsessions request each poll sends, and the --check-config report that shows it.
+#include <gtest/gtest.h>
+
+#include "cli/options.hpp"
+#include "config/load.hpp"
+#include "fetch/query.hpp"
+
+using namespace qoewatch;
+using namespace std::chrono_literals;
+
+namespace {
+config::daemon_config load_ok(const std::string& yaml) {
+  config::load_result r = config::load_from_string(yaml, "q.yaml");
+  if (!r.config) {
+    std::string all;
+    for (const auto& d : r.errors) all += d.to_string() + "\n";
+    ADD_FAILURE() << all;
+    return {};
+  }
+  return *r.config;
+}
+
+const char* const example = R"yaml(smartsight:
+  base_url: https://smartsight3.mediamelon.com
+  customer_id: 199493832
+  api_key_env: QW_KEY
+  page_size: 1000
+sinks:
+  - {name: oncall, type: webhook, url: "https://hooks.example.com/qoe"}
+rules:
+  - name: slow_startup_android
+    filter: "[platform=Android]"
+    qoefilter: "latency > 5 AND (bufferingratio >= 2 OR errors > 0)"
+    fields: [assetname, cdn, sourcetype, latency]
+    interval: 30s
+    window: 10m
+    delay: 2m
+    severity: critical
+    sinks: [oncall]
+  - name: anything_bad
+    qoefilter: "qualityofexperience < 40 OR fatalerrors > 0"
+    sinks: []
+)yaml";
+
+const auto now = std::chrono::system_clock::time_point{} + 1775750640s;
+}  // namespace
+
+TEST(Query, WindowEndsDelayBeforeNowAndSpansTheWindow) {
+  config::daemon_config c = load_ok(example);
+  fetch::window w = fetch::window_at(c.rules.at(0), now + 700ms);
+  EXPECT_EQ(w.end, 1775750640 - 120);
+  EXPECT_EQ(w.start, 1775750640 - 120 - 600);
+}
+
+TEST(Query, MetricsLeadWithTheConditionThenSessionFieldsThenFieldsOnce) {
+  config::daemon_config c = load_ok(example);
+  EXPECT_EQ(fetch::requested_metrics(c.rules.at(0)),
+            (std::vector<std::string>{"latency", "bufferingratio", "errors", "sessionid",
+                                      "starttime", "endtime", "assetname", "cdn", "sourcetype"}));
+}
+
+TEST(Query, TargetCarriesEveryParameterPercentEncoded) {
+  config::daemon_config c = load_ok(example);
+  const config::rule_config& r = c.rules.at(0);
+  EXPECT_EQ(fetch::listsessions_target(c.smartsight, r, fetch::window_at(r, now), 2000),
+            "/mm-apis/listsessions/199493832"
+            "?period=start%3D1775749920%2Cend%3D1775750520"
+            "&metrics=latency%2Cbufferingratio%2Cerrors%2Csessionid%2Cstarttime%2Cendtime%2C"
+            "assetname%2Ccdn%2Csourcetype"
+            "&aggby=sessionid&sessiontype=ended"
+            "&filter=%5Bplatform%3DAndroid%5D"
+            "&qoefilter=latency%3E5"
+            "&limit=1000&offset=2000");
+}
+
+TEST(Query, NoServerSideFilterWhenNoDocumentedTermExists) {
+  config::daemon_config c = load_ok(example);
+  const config::rule_config& r = c.rules.at(1);
+  std::string t = fetch::listsessions_target(c.smartsight, r, fetch::window_at(r, now), 0);
+  EXPECT_EQ(t.find("qoefilter="), std::string::npos) << t;
+  EXPECT_EQ(t.find("filter="), std::string::npos) << t;
+}
+
+TEST(Query, BaseUrlPathIsKeptAsPrefix) {
+  config::daemon_config c = load_ok(example);
+  c.smartsight.base_url = "http://proxy.internal:8080/smartsight";
+  const config::rule_config& r = c.rules.at(1);
+  std::string url = fetch::listsessions_url(c.smartsight, r, fetch::window_at(r, now), 0);
+  EXPECT_EQ(url.rfind("http://proxy.internal:8080/smartsight/mm-apis/listsessions/199493832?", 0),
+            0u)
+      << url;
+  EXPECT_EQ(fetch::listsessions_target(c.smartsight, r, fetch::window_at(r, now), 0)
+                .rfind("/smartsight/mm-apis/", 0),
+            0u);
+}
+
+TEST(Query, PercentEncodeLeavesOnlyUnreserved) {
+  EXPECT_EQ(fetch::percent_encode("a-Z_0.9~"), "a-Z_0.9~");
+  EXPECT_EQ(fetch::percent_encode("x > 5 AND y|z&w=1/%"), "x%20%3E%205%20AND%20y%7Cz%26w%3D1%2F%25");
+  EXPECT_EQ(fetch::percent_encode("\xC3\xA9"), "%C3%A9");
+}
+
+TEST(CheckConfig, ReportHasOneLinePerRuleWithTheQuery) {
+  config::daemon_config c = load_ok(example);
+  std::string report = cli::check_config_report(c, now);
+  EXPECT_EQ(report,
+            "q.yaml: OK, 2 rules, 1 sink\n"
+            "slow_startup_android (every 30s, window 10m, delay 2m, critical, sinks: oncall): GET "
+            "https://smartsight3.mediamelon.com/mm-apis/listsessions/199493832?period=start%"
+            "3D1775749920%2Cend%3D1775750520&metrics=latency%2Cbufferingratio%2Cerrors%2Csessionid%"
+            "2Cstarttime%2Cendtime%2Cassetname%2Ccdn%2Csourcetype&aggby=sessionid&sessiontype="
+            "ended&filter=%5Bplatform%3DAndroid%5D&qoefilter=latency%3E5&limit=1000&offset=0\n"
+            "anything_bad (every 1m, window 10m, delay 2m, warning, sinks: none): GET "
+            "https://smartsight3.mediamelon.com/mm-apis/listsessions/199493832?period=start%"
+            "3D1775749920%2Cend%3D1775750520&metrics=qualityofexperience%2Cfatalerrors%"
+            "2Csessionid%2Cstarttime%2Cendtime&aggby=sessionid&sessiontype=ended&limit=1000&"
+            "offset=0\n");
+}
+
+TEST(Cli, ParsesTheDocumentedForms) {
+  auto p = cli::parse({"--config", "q.yaml", "--check-config"});
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p.value->config, "q.yaml");
+  EXPECT_TRUE(p.value->check_config);
+  p = cli::parse({"--config=x.yaml"});
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p.value->config, "x.yaml");
+  EXPECT_FALSE(p.value->check_config);
+  EXPECT_TRUE(cli::parse({"--version"}));
+  EXPECT_TRUE(cli::parse({"--help"}));
+}
+
+TEST(Cli, RejectsWhatItDoesNotKnow) {
+  EXPECT_EQ(cli::parse({}).error, "--config FILE is required");
+  EXPECT_EQ(cli::parse({"--config"}).error, "--config needs a file name");
+  EXPECT_EQ(cli::parse({"--config", "q.yaml", "--frobnicate"}).error,
+            "unknown argument '--frobnicate'");
+}
