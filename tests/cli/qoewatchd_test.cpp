@@ -1,0 +1,135 @@
+// The real qoewatchd binary, as an operator runs it: exit codes, what goes to stdout and
+// stderr, and that the API key never shows.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct run_result {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class qoewatchd : public testing::Test {
+ protected:
+  void SetUp() override {
+    std::random_device rd;
+    dir_ = fs::temp_directory_path() / ("qoewatchd-cli-test-" + std::to_string(rd()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs qoewatchd with `args` (already shell-quoted) and `env` assignments prefixed.
+  run_result run(const std::string& args, const std::string& env = "") {
+    std::string cmd = "env -i " + env + " " + QOEWATCHD_BINARY + " " + args + " >" +
+                      (dir_ / "out").string() + " 2>" + (dir_ / "err").string();
+    int rc = std::system(cmd.c_str());
+    run_result r;
+    r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    r.out = slurp(dir_ / "out");
+    r.err = slurp(dir_ / "err");
+    return r;
+  }
+
+  std::string write(const std::string& name, const std::string& text) {
+    fs::path p = dir_ / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+    return p.string();
+  }
+
+  fs::path dir_;
+};
+
+int count_lines(const std::string& s) {
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
+
+}  // namespace
+
+TEST_F(qoewatchd, CheckConfigOnTheShippedExamplePrintsOneQueryPerRule) {
+  const std::string key = "k3y-NEVER-PRINT-ME";
+  run_result r = run("--config " QOEWATCH_SOURCE_DIR "/qoewatch.yaml --check-config",
+                     "SMARTSIGHT_API_KEY=" + key);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  // A summary line, then one line per rule with its GET.
+  EXPECT_EQ(count_lines(r.out), 6) << r.out;
+  EXPECT_NE(r.out.find("slow_startup_android (every 30s, window 10m, delay 2m, critical, sinks: "
+                       "oncall): GET http://127.0.0.1:8480/mm-apis/listsessions/199493832?period="),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("&filter=%5Bplatform%3DAndroid%5D&qoefilter=latency%3E5&limit=1000&offset=0"),
+            std::string::npos);
+  EXPECT_EQ(r.out.find(key), std::string::npos);
+}
+
+TEST_F(qoewatchd, CheckConfigPrintsEveryErrorAndExitsOne) {
+  std::string rules = write("rules/bad.yaml", "rules:\n  - name: a\n    qoefilter: latency >\n");
+  std::string cfg = write("q.yaml",
+                          "smartsight:\n  customer_id: 1\n  api_key_env: K\n  timout: 5s\n"
+                          "rule_files: [rules/*.yaml]\n"
+                          "rules:\n  - name: b\n    qoefilter: latncy > 5\n");
+  run_result r = run("--config " + cfg + " --check-config", "K=secret-value");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, cfg + ":4:3: smartsight.timout: unknown key (did you mean \"timeout\"?)\n" +
+                       cfg +
+                       ":8:16: rules[0].qoefilter: unknown metric \"latncy\" (did you mean "
+                       "\"latency\"? known: latency, cirrbufferingratio, bufferingratio, "
+                       "qualityofexperience, playdur, cdn_change_rate, errors, fatalerrors, "
+                       "watchtime, starttime, endtime; declare others in "
+                       "smartsight.extra_metrics)\n" +
+                       rules +
+                       ":3:25: rules[0].qoefilter: expected a number after '>', found end of "
+                       "text\nqoewatchd: 3 errors in " +
+                       cfg + "\n");
+}
+
+TEST_F(qoewatchd, MissingKeyIsAnErrorThatNamesTheSourceNotTheKey) {
+  std::string cfg = write("q.yaml",
+                          "smartsight:\n  customer_id: 1\n  api_key_file: key.txt\n"
+                          "rules:\n  - {name: b, qoefilter: latency > 5}\n");
+  run_result r = run("--config " + cfg + " --check-config");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, cfg + ":3:17: smartsight.api_key_file: cannot read \"" +
+                       (dir_ / "key.txt").string() + "\": No such file or directory\nqoewatchd: 1 "
+                       "error in " + cfg + "\n");
+  write("key.txt", "very-secret-key\n");
+  r = run("--config " + cfg + " --check-config");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("very-secret-key"), std::string::npos);
+}
+
+TEST_F(qoewatchd, VersionHelpAndBadArguments) {
+  run_result r = run("--version");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out.rfind("qoewatchd ", 0), 0u);
+  r = run("--help");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("--check-config"), std::string::npos);
+  r = run("--bogus");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err.rfind("qoewatchd: unknown argument '--bogus'\nusage:", 0), 0u) << r.err;
+  r = run("--config /nonexistent.yaml --check-config");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "/nonexistent.yaml: cannot read the config file: No such file or directory\n"
+                   "qoewatchd: 1 error in /nonexistent.yaml\n");
+}
