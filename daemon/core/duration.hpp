@@ -16,7 +16,8 @@ using duration = std::chrono::milliseconds;
 std::optional<duration> parse_duration(std::string_view text);
 
 /// Prints the shortest exact form, largest units first: 90000ms -> "1m30s", 250ms -> "250ms",
-/// 0 -> "0s". parse_duration(format_duration(d)) == d.
+/// 0 -> "0s". For every d that parse_duration can return (0 up to
+/// INT64_MAX/4 ms), parse_duration(format_duration(d)) == d.
 std::string format_duration(duration d);
 
 }  // namespace qoewatch

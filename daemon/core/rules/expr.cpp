@@ -289,6 +289,19 @@ class parser {
   }
 
   std::optional<expr> parse_unary() {
+    bool nests = cur_.type == tok::kw_not || cur_.type == tok::lparen;
+    // Bounded recursion: a hostile or generated condition must not overflow the stack.
+    if (nests && ++depth_ > max_depth) {
+      fail(cur_, "nested too deeply (at most " + std::to_string(max_depth) +
+                     " levels of NOT and parentheses)");
+      return std::nullopt;
+    }
+    std::optional<expr> e = parse_unary_inner();
+    if (nests) --depth_;
+    return e;
+  }
+
+  std::optional<expr> parse_unary_inner() {
     if (cur_.type == tok::kw_not) {
       advance();
       std::optional<expr> child = parse_unary();
@@ -338,6 +351,8 @@ class parser {
     return expr::make_compare(std::move(metric), op.op, value);
   }
 
+  static constexpr int max_depth = 100;
+  int depth_ = 0;
   lexer lex_;
   token cur_;
   bool failed_ = false;
@@ -414,17 +429,19 @@ std::vector<std::string> metrics_of(const expr& e) {
 
 std::string server_side_filter(const expr& e) {
   std::string out;
-  auto add = [&out](const expr& term) {
+  // Conjuncts of a nested AND, `(a>1 AND b>2) AND c>3`, are top-level conjuncts too.
+  auto add = [&out](const expr& term, const auto& self) -> void {
+    if (term.k == expr::kind::and_) {
+      for (const expr& c : term.children) self(c, self);
+      return;
+    }
     if (term.k != expr::kind::compare || term.cmp.op != cmp_op::gt) return;
     if (!out.empty()) out += " AND ";
     out += term.cmp.metric;
     out += '>';
     out += format_number(term.cmp.value);
   };
-  if (e.k == expr::kind::and_)
-    for (const expr& c : e.children) add(c);
-  else
-    add(e);
+  add(e, add);
   return out;
 }
 

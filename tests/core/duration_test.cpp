@@ -1,0 +1,164 @@
+// Durations as written in config files: parse_duration / format_duration.
+#include "duration.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <ostream>
+#include <random>
+#include <string>
+
+namespace qoewatch {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The largest duration parse_duration accepts (it keeps headroom for sums).
+constexpr std::int64_t kMaxMs = std::numeric_limits<std::int64_t>::max() / 4;
+
+struct valid_case {
+  const char* text;
+  std::int64_t ms;
+};
+
+void PrintTo(const valid_case& c, std::ostream* os) {
+  *os << "\"" << c.text << "\"";
+}
+
+class ParseDurationValid : public ::testing::TestWithParam<valid_case> {};
+
+TEST_P(ParseDurationValid, ParsesToMilliseconds) {
+  const valid_case& c = GetParam();
+  std::optional<duration> d = parse_duration(c.text);
+  ASSERT_TRUE(d.has_value()) << "text: \"" << c.text << "\"";
+  EXPECT_EQ(d->count(), c.ms) << "text: \"" << c.text << "\"";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Forms, ParseDurationValid,
+    ::testing::Values(valid_case{"250ms", 250}, valid_case{"30s", 30'000},
+                      valid_case{"5m", 300'000}, valid_case{"1h", 3'600'000}, valid_case{"0s", 0},
+                      valid_case{"0ms", 0}, valid_case{"0h", 0}, valid_case{"1ms", 1},
+                      valid_case{"007s", 7'000},
+                      valid_case{"90s", 90'000},  // no normalisation required
+                      valid_case{"1h30m", 5'400'000}, valid_case{"1m30s", 90'000},
+                      valid_case{"1s500ms", 1'500}, valid_case{"2h0m1s", 7'201'000},
+                      valid_case{"1h2m3s4ms", 3'723'004},
+                      // Parts are summed as written, in any order.
+                      valid_case{"30m1h", 5'400'000}, valid_case{"1m1m", 120'000},
+                      // `ms` wins over `m` followed by `s`.
+                      valid_case{"5ms", 5}, valid_case{"5m5s", 305'000},
+                      valid_case{"2305843009213693951ms", kMaxMs}));
+
+class ParseDurationInvalid : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ParseDurationInvalid, IsRejected) {
+  std::optional<duration> d = parse_duration(GetParam());
+  EXPECT_FALSE(d.has_value()) << "text: \"" << GetParam() << "\" parsed as " << d->count() << "ms";
+}
+
+INSTANTIATE_TEST_SUITE_P(Malformed, ParseDurationInvalid,
+                         ::testing::Values("", " ", "10", "10x", "-5s", "+5s", "5 s", " 5s", "5s ",
+                                           "1.5s", "1,5s", "s", "ms", "h1", "1h30", "5S", "5H",
+                                           "5M", "5Ms", "5sec", "5min", "5mss", "5d", "1h 30m",
+                                           "1h-30m", "5s5", "0x10s"));
+
+INSTANTIATE_TEST_SUITE_P(
+    Overflow, ParseDurationInvalid,
+    ::testing::Values("2305843009213693952ms",  // one past the limit
+                      "99999999999999999999ms", "9223372036854775807ms", "9223372036854775808ms",
+                      "99999999999999999999999999999999s",
+                      "640511947003h48m13s952ms",  // the limit plus 1ms, written compound
+                      "2305843009213693951ms1ms", "18446744073709551616h", "3000000000000000h"));
+
+TEST(ParseDuration, CompoundAtTheLimitIsAccepted) {
+  std::optional<duration> d = parse_duration("640511947003h48m13s951ms");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->count(), kMaxMs);
+}
+
+struct format_case {
+  std::int64_t ms;
+  const char* text;
+};
+
+void PrintTo(const format_case& c, std::ostream* os) {
+  *os << c.ms << "ms";
+}
+
+class FormatDuration : public ::testing::TestWithParam<format_case> {};
+
+TEST_P(FormatDuration, PrintsShortestExactForm) {
+  const format_case& c = GetParam();
+  EXPECT_EQ(format_duration(duration{c.ms}), c.text) << "ms: " << c.ms;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Forms, FormatDuration,
+    ::testing::Values(format_case{0, "0s"}, format_case{1, "1ms"}, format_case{250, "250ms"},
+                      format_case{999, "999ms"}, format_case{1'000, "1s"},
+                      format_case{1'500, "1s500ms"}, format_case{30'000, "30s"},
+                      format_case{60'000, "1m"}, format_case{90'000, "1m30s"},
+                      format_case{3'600'000, "1h"}, format_case{3'600'001, "1h1ms"},
+                      format_case{5'400'000, "1h30m"}, format_case{3'723'004, "1h2m3s4ms"},
+                      format_case{86'400'000, "24h"},  // no day unit
+                      format_case{-1'500, "-1s500ms"}, format_case{-250, "-250ms"},
+                      format_case{kMaxMs, "640511947003h48m13s951ms"}));
+
+TEST(FormatDuration, ExtremeNegativeDoesNotOverflow) {
+  // Negating INT64_MIN is undefined behaviour; the magnitude is computed unsigned.
+  EXPECT_EQ(format_duration(duration::min()), "-2562047788015h12m55s808ms");
+  EXPECT_EQ(format_duration(duration::max()), "2562047788015h12m55s807ms");
+}
+
+TEST(FormatDuration, ChronoLiteralsPrintAsExpected) {
+  EXPECT_EQ(format_duration(std::chrono::duration_cast<duration>(2h + 5min)), "2h5m");
+  EXPECT_EQ(format_duration(duration{10s}), "10s");
+}
+
+TEST(DurationRoundTrip, FormatThenParseIsIdentityOnRandomValues) {
+  std::mt19937_64 rng(20240611);
+  // Mix of magnitudes: small values hit single units, large ones hit every unit.
+  std::uniform_int_distribution<int> magnitude(0, 5);
+  for (int i = 0; i < 2000; ++i) {
+    std::int64_t ms = 0;
+    switch (magnitude(rng)) {
+      case 0:
+        ms = std::uniform_int_distribution<std::int64_t>(0, 1'000)(rng);
+        break;
+      case 1:
+        ms = std::uniform_int_distribution<std::int64_t>(0, 100)(rng) * 1'000;
+        break;
+      case 2:
+        ms = std::uniform_int_distribution<std::int64_t>(0, 100)(rng) * 60'000;
+        break;
+      case 3:
+        ms = std::uniform_int_distribution<std::int64_t>(0, 10'000'000'000)(rng);
+        break;
+      case 4:
+        ms = std::uniform_int_distribution<std::int64_t>(0, kMaxMs)(rng);
+        break;
+      default:
+        ms = kMaxMs - std::uniform_int_distribution<std::int64_t>(0, 10'000)(rng);
+        break;
+    }
+    std::string text = format_duration(duration{ms});
+    std::optional<duration> back = parse_duration(text);
+    ASSERT_TRUE(back.has_value()) << "ms=" << ms << " formatted as \"" << text << "\"";
+    ASSERT_EQ(back->count(), ms) << "formatted as \"" << text << "\"";
+  }
+}
+
+TEST(DurationRoundTrip, ParseThenFormatIsCanonical) {
+  // Non-canonical spellings print canonically.
+  EXPECT_EQ(format_duration(*parse_duration("90s")), "1m30s");
+  EXPECT_EQ(format_duration(*parse_duration("30m1h")), "1h30m");
+  EXPECT_EQ(format_duration(*parse_duration("1000ms")), "1s");
+  EXPECT_EQ(format_duration(*parse_duration("0ms")), "0s");
+}
+
+}  // namespace
+}  // namespace qoewatch
