@@ -1,0 +1,307 @@
+#include "core/query.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <string_view>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include "rules/dimension_filter.hpp"
+#include "rules/expr.hpp"
+
+namespace qoewatch::sim {
+
+namespace {
+
+struct parsed_query {
+  std::int64_t start = 0;
+  std::int64_t end = 0;
+  std::vector<std::string> metrics;
+  bool started = false;
+  bool allstatus = false;
+  rules::dimension_filter filter;
+  std::optional<rules::expr> qoefilter;
+  std::string orderby;
+  bool ascending = false;
+  std::int64_t limit = default_limit;
+  std::int64_t offset = 0;
+};
+
+bool is_identifier(std::string_view s) {
+  if (s.empty()) return false;
+  auto start = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (!start(s.front())) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [&](char c) { return start(c) || (c >= '0' && c <= '9'); });
+}
+
+// Digits only (no sign, no spaces), at most 18 of them so the value fits comfortably.
+std::optional<std::int64_t> parse_uint(std::string_view s) {
+  if (s.empty() || s.size() > 18) return std::nullopt;
+  std::int64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+// The value as it appears in an error message: quoted, long values shortened.
+std::string quoted(std::string_view v) {
+  constexpr std::size_t max = 120;
+  if (v.size() > max) return "\"" + std::string(v.substr(0, max)) + "...\"";
+  return "\"" + std::string(v) + "\"";
+}
+
+std::string_view trim_spaces(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+// Fills `q` from the parameters; returns the error message for a 400, or empty.
+std::string parse_query(const query_params& params, parsed_query& q) {
+  static constexpr std::string_view known[] = {
+      "period",  "metrics", "aggby", "sessiontype", "allstatus",   "filter",       "qoefilter",
+      "orderby", "order",   "limit", "offset",      "concurrency", "businesserror"};
+  std::vector<std::string_view> seen;
+  const std::string* period = nullptr;
+  const std::string* metrics = nullptr;
+  for (const auto& [key, value] : params) {
+    if (std::find(std::begin(known), std::end(known), key) == std::end(known)) continue;
+    if (std::find(seen.begin(), seen.end(), key) != seen.end())
+      return key + ": given more than once";
+    seen.push_back(key);
+    if (key == "period") {
+      period = &value;
+    } else if (key == "metrics") {
+      metrics = &value;
+    } else if (key == "aggby") {
+      if (value != "sessionid") return "aggby: must be sessionid, not " + quoted(value);
+    } else if (key == "sessiontype") {
+      if (value != "ended" && value != "started")
+        return "sessiontype: must be ended or started, not " + quoted(value);
+      q.started = value == "started";
+    } else if (key == "allstatus") {
+      if (value != "0" && value != "1") return "allstatus: must be 0 or 1, not " + quoted(value);
+      q.allstatus = value == "1";
+    } else if (key == "filter") {
+      rules::dimension_filter_result f = rules::parse_dimension_filter(value);
+      if (!f)
+        return "filter: column " + std::to_string(f.column) + ": " + f.message + " in " +
+               quoted(value);
+      q.filter = std::move(*f.value);
+    } else if (key == "qoefilter") {
+      // An empty condition means no condition, as if the parameter were absent.
+      if (trim_spaces(value).empty()) continue;
+      rules::parse_result e = rules::parse(value);
+      if (!e)
+        return "qoefilter: column " + std::to_string(e.error.column) + ": " + e.error.message +
+               " in " + quoted(value);
+      q.qoefilter = std::move(*e.value);
+    } else if (key == "orderby") {
+      if (!is_identifier(value)) return "orderby: " + quoted(value) + " is not a field name";
+      q.orderby = value;
+    } else if (key == "order") {
+      if (value != "asc" && value != "desc")
+        return "order: must be asc or desc, not " + quoted(value);
+      q.ascending = value == "asc";
+    } else if (key == "limit") {
+      std::optional<std::int64_t> n = parse_uint(value);
+      if (!n || *n < 1 || *n > max_limit)
+        return "limit: must be an integer from 1 to " + std::to_string(max_limit) + ", not " +
+               quoted(value);
+      q.limit = *n;
+    } else if (key == "offset") {
+      std::optional<std::int64_t> n = parse_uint(value);
+      if (!n) return "offset: must be an integer >= 0, not " + quoted(value);
+      q.offset = *n;
+    } else if (key == "concurrency") {
+      if (value != "0" && value != "1") return "concurrency: must be 0 or 1, not " + quoted(value);
+    } else if (key == "businesserror") {
+      if (value != "true" && value != "false" && value != "0" && value != "1")
+        return "businesserror: must be true or false, not " + quoted(value);
+    }
+  }
+
+  if (!period) return "period: required (start=<epoch seconds>,end=<epoch seconds>)";
+  {
+    std::optional<std::int64_t> start, end;
+    std::string_view rest = *period;
+    bool ok = true;
+    int parts = 0;
+    while (ok && !rest.empty()) {
+      std::size_t comma = rest.find(',');
+      std::string_view part = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      if (comma != std::string_view::npos && rest.empty()) ok = false;
+      ++parts;
+      std::size_t eq = part.find('=');
+      if (eq == std::string_view::npos) {
+        ok = false;
+        break;
+      }
+      std::string_view name = part.substr(0, eq);
+      std::optional<std::int64_t> v = parse_uint(part.substr(eq + 1));
+      if (!v || (name != "start" && name != "end")) ok = false;
+      std::optional<std::int64_t>& slot = name == "start" ? start : end;
+      if (slot) ok = false;
+      slot = v;
+    }
+    if (!ok || parts != 2 || !start || !end)
+      return "period: " + quoted(*period) + " is not start=<epoch seconds>,end=<epoch seconds>";
+    if (*start > *end)
+      return "period: start " + std::to_string(*start) + " is after end " + std::to_string(*end);
+    q.start = *start;
+    q.end = *end;
+  }
+
+  if (!metrics || metrics->empty())
+    return "metrics: required (a comma list of fields such as latency,sessionid,endtime)";
+  {
+    std::string_view rest = *metrics;
+    for (;;) {
+      std::size_t comma = rest.find(',');
+      std::string_view name = trim_spaces(rest.substr(0, comma));
+      if (name.empty()) return "metrics: empty field name in " + quoted(*metrics);
+      if (!is_identifier(name))
+        return "metrics: " + quoted(name) + " is not a field name (in " + quoted(*metrics) + ")";
+      if (std::find(q.metrics.begin(), q.metrics.end(), name) == q.metrics.end())
+        q.metrics.emplace_back(name);
+      if (comma == std::string_view::npos) break;
+      rest = rest.substr(comma + 1);
+    }
+  }
+  if (q.orderby.empty()) q.orderby = q.metrics.front();
+  return {};
+}
+
+// One selected session of either kind.
+struct candidate {
+  const generated_session* g = nullptr;
+  const control_session* c = nullptr;
+  field get(std::string_view name, std::int64_t now) const {
+    return g ? get_field(*g, name, now) : get_field(*c, name, now);
+  }
+};
+
+// A candidate with its sort key computed once.
+struct keyed {
+  candidate cand;
+  int rank = 2;  // 0: number, 1: text, 2: missing
+  double number = 0;
+  std::string text;
+  std::string id;
+};
+
+template <class Session>
+void select(const Session& s, candidate cand, const parsed_query& q, std::int64_t now,
+            std::vector<candidate>& out) {
+  session_status st = status_at(s.starttime, s.endtime, now);
+  if (st == session_status::pending) return;
+  if (st == session_status::running && !q.allstatus) return;
+  std::int64_t t = q.started ? s.starttime : s.endtime;
+  if (t < q.start || t > q.end) return;
+  if (!q.filter.groups.empty()) {
+    field held;
+    std::string scratch;
+    bool ok = rules::matches(q.filter, [&](std::string_view dim) {
+      held = cand.get(dim, now);
+      return text_of(held, scratch);
+    });
+    if (!ok) return;
+  }
+  if (q.qoefilter) {
+    std::optional<bool> r = rules::evaluate(
+        *q.qoefilter, [&](std::string_view m) { return number_of(cand.get(m, now)); });
+    if (!r || !*r) return;
+  }
+  out.push_back(cand);
+}
+
+}  // namespace
+
+query_result handle_listsessions(const query_params& params, const session_store& store,
+                                 std::int64_t now, const query_options& options) {
+  query_result result;
+  parsed_query q;
+  std::string error = parse_query(params, q);
+  if (error.empty() && options.require_listed_fields) {
+    auto listed = [&q](std::string_view n) {
+      return std::find(q.metrics.begin(), q.metrics.end(), n) != q.metrics.end();
+    };
+    if (q.qoefilter)
+      for (const std::string& m : rules::metrics_of(*q.qoefilter))
+        if (!listed(m))
+          error = "qoefilter: " + m + " is not in metrics (list every field it reads)";
+    if (error.empty() && !listed(q.orderby)) error = "orderby: " + q.orderby + " is not in metrics";
+  }
+  if (!error.empty()) {
+    result.status = 400;
+    result.body = boost::json::object{{"error", error}};
+    return result;
+  }
+
+  std::vector<candidate> selected;
+  for (const generated_session& s : store.generated())
+    select(s, candidate{&s, nullptr}, q, now, selected);
+  for (const control_session& s : store.control())
+    select(s, candidate{nullptr, &s}, q, now, selected);
+
+  std::vector<keyed> rows;
+  rows.reserve(selected.size());
+  std::string scratch;
+  for (const candidate& c : selected) {
+    keyed k;
+    k.cand = c;
+    field f = c.get(q.orderby, now);
+    if (std::optional<double> n = number_of(f)) {
+      k.rank = 0;
+      k.number = *n;
+    } else if (std::optional<std::string_view> t = text_of(f, scratch)) {
+      k.rank = 1;
+      k.text = std::string(*t);
+    }
+    field id = c.get("sessionid", now);
+    if (std::optional<std::string_view> t = text_of(id, scratch)) k.id = std::string(*t);
+    rows.push_back(std::move(k));
+  }
+  const bool asc = q.ascending;
+  auto before = [asc](const keyed& a, const keyed& b) {
+    if (a.rank != b.rank) return a.rank < b.rank;
+    if (a.rank == 0 && a.number != b.number) return asc ? a.number < b.number : a.number > b.number;
+    if (a.rank == 1 && a.text != b.text) return asc ? a.text < b.text : a.text > b.text;
+    return a.id < b.id;
+  };
+  const auto total = static_cast<std::int64_t>(rows.size());
+  const std::int64_t page_end = std::min(total, q.offset >= total ? total : q.offset + q.limit);
+  if (page_end < total)
+    std::partial_sort(rows.begin(), rows.begin() + page_end, rows.end(), before);
+  else
+    std::sort(rows.begin(), rows.end(), before);
+
+  const std::int64_t pages = total == 0 ? 0 : (total + q.limit - 1) / q.limit;
+  boost::json::array page;
+  for (std::int64_t i = std::min(q.offset, total); i < page_end; ++i) {
+    boost::json::object row;
+    for (const std::string& name : q.metrics) {
+      field f = rows[static_cast<std::size_t>(i)].cand.get(name, now);
+      if (std::holds_alternative<std::monostate>(f)) continue;
+      row[name] = json_of(f);
+    }
+    if (options.extra_counters) row["totalpages"] = pages;
+    page.push_back(std::move(row));
+  }
+
+  boost::json::object body;
+  const bool records = options.counters == counters_mode::records;
+  body["totalcount"] = records ? total : pages;
+  body["pagecount"] = records ? pages : total;
+  if (options.extra_counters) body["totalrecords"] = total;
+  body["response"] = std::move(page);
+  result.body = std::move(body);
+  return result;
+}
+
+}  // namespace qoewatch::sim

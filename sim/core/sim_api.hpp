@@ -1,0 +1,84 @@
+// The simulator's HTTP API without the network: authentication, routing, the control
+// endpoints and request statistics. Pure; the caller passes the clock. Not thread-safe.
+//
+//   GET    /mm-apis/listsessions/{customerId}   the session list (see query.hpp)
+//   POST   /_sim/sessions   body: JSON array of session objects to add (test control)
+//   DELETE /_sim/sessions   removes all sessions; generation stops until restart
+//   GET    /_sim/stats      request counts; DELETE /_sim/stats resets them
+//
+// Every path requires the X-API-Key header (401 first, then 404/405/400). Error bodies are
+// {"error": "<text>"}.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/query.hpp"
+#include "core/store.hpp"
+
+namespace qoewatch::sim {
+
+struct api_config {
+  std::string customer_id;
+  std::string api_key;
+  query_options query;
+  std::size_t max_control_sessions = 1'000'000;
+};
+
+struct api_request {
+  std::string_view method;                  // "GET", "POST", ...
+  std::string_view target;                  // origin form: /path?query
+  std::optional<std::string_view> api_key;  // the X-API-Key header, if sent
+  std::string_view body;
+};
+
+struct api_response {
+  unsigned status = 200;
+  std::string body;      // JSON text
+  std::string allow;     // the Allow header for a 405, else empty
+  std::size_t rows = 0;  // rows in a listsessions page (for the log)
+};
+
+struct status_counts {
+  std::uint64_t total = 0;
+  std::map<unsigned, std::uint64_t> by_status;
+  void add(unsigned status) {
+    ++total;
+    ++by_status[status];
+  }
+};
+
+class sim_api {
+ public:
+  sim_api(api_config config, session_store store);
+
+  /// Answers one request as of `now` (epoch seconds), advancing the store first, and counts
+  /// it (requests to /_sim/stats are not counted). Never throws for any input.
+  api_response handle(const api_request& req, std::int64_t now);
+
+  /// Counts a response the server produced without calling handle() (malformed HTTP, body
+  /// too large).
+  void count(unsigned status) { all_.add(status); }
+
+  const session_store& store() const { return store_; }
+  const status_counts& counts() const { return all_; }
+  const status_counts& listsessions_counts() const { return listsessions_; }
+
+ private:
+  api_response route(const api_request& req, std::int64_t now, bool& counted);
+  api_response add_sessions(std::string_view body);
+  api_response stats_body() const;
+
+  api_config config_;
+  session_store store_;
+  status_counts all_;
+  status_counts listsessions_;
+};
+
+/// A JSON error body: {"error": message}.
+std::string error_body(std::string_view message);
+
+}  // namespace qoewatch::sim

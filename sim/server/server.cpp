@@ -1,0 +1,236 @@
+#include "server/server.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <optional>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+namespace qoewatch::sim {
+
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+
+constexpr auto idle_timeout = std::chrono::seconds(60);
+constexpr auto handshake_timeout = std::chrono::seconds(15);
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+constexpr std::size_t max_logged_target = 300;
+
+void log(std::string_view line) {
+  std::cerr << "smartsight-sim: " << line << std::endl;
+}
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string format_endpoint(const tcp::endpoint& ep) {
+  std::string address = ep.address().to_string();
+  if (ep.address().is_v6()) address = "[" + address + "]";
+  return address + ":" + std::to_string(ep.port());
+}
+
+// Completion handler for co_spawn: a coroutine that throws is logged, not lost.
+auto log_failure(std::string what) {
+  return [what = std::move(what)](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      log(what + " failed: " + ex.what());
+    }
+  };
+}
+
+http::response<http::string_body> make_response(unsigned status, unsigned version, bool keep_alive,
+                                                std::string body) {
+  http::response<http::string_body> res{static_cast<http::status>(status), version};
+  res.set(http::field::server, "smartsight-sim");
+  res.set(http::field::content_type, "application/json");
+  res.keep_alive(keep_alive);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+// Answers requests on one connection until the peer closes, an error, or a response that
+// closes the connection.
+template <class Stream>
+net::awaitable<void> serve(Stream& stream, sim_api& api) {
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(max_header_bytes));
+    parser.body_limit(max_body_bytes);
+    beast::get_lowest_layer(stream).expires_after(idle_timeout);
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+    if (!ec && parser.get()[http::field::expect] == "100-continue" && !parser.is_done()) {
+      http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
+      auto [wec, wn] = co_await http::async_write(stream, cont, use_tuple);
+      ec = wec;
+    }
+    if (!ec && !parser.is_done()) {
+      auto [rec, rn] = co_await http::async_read(stream, buffer, parser, use_tuple);
+      ec = rec;
+    }
+    if (ec) {
+      // A malformed or oversized request gets an answer; a closed or idle one does not.
+      unsigned status = 0;
+      if (ec == http::error::body_limit)
+        status = 413;
+      else if (ec == http::error::header_limit)
+        status = 431;
+      else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+               ec != http::error::end_of_stream && ec != http::error::partial_message)
+        status = 400;
+      if (status != 0) {
+        api.count(status);
+        log("malformed request (" + ec.message() + ") -> " + std::to_string(status));
+        auto res =
+            make_response(status, 11, false,
+                          error_body(status == 413   ? "request body too large"
+                                     : status == 431 ? "request header too large"
+                                                     : "malformed request: " + ec.message()));
+        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+        co_await http::async_write(stream, res, use_tuple);
+      }
+      co_return;
+    }
+
+    http::request<http::string_body>& req = parser.get();
+    api_request in;
+    in.method = req.method_string();
+    in.target = req.target();
+    if (auto it = req.find("X-API-Key"); it != req.end()) in.api_key = it->value();
+    in.body = req.body();
+    api_response out = api.handle(in, now_seconds());
+
+    std::string target(req.target().substr(0, max_logged_target));
+    log(std::string(req.method_string()) + " " + target + " -> " + std::to_string(out.status) +
+        (out.status == 200 && out.rows ? " (" + std::to_string(out.rows) + " rows)" : ""));
+
+    auto res = make_response(out.status, req.version(), req.keep_alive(), std::move(out.body));
+    if (!out.allow.empty()) res.set(http::field::allow, out.allow);
+    beast::get_lowest_layer(stream).expires_after(idle_timeout);
+    auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
+    if (wec || !res.keep_alive()) co_return;
+  }
+}
+
+net::awaitable<void> plain_connection(tcp::socket socket, sim_api& api) {
+  beast::tcp_stream stream(std::move(socket));
+  co_await serve(stream, api);
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+net::awaitable<void> tls_connection(tcp::socket socket, ssl::context& ctx, sim_api& api) {
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), ctx);
+  beast::get_lowest_layer(stream).expires_after(handshake_timeout);
+  auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, use_tuple);
+  if (ec) {
+    log("TLS handshake failed: " + ec.message());
+    co_return;
+  }
+  co_await serve(stream, api);
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+  co_await stream.async_shutdown(use_tuple);
+}
+
+// Owns the acceptor so it lives exactly as long as the accept loop.
+net::awaitable<void> accept_loop(tcp::acceptor acceptor, ssl::context* tls, sim_api& api) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    if (ec == net::error::operation_aborted) co_return;
+    if (ec) {
+      // Out of descriptors and the like: wait a little instead of spinning.
+      log("accept failed: " + ec.message());
+      net::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
+      co_await pause.async_wait(use_tuple);
+      continue;
+    }
+    if (tls)
+      net::co_spawn(acceptor.get_executor(), tls_connection(std::move(socket), *tls, api),
+                    log_failure("connection"));
+    else
+      net::co_spawn(acceptor.get_executor(), plain_connection(std::move(socket), api),
+                    log_failure("connection"));
+  }
+}
+
+}  // namespace
+
+int run_server(const server_config& config, sim_api& api) {
+  // Declared before the io_context so it outlives connection frames destroyed with it.
+  std::optional<ssl::context> tls;
+  if (!config.tls_cert.empty()) {
+    tls.emplace(ssl::context::tls_server);
+    tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    boost::system::error_code ec;
+    tls->use_certificate_chain_file(config.tls_cert, ec);
+    if (ec) {
+      log("--tls-cert: cannot load " + config.tls_cert + ": " + ec.message());
+      return 2;
+    }
+    tls->use_private_key_file(config.tls_key, ssl::context::pem, ec);
+    if (ec) {
+      log("--tls-key: cannot load " + config.tls_key + ": " + ec.message());
+      return 2;
+    }
+  }
+
+  net::io_context ioc{1};
+  boost::system::error_code ec;
+  tcp::resolver resolver(ioc);
+  auto results = resolver.resolve(config.host, std::to_string(config.port),
+                                  tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || results.empty()) {
+    log("--listen: cannot resolve " + config.host + ": " + ec.message());
+    return 1;
+  }
+  tcp::endpoint endpoint = results.begin()->endpoint();
+  tcp::acceptor acceptor(ioc);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    log("--listen: cannot listen on " + format_endpoint(endpoint) + ": " + ec.message());
+    return 1;
+  }
+  // Signals are caught before the listening line is printed, so a supervisor that signals
+  // right after reading it still gets a clean exit.
+  net::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&ioc](const boost::system::error_code& sec, int signal) {
+    if (sec) return;
+    log(std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
+    ioc.stop();
+  });
+  std::cout << "listening on " << format_endpoint(acceptor.local_endpoint()) << std::endl;
+  log(std::string(tls ? "serving HTTPS" : "serving HTTP") + "; stop with SIGTERM or SIGINT");
+  net::co_spawn(ioc, accept_loop(std::move(acceptor), tls ? &*tls : nullptr, api),
+                log_failure("listener"));
+  ioc.run();
+  return 0;
+}
+
+}  // namespace qoewatch::sim
