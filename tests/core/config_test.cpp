@@ -308,6 +308,46 @@ TEST(Config, RuleNamesAreUniqueAcrossFiles) {
                         ":2:5 (rule names must be unique)");
 }
 
+TEST(Config, FetchLimitsAndSinkBatchSize) {
+  const char* yaml = R"(smartsight:
+  customer_id: 1
+  api_key_env: K
+  ca_file: certs/ca.pem
+  max_response_bytes: 8MiB
+  max_pages: 20
+  max_concurrency: 2
+sinks:
+  - {name: a, type: webhook, url: "http://h/", max_sessions_per_notification: 7}
+  - {name: b, type: webhook, url: "http://h/"}
+rules:
+  - {name: r, qoefilter: latency > 5}
+)";
+  config::load_result r = config::load_from_string(yaml, "/etc/q/c.yaml");
+  ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
+  EXPECT_EQ(r.config->smartsight.ca_file, "/etc/q/certs/ca.pem");
+  EXPECT_EQ(r.config->smartsight.max_response_bytes, 8u << 20);
+  EXPECT_EQ(r.config->smartsight.max_pages, 20);
+  EXPECT_EQ(r.config->smartsight.max_concurrency, 2);
+  EXPECT_EQ(r.config->sinks[0].max_sessions_per_notification, 7u);
+  EXPECT_EQ(r.config->sinks[1].max_sessions_per_notification, 100u);
+
+  config::load_result d = config::load_from_string(minimal, "c.yaml");
+  ASSERT_TRUE(d.config);
+  EXPECT_EQ(d.config->smartsight.max_response_bytes, 64u << 20);
+  EXPECT_EQ(d.config->smartsight.max_pages, 100);
+  EXPECT_EQ(d.config->smartsight.max_concurrency, 4);
+  EXPECT_EQ(d.config->smartsight.ca_file, "");
+
+  EXPECT_EQ(errors_of("smartsight: {customer_id: 1, api_key_env: K, max_response_bytes: 64MB}\n"
+                      "rules: [{name: r, qoefilter: latency > 5}]\n"),
+            std::vector<std::string>{"c.yaml:1:66: smartsight.max_response_bytes: \"64MB\" is not "
+                                     "a size (use 67108864, 512KiB, 64MiB or 1GiB)"});
+  EXPECT_EQ(errors_of("smartsight: {customer_id: 1, api_key_env: K, max_concurrency: 0}\n"
+                      "rules: [{name: r, qoefilter: latency > 5}]\n"),
+            std::vector<std::string>{"c.yaml:1:63: smartsight.max_concurrency: 0 is out of range "
+                                     "(requests in flight across all rules, 1 to 64)"});
+}
+
 TEST(Config, ExtraMetricsExtendTheDictionary) {
   const char* yaml = R"(smartsight:
   customer_id: 1

@@ -1,5 +1,8 @@
 #include "cli/options.hpp"
 
+#include <algorithm>
+#include <iterator>
+
 #include "fetch/query.hpp"
 
 namespace qoewatch::cli {
@@ -15,6 +18,29 @@ parse_result parse(const std::vector<std::string_view>& args) {
       o.version = true;
     } else if (a == "--check-config") {
       o.check_config = true;
+    } else if (a == "--once") {
+      o.once = true;
+    } else if (a == "--dry-run") {
+      o.dry_run = true;
+    } else if (a == "--log-level" || a.rfind("--log-level=", 0) == 0) {
+      std::string_view level;
+      if (a == "--log-level") {
+        if (i + 1 >= args.size()) {
+          r.error = "--log-level needs a level (trace, debug, info, warn, error, critical, off)";
+          return r;
+        }
+        level = args[++i];
+      } else {
+        level = a.substr(12);
+      }
+      static constexpr std::string_view levels[] = {"trace", "debug",    "info", "warn",
+                                                    "error", "critical", "off"};
+      if (std::find(std::begin(levels), std::end(levels), level) == std::end(levels)) {
+        r.error = "unknown log level '" + std::string(level) +
+                  "' (use trace, debug, info, warn, error, critical or off)";
+        return r;
+      }
+      o.log_level = std::string(level);
     } else if (a == "--config" || a == "-c") {
       if (i + 1 >= args.size() || args[i + 1].empty()) {
         r.error = "--config needs a file name";
@@ -36,21 +62,32 @@ parse_result parse(const std::vector<std::string_view>& args) {
     r.error = "--config FILE is required";
     return r;
   }
+  if (o.check_config && (o.once || o.dry_run)) {
+    r.error = "--check-config does not poll; it cannot be combined with --once or --dry-run";
+    return r;
+  }
   r.value = std::move(o);
   return r;
 }
 
 std::string usage() {
-  return "usage: qoewatchd --config FILE [--check-config]\n"
+  return "usage: qoewatchd --config FILE [--once] [--dry-run] [--log-level LEVEL]\n"
+         "       qoewatchd --config FILE --check-config\n"
          "       qoewatchd --version | --help\n"
          "\n"
-         "Watches MediaMelon SmartSight sessions against QoE rules.\n"
+         "Watches MediaMelon SmartSight sessions against QoE rules: polls each rule on its\n"
+         "schedule, exports Prometheus metrics and sends webhooks for offending sessions.\n"
          "\n"
          "  -c, --config FILE   the main config file (rule_files are relative to its folder)\n"
          "      --check-config  validate the config and every rule file, print the query each\n"
          "                      rule sends, exit 0 when valid and 1 with every error otherwise\n"
+         "      --once          poll every rule once, deliver, exit 0 when all of it worked\n"
+         "      --dry-run       print each notification as one JSON line on stdout; send nothing\n"
+         "      --log-level L   trace, debug, info (default), warn, error, critical or off\n"
          "      --version       print the version and exit\n"
-         "  -h, --help          print this help and exit\n";
+         "  -h, --help          print this help and exit\n"
+         "\n"
+         "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config and rule files.\n";
 }
 
 std::string version_line() { return std::string("qoewatchd ") + QOEWATCH_VERSION; }

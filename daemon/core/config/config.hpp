@@ -21,6 +21,7 @@ struct source_location {
   std::string file;
   int line = 0;
   int column = 0;
+  bool operator==(const source_location&) const = default;
 };
 
 struct smartsight_config {
@@ -33,6 +34,11 @@ struct smartsight_config {
   duration timeout = 15s;
   int page_size = 1000;
   std::vector<std::string> extra_metrics;  // metric names beyond SmartSight's dictionary
+  std::string ca_file;                      // HTTPS: trust these CAs instead of the system store
+  std::uint64_t max_response_bytes = 64ull << 20;  // body cap per response
+  int max_pages = 100;                      // pages per poll before the poll fails
+  int max_concurrency = 4;                  // requests in flight across all rules
+  bool operator==(const smartsight_config&) const = default;
 };
 
 struct rule_defaults {
@@ -47,7 +53,9 @@ struct sink_config {
   std::string name;
   sink_type type = sink_type::webhook;
   std::string url;
+  std::size_t max_sessions_per_notification = 100;  // alerts per POST; the rest follow
   source_location where;
+  bool operator==(const sink_config&) const = default;
 };
 
 enum class severity { critical, error, warning, info };
@@ -68,6 +76,7 @@ struct rule_config {
   std::map<std::string, std::string> labels;
   std::vector<std::string> sinks;     // names of sink_config entries
   source_location where;              // the rule's own entry
+  bool operator==(const rule_config&) const = default;
 };
 
 struct daemon_config {

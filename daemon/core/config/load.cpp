@@ -200,6 +200,27 @@ class loader {
     return v;
   }
 
+  // A byte count: 1048576, 512KiB, 64MiB, 1GiB.
+  std::optional<std::uint64_t> get_size(const std::string& file, const YAML::Node& n,
+                                        const std::string& path) {
+    const std::string hint = " (use 67108864, 512KiB, 64MiB or 1GiB)";
+    if (!n.IsScalar()) {
+      error(file, n.Mark(), path, "must be a size" + hint);
+      return std::nullopt;
+    }
+    const std::string& s = n.Scalar();
+    std::uint64_t v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    std::string_view unit(ptr, static_cast<std::size_t>(s.data() + s.size() - ptr));
+    std::uint64_t scale = unit.empty() ? 1 : unit == "KiB" ? 1ull << 10 : unit == "MiB" ? 1ull << 20
+                                         : unit == "GiB" ? 1ull << 30 : 0;
+    if (s.empty() || ec != std::errc{} || scale == 0 || v == 0 || v > (1ull << 40) / scale) {
+      error(file, n.Mark(), path, in_quotes(s) + " is not a size" + hint);
+      return std::nullopt;
+    }
+    return v * scale;
+  }
+
   std::optional<std::vector<std::pair<std::string, YAML::Node>>> string_list(
       const std::string& file, const YAML::Node& n, const std::string& path,
       std::string_view example) {
@@ -260,7 +281,8 @@ class loader {
     const std::string path = "smartsight";
     if (!check_map(file, n, path,
                    {"base_url", "customer_id", "api_key_file", "api_key_env", "timeout",
-                    "page_size", "extra_metrics"},
+                    "page_size", "extra_metrics", "ca_file", "max_response_bytes", "max_pages",
+                    "max_concurrency"},
                    "base_url, customer_id, api_key_file or api_key_env, ..."))
       return;
     if (YAML::Node v = n["base_url"]) {
@@ -311,6 +333,21 @@ class loader {
     if (YAML::Node v = n["page_size"])
       if (auto i = get_int(file, v, key_path(path, "page_size"), 1, 100000, "rows per request"))
         out.page_size = static_cast<int>(*i);
+    if (YAML::Node v = n["ca_file"]) {
+      if (auto f = text(file, v, key_path(path, "ca_file"))) {
+        fs::path p(*f);
+        out.ca_file = p.is_absolute() ? p.string() : (dir / p).lexically_normal().string();
+      }
+    }
+    if (YAML::Node v = n["max_response_bytes"])
+      if (auto b = get_size(file, v, key_path(path, "max_response_bytes"))) out.max_response_bytes = *b;
+    if (YAML::Node v = n["max_pages"])
+      if (auto i = get_int(file, v, key_path(path, "max_pages"), 1, 1000000, "pages per poll"))
+        out.max_pages = static_cast<int>(*i);
+    if (YAML::Node v = n["max_concurrency"])
+      if (auto i = get_int(file, v, key_path(path, "max_concurrency"), 1, 64,
+                           "requests in flight across all rules"))
+        out.max_concurrency = static_cast<int>(*i);
     if (YAML::Node v = n["extra_metrics"]) {
       if (auto list = string_list(file, v, key_path(path, "extra_metrics"), "[mymetric, ...]")) {
         for (std::size_t i = 0; i < list->size(); ++i) {
@@ -362,7 +399,9 @@ class loader {
     for (std::size_t i = 0; i < n.size(); ++i) {
       const YAML::Node s = n[i];
       const std::string path = index_path("sinks", i);
-      if (!check_map(file, s, path, {"name", "type", "url"}, "name, type, url")) continue;
+      if (!check_map(file, s, path, {"name", "type", "url", "max_sessions_per_notification"},
+                     "name, type, url"))
+        continue;
       sink_config sink;
       sink.where = {file, s.Mark().line + 1, s.Mark().column + 1};
       bool ok = true;
@@ -413,6 +452,13 @@ class loader {
       } else {
         error(file, s.Mark(), key_path(path, "url"), "missing (required: where to POST alerts)");
         ok = false;
+      }
+      if (YAML::Node v = s["max_sessions_per_notification"]) {
+        if (auto m = get_int(file, v, key_path(path, "max_sessions_per_notification"), 1, 10000,
+                             "alerts per POST"))
+          sink.max_sessions_per_notification = static_cast<std::size_t>(*m);
+        else
+          ok = false;
       }
       if (ok) out.push_back(std::move(sink));
     }

@@ -1,0 +1,116 @@
+#include "evaluate/poll.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include "rules/expr.hpp"
+
+namespace qoewatch::evaluate {
+
+poll_accumulator::poll_accumulator(const config::rule_config& rule)
+    : rule_(&rule), schema_(fetch::schema_for(rule)) {}
+
+void poll_accumulator::add(const fetch::page& p) {
+  rows_fetched_ += p.rows_in_page;
+  for (std::size_t i = 0; i < skipped_.size(); ++i) skipped_[i] += p.skipped[i];
+  const std::vector<std::string>& names = schema_.metrics;
+  for (const fetch::session_row& row : p.rows) {
+    auto lookup = [&](std::string_view metric) -> std::optional<double> {
+      for (std::size_t i = 0; i < names.size(); ++i)
+        if (names[i] == metric) return row.metrics[i];
+      return std::nullopt;
+    };
+    // parse_page only returns rows holding every metric, so the verdict is always known.
+    if (rules::evaluate(rule_->condition, lookup).value_or(false) &&
+        seen_.insert(row.sessionid).second)
+      offending_.push_back(row);
+  }
+}
+
+std::optional<summary> summarize(std::vector<double> values) {
+  if (values.empty()) return std::nullopt;
+  std::sort(values.begin(), values.end());
+  summary s;
+  s.max = values.back();
+  // Nearest rank: the smallest value with at least 95 % of the values at or below it.
+  auto rank = static_cast<std::size_t>(std::ceil(0.95 * static_cast<double>(values.size())));
+  s.p95 = values[std::max<std::size_t>(rank, 1) - 1];
+  s.mean = std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());
+  return s;
+}
+
+bool notified_sessions::insert(std::string_view rule, std::string_view sessionid,
+                               std::int64_t expires_at) {
+  auto& sessions = by_rule_[std::string(rule)];
+  return sessions.emplace(std::string(sessionid), expires_at).second;
+}
+
+bool notified_sessions::contains(std::string_view rule, std::string_view sessionid) const {
+  auto r = by_rule_.find(std::string(rule));
+  return r != by_rule_.end() && r->second.count(std::string(sessionid)) > 0;
+}
+
+void notified_sessions::expire(std::int64_t now) {
+  for (auto& [rule, sessions] : by_rule_)
+    std::erase_if(sessions, [now](const auto& entry) { return entry.second < now; });
+}
+
+void notified_sessions::retain_rules(const std::vector<std::string>& keep) {
+  std::erase_if(by_rule_, [&](const auto& entry) {
+    return std::find(keep.begin(), keep.end(), entry.first) == keep.end();
+  });
+}
+
+std::size_t notified_sessions::size() const {
+  std::size_t n = 0;
+  for (const auto& [rule, sessions] : by_rule_) n += sessions.size();
+  return n;
+}
+
+std::int64_t notified_expiry(const config::rule_config& rule, double endtime) {
+  using std::chrono::duration_cast;
+  using std::chrono::seconds;
+  auto s = [](duration d) { return duration_cast<seconds>(d).count() + 1; };
+  return static_cast<std::int64_t>(std::ceil(endtime)) + s(rule.delay) + s(rule.window) +
+         s(rule.interval);
+}
+
+decision decide(const config::rule_config& rule, const poll_accumulator& acc,
+                notified_sessions& notified) {
+  decision d;
+  d.offending = acc.offending().size();
+  const fetch::row_schema& schema = acc.schema();
+  auto index_of = [&](std::string_view metric) -> std::optional<std::size_t> {
+    auto it = std::find(schema.metrics.begin(), schema.metrics.end(), metric);
+    if (it == schema.metrics.end()) return std::nullopt;
+    return static_cast<std::size_t>(it - schema.metrics.begin());
+  };
+  // A metric the rule fetches as a condition metric, or only as a reported field.
+  auto value_of = [&](std::string_view metric) {
+    std::optional<std::size_t> m = index_of(metric);
+    auto f = std::find(schema.fields.begin(), schema.fields.end(), metric);
+    std::optional<std::size_t> field;
+    if (f != schema.fields.end()) field = static_cast<std::size_t>(f - schema.fields.begin());
+    return [m, field](const fetch::session_row& row) -> std::optional<double> {
+      if (m) return row.metrics[*m];
+      if (field) return fetch::to_number(row.fields[*field]);
+      return std::nullopt;
+    };
+  };
+  auto latency = value_of("latency");
+  auto rebuffering = value_of("cirrbufferingratio");
+  std::vector<double> latencies, ratios;
+  for (const fetch::session_row& row : acc.offending()) {
+    if (auto v = latency(row)) latencies.push_back(*v);
+    if (auto v = rebuffering(row)) ratios.push_back(*v / 100.0);
+    if (notified.insert(rule.name, row.sessionid, notified_expiry(rule, row.endtime)))
+      d.new_sessions.push_back(&row);
+  }
+  d.startup_seconds = summarize(std::move(latencies));
+  d.rebuffering_ratio = summarize(std::move(ratios));
+  return d;
+}
+
+}  // namespace qoewatch::evaluate

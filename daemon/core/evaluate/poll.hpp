@@ -1,0 +1,87 @@
+// Judging one poll of one rule: every row of every page against the whole condition, then
+// deciding which offending sessions are new. Pure code; the clock and the remembered state
+// are passed in, so the whole decision is table-testable.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "config/config.hpp"
+#include "fetch/page.hpp"
+#include "fetch/query.hpp"
+
+namespace qoewatch::evaluate {
+
+/// Folds the pages of one poll as they arrive; keeps only the offending rows.
+class poll_accumulator {
+ public:
+  explicit poll_accumulator(const config::rule_config& rule);
+
+  /// Evaluates every usable row of `p` with the rule's whole condition. A session seen on an
+  /// earlier page of the same poll (pages can shift while sessions end) counts once.
+  void add(const fetch::page& p);
+
+  const fetch::row_schema& schema() const { return schema_; }
+  std::size_t rows_fetched() const { return rows_fetched_; }
+  const std::array<std::size_t, fetch::skip_reason_count>& skipped() const { return skipped_; }
+  /// Offending sessions of the window, in the order they arrived.
+  const std::vector<fetch::session_row>& offending() const { return offending_; }
+
+ private:
+  const config::rule_config* rule_;
+  fetch::row_schema schema_;
+  std::size_t rows_fetched_ = 0;
+  std::array<std::size_t, fetch::skip_reason_count> skipped_{};
+  std::vector<fetch::session_row> offending_;
+  std::unordered_set<std::string> seen_;
+};
+
+struct summary {
+  double max = 0;
+  double p95 = 0;   // nearest-rank 95th percentile
+  double mean = 0;
+};
+
+/// Max, p95 and mean of `values`; std::nullopt when empty.
+std::optional<summary> summarize(std::vector<double> values);
+
+/// The (rule, session) pairs already notified, each kept until its session can no longer
+/// appear in one of the rule's windows.
+class notified_sessions {
+ public:
+  /// Records the pair; false when it was already recorded.
+  bool insert(std::string_view rule, std::string_view sessionid, std::int64_t expires_at);
+  bool contains(std::string_view rule, std::string_view sessionid) const;
+  /// Forgets pairs whose expiry is before `now` (epoch seconds).
+  void expire(std::int64_t now);
+  /// Forgets every pair of rules not in `keep` (after a reload removed rules).
+  void retain_rules(const std::vector<std::string>& keep);
+  std::size_t size() const;
+
+ private:
+  std::unordered_map<std::string, std::unordered_map<std::string, std::int64_t>> by_rule_;
+};
+
+/// When a session that ended at `endtime` stops appearing in the rule's windows (with one
+/// interval of margin for late polls), in epoch seconds.
+std::int64_t notified_expiry(const config::rule_config& rule, double endtime);
+
+struct decision {
+  std::vector<const fetch::session_row*> new_sessions;  // to notify, in arrival order
+  std::size_t offending = 0;                             // in the window, new or not
+  std::optional<summary> startup_seconds;                // over offending, when fetched
+  std::optional<summary> rebuffering_ratio;              // 0-1, when fetched
+};
+
+/// Decides what a successful poll means: which offending sessions are new for the rule (and
+/// records them in `notified`), and the window's summaries. `acc` must outlive the result.
+decision decide(const config::rule_config& rule, const poll_accumulator& acc,
+                notified_sessions& notified);
+
+}  // namespace qoewatch::evaluate

@@ -1,0 +1,61 @@
+// Reading one listsessions response page into rows the evaluator can judge. Tolerant of what
+// the API is not documented to guarantee: numbers may arrive as numeric strings, keys may be
+// missing, the counters are ignored. A row that cannot be judged is skipped and counted, never
+// a crash and never silently treated as "not offending". Pure code.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace qoewatch::fetch {
+
+enum class skip_reason { not_an_object, no_sessionid, bad_endtime, missing_metric, not_a_number };
+inline constexpr std::size_t skip_reason_count = 5;
+
+/// The label value for qoewatch_rows_skipped_total: "not_an_object", "no_sessionid", ...
+std::string_view to_string(skip_reason r);
+
+/// What to read from each row, decided once per rule.
+struct row_schema {
+  std::vector<std::string> metrics;  // the condition's metrics, in metrics_of order
+  std::vector<std::string> fields;   // the rule's extra fields, as configured
+};
+
+/// The schema of a rule: its condition's metrics and its fields (a field that is also a
+/// condition metric is read once, as a metric).
+row_schema schema_for(const config::rule_config& rule);
+
+struct session_row {
+  std::string sessionid;
+  double endtime = 0;                // epoch seconds
+  std::vector<double> metrics;       // aligned with row_schema::metrics
+  std::vector<std::string> fields;   // aligned with row_schema::fields; "" when absent
+};
+
+struct page {
+  std::size_t rows_in_page = 0;  // entries of "response", usable or not
+  std::vector<session_row> rows;
+  std::array<std::size_t, skip_reason_count> skipped{};
+};
+
+struct page_result {
+  std::optional<page> value;
+  std::string error;  // when !value: why the body is unusable, e.g. "not JSON: ..."
+  explicit operator bool() const { return value.has_value(); }
+};
+
+/// Parses a response body `{"response":[{...}, ...], ...}`. A body that is not JSON, not an
+/// object, or has no "response" array is an error (the poll fails); bad rows are skipped.
+page_result parse_page(std::string_view body, const row_schema& schema);
+
+/// Reads a number given as a JSON number or as a string holding one ("7.4", " 12 ").
+/// std::nullopt for anything else, including NaN and infinities.
+std::optional<double> to_number(std::string_view text);
+
+}  // namespace qoewatch::fetch

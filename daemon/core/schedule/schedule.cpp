@@ -1,0 +1,31 @@
+#include "schedule/schedule.hpp"
+
+#include <algorithm>
+
+namespace qoewatch::schedule {
+
+duration start_jitter(std::string_view rule_name, duration interval) {
+  using namespace std::chrono_literals;
+  duration span = std::min<duration>(interval / 4, 15s);
+  if (span.count() <= 0) return duration{0};
+  std::uint64_t h = 14695981039346656037ull;  // FNV-1a: stable across runs and builds
+  for (unsigned char c : rule_name) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return duration{static_cast<duration::rep>(h % static_cast<std::uint64_t>(span.count()))};
+}
+
+next_poll after(clock::time_point due, clock::time_point finished, duration interval) {
+  next_poll n;
+  n.due = due + interval;
+  if (finished >= n.due && interval.count() > 0) {
+    // Overran: skip to the first due time strictly after the poll finished.
+    auto behind = (finished - n.due) / interval + 1;
+    n.skipped = static_cast<std::uint64_t>(behind);
+    n.due += interval * behind;
+  }
+  return n;
+}
+
+}  // namespace qoewatch::schedule

@@ -1,0 +1,250 @@
+// One poll of one rule, without a network: the pages SmartSight might send (numbers as strings,
+// missing keys, junk) become offending sessions, skips by reason, summaries, and the new
+// sessions to notify, each exactly once across overlapping windows.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "config/load.hpp"
+#include "evaluate/poll.hpp"
+#include "fetch/page.hpp"
+#include "schedule/schedule.hpp"
+
+using namespace qoewatch;
+using namespace std::chrono_literals;
+
+namespace {
+
+config::rule_config rule_from(const std::string& rule_yaml) {
+  std::string yaml = "smartsight: {customer_id: 1, api_key_env: K}\nrules:\n" + rule_yaml;
+  config::load_result r = config::load_from_string(yaml, "t.yaml");
+  if (!r.config) {
+    for (const auto& d : r.errors) ADD_FAILURE() << d.to_string();
+    return {};
+  }
+  return r.config->rules.at(0);
+}
+
+fetch::page page_of(const std::string& body, const fetch::row_schema& schema) {
+  fetch::page_result r = fetch::parse_page(body, schema);
+  EXPECT_TRUE(r) << r.error;
+  return r ? *r.value : fetch::page{};
+}
+
+std::vector<std::string> ids(const std::vector<fetch::session_row>& rows) {
+  std::vector<std::string> out;
+  for (const auto& r : rows) out.push_back(r.sessionid);
+  return out;
+}
+std::vector<std::string> ids(const std::vector<const fetch::session_row*>& rows) {
+  std::vector<std::string> out;
+  for (const auto* r : rows) out.push_back(r->sessionid);
+  return out;
+}
+
+std::size_t skipped(const evaluate::poll_accumulator& acc, fetch::skip_reason r) {
+  return acc.skipped()[static_cast<std::size_t>(r)];
+}
+
+}  // namespace
+
+TEST(Page, ReadsNumbersNumericStringsAndFields) {
+  config::rule_config rule =
+      rule_from("  - {name: r, qoefilter: latency > 5, fields: [cdn, assetname, watchtime]}\n");
+  fetch::row_schema schema = fetch::schema_for(rule);
+  EXPECT_EQ(schema.metrics, std::vector<std::string>{"latency"});
+  EXPECT_EQ(schema.fields, (std::vector<std::string>{"cdn", "assetname", "watchtime"}));
+  fetch::page p = page_of(R"({"totalcount":3,"pagecount":1,"response":[
+      {"latency":7.4,"sessionid":"a1","endtime":1775749980,"cdn":"edgeB","assetname":"Finale","watchtime":600},
+      {"latency":" 6.5 ","sessionid":"a2","endtime":"1775749990.5"},
+      {"latency":"1e1","sessionid":12345,"endtime":1775749999,"cdn":null}]})",
+                          schema);
+  EXPECT_EQ(p.rows_in_page, 3u);
+  ASSERT_EQ(p.rows.size(), 3u);
+  EXPECT_EQ(p.rows[0].metrics[0], 7.4);
+  EXPECT_EQ(p.rows[0].fields, (std::vector<std::string>{"edgeB", "Finale", "600"}));
+  EXPECT_EQ(p.rows[1].metrics[0], 6.5);
+  EXPECT_EQ(p.rows[1].endtime, 1775749990.5);
+  EXPECT_EQ(p.rows[1].fields, (std::vector<std::string>{"", "", ""}));
+  EXPECT_EQ(p.rows[2].sessionid, "12345");
+  EXPECT_EQ(p.rows[2].metrics[0], 10);
+}
+
+TEST(Page, SkipsRowsItCannotJudgeAndCountsWhy) {
+  config::rule_config rule = rule_from("  - {name: r, qoefilter: latency > 5 OR errors > 0}\n");
+  fetch::row_schema schema = fetch::schema_for(rule);
+  fetch::page p = page_of(R"({"response":[
+      42,
+      {"latency":7,"errors":0,"endtime":1},
+      {"latency":7,"errors":0,"sessionid":"","endtime":1},
+      {"latency":7,"errors":0,"sessionid":"x","endtime":"soon"},
+      {"latency":7,"sessionid":"y","endtime":1},
+      {"latency":7,"errors":null,"sessionid":"y2","endtime":1},
+      {"latency":"fast","errors":0,"sessionid":"z","endtime":1},
+      {"latency":true,"errors":0,"sessionid":"z2","endtime":1},
+      {"latency":"NaN","errors":0,"sessionid":"z3","endtime":1},
+      {"latency":7,"errors":0,"sessionid":"ok","endtime":1}]})",
+                          schema);
+  EXPECT_EQ(p.rows_in_page, 10u);
+  EXPECT_EQ(ids(p.rows), std::vector<std::string>{"ok"});
+  using fetch::skip_reason;
+  EXPECT_EQ(p.skipped[static_cast<std::size_t>(skip_reason::not_an_object)], 1u);
+  EXPECT_EQ(p.skipped[static_cast<std::size_t>(skip_reason::no_sessionid)], 2u);
+  EXPECT_EQ(p.skipped[static_cast<std::size_t>(skip_reason::bad_endtime)], 1u);
+  EXPECT_EQ(p.skipped[static_cast<std::size_t>(skip_reason::missing_metric)], 2u);
+  EXPECT_EQ(p.skipped[static_cast<std::size_t>(skip_reason::not_a_number)], 3u);
+}
+
+TEST(Page, UnusableBodiesAreErrorsNotEmptyPages) {
+  fetch::row_schema schema;
+  EXPECT_EQ(fetch::parse_page("<html>502</html>", schema).error.rfind("response is not JSON: ", 0),
+            0u);
+  EXPECT_EQ(fetch::parse_page("[1,2]", schema).error, "response is not a JSON object");
+  EXPECT_EQ(fetch::parse_page(R"({"totalcount":0})", schema).error,
+            "response has no \"response\" array");
+  EXPECT_EQ(fetch::parse_page(R"({"response":{}})", schema).error,
+            "response has no \"response\" array");
+  EXPECT_TRUE(fetch::parse_page(R"({"response":[]})", schema));
+}
+
+TEST(Poll, WholeConditionIsEvaluatedLocallyOnEveryRow) {
+  // The server is sent only latency>5; the rest must be checked here.
+  config::rule_config rule = rule_from(
+      "  - {name: r, qoefilter: \"latency > 5 AND (cirrbufferingratio >= 2 OR NOT errors = 0)\"}\n");
+  evaluate::poll_accumulator acc(rule);
+  acc.add(page_of(R"({"response":[
+      {"latency":9,"cirrbufferingratio":3,"errors":0,"sessionid":"both","endtime":1},
+      {"latency":9,"cirrbufferingratio":0,"errors":2,"sessionid":"errors","endtime":1},
+      {"latency":9,"cirrbufferingratio":0,"errors":0,"sessionid":"neither","endtime":1},
+      {"latency":4,"cirrbufferingratio":9,"errors":9,"sessionid":"server_was_lax","endtime":1},
+      {"latency":9,"errors":1,"sessionid":"no_rebuffer_key","endtime":1}]})",
+                  acc.schema()));
+  EXPECT_EQ(ids(acc.offending()), (std::vector<std::string>{"both", "errors"}));
+  EXPECT_EQ(acc.rows_fetched(), 5u);
+  EXPECT_EQ(skipped(acc, fetch::skip_reason::missing_metric), 1u);
+}
+
+TEST(Poll, SessionsRepeatedAcrossPagesCountOnce) {
+  config::rule_config rule = rule_from("  - {name: r, qoefilter: latency > 5}\n");
+  evaluate::poll_accumulator acc(rule);
+  acc.add(page_of(R"({"response":[{"latency":9,"sessionid":"a","endtime":1},
+                                   {"latency":8,"sessionid":"b","endtime":1}]})",
+                  acc.schema()));
+  acc.add(page_of(R"({"response":[{"latency":8,"sessionid":"b","endtime":1},
+                                   {"latency":7,"sessionid":"c","endtime":1}]})",
+                  acc.schema()));
+  EXPECT_EQ(ids(acc.offending()), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(acc.rows_fetched(), 4u);
+}
+
+TEST(Poll, EachOffendingSessionIsNewOnceAcrossOverlappingWindows) {
+  config::rule_config rule = rule_from(
+      "  - {name: r, qoefilter: latency > 5, interval: 1m, window: 3m, delay: 0s}\n");
+  evaluate::notified_sessions notified;
+  auto poll = [&](const std::string& body) {
+    evaluate::poll_accumulator acc(rule);
+    acc.add(page_of(body, acc.schema()));
+    evaluate::decision d = evaluate::decide(rule, acc, notified);
+    return std::pair(ids(d.new_sessions), d.offending);
+  };
+  auto [first, n1] = poll(R"({"response":[{"latency":9,"sessionid":"a","endtime":100},
+                                           {"latency":1,"sessionid":"ok","endtime":100}]})");
+  EXPECT_EQ(first, std::vector<std::string>{"a"});
+  EXPECT_EQ(n1, 1u);
+  auto [second, n2] = poll(R"({"response":[{"latency":9,"sessionid":"a","endtime":100},
+                                            {"latency":6,"sessionid":"b","endtime":160}]})");
+  EXPECT_EQ(second, std::vector<std::string>{"b"});
+  EXPECT_EQ(n2, 2u);
+  auto [third, n3] = poll(R"({"response":[{"latency":9,"sessionid":"a","endtime":100},
+                                           {"latency":6,"sessionid":"b","endtime":160}]})");
+  EXPECT_TRUE(third.empty());
+  EXPECT_EQ(n3, 2u);
+  // The same session id offending another rule is that rule's news.
+  EXPECT_TRUE(notified.insert("other_rule", "a", 1000));
+  EXPECT_FALSE(notified.insert("r", "a", 1000));
+}
+
+TEST(Poll, NotifiedSessionsExpireOnlyWhenNoWindowCanHoldThem) {
+  config::rule_config rule = rule_from(
+      "  - {name: r, qoefilter: latency > 5, interval: 30s, window: 10m, delay: 2m}\n");
+  // A session ending at E is in the windows of polls from E + delay to E + delay + window.
+  std::int64_t expiry = evaluate::notified_expiry(rule, 1000.5);
+  EXPECT_GE(expiry, 1001 + 120 + 600 + 30);
+  EXPECT_LE(expiry, 1001 + 120 + 600 + 30 + 3);
+  evaluate::notified_sessions n;
+  n.insert("r", "a", expiry);
+  n.expire(expiry);
+  EXPECT_TRUE(n.contains("r", "a"));
+  n.expire(expiry + 1);
+  EXPECT_FALSE(n.contains("r", "a"));
+  n.insert("r", "b", 5000);
+  n.insert("gone", "c", 5000);
+  n.retain_rules({"r"});
+  EXPECT_TRUE(n.contains("r", "b"));
+  EXPECT_FALSE(n.contains("gone", "c"));
+  EXPECT_EQ(n.size(), 1u);
+}
+
+TEST(Poll, SummariesCoverTheOffendingSessionsOfTheWindow) {
+  config::rule_config rule = rule_from(
+      "  - {name: r, qoefilter: latency > 5, fields: [cirrbufferingratio]}\n");
+  evaluate::poll_accumulator acc(rule);
+  std::string body = R"({"response":[)";
+  for (int i = 1; i <= 20; ++i) {
+    if (i > 1) body += ",";
+    body += R"({"latency":)" + std::to_string(5 + i) + R"(,"cirrbufferingratio":")" +
+            std::to_string(i) + R"(","sessionid":"s)" + std::to_string(i) + R"(","endtime":1})";
+  }
+  body += R"(,{"latency":1,"cirrbufferingratio":90,"sessionid":"fine","endtime":1}]})";
+  acc.add(page_of(body, acc.schema()));
+  evaluate::notified_sessions notified;
+  evaluate::decision d = evaluate::decide(rule, acc, notified);
+  EXPECT_EQ(d.offending, 20u);
+  ASSERT_TRUE(d.startup_seconds);
+  EXPECT_EQ(d.startup_seconds->max, 25);
+  EXPECT_EQ(d.startup_seconds->p95, 24);  // nearest rank: 19th of 20
+  EXPECT_DOUBLE_EQ(d.startup_seconds->mean, 15.5);
+  ASSERT_TRUE(d.rebuffering_ratio);  // from a field, as a 0-1 ratio
+  EXPECT_DOUBLE_EQ(d.rebuffering_ratio->max, 0.20);
+  EXPECT_DOUBLE_EQ(d.rebuffering_ratio->mean, 0.105);
+}
+
+TEST(Poll, NoSummaryForMetricsTheRuleDoesNotFetch) {
+  config::rule_config rule = rule_from("  - {name: r, qoefilter: errors > 0}\n");
+  evaluate::poll_accumulator acc(rule);
+  acc.add(page_of(R"({"response":[{"errors":2,"sessionid":"a","endtime":1}]})", acc.schema()));
+  evaluate::notified_sessions notified;
+  evaluate::decision d = evaluate::decide(rule, acc, notified);
+  EXPECT_FALSE(d.startup_seconds);
+  EXPECT_FALSE(d.rebuffering_ratio);
+  EXPECT_FALSE(evaluate::summarize({}));
+  EXPECT_EQ(evaluate::summarize({3.0})->p95, 3.0);
+}
+
+TEST(Schedule, PollsKeepTheirCadenceAndSkipWhatAnOverrunMissed) {
+  using schedule::clock;
+  clock::time_point t0{};
+  schedule::next_poll n = schedule::after(t0, t0 + 2s, 30s);
+  EXPECT_EQ(n.due, t0 + 30s);  // measured from when it was due, not when it finished
+  EXPECT_EQ(n.skipped, 0u);
+  n = schedule::after(t0, t0 + 30s, 30s);
+  EXPECT_EQ(n.due, t0 + 60s);
+  EXPECT_EQ(n.skipped, 1u);
+  n = schedule::after(t0, t0 + 95s, 30s);
+  EXPECT_EQ(n.due, t0 + 120s);
+  EXPECT_EQ(n.skipped, 3u);
+}
+
+TEST(Schedule, StartJitterIsStableBoundedAndSpreadsRules) {
+  EXPECT_EQ(schedule::start_jitter("a", 60s), schedule::start_jitter("a", 60s));
+  std::set<duration::rep> seen;
+  for (int i = 0; i < 50; ++i) {
+    duration j = schedule::start_jitter("rule_" + std::to_string(i), 60s);
+    EXPECT_GE(j, 0s);
+    EXPECT_LT(j, 15s);
+    seen.insert(j.count());
+    EXPECT_LT(schedule::start_jitter("rule_" + std::to_string(i), 2s), 500ms);
+  }
+  EXPECT_GT(seen.size(), 40u);
+  EXPECT_EQ(schedule::start_jitter("x", 0ms), 0ms);
+}
