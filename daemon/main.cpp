@@ -1,12 +1,15 @@
 // qoewatchd: the executable is this file alone; everything else lives in the libraries.
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <chrono>
-#include <cstdio>
 #include <iostream>
 #include <string_view>
 #include <vector>
 
 #include "cli/options.hpp"
 #include "config/load.hpp"
+#include "run/daemon.hpp"
 
 int main(int argc, char** argv) {
   using namespace qoewatch;
@@ -26,11 +29,21 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // Logs go to stderr: stdout belongs to --check-config and --dry-run output.
+  auto logger = spdlog::stderr_logger_st("qoewatchd");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+  logger->set_level(spdlog::level::from_str(opt.log_level));
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+
   config::load_result loaded = config::load(opt.config);
+  std::string api_key;
   if (loaded.config) {
     // A config that cannot find its API key is not usable: report it with the other errors.
     config::diagnostic key_error;
-    if (!config::read_api_key(loaded.config->smartsight, key_error))
+    if (auto key = config::read_api_key(loaded.config->smartsight, key_error))
+      api_key = std::move(*key);
+    else
       loaded.errors.push_back(key_error);
   }
   if (!loaded.errors.empty()) {
@@ -44,6 +57,11 @@ int main(int argc, char** argv) {
     std::cout << cli::check_config_report(*loaded.config, std::chrono::system_clock::now());
     return 0;
   }
-  std::cerr << "qoewatchd: this build only validates configurations; run with --check-config\n";
-  return 2;
+  spdlog::info("{} starting: {} rule(s), {} sink(s), SmartSight at {}", cli::version_line(),
+               loaded.config->rules.size(), loaded.config->sinks.size(),
+               loaded.config->smartsight.base_url);
+  run::options run_opt{.config_path = opt.config, .once = opt.once, .dry_run = opt.dry_run};
+  int code = run::run_daemon(run_opt, std::move(*loaded.config), std::move(api_key));
+  spdlog::info("stopped (exit {})", code);
+  return code;
 }

@@ -1,0 +1,245 @@
+#include "export/metrics.hpp"
+
+#include <algorithm>
+#include <map>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+#include <sstream>
+
+namespace qoewatch::metrics {
+
+namespace {
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+
+constexpr const char* stats[] = {"max", "p95", "mean"};
+}  // namespace
+
+struct registry::impl {
+  prometheus::Registry reg;
+  Family<Gauge>& build_info;
+  Family<Gauge>& offending;
+  Family<Gauge>& fetched;
+  Family<Gauge>& startup;
+  Family<Gauge>& rebuffering;
+  Family<Gauge>& last_success;
+  Family<Gauge>& poll_duration;
+  Family<Gauge>& source_up;
+  Family<Counter>& polls;
+  Family<Counter>& new_sessions;
+  Family<Counter>& notifications;
+  Family<Counter>& rows_skipped;
+  Family<Gauge>& reload_ok;
+  Family<Gauge>& reload_time;
+  Family<Gauge>& notified;
+
+  struct rule_series {
+    Gauge* offending;
+    Gauge* fetched;
+    Gauge* last_success;
+    Gauge* poll_duration;
+    Gauge* source_up;
+    Counter* polls_success;
+    Counter* polls_failure;
+    Counter* polls_skipped;
+    Counter* new_sessions;
+    std::array<Counter*, fetch::skip_reason_count> skipped{};
+    std::array<Gauge*, 3> startup{};      // present only while the window has values
+    std::array<Gauge*, 3> rebuffering{};
+  };
+  std::map<std::string, rule_series> rules;
+  std::map<std::string, std::pair<Counter*, Counter*>> sinks;  // success, failure
+
+  impl()
+      : build_info(prometheus::BuildGauge()
+                       .Name("qoewatch_build_info")
+                       .Help("Always 1; the version label says which qoewatch runs.")
+                       .Register(reg)),
+        offending(prometheus::BuildGauge()
+                      .Name("qoewatch_rule_offending_sessions")
+                      .Help("Offending sessions in the rule's last successfully polled window.")
+                      .Register(reg)),
+        fetched(prometheus::BuildGauge()
+                    .Name("qoewatch_rule_sessions_fetched")
+                    .Help("Session rows fetched by the rule's last successful poll.")
+                    .Register(reg)),
+        startup(prometheus::BuildGauge()
+                    .Name("qoewatch_rule_startup_time_seconds")
+                    .Help("Startup time over the offending sessions of the rule's last window.")
+                    .Register(reg)),
+        rebuffering(prometheus::BuildGauge()
+                        .Name("qoewatch_rule_rebuffering_ratio")
+                        .Help("Rebuffering ratio (0-1) over the offending sessions of the rule's "
+                              "last window.")
+                        .Register(reg)),
+        last_success(prometheus::BuildGauge()
+                         .Name("qoewatch_rule_last_success_timestamp_seconds")
+                         .Help("When the rule's last successful poll finished.")
+                         .Register(reg)),
+        poll_duration(prometheus::BuildGauge()
+                          .Name("qoewatch_rule_poll_duration_seconds")
+                          .Help("How long the rule's last poll took, every page included.")
+                          .Register(reg)),
+        source_up(prometheus::BuildGauge()
+                      .Name("qoewatch_source_up")
+                      .Help("1 when the rule's last poll of SmartSight succeeded, else 0.")
+                      .Register(reg)),
+        polls(prometheus::BuildCounter()
+                  .Name("qoewatch_polls_total")
+                  .Help("Polls by outcome: success, failure, or skipped (due while the previous "
+                        "poll still ran).")
+                  .Register(reg)),
+        new_sessions(prometheus::BuildCounter()
+                         .Name("qoewatch_rule_new_offending_sessions_total")
+                         .Help("Offending sessions seen for the first time by the rule.")
+                         .Register(reg)),
+        notifications(prometheus::BuildCounter()
+                          .Name("qoewatch_notifications_total")
+                          .Help("Webhook POSTs by sink and outcome.")
+                          .Register(reg)),
+        rows_skipped(prometheus::BuildCounter()
+                         .Name("qoewatch_rows_skipped_total")
+                         .Help("Rows the rule could not judge, by reason.")
+                         .Register(reg)),
+        reload_ok(prometheus::BuildGauge()
+                      .Name("qoewatch_config_last_reload_successful")
+                      .Help("1 when the last configuration load or reload succeeded, else 0.")
+                      .Register(reg)),
+        reload_time(prometheus::BuildGauge()
+                        .Name("qoewatch_config_last_reload_success_timestamp_seconds")
+                        .Help("When the configuration was last loaded successfully.")
+                        .Register(reg)),
+        notified(prometheus::BuildGauge()
+                     .Name("qoewatch_notified_sessions")
+                     .Help("(rule, session) pairs remembered as already notified.")
+                     .Register(reg)) {}
+
+  rule_series& series(const std::string& rule) {
+    auto it = rules.find(rule);
+    if (it != rules.end()) return it->second;
+    const prometheus::Labels l{{"rule", rule}};
+    rule_series s{};
+    s.offending = &offending.Add(l);
+    s.fetched = &fetched.Add(l);
+    s.last_success = &last_success.Add(l);
+    s.poll_duration = &poll_duration.Add(l);
+    s.source_up = &source_up.Add(l);
+    s.polls_success = &polls.Add({{"rule", rule}, {"outcome", "success"}});
+    s.polls_failure = &polls.Add({{"rule", rule}, {"outcome", "failure"}});
+    s.polls_skipped = &polls.Add({{"rule", rule}, {"outcome", "skipped"}});
+    s.new_sessions = &new_sessions.Add(l);
+    for (std::size_t i = 0; i < fetch::skip_reason_count; ++i)
+      s.skipped[i] = &rows_skipped.Add(
+          {{"rule", rule},
+           {"reason", std::string(fetch::to_string(static_cast<fetch::skip_reason>(i)))}});
+    return rules.emplace(rule, s).first->second;
+  }
+
+  // Shows a summary while the window has values; removes the series when it has none, so a
+  // dashboard never shows a stale worst case as current.
+  void set_summary(Family<Gauge>& family, std::array<Gauge*, 3>& gauges, const std::string& rule,
+                   const std::optional<evaluate::summary>& s) {
+    if (!s) {
+      for (Gauge*& g : gauges)
+        if (g) family.Remove(std::exchange(g, nullptr));
+      return;
+    }
+    const double values[] = {s->max, s->p95, s->mean};
+    for (std::size_t i = 0; i < 3; ++i) {
+      if (!gauges[i]) gauges[i] = &family.Add({{"rule", rule}, {"stat", stats[i]}});
+      gauges[i]->Set(values[i]);
+    }
+  }
+
+  void remove(rule_series& s) {
+    offending.Remove(s.offending);
+    fetched.Remove(s.fetched);
+    last_success.Remove(s.last_success);
+    poll_duration.Remove(s.poll_duration);
+    source_up.Remove(s.source_up);
+    polls.Remove(s.polls_success);
+    polls.Remove(s.polls_failure);
+    polls.Remove(s.polls_skipped);
+    new_sessions.Remove(s.new_sessions);
+    for (Counter* c : s.skipped) rows_skipped.Remove(c);
+    for (Gauge* g : s.startup)
+      if (g) startup.Remove(g);
+    for (Gauge* g : s.rebuffering)
+      if (g) rebuffering.Remove(g);
+  }
+};
+
+registry::registry(std::string_view version) : impl_(std::make_unique<impl>()) {
+  impl_->build_info.Add({{"version", std::string(version)}}).Set(1);
+}
+
+registry::~registry() = default;
+
+void registry::add_rule(const std::string& rule) { impl_->series(rule); }
+
+void registry::retain_rules(const std::vector<std::string>& keep) {
+  for (auto it = impl_->rules.begin(); it != impl_->rules.end();) {
+    if (std::find(keep.begin(), keep.end(), it->first) != keep.end()) {
+      ++it;
+      continue;
+    }
+    impl_->remove(it->second);
+    it = impl_->rules.erase(it);
+  }
+}
+
+void registry::record_poll(const std::string& rule, const poll_report& r) {
+  impl::rule_series& s = impl_->series(rule);
+  s.poll_duration->Set(r.duration_seconds);
+  if (!r.success) {
+    s.source_up->Set(0);
+    s.polls_failure->Increment();
+    return;
+  }
+  s.source_up->Set(1);
+  s.polls_success->Increment();
+  s.last_success->Set(r.finished_at);
+  s.offending->Set(static_cast<double>(r.offending));
+  s.fetched->Set(static_cast<double>(r.rows_fetched));
+  s.new_sessions->Increment(static_cast<double>(r.new_sessions));
+  for (std::size_t i = 0; i < r.skipped.size(); ++i)
+    s.skipped[i]->Increment(static_cast<double>(r.skipped[i]));
+  impl_->set_summary(impl_->startup, s.startup, rule, r.startup_seconds);
+  impl_->set_summary(impl_->rebuffering, s.rebuffering, rule, r.rebuffering_ratio);
+}
+
+void registry::record_skipped_polls(const std::string& rule, std::uint64_t count) {
+  impl_->series(rule).polls_skipped->Increment(static_cast<double>(count));
+}
+
+void registry::record_notification(const std::string& sink, bool success) {
+  auto it = impl_->sinks.find(sink);
+  if (it == impl_->sinks.end()) {
+    Counter* ok = &impl_->notifications.Add({{"sink", sink}, {"outcome", "success"}});
+    Counter* bad = &impl_->notifications.Add({{"sink", sink}, {"outcome", "failure"}});
+    it = impl_->sinks.emplace(sink, std::pair(ok, bad)).first;
+  }
+  (success ? it->second.first : it->second.second)->Increment();
+}
+
+void registry::record_config_load(bool success, double when) {
+  impl_->reload_ok.Add({}).Set(success ? 1 : 0);
+  Gauge& t = impl_->reload_time.Add({});
+  if (success) t.Set(when);
+}
+
+void registry::set_notified_sessions(std::size_t count) {
+  impl_->notified.Add({}).Set(static_cast<double>(count));
+}
+
+std::string registry::serialize() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, impl_->reg.Collect());
+  return out.str();
+}
+
+}  // namespace qoewatch::metrics

@@ -1,0 +1,70 @@
+// The Prometheus metrics qoewatch exports, built once here; the rest of the daemon reports
+// plain facts (a poll's outcome, a delivery's outcome) and never touches prometheus-cpp.
+// Names follow Prometheus conventions; no session, subscriber or asset ids in labels.
+// Not thread-safe: use from the event loop's thread.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "evaluate/poll.hpp"
+#include "fetch/page.hpp"
+
+namespace qoewatch::metrics {
+
+/// What one finished poll of a rule found.
+struct poll_report {
+  bool success = false;
+  double duration_seconds = 0;
+  double finished_at = 0;  // epoch seconds
+  // Only meaningful when success:
+  std::size_t rows_fetched = 0;
+  std::size_t offending = 0;
+  std::size_t new_sessions = 0;
+  std::array<std::size_t, fetch::skip_reason_count> skipped{};
+  std::optional<evaluate::summary> startup_seconds;
+  std::optional<evaluate::summary> rebuffering_ratio;
+};
+
+class registry {
+ public:
+  explicit registry(std::string_view version);
+  ~registry();
+  registry(const registry&) = delete;
+  registry& operator=(const registry&) = delete;
+
+  /// Creates the rule's series (source_up 0, counters at 0) so dashboards see the rule before
+  /// its first poll ends. Idempotent.
+  void add_rule(const std::string& rule);
+
+  /// Drops every series of rules not in `keep` (after a reload removed them).
+  void retain_rules(const std::vector<std::string>& keep);
+
+  /// Records a finished poll: on success the window's gauges, source_up 1, the last success
+  /// time; on failure source_up 0 and a failure count, leaving the window's gauges as they were.
+  void record_poll(const std::string& rule, const poll_report& report);
+
+  /// Counts a poll that was due while the previous one still ran.
+  void record_skipped_polls(const std::string& rule, std::uint64_t count);
+
+  /// Counts one POST to a sink: outcome "success" or "failure".
+  void record_notification(const std::string& sink, bool success);
+
+  /// Records a configuration (re)load attempt at `when` (epoch seconds).
+  void record_config_load(bool success, double when);
+
+  /// Sets how many (rule, session) pairs are remembered as notified.
+  void set_notified_sessions(std::size_t count);
+
+  /// The Prometheus text exposition format of everything above.
+  std::string serialize() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace qoewatch::metrics

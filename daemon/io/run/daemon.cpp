@@ -1,0 +1,521 @@
+#include "run/daemon.hpp"
+
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <set>
+#include <spdlog/spdlog.h>
+
+#include "config/load.hpp"
+#include "evaluate/poll.hpp"
+#include "export/metrics.hpp"
+#include "export/status_server.hpp"
+#include "fetch/page.hpp"
+#include "fetch/query.hpp"
+#include "http/client.hpp"
+#include "notify/payload.hpp"
+#include "notify/webhook_sink.hpp"
+#include "schedule/schedule.hpp"
+
+namespace qoewatch::run {
+
+namespace {
+
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+using system_clock = std::chrono::system_clock;
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+constexpr auto shutdown_grace = 10s;
+
+double epoch_seconds(system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+// Completion handler for co_spawn: a coroutine that throws is a bug; log it with its name.
+auto log_exception(std::string what) {
+  return [what = std::move(what)](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::critical("{} stopped by an unexpected error: {}", what, ex.what());
+    }
+  };
+}
+
+http::client_options smartsight_options(const config::smartsight_config& s) {
+  http::client_options o;
+  o.connect_timeout = s.timeout;
+  o.io_timeout = s.timeout;
+  o.deadline = s.timeout;
+  o.max_body_bytes = static_cast<std::size_t>(s.max_response_bytes);
+  o.max_connections = static_cast<std::size_t>(s.max_concurrency);
+  o.ca_file = s.ca_file;
+  return o;
+}
+
+// The address a receiver can use to reach this daemon's /metrics.
+std::string external_url(const std::string& listen, std::uint16_t port) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host == "0.0.0.0" || host == "[::]" || host == "::") {
+    char name[256] = {};
+    host = ::gethostname(name, sizeof name - 1) == 0 ? name : "localhost";
+  }
+  return "http://" + host + ":" + std::to_string(port);
+}
+
+// What one poll produced.
+struct poll_outcome {
+  bool success = false;
+  std::string error;                       // when !success
+  std::optional<std::chrono::seconds> retry_after;
+  fetch::window window;
+  std::unique_ptr<evaluate::poll_accumulator> acc;  // when success
+  std::size_t pages = 0;
+};
+
+}  // namespace
+
+class daemon {
+ public:
+  daemon(const options& opt, config::daemon_config cfg, std::string api_key)
+      : opt_(opt),
+        cfg_(std::make_shared<const config::daemon_config>(std::move(cfg))),
+        api_key_(std::move(api_key)),
+        metrics_(QOEWATCH_VERSION),
+        status_(ioc_.get_executor(),
+                {.metrics = [this] { return metrics_.serialize(); },
+                 .not_ready = [this] { return not_ready(); }}),
+        signals_(ioc_) {}
+
+  int run() {
+    metrics_.record_config_load(true, epoch_seconds(system_clock::now()));
+    if (!opt_.once) {
+      if (std::string err = status_.start(cfg_->listen); !err.empty()) {
+        spdlog::critical("{}", err);
+        return 1;
+      }
+      spdlog::info("serving /metrics, /healthz and /readyz on {} (port {})", cfg_->listen,
+                   status_.port());
+    }
+    external_url_ = external_url(
+        cfg_->listen, opt_.once ? static_cast<std::uint16_t>(std::stoi(cfg_->listen.substr(
+                                      cfg_->listen.rfind(':') + 1)))
+                                : status_.port());
+    smartsight_ = make_smartsight(cfg_->smartsight);
+    apply_sinks();
+    apply_rules();
+    if (opt_.once) {
+      net::co_spawn(ioc_, once(), log_exception("--once"));
+    } else {
+      signals_.add(SIGTERM);
+      signals_.add(SIGINT);
+      signals_.add(SIGHUP);
+      net::co_spawn(ioc_, handle_signals(), log_exception("signal handling"));
+    }
+    ioc_.run();
+    return exit_code_;
+  }
+
+ private:
+  struct rule_task {
+    config::rule_config rule;
+    std::shared_ptr<http::client> smartsight;
+    net::steady_timer timer;
+    bool cancelled = false;
+    bool polling = false;
+    bool polled_once = false;
+    bool source_up = true;  // for logging transitions only
+    rule_task(net::any_io_executor ex, config::rule_config r, std::shared_ptr<http::client> c)
+        : rule(std::move(r)), smartsight(std::move(c)), timer(ex) {}
+  };
+
+  std::shared_ptr<http::client> make_smartsight(const config::smartsight_config& s) {
+    std::optional<http::origin> o = http::parse_origin(s.base_url);
+    return std::make_shared<http::client>(ioc_.get_executor(), o.value_or(http::origin{}),
+                                          smartsight_options(s));
+  }
+
+  std::string not_ready() const {
+    std::string waiting;
+    for (const auto& [name, t] : tasks_)
+      if (!t->polled_once) waiting += (waiting.empty() ? "" : ", ") + name;
+    return waiting.empty() ? std::string{} : "waiting for the first poll of " + waiting;
+  }
+
+  // ---- configuration ----
+
+  void apply_sinks() {
+    for (auto it = sinks_.begin(); it != sinks_.end();) {
+      auto now = std::find_if(cfg_->sinks.begin(), cfg_->sinks.end(),
+                              [&](const config::sink_config& s) { return s.name == it->first; });
+      if (now != cfg_->sinks.end() && *now == it->second.config) {
+        ++it;
+        continue;
+      }
+      it->second.sink->stop();
+      retired_sinks_.push_back(std::move(it->second.sink));
+      it = sinks_.erase(it);
+    }
+    for (const config::sink_config& s : cfg_->sinks) {
+      if (sinks_.count(s.name)) continue;
+      auto sink = std::make_shared<notify::webhook_sink>(ioc_.get_executor(), s, metrics_,
+                                                         cfg_->smartsight.timeout);
+      sinks_.emplace(s.name, sink_entry{s, sink});
+      if (!opt_.dry_run)
+        net::co_spawn(ioc_, [sink]() -> net::awaitable<void> { co_await sink->run(); },
+                      log_exception("sink " + s.name));
+    }
+  }
+
+  void apply_rules() {
+    std::vector<std::string> names;
+    for (const config::rule_config& r : cfg_->rules) names.push_back(r.name);
+    for (auto it = tasks_.begin(); it != tasks_.end();) {
+      auto now = std::find_if(cfg_->rules.begin(), cfg_->rules.end(),
+                              [&](const config::rule_config& r) { return r.name == it->first; });
+      if (now != cfg_->rules.end() && *now == it->second->rule &&
+          it->second->smartsight == smartsight_) {
+        ++it;
+        continue;
+      }
+      cancel(*it->second);
+      it = tasks_.erase(it);
+    }
+    notified_.retain_rules(names);
+    metrics_.retain_rules(names);
+    for (const config::rule_config& r : cfg_->rules) {
+      if (tasks_.count(r.name)) continue;
+      auto task = std::make_shared<rule_task>(ioc_.get_executor(), r, smartsight_);
+      // A task replaced by a reload may still be polling; the new one waits for it.
+      std::shared_ptr<rule_task> previous;
+      if (auto old = retired_tasks_.find(r.name); old != retired_tasks_.end())
+        previous = old->second.lock();
+      tasks_.emplace(r.name, task);
+      metrics_.add_rule(r.name);
+      if (!opt_.once)
+        net::co_spawn(ioc_, rule_loop(task, previous), log_exception("rule " + r.name));
+    }
+  }
+
+  void cancel(rule_task& t) {
+    t.cancelled = true;
+    t.timer.cancel();
+  }
+
+  bool reload() {
+    spdlog::info("reloading {}", opt_.config_path);
+    config::load_result loaded = config::load(opt_.config_path);
+    std::string key;
+    if (loaded.config) {
+      config::diagnostic key_error;
+      if (auto k = config::read_api_key(loaded.config->smartsight, key_error))
+        key = std::move(*k);
+      else
+        loaded.errors.push_back(key_error);
+    }
+    if (!loaded.errors.empty()) {
+      for (const config::diagnostic& d : loaded.errors) spdlog::error("{}", d.to_string());
+      spdlog::error("reload failed with {} error(s); still running the previous configuration",
+                    loaded.errors.size());
+      metrics_.record_config_load(false, epoch_seconds(system_clock::now()));
+      return false;
+    }
+    if (loaded.config->listen != cfg_->listen)
+      spdlog::warn("listen changed to {}; it takes effect at the next restart",
+                   loaded.config->listen);
+    auto next = std::make_shared<const config::daemon_config>(std::move(*loaded.config));
+    if (!(next->smartsight == cfg_->smartsight) || key != api_key_) {
+      smartsight_->close();
+      smartsight_ = make_smartsight(next->smartsight);
+    }
+    for (auto& [name, task] : tasks_) retired_tasks_[name] = task;
+    cfg_ = std::move(next);
+    api_key_ = std::move(key);
+    apply_sinks();
+    apply_rules();
+    metrics_.record_config_load(true, epoch_seconds(system_clock::now()));
+    spdlog::info("reloaded: {} rule(s), {} sink(s)", cfg_->rules.size(), cfg_->sinks.size());
+    return true;
+  }
+
+  // ---- polling ----
+
+  net::awaitable<poll_outcome> poll(rule_task& t) {
+    const config::rule_config& rule = t.rule;
+    const config::smartsight_config& api = cfg_->smartsight;
+    poll_outcome out;
+    out.window = fetch::window_at(rule, system_clock::now());
+    out.acc = std::make_unique<evaluate::poll_accumulator>(rule);
+    for (std::int64_t offset = 0;; offset += api.page_size) {
+      if (out.pages >= static_cast<std::size_t>(api.max_pages)) {
+        out.error = "window holds more than " + std::to_string(api.max_pages) + " pages of " +
+                    std::to_string(api.page_size) +
+                    " sessions (raise smartsight.max_pages or narrow the rule)";
+        co_return out;
+      }
+      http::request req;
+      req.target = fetch::listsessions_target(api, rule, out.window, offset);
+      req.headers = {{"X-API-Key", api_key_}, {"Accept", "application/json"}};
+      http::result r = co_await t.smartsight->send(std::move(req));
+      ++out.pages;
+      if (auto* f = std::get_if<http::failure>(&r)) {
+        out.error = f->message;
+        co_return out;
+      }
+      const http::response& res = std::get<http::response>(r);
+      if (res.status < 200 || res.status >= 300) {
+        out.error = "SmartSight answered HTTP " + std::to_string(res.status) + ": " +
+                    res.body.substr(0, 300);
+        if (const std::string* ra = res.header("retry-after")) {
+          if (std::optional<double> s = fetch::to_number(*ra); s && *s >= 0)
+            out.retry_after = std::chrono::seconds(static_cast<long>(std::min(*s, 3600.0)));
+        }
+        co_return out;
+      }
+      fetch::page_result page = fetch::parse_page(res.body, out.acc->schema());
+      if (!page) {
+        out.error = "unusable response for offset " + std::to_string(offset) + ": " + page.error;
+        co_return out;
+      }
+      out.acc->add(*page.value);
+      if (page.value->rows_in_page < static_cast<std::size_t>(api.page_size)) break;
+    }
+    out.success = true;
+    co_return out;
+  }
+
+  // Turns a finished poll into metrics, logs and notifications. Returns false on failure.
+  bool apply(rule_task& t, const poll_outcome& out, double seconds) {
+    const config::rule_config& rule = t.rule;
+    metrics::poll_report report;
+    report.success = out.success;
+    report.duration_seconds = seconds;
+    report.finished_at = epoch_seconds(system_clock::now());
+    t.polled_once = true;
+    if (!out.success) {
+      metrics_.record_poll(rule.name, report);
+      if (t.source_up)
+        spdlog::error("rule {}: poll failed, source marked down: {}", rule.name, out.error);
+      else
+        spdlog::warn("rule {}: poll failed again: {}", rule.name, out.error);
+      t.source_up = false;
+      return false;
+    }
+    if (!t.source_up) spdlog::info("rule {}: source is back", rule.name);
+    t.source_up = true;
+    const evaluate::poll_accumulator& acc = *out.acc;
+    evaluate::decision d = evaluate::decide(rule, acc, notified_);
+    report.rows_fetched = acc.rows_fetched();
+    report.offending = d.offending;
+    report.new_sessions = d.new_sessions.size();
+    report.skipped = acc.skipped();
+    report.startup_seconds = d.startup_seconds;
+    report.rebuffering_ratio = d.rebuffering_ratio;
+    metrics_.record_poll(rule.name, report);
+    notified_.expire(static_cast<std::int64_t>(report.finished_at));
+    metrics_.set_notified_sessions(notified_.size());
+    std::size_t skipped = 0;
+    for (std::size_t n : acc.skipped()) skipped += n;
+    spdlog::info("rule {}: window {}..{}: {} rows in {} page(s), {} offending, {} new{}", rule.name,
+                 out.window.start, out.window.end, acc.rows_fetched(), out.pages, d.offending,
+                 d.new_sessions.size(),
+                 skipped ? fmt::format(", {} row(s) skipped", skipped) : std::string{});
+    if (!d.new_sessions.empty()) notify(rule, acc.schema(), d, out.window);
+    return true;
+  }
+
+  void notify(const config::rule_config& rule, const fetch::row_schema& schema,
+              const evaluate::decision& d, const fetch::window& w) {
+    notify::context ctx;
+    ctx.external_url = external_url_;
+    ctx.customer_id = cfg_->smartsight.customer_id;
+    ctx.window = w;
+    ctx.query = fetch::listsessions_url(cfg_->smartsight, rule, w, 0);
+    for (const std::string& name : rule.sinks) {
+      auto it = sinks_.find(name);
+      if (it == sinks_.end()) continue;
+      ctx.receiver = name;
+      for (std::string& body : notify::build_notifications(
+               rule, schema, d.new_sessions, ctx,
+               it->second.config.max_sessions_per_notification)) {
+        if (opt_.dry_run) {
+          std::fwrite(body.data(), 1, body.size(), stdout);
+          std::fputc('\n', stdout);
+          std::fflush(stdout);
+        } else {
+          it->second.sink->enqueue(std::move(body), rule.name);
+        }
+      }
+    }
+  }
+
+  net::awaitable<void> rule_loop(std::shared_ptr<rule_task> t,
+                                 std::shared_ptr<rule_task> previous) {
+    // A rule is never polled twice at once, not even across a reload.
+    while (previous && previous->polling && !t->cancelled) {
+      t->timer.expires_after(100ms);
+      co_await t->timer.async_wait(use_tuple);
+    }
+    previous.reset();
+    t->timer.expires_after(schedule::start_jitter(t->rule.name, t->rule.interval));
+    co_await t->timer.async_wait(use_tuple);
+    steady::time_point due = steady::now();
+    while (!t->cancelled && !stopping_) {
+      t->polling = true;
+      steady::time_point started = steady::now();
+      poll_outcome out = co_await poll(*t);
+      t->polling = false;
+      double seconds = std::chrono::duration<double>(steady::now() - started).count();
+      if (t->cancelled || stopping_) break;
+      apply(*t, out, seconds);
+      schedule::next_poll next = schedule::after(due, steady::now(), t->rule.interval);
+      if (next.skipped) {
+        metrics_.record_skipped_polls(t->rule.name, next.skipped);
+        spdlog::warn("rule {}: poll took {:.1f}s, longer than its interval; {} poll(s) skipped",
+                     t->rule.name, seconds, next.skipped);
+      }
+      due = next.due;
+      if (out.retry_after && steady::now() + *out.retry_after > due) {
+        spdlog::warn("rule {}: SmartSight asked to retry after {}s", t->rule.name,
+                     out.retry_after->count());
+        due = steady::now() + *out.retry_after;
+      }
+      t->timer.expires_at(due);
+      co_await t->timer.async_wait(use_tuple);
+    }
+  }
+
+  // ---- process ----
+
+  net::awaitable<void> once() {
+    bool all_ok = true;
+    std::size_t remaining = tasks_.size();
+    net::steady_timer done(ioc_, steady::time_point::max());
+    for (auto& [name, task] : tasks_) {
+      net::co_spawn(
+          ioc_,
+          [this, task, &all_ok, &remaining, &done]() -> net::awaitable<void> {
+            steady::time_point started = steady::now();
+            poll_outcome out = co_await poll(*task);
+            double seconds = std::chrono::duration<double>(steady::now() - started).count();
+            if (!apply(*task, out, seconds)) all_ok = false;
+            if (--remaining == 0) done.cancel();
+          },
+          log_exception("rule " + name));
+    }
+    if (remaining > 0) co_await done.async_wait(use_tuple);
+    // Deliver what the polls found, within the shutdown grace period.
+    steady::time_point deadline = steady::now() + shutdown_grace;
+    net::steady_timer wait(ioc_);
+    while (!opt_.dry_run && pending() > 0 && steady::now() < deadline) {
+      wait.expires_after(50ms);
+      co_await wait.async_wait(use_tuple);
+    }
+    if (pending() > 0) all_ok = false;
+    exit_code_ = all_ok ? 0 : 1;
+    shutdown();
+  }
+
+  std::size_t pending() const {
+    std::size_t n = 0;
+    for (const auto& [name, s] : sinks_) n += s.sink->pending();
+    return n;
+  }
+
+  net::awaitable<void> handle_signals() {
+    for (;;) {
+      auto [ec, sig] = co_await signals_.async_wait(use_tuple);
+      if (ec) co_return;
+      if (sig == SIGHUP) {
+        reload();
+        continue;
+      }
+      spdlog::info("{} received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      co_await stop_gracefully();
+      co_return;
+    }
+  }
+
+  // Stops polling at once; gives notifications already being delivered the grace period.
+  net::awaitable<void> stop_gracefully() {
+    stopping_ = true;
+    for (auto& [name, t] : tasks_) cancel(*t);
+    smartsight_->close();
+    status_.stop();
+    for (auto& [name, s] : sinks_) s.sink->stop();
+    net::steady_timer wait(ioc_);
+    steady::time_point deadline = steady::now() + shutdown_grace;
+    while (any_delivery_in_flight() && steady::now() < deadline) {
+      wait.expires_after(50ms);
+      co_await wait.async_wait(use_tuple);
+    }
+    shutdown();
+  }
+
+  bool any_delivery_in_flight() const {
+    for (const auto& [name, s] : sinks_)
+      if (s.sink->in_flight()) return true;
+    for (const auto& s : retired_sinks_)
+      if (s->in_flight()) return true;
+    return false;
+  }
+
+  // Ends every remaining operation so that ioc_.run() returns.
+  void shutdown() {
+    stopping_ = true;
+    for (auto& [name, t] : tasks_) cancel(*t);
+    smartsight_->abort();
+    for (auto& [name, weak] : retired_tasks_)
+      if (auto t = weak.lock()) t->smartsight->abort();
+    for (auto& [name, s] : sinks_) {
+      s.sink->stop();
+      s.sink->abort();
+    }
+    for (auto& s : retired_sinks_) {
+      s->stop();
+      s->abort();
+    }
+    status_.stop();
+    signals_.cancel();
+  }
+
+  struct sink_entry {
+    config::sink_config config;
+    std::shared_ptr<notify::webhook_sink> sink;
+  };
+
+  options opt_;
+  net::io_context ioc_{1};
+  std::shared_ptr<const config::daemon_config> cfg_;
+  std::string api_key_;
+  metrics::registry metrics_;
+  metrics::status_server status_;
+  net::signal_set signals_;
+  std::shared_ptr<http::client> smartsight_;
+  std::map<std::string, sink_entry> sinks_;
+  std::vector<std::shared_ptr<notify::webhook_sink>> retired_sinks_;
+  std::map<std::string, std::shared_ptr<rule_task>> tasks_;
+  std::map<std::string, std::weak_ptr<rule_task>> retired_tasks_;
+  evaluate::notified_sessions notified_;
+  std::string external_url_;
+  bool stopping_ = false;
+  int exit_code_ = 0;
+};
+
+int run_daemon(const options& opt, config::daemon_config cfg, std::string api_key) {
+  daemon d(opt, std::move(cfg), std::move(api_key));
+  return d.run();
+}
+
+}  // namespace qoewatch::run

@@ -1,0 +1,341 @@
+// The real binaries end to end: smartsight-sim with known sessions, qoewatchd, and the webhook
+// receiver from scripts/. Asserts what on-call and the dashboards would see.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <boost/json.hpp>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "support/process.hpp"
+
+namespace json = boost::json;
+using namespace qoewatch::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A receiver writing every body it accepts to `out` as one JSON line.
+struct receiver {
+  explicit receiver(const std::string& out, int status = 200)
+      : process("/usr/bin/env",
+                {"python3", QOEWATCH_SOURCE_DIR "/scripts/webhook-receiver", "--listen",
+                 "127.0.0.1:0", "--out", out, "--raw", "--status", std::to_string(status)}) {
+    std::optional<std::string> line = process.read_line(15s);
+    const std::string prefix = "listening on 127.0.0.1:";
+    if (!line || line->rfind(prefix, 0) != 0)
+      throw std::runtime_error("receiver did not start: " + process.log());
+    port = line->substr(prefix.size());
+  }
+  std::string port;
+  child_process process;
+};
+
+std::string session(const std::string& id, std::int64_t endtime, const std::string& more) {
+  return R"({"sessionid":")" + id + R"(","endtime":)" + std::to_string(endtime) +
+         R"(,"starttime":)" + std::to_string(endtime - 300) + (more.empty() ? "" : ",") + more +
+         "}";
+}
+
+void add_sessions(const sim& s, const std::vector<std::string>& sessions) {
+  std::string body = "[";
+  for (std::size_t i = 0; i < sessions.size(); ++i) body += (i ? "," : "") + sessions[i];
+  body += "]";
+  http_reply r = http_request(s.port, "POST", "/_sim/sessions", body,
+                              {{"X-API-Key", s.key}, {"Content-Type", "application/json"}});
+  ASSERT_EQ(r.status, 200u) << r.body;
+}
+
+// Every notification the receiver accepted so far.
+std::vector<json::value> notifications(const std::string& file) {
+  std::vector<json::value> out;
+  std::istringstream in(read_file(file));
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(json::parse(line));
+  return out;
+}
+
+// Session ids per rule across all notifications, in arrival order (duplicates kept).
+std::map<std::string, std::vector<std::string>> sessions_by_rule(const std::string& file) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const json::value& n : notifications(file)) {
+    std::string rule(n.at("groupLabels").at("alertname").as_string());
+    for (const json::value& a : n.at("alerts").as_array())
+      out[rule].emplace_back(a.at("labels").at("sessionid").as_string());
+  }
+  return out;
+}
+
+std::set<std::string> as_set(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
+
+// Waits until `done()` or `timeout`; returns done().
+template <class F>
+bool eventually(F done, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return done();
+}
+
+class Daemon : public testing::Test {
+ protected:
+  std::string config(const std::string& sim_port, const std::string& hook_port,
+                     const std::string& listen_port) {
+    dir_.write("rules/slow.yaml", R"(rules:
+  - name: slow
+    description: Startup over 5 s
+    qoefilter: "latency > 5"
+    fields: [cdn]
+    severity: critical
+    labels: {team: player}
+)");
+    dir_.write("rules/rebuf.yaml", rebuf_rules_);
+    return dir_.write("qoewatch.yaml", R"(smartsight:
+  base_url: http://127.0.0.1:)" + sim_port + R"(
+  customer_id: 199493832
+  api_key_env: QW_KEY
+  timeout: 5s
+  page_size: 3
+listen: 127.0.0.1:)" + listen_port + R"(
+rule_files: [rules/*.yaml]
+defaults: {interval: 1s, window: 60s, delay: 0s}
+sinks:
+  - name: hook
+    type: webhook
+    url: http://127.0.0.1:)" + hook_port + R"(/qoe
+    max_sessions_per_notification: 2
+)");
+  }
+
+  const std::string rebuf_rules_ = R"(rules:
+  - name: rebuf
+    qoefilter: "cirrbufferingratio >= 3 OR NOT fatalerrors = 0"
+    fields: [latency]
+)";
+  temp_dir dir_;
+};
+
+// A free TCP port for the daemon's listener (bound by the kernel, then released).
+std::string free_port() {
+  child_process probe("/usr/bin/env",
+                      {"python3", "-c",
+                       "import socket;s=socket.socket();s.bind(('127.0.0.1',0));"
+                       "print(s.getsockname()[1])"});
+  return probe.read_line(10s).value_or("0");
+}
+
+}  // namespace
+
+TEST_F(Daemon, AlertsEachOffendingSessionOnceExportsMetricsReloadsAndStops) {
+  sim s({"--rate", "0"});
+  receiver hook((dir_.path / "received.jsonl").string());
+  std::string received = (dir_.path / "received.jsonl").string();
+  std::string listen = free_port();
+  std::string cfg = config(s.port, hook.port, listen);
+
+  const std::int64_t t0 = wall_now() - 2;
+  add_sessions(
+      s, {session("s1", t0, R"("latency":7.4,"cirrbufferingratio":0,"fatalerrors":0,"cdn":"edgeB")"),
+          session("s2", t0, R"("latency":"8.2","cirrbufferingratio":"0","fatalerrors":0)"),
+          session("s3", t0, R"("latency":2,"cirrbufferingratio":1,"fatalerrors":0)"),
+          session("s4", t0, R"("latency":3,"cirrbufferingratio":"5.5","fatalerrors":0)"),
+          session("s5", t0, R"("latency":1,"cirrbufferingratio":0,"fatalerrors":"1")"),
+          session("s6", t0, R"("latency":6,"cirrbufferingratio":4,"fatalerrors":0)"),
+          session("s9", t0, R"("latency":1,"cirrbufferingratio":"n/a","fatalerrors":0)"),
+          session("s10", t0, R"("latency":1,"fatalerrors":0)")});
+
+  child_process daemon(QOEWATCHD_BINARY, {"--config", cfg}, {{"QW_KEY", s.key}});
+  auto scrape = [&] { return http_request(listen, "GET", "/metrics").body; };
+  auto polls = [&](const std::string& rule) {
+    return metric_value(scrape(), "qoewatch_polls_total{outcome=\"success\",rule=\"" + rule + "\"}")
+        .value_or(0);
+  };
+
+  // The first batch is alerted...
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto got = sessions_by_rule(received);
+        return got["slow"].size() >= 3 && got["rebuf"].size() >= 3;
+      },
+      20s))
+      << read_file(received);
+  EXPECT_EQ(http_request(listen, "GET", "/readyz").status, 200u);
+  EXPECT_EQ(http_request(listen, "GET", "/healthz").body, "ok\n");
+
+  // ...then sessions ending later are picked up by later polls.
+  ASSERT_TRUE(eventually([&] { return polls("slow") >= 3 && polls("rebuf") >= 3; }, 20s));
+  const std::int64_t t1 = wall_now() - 1;
+  add_sessions(s, {session("s7", t1, R"("latency":9,"cirrbufferingratio":0,"fatalerrors":0)"),
+                   session("s8", t1, R"("latency":1,"cirrbufferingratio":3,"fatalerrors":0)")});
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto got = sessions_by_rule(received);
+        return as_set(got["slow"]).count("s7") && as_set(got["rebuf"]).count("s8");
+      },
+      20s))
+      << read_file(received);
+  // Three more polls of both rules, every one of which still sees every session.
+  double slow_polls = polls("slow"), rebuf_polls = polls("rebuf");
+  ASSERT_TRUE(eventually(
+      [&] { return polls("slow") >= slow_polls + 3 && polls("rebuf") >= rebuf_polls + 3; }, 20s));
+
+  auto got = sessions_by_rule(received);
+  EXPECT_EQ(got["slow"].size(), 4u) << "each session exactly once";
+  EXPECT_EQ(as_set(got["slow"]), (std::set<std::string>{"s1", "s2", "s6", "s7"}));
+  EXPECT_EQ(got["rebuf"].size(), 4u) << "each session exactly once";
+  EXPECT_EQ(as_set(got["rebuf"]), (std::set<std::string>{"s4", "s5", "s6", "s8"}));
+
+  // The shape on-call receives: batches of at most 2, truncatedAlerts counting what follows.
+  std::vector<json::value> all = notifications(received);
+  for (const json::value& n : all) {
+    EXPECT_EQ(n.at("receiver"), "hook");
+    EXPECT_EQ(n.at("version"), "4");
+    EXPECT_LE(n.at("alerts").as_array().size(), 2u);
+    EXPECT_EQ(n.at("qoewatch").at("customer_id").to_number<std::int64_t>(), 199493832);
+    EXPECT_EQ(n.at("qoewatch").at("query").as_string().find(s.key), json::string::npos);
+  }
+  const json::value& first_slow = *std::find_if(all.begin(), all.end(), [](const json::value& n) {
+    return n.at("groupLabels").at("alertname") == "slow";
+  });
+  EXPECT_EQ(first_slow.at("commonLabels"),
+            json::parse(R"({"alertname":"slow","severity":"critical","team":"player"})"));
+  EXPECT_EQ(first_slow.at("truncatedAlerts").to_number<int>(), 1);  // 3 new: 2 now, 1 next
+  for (const json::value& a : first_slow.at("alerts").as_array())
+    if (a.at("labels").at("sessionid") == "s1") {
+      EXPECT_EQ(a.at("annotations").at("summary"), "latency 7.4 s > 5 s");
+      EXPECT_EQ(a.at("annotations").at("cdn"), "edgeB");
+      EXPECT_EQ(a.at("startsAt").as_string().size(), 20u);
+    }
+
+  // The gauges describe the last window.
+  std::string m = scrape();
+  auto v = [&](const std::string& series) { return metric_value(m, series); };
+  EXPECT_EQ(v("qoewatch_rule_offending_sessions{rule=\"slow\"}"), 4);
+  EXPECT_EQ(v("qoewatch_rule_offending_sessions{rule=\"rebuf\"}"), 4);
+  EXPECT_EQ(v("qoewatch_rule_sessions_fetched{rule=\"slow\"}"), 4);   // server-side latency>5
+  EXPECT_EQ(v("qoewatch_rule_sessions_fetched{rule=\"rebuf\"}"), 10);  // nothing sent: all rows
+  EXPECT_EQ(v("qoewatch_rule_startup_time_seconds{rule=\"slow\",stat=\"max\"}"), 9);
+  EXPECT_EQ(v("qoewatch_rule_startup_time_seconds{rule=\"slow\",stat=\"p95\"}"), 9);
+  EXPECT_NEAR(*v("qoewatch_rule_startup_time_seconds{rule=\"slow\",stat=\"mean\"}"), 7.65, 1e-9);
+  EXPECT_EQ(v("qoewatch_rule_startup_time_seconds{rule=\"rebuf\",stat=\"max\"}"), 6);
+  EXPECT_NEAR(*v("qoewatch_rule_rebuffering_ratio{rule=\"rebuf\",stat=\"max\"}"), 0.055, 1e-9);
+  EXPECT_NEAR(*v("qoewatch_rule_rebuffering_ratio{rule=\"rebuf\",stat=\"mean\"}"), 0.03125, 1e-9);
+  EXPECT_FALSE(v("qoewatch_rule_rebuffering_ratio{rule=\"slow\",stat=\"max\"}"));
+  EXPECT_EQ(v("qoewatch_source_up{rule=\"slow\"}"), 1);
+  EXPECT_GE(*v("qoewatch_rows_skipped_total{reason=\"not_a_number\",rule=\"rebuf\"}"), 1);
+  EXPECT_GE(*v("qoewatch_rows_skipped_total{reason=\"missing_metric\",rule=\"rebuf\"}"), 1);
+  EXPECT_EQ(v("qoewatch_rows_skipped_total{reason=\"not_a_number\",rule=\"slow\"}"), 0);
+  EXPECT_GE(*v("qoewatch_notifications_total{outcome=\"success\",sink=\"hook\"}"), 4);
+  EXPECT_EQ(v("qoewatch_notifications_total{outcome=\"failure\",sink=\"hook\"}"), 0);
+  EXPECT_EQ(v("qoewatch_config_last_reload_successful"), 1);
+  EXPECT_EQ(v("qoewatch_build_info{version=\"" QOEWATCH_VERSION "\"}"), 1);
+  double last = *v("qoewatch_rule_last_success_timestamp_seconds{rule=\"slow\"}");
+  EXPECT_NEAR(last, static_cast<double>(wall_now()), 5);
+  EXPECT_EQ(m.find(s.key), std::string::npos);
+  EXPECT_EQ(m.find("s1"), std::string::npos) << "no session ids in labels";
+  // Prometheus's own linter has nothing to say about the exposition.
+  std::string scraped = dir_.write("metrics.txt", m);
+  std::string lint = (dir_.path / "lint.txt").string();
+  int rc = std::system(("promtool check metrics < " + scraped + " > " + lint + " 2>&1").c_str());
+  EXPECT_EQ(rc, 0) << read_file(lint);
+  EXPECT_EQ(read_file(lint), "");
+
+  // A broken rule file on SIGHUP: every error logged, the old rules keep running.
+  dir_.write("rules/rebuf.yaml", "rules:\n  - name: rebuf\n    qoefilter: \"latency >\"\n");
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(eventually(
+      [&] { return metric_value(scrape(), "qoewatch_config_last_reload_successful") == 0; }, 10s));
+  EXPECT_NE(daemon.log().find("rules/rebuf.yaml:3:26: rules[0].qoefilter: expected a number after "
+                              "'>', found end of text"),
+            std::string::npos)
+      << daemon.log();
+  rebuf_polls = polls("rebuf");
+  ASSERT_TRUE(eventually([&] { return polls("rebuf") >= rebuf_polls + 2; }, 10s))
+      << "the old rebuf rule stopped polling";
+
+  // A fixed file with a new rule: loaded, polled, and its sessions alerted too.
+  dir_.write("rules/rebuf.yaml", rebuf_rules_ + R"(  - name: fatal
+    qoefilter: "fatalerrors > 0"
+)");
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return polls("fatal") >= 1; }, 10s)) << daemon.log();
+  EXPECT_EQ(metric_value(scrape(), "qoewatch_config_last_reload_successful"), 1);
+  ASSERT_TRUE(eventually([&] { return sessions_by_rule(received)["fatal"].size() == 1; }, 10s));
+  EXPECT_EQ(sessions_by_rule(received)["fatal"], std::vector<std::string>{"s5"});
+  EXPECT_EQ(sessions_by_rule(received)["slow"].size(), 4u) << "a reload must not re-alert";
+
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(15s), 0) << daemon.log();
+  EXPECT_EQ(daemon.log().find(s.key), std::string::npos);
+}
+
+TEST_F(Daemon, SourceDownIsNeverNoOffendingSessions) {
+  sim s({"--rate", "0"});
+  receiver hook((dir_.path / "received.jsonl").string());
+  std::string listen = free_port();
+  // A wrong key: every poll fails with HTTP 401.
+  child_process daemon(QOEWATCHD_BINARY, {"--config", config(s.port, hook.port, listen)},
+                       {{"QW_KEY", "wrong-key"}});
+  auto scrape = [&] { return http_request(listen, "GET", "/metrics").body; };
+  ASSERT_TRUE(eventually(
+      [&] {
+        return metric_value(scrape(),
+                            "qoewatch_polls_total{outcome=\"failure\",rule=\"slow\"}")
+                   .value_or(0) >= 2;
+      },
+      20s));
+  std::string m = scrape();
+  EXPECT_EQ(metric_value(m, "qoewatch_source_up{rule=\"slow\"}"), 0);
+  EXPECT_EQ(metric_value(m, "qoewatch_polls_total{outcome=\"success\",rule=\"slow\"}"), 0);
+  EXPECT_EQ(metric_value(m, "qoewatch_rule_last_success_timestamp_seconds{rule=\"slow\"}"), 0);
+  EXPECT_NE(daemon.log().find("rule slow: poll failed, source marked down: SmartSight answered "
+                              "HTTP 401"),
+            std::string::npos)
+      << daemon.log();
+  EXPECT_EQ(daemon.log().find("wrong-key"), std::string::npos);
+  daemon.signal(SIGINT);
+  EXPECT_EQ(daemon.wait(15s), 0);
+}
+
+TEST_F(Daemon, OnceDryRunPrintsNotificationsAndSendsNothing) {
+  sim s({"--rate", "0"});
+  receiver hook((dir_.path / "received.jsonl").string());
+  const std::int64_t t0 = wall_now() - 5;
+  std::vector<std::string> sessions;
+  for (int i = 0; i < 7; ++i)
+    sessions.push_back(session("d" + std::to_string(i), t0,
+                               R"("latency":)" + std::to_string(4 + i) +
+                                   R"(,"cirrbufferingratio":0,"fatalerrors":0)"));
+  add_sessions(s, sessions);
+  std::string cfg = config(s.port, hook.port, "0");
+  child_process once(QOEWATCHD_BINARY, {"--config", cfg, "--once", "--dry-run"},
+                     {{"QW_KEY", s.key}});
+  std::vector<std::string> lines;
+  while (auto line = once.read_line(20s)) lines.push_back(*line);
+  EXPECT_EQ(once.wait(10s), 0) << once.log();
+  std::vector<std::string> ids;
+  for (const std::string& l : lines) {
+    json::value n = json::parse(l);
+    for (const json::value& a : n.at("alerts").as_array())
+      ids.emplace_back(a.at("labels").at("sessionid").as_string());
+  }
+  // latency 6..10 offend: d2..d6, in batches of at most 2 (3 lines).
+  EXPECT_EQ(lines.size(), 3u);
+  EXPECT_EQ(as_set(ids), (std::set<std::string>{"d2", "d3", "d4", "d5", "d6"}));
+  EXPECT_EQ(ids.size(), 5u);
+  EXPECT_EQ(read_file(dir_.path / "received.jsonl"), "") << "--dry-run must send nothing";
+}
+
+TEST_F(Daemon, OnceFailsWhenSmartSightIsUnreachable) {
+  receiver hook((dir_.path / "received.jsonl").string());
+  std::string closed = free_port();
+  child_process once(QOEWATCHD_BINARY,
+                     {"--config", config(closed, hook.port, "0"), "--once"}, {{"QW_KEY", "k"}});
+  EXPECT_EQ(once.wait(30s), 1) << once.log();
+  EXPECT_NE(once.log().find("rule slow: poll failed, source marked down"), std::string::npos)
+      << once.log();
+}
