@@ -18,10 +18,11 @@ namespace {
 
 // A receiver writing every body it accepts to `out` as one JSON line.
 struct receiver {
-  explicit receiver(const std::string& out, int status = 200)
+  explicit receiver(const std::string& out, int status = 200, const std::string& port_wanted = "0")
       : process("/usr/bin/env",
                 {"python3", QOEWATCH_SOURCE_DIR "/scripts/webhook-receiver", "--listen",
-                 "127.0.0.1:0", "--out", out, "--raw", "--status", std::to_string(status)}) {
+                 "127.0.0.1:" + port_wanted, "--out", out, "--raw", "--status",
+                 std::to_string(status)}) {
     std::optional<std::string> line = process.read_line(15s);
     const std::string prefix = "listening on 127.0.0.1:";
     if (!line || line->rfind(prefix, 0) != 0)
@@ -338,4 +339,62 @@ TEST_F(Daemon, OnceFailsWhenSmartSightIsUnreachable) {
   EXPECT_EQ(once.wait(30s), 1) << once.log();
   EXPECT_NE(once.log().find("rule slow: poll failed, source marked down"), std::string::npos)
       << once.log();
+}
+
+TEST_F(Daemon, UndeliveredNotificationsAreRetriedUntilTheReceiverAcceptsThem) {
+  sim s({"--rate", "0"});
+  std::string received = (dir_.path / "received.jsonl").string();
+  std::string listen = free_port();
+  add_sessions(s, {session("r1", wall_now() - 2,
+                           R"("latency":12,"cirrbufferingratio":0,"fatalerrors":0)")});
+  auto down = std::make_unique<receiver>(received, 503);
+  std::string hook_port = down->port;
+  child_process daemon(QOEWATCHD_BINARY, {"--config", config(s.port, hook_port, listen)},
+                       {{"QW_KEY", s.key}});
+  auto metric = [&](const std::string& series) {
+    return metric_value(http_request(listen, "GET", "/metrics").body, series).value_or(0);
+  };
+  const std::string failure = "qoewatch_notifications_total{outcome=\"failure\",sink=\"hook\"}";
+  const std::string success = "qoewatch_notifications_total{outcome=\"success\",sink=\"hook\"}";
+  ASSERT_TRUE(eventually([&] { return metric(failure) >= 2; }, 20s)) << daemon.log();
+  down.reset();  // the receiver comes back on the same port, now accepting
+  receiver up(received, 200, hook_port);
+  ASSERT_TRUE(eventually([&] { return metric(success) >= 1; }, 30s)) << daemon.log();
+  // Several more polls: the session was delivered exactly once, never re-sent.
+  double polls = metric("qoewatch_polls_total{outcome=\"success\",rule=\"slow\"}");
+  ASSERT_TRUE(eventually(
+      [&] { return metric("qoewatch_polls_total{outcome=\"success\",rule=\"slow\"}") >= polls + 3; },
+      20s));
+  EXPECT_EQ(sessions_by_rule(received)["slow"], std::vector<std::string>{"r1"});
+  EXPECT_EQ(metric(success), 1) << "one notification, delivered once";
+  EXPECT_NE(daemon.log().find("sink hook: HTTP 503 for rule slow"), std::string::npos);
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(15s), 0);
+}
+
+TEST_F(Daemon, PollsOverHttpsVerifyingThePeer) {
+  std::string cert = (dir_.path / "cert.pem").string(), key = (dir_.path / "key.pem").string();
+  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost "
+                    "-addext subjectAltName=DNS:localhost -days 1 -keyout " + key + " -out " +
+                    cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  sim s({"--rate", "0", "--tls-cert", cert, "--tls-key", key});
+  receiver hook((dir_.path / "received.jsonl").string());
+  auto cfg_for = [&](const std::string& extra) {
+    std::string cfg = read_file(config(s.port, hook.port, "0"));
+    std::size_t at = cfg.find("  base_url: http://127.0.0.1:");
+    cfg.replace(at, cfg.find('\n', at) - at, "  base_url: https://localhost:" + s.port + extra);
+    return dir_.write("tls.yaml", cfg);
+  };
+  // Trusting the simulator's certificate: the poll succeeds.
+  child_process trusted(QOEWATCHD_BINARY,
+                        {"--config", cfg_for("\n  ca_file: " + cert), "--once", "--dry-run"},
+                        {{"QW_KEY", s.key}});
+  EXPECT_EQ(trusted.wait(30s), 0) << trusted.log();
+  // The system trust store does not know a self-signed certificate: the poll fails.
+  child_process untrusted(QOEWATCHD_BINARY, {"--config", cfg_for(""), "--once", "--dry-run"},
+                          {{"QW_KEY", s.key}});
+  EXPECT_EQ(untrusted.wait(30s), 1) << untrusted.log();
+  EXPECT_NE(untrusted.log().find("certificate verify failed"), std::string::npos)
+      << untrusted.log();
 }
