@@ -398,3 +398,30 @@ TEST_F(Daemon, PollsOverHttpsVerifyingThePeer) {
   EXPECT_NE(untrusted.log().find("certificate verify failed"), std::string::npos)
       << untrusted.log();
 }
+
+TEST_F(Daemon, ReloadPointingASinkElsewhereDeliversWhatItStillOwes) {
+  sim s({"--rate", "0"});
+  std::string received = (dir_.path / "received.jsonl").string();
+  std::string listen = free_port();
+  add_sessions(s, {session("q1", wall_now() - 2,
+                           R"("latency":12,"cirrbufferingratio":0,"fatalerrors":0)")});
+  receiver refusing((dir_.path / "refused.jsonl").string(), 503);
+  receiver accepting(received);
+  std::string cfg = config(s.port, refusing.port, listen);
+  child_process daemon(QOEWATCHD_BINARY, {"--config", cfg}, {{"QW_KEY", s.key}});
+  auto metric = [&](const std::string& series) {
+    return metric_value(http_request(listen, "GET", "/metrics").body, series).value_or(0);
+  };
+  ASSERT_TRUE(eventually(
+      [&] {
+        return metric("qoewatch_notifications_total{outcome=\"failure\",sink=\"hook\"}") >= 1;
+      },
+      20s));
+  config(s.port, accepting.port, listen);  // rewrites the file with the new sink URL
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return sessions_by_rule(received)["slow"].size() >= 1; }, 30s))
+      << daemon.log();
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(sessions_by_rule(received)["slow"], std::vector<std::string>{"q1"});
+  EXPECT_EQ(metric("qoewatch_config_last_reload_successful"), 1);
+}

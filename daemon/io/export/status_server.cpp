@@ -61,6 +61,7 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
 
   net::awaitable<void> serve(tcp::socket socket) {
     auto self = shared_from_this();
+    if (stopped) co_return;  // accepted just before stop(): not in `open`, close it now
     beast::tcp_stream stream(std::move(socket));
     auto it = open.insert(open.end(), &stream);
     beast::flat_buffer buffer;

@@ -5,6 +5,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 #include <deque>
+#include <optional>
 #include <random>
 #include <spdlog/spdlog.h>
 
@@ -56,9 +57,13 @@ http::client_options options(std::chrono::milliseconds timeout) {
 }  // namespace
 
 struct webhook_sink::impl {
+  net::any_io_executor ex;
   std::string name;
   std::string target;
-  http::client client;
+  std::chrono::milliseconds timeout;
+  std::unique_ptr<http::client> client;
+  std::optional<config::sink_config> next;  // settings to switch to before the next POST
+  std::size_t dropped = 0;
   metrics::registry& metrics;
   std::deque<item> queue;
   net::steady_timer wake;
@@ -66,13 +71,29 @@ struct webhook_sink::impl {
   bool in_flight = false;
   std::mt19937_64 rng{std::random_device{}()};
 
-  impl(net::any_io_executor ex, const config::sink_config& sink, metrics::registry& m,
-       std::chrono::milliseconds timeout)
-      : name(sink.name),
+  impl(net::any_io_executor executor, const config::sink_config& sink, metrics::registry& m,
+       std::chrono::milliseconds request_timeout)
+      : ex(std::move(executor)),
+        name(sink.name),
         target(target_of(sink.url)),
-        client(ex, http::parse_origin(sink.url).value_or(http::origin{}), options(timeout)),
+        timeout(request_timeout),
+        client(make_client(sink)),
         metrics(m),
         wake(ex, net::steady_timer::time_point::max()) {}
+
+  std::unique_ptr<http::client> make_client(const config::sink_config& sink) {
+    return std::make_unique<http::client>(
+        ex, http::parse_origin(sink.url).value_or(http::origin{}), options(timeout));
+  }
+
+  // Between POSTs only: the client in use must not be destroyed under a request.
+  void switch_settings() {
+    if (!next) return;
+    client->close();
+    client = make_client(*next);
+    target = target_of(next->url);
+    next.reset();
+  }
 
   // Sleeps until woken by enqueue()/stop() or for `d`.
   net::awaitable<void> sleep(std::chrono::milliseconds d) {
@@ -88,7 +109,7 @@ struct webhook_sink::impl {
     req.headers = {{"Content-Type", "application/json"}};
     req.body = it.body;
     in_flight = true;
-    http::result r = co_await client.send(std::move(req));
+    http::result r = co_await client->send(std::move(req));
     in_flight = false;
     if (auto* f = std::get_if<http::failure>(&r)) {
       metrics.record_notification(name, false);
@@ -106,6 +127,7 @@ struct webhook_sink::impl {
       spdlog::error("sink {}: receiver rejected a notification for rule {} with HTTP {} ({}); "
                     "dropped, since repeating it cannot succeed",
                     name, it.rule, res.status, body);
+      ++dropped;
       co_return std::pair(true, std::nullopt);
     }
     spdlog::warn("sink {}: HTTP {} for rule {} ({}); will retry", name, res.status, it.rule, body);
@@ -115,6 +137,7 @@ struct webhook_sink::impl {
   net::awaitable<void> run() {
     std::chrono::milliseconds backoff = first_backoff;
     while (!stopping) {
+      switch_settings();
       if (queue.empty()) {
         co_await sleep(std::chrono::hours(24));
         continue;
@@ -136,6 +159,7 @@ struct webhook_sink::impl {
     if (!queue.empty())
       spdlog::warn("sink {}: {} notification(s) still queued at shutdown were not delivered",
                    name, queue.size());
+    client->close();
   }
 };
 
@@ -161,7 +185,14 @@ void webhook_sink::stop() {
   impl_->wake.cancel();
 }
 
-void webhook_sink::abort() { impl_->client.abort(); }
+void webhook_sink::abort() { impl_->client->abort(); }
+
+void webhook_sink::reconfigure(const config::sink_config& sink) {
+  impl_->next = sink;
+  impl_->wake.cancel();  // an idle loop switches now; a backing-off one retries at once
+}
+
+std::size_t webhook_sink::dropped() const { return impl_->dropped; }
 
 bool webhook_sink::in_flight() const { return impl_->in_flight; }
 

@@ -40,6 +40,13 @@ class webhook_sink {
   /// Aborts the POST in flight (after the shutdown grace period) and closes the connection.
   void abort();
 
+  /// Points the sink at new settings (URL, batch size, timeout) from a reload. Queued bodies
+  /// stay queued and go to the new URL; the POST in flight, if any, finishes first.
+  void reconfigure(const config::sink_config& sink);
+
+  /// Bodies dropped because the receiver rejected them for good (4xx other than 408/429).
+  std::size_t dropped() const;
+
   /// Bodies not yet delivered, the one in flight included.
   std::size_t pending() const;
   /// True while a POST is on the wire.

@@ -37,6 +37,15 @@ using system_clock = std::chrono::system_clock;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 constexpr auto shutdown_grace = 10s;
 
+// Equal settings, wherever in the files they were written: moving a rule or adding a comment
+// above it must not restart its schedule.
+template <class T>
+bool same_settings(T a, T b) {
+  a.where = {};
+  b.where = {};
+  return a == b;
+}
+
 double epoch_seconds(system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
@@ -133,7 +142,6 @@ class daemon {
     std::shared_ptr<http::client> smartsight;
     net::steady_timer timer;
     bool cancelled = false;
-    bool polling = false;
     bool polled_once = false;
     bool source_up = true;  // for logging transitions only
     rule_task(net::any_io_executor ex, config::rule_config r, std::shared_ptr<http::client> c)
@@ -159,10 +167,16 @@ class daemon {
     for (auto it = sinks_.begin(); it != sinks_.end();) {
       auto now = std::find_if(cfg_->sinks.begin(), cfg_->sinks.end(),
                               [&](const config::sink_config& s) { return s.name == it->first; });
-      if (now != cfg_->sinks.end() && *now == it->second.config) {
+      if (now != cfg_->sinks.end()) {
+        // A changed sink keeps its queue: what is owed to it is delivered to the new settings.
+        if (!same_settings(*now, it->second.config)) it->second.sink->reconfigure(*now);
+        it->second.config = *now;
         ++it;
         continue;
       }
+      if (std::size_t n = it->second.sink->pending())
+        spdlog::warn("sink {} was removed from the config; {} queued notification(s) dropped",
+                     it->first, n);
       it->second.sink->stop();
       retired_sinks_.push_back(std::move(it->second.sink));
       it = sinks_.erase(it);
@@ -184,7 +198,7 @@ class daemon {
     for (auto it = tasks_.begin(); it != tasks_.end();) {
       auto now = std::find_if(cfg_->rules.begin(), cfg_->rules.end(),
                               [&](const config::rule_config& r) { return r.name == it->first; });
-      if (now != cfg_->rules.end() && *now == it->second->rule &&
+      if (now != cfg_->rules.end() && same_settings(*now, it->second->rule) &&
           it->second->smartsight == smartsight_) {
         ++it;
         continue;
@@ -197,14 +211,11 @@ class daemon {
     for (const config::rule_config& r : cfg_->rules) {
       if (tasks_.count(r.name)) continue;
       auto task = std::make_shared<rule_task>(ioc_.get_executor(), r, smartsight_);
-      // A task replaced by a reload may still be polling; the new one waits for it.
-      std::shared_ptr<rule_task> previous;
-      if (auto old = retired_tasks_.find(r.name); old != retired_tasks_.end())
-        previous = old->second.lock();
       tasks_.emplace(r.name, task);
+      std::erase_if(all_tasks_, [](const std::weak_ptr<rule_task>& w) { return w.expired(); });
+      all_tasks_.push_back(task);
       metrics_.add_rule(r.name);
-      if (!opt_.once)
-        net::co_spawn(ioc_, rule_loop(task, previous), log_exception("rule " + r.name));
+      if (!opt_.once) net::co_spawn(ioc_, rule_loop(task), log_exception("rule " + r.name));
     }
   }
 
@@ -239,7 +250,6 @@ class daemon {
       smartsight_->close();
       smartsight_ = make_smartsight(next->smartsight);
     }
-    for (auto& [name, task] : tasks_) retired_tasks_[name] = task;
     cfg_ = std::move(next);
     api_key_ = std::move(key);
     apply_sinks();
@@ -253,11 +263,17 @@ class daemon {
 
   net::awaitable<poll_outcome> poll(rule_task& t) {
     const config::rule_config& rule = t.rule;
-    const config::smartsight_config& api = cfg_->smartsight;
+    // A reload may swap cfg_ while this poll waits on the network: hold the one it started with.
+    std::shared_ptr<const config::daemon_config> cfg = cfg_;
+    const config::smartsight_config& api = cfg->smartsight;
     poll_outcome out;
     out.window = fetch::window_at(rule, system_clock::now());
     out.acc = std::make_unique<evaluate::poll_accumulator>(rule);
     for (std::int64_t offset = 0;; offset += api.page_size) {
+      if (t.cancelled || stopping_) {
+        out.error = "cancelled by a reload or shutdown";
+        co_return out;
+      }
       if (out.pages >= static_cast<std::size_t>(api.max_pages)) {
         out.error = "window holds more than " + std::to_string(api.max_pages) + " pages of " +
                     std::to_string(api.page_size) +
@@ -360,22 +376,21 @@ class daemon {
     }
   }
 
-  net::awaitable<void> rule_loop(std::shared_ptr<rule_task> t,
-                                 std::shared_ptr<rule_task> previous) {
-    // A rule is never polled twice at once, not even across a reload.
-    while (previous && previous->polling && !t->cancelled) {
-      t->timer.expires_after(100ms);
-      co_await t->timer.async_wait(use_tuple);
-    }
-    previous.reset();
+  net::awaitable<void> rule_loop(std::shared_ptr<rule_task> t) {
     t->timer.expires_after(schedule::start_jitter(t->rule.name, t->rule.interval));
     co_await t->timer.async_wait(use_tuple);
     steady::time_point due = steady::now();
     while (!t->cancelled && !stopping_) {
-      t->polling = true;
+      // A rule is never polled twice at once, not even by tasks that reloads replaced.
+      while (polling_[t->rule.name] > 0 && !t->cancelled && !stopping_) {
+        t->timer.expires_after(100ms);
+        co_await t->timer.async_wait(use_tuple);
+      }
+      if (t->cancelled || stopping_) break;
       steady::time_point started = steady::now();
+      ++polling_[t->rule.name];
       poll_outcome out = co_await poll(*t);
-      t->polling = false;
+      --polling_[t->rule.name];
       double seconds = std::chrono::duration<double>(steady::now() - started).count();
       if (t->cancelled || stopping_) break;
       apply(*t, out, seconds);
@@ -399,18 +414,28 @@ class daemon {
   // ---- process ----
 
   net::awaitable<void> once() {
-    bool all_ok = true;
+    std::size_t failed = 0;
     std::size_t remaining = tasks_.size();
     net::steady_timer done(ioc_, steady::time_point::max());
     for (auto& [name, task] : tasks_) {
       net::co_spawn(
           ioc_,
-          [this, task, &all_ok, &remaining, &done]() -> net::awaitable<void> {
+          [this, task, &failed, &remaining, &done]() -> net::awaitable<void> {
+            // Counted on every way out, so --once can neither hang nor pass on a failure.
+            struct count_down {
+              std::size_t& failed;
+              std::size_t& remaining;
+              net::steady_timer& done;
+              bool ok = false;
+              ~count_down() {
+                if (!ok) ++failed;
+                if (--remaining == 0) done.cancel();
+              }
+            } guard{failed, remaining, done};
             steady::time_point started = steady::now();
             poll_outcome out = co_await poll(*task);
             double seconds = std::chrono::duration<double>(steady::now() - started).count();
-            if (!apply(*task, out, seconds)) all_ok = false;
-            if (--remaining == 0) done.cancel();
+            guard.ok = apply(*task, out, seconds);
           },
           log_exception("rule " + name));
     }
@@ -422,8 +447,9 @@ class daemon {
       wait.expires_after(50ms);
       co_await wait.async_wait(use_tuple);
     }
-    if (pending() > 0) all_ok = false;
-    exit_code_ = all_ok ? 0 : 1;
+    bool delivered = pending() == 0;
+    for (const auto& [name, s] : sinks_) delivered = delivered && s.sink->dropped() == 0;
+    exit_code_ = failed == 0 && delivered ? 0 : 1;
     shutdown();
   }
 
@@ -438,7 +464,14 @@ class daemon {
       auto [ec, sig] = co_await signals_.async_wait(use_tuple);
       if (ec) co_return;
       if (sig == SIGHUP) {
-        reload();
+        try {
+          reload();
+        } catch (const std::exception& e) {
+          // A bug, not bad input (that is reported by reload itself): keep serving.
+          spdlog::critical("reload failed unexpectedly: {}; still running the previous "
+                           "configuration", e.what());
+          metrics_.record_config_load(false, epoch_seconds(system_clock::now()));
+        }
         continue;
       }
       spdlog::info("{} received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -476,8 +509,12 @@ class daemon {
     stopping_ = true;
     for (auto& [name, t] : tasks_) cancel(*t);
     smartsight_->abort();
-    for (auto& [name, weak] : retired_tasks_)
-      if (auto t = weak.lock()) t->smartsight->abort();
+    for (const std::weak_ptr<rule_task>& weak : all_tasks_) {
+      if (auto t = weak.lock()) {
+        cancel(*t);
+        t->smartsight->abort();
+      }
+    }
     for (auto& [name, s] : sinks_) {
       s.sink->stop();
       s.sink->abort();
@@ -506,7 +543,8 @@ class daemon {
   std::map<std::string, sink_entry> sinks_;
   std::vector<std::shared_ptr<notify::webhook_sink>> retired_sinks_;
   std::map<std::string, std::shared_ptr<rule_task>> tasks_;
-  std::map<std::string, std::weak_ptr<rule_task>> retired_tasks_;
+  std::vector<std::weak_ptr<rule_task>> all_tasks_;  // replaced ones too, until they end
+  std::map<std::string, int> polling_;                // polls in flight per rule name
   evaluate::notified_sessions notified_;
   std::string external_url_;
   bool stopping_ = false;
