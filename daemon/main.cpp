@@ -36,16 +36,8 @@ int main(int argc, char** argv) {
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
 
-  config::load_result loaded = config::load(opt.config);
   std::string api_key;
-  if (loaded.config) {
-    // A config that cannot find its API key is not usable: report it with the other errors.
-    config::diagnostic key_error;
-    if (auto key = config::read_api_key(loaded.config->smartsight, key_error))
-      api_key = std::move(*key);
-    else
-      loaded.errors.push_back(key_error);
-  }
+  config::load_result loaded = config::load_with_api_key(opt.config, api_key);
   if (!loaded.errors.empty()) {
     for (const config::diagnostic& d : loaded.errors) std::cerr << d.to_string() << "\n";
     std::cerr << "qoewatchd: " << loaded.errors.size()

@@ -855,6 +855,19 @@ load_result load(const std::string& path) {
   return load_from_string(*text, path);
 }
 
+load_result load_with_api_key(const std::string& path, std::string& api_key) {
+  load_result r = load(path);
+  if (!r.config) return r;
+  diagnostic key_error;
+  if (std::optional<std::string> key = read_api_key(r.config->smartsight, key_error)) {
+    api_key = std::move(*key);
+  } else {
+    r.errors.push_back(std::move(key_error));
+    r.config.reset();
+  }
+  return r;
+}
+
 std::optional<std::string> read_api_key(const smartsight_config& cfg, diagnostic& error) {
   error = diagnostic{};
   error.file = cfg.api_key_where.file;

@@ -38,6 +38,10 @@ load_result load(const std::string& path);
 /// paths (rule_files, api_key_file, state_dir).
 load_result load_from_string(std::string_view yaml, const std::string& file);
 
+/// load(path), then read_api_key: a config whose key cannot be read is not usable, so that
+/// failure joins the other errors (and `config` is unset). On success `api_key` holds the key.
+load_result load_with_api_key(const std::string& path, std::string& api_key);
+
 /// Reads the API key from smartsight.api_key_file or the environment variable
 /// smartsight.api_key_env, trimming surrounding whitespace. On failure returns std::nullopt
 /// and sets `error` to a message that names the file or variable but never any key text.

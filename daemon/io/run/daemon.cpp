@@ -226,15 +226,8 @@ class daemon {
 
   bool reload() {
     spdlog::info("reloading {}", opt_.config_path);
-    config::load_result loaded = config::load(opt_.config_path);
     std::string key;
-    if (loaded.config) {
-      config::diagnostic key_error;
-      if (auto k = config::read_api_key(loaded.config->smartsight, key_error))
-        key = std::move(*k);
-      else
-        loaded.errors.push_back(key_error);
-    }
+    config::load_result loaded = config::load_with_api_key(opt_.config_path, key);
     if (!loaded.errors.empty()) {
       for (const config::diagnostic& d : loaded.errors) spdlog::error("{}", d.to_string());
       spdlog::error("reload failed with {} error(s); still running the previous configuration",
