@@ -41,8 +41,7 @@ int main(int argc, char** argv) {
   if (!loaded.errors.empty()) {
     for (const config::diagnostic& d : loaded.errors) std::cerr << d.to_string() << "\n";
     std::cerr << "qoewatchd: " << loaded.errors.size()
-              << (loaded.errors.size() == 1 ? " error" : " errors") << " in " << opt.config
-              << "\n";
+              << (loaded.errors.size() == 1 ? " error" : " errors") << " in " << opt.config << "\n";
     return 1;
   }
   if (opt.check_config) {

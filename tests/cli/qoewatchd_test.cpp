@@ -76,8 +76,9 @@ TEST_F(qoewatchd, CheckConfigOnTheShippedExamplePrintsOneQueryPerRule) {
                        "oncall): GET http://127.0.0.1:8480/mm-apis/listsessions/199493832?period="),
             std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find("&filter=%5Bplatform%3DAndroid%5D&qoefilter=latency%3E5&limit=1000&offset=0"),
-            std::string::npos);
+  EXPECT_NE(
+      r.out.find("&filter=%5Bplatform%3DAndroid%5D&qoefilter=latency%3E5&limit=1000&offset=0"),
+      std::string::npos);
   EXPECT_EQ(r.out.find(key), std::string::npos);
 }
 
@@ -110,8 +111,10 @@ TEST_F(qoewatchd, MissingKeyIsAnErrorThatNamesTheSourceNotTheKey) {
   run_result r = run("--config " + cfg + " --check-config");
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err, cfg + ":3:17: smartsight.api_key_file: cannot read \"" +
-                       (dir_ / "key.txt").string() + "\": No such file or directory\nqoewatchd: 1 "
-                       "error in " + cfg + "\n");
+                       (dir_ / "key.txt").string() +
+                       "\": No such file or directory\nqoewatchd: 1 "
+                       "error in " +
+                       cfg + "\n");
   write("key.txt", "very-secret-key\n");
   r = run("--config " + cfg + " --check-config");
   EXPECT_EQ(r.status, 0) << r.err;
@@ -130,6 +133,7 @@ TEST_F(qoewatchd, VersionHelpAndBadArguments) {
   EXPECT_EQ(r.err.rfind("qoewatchd: unknown argument '--bogus'\nusage:", 0), 0u) << r.err;
   r = run("--config /nonexistent.yaml --check-config");
   EXPECT_EQ(r.status, 1);
-  EXPECT_EQ(r.err, "/nonexistent.yaml: cannot read the config file: No such file or directory\n"
-                   "qoewatchd: 1 error in /nonexistent.yaml\n");
+  EXPECT_EQ(r.err,
+            "/nonexistent.yaml: cannot read the config file: No such file or directory\n"
+            "qoewatchd: 1 error in /nonexistent.yaml\n");
 }

@@ -127,7 +127,7 @@ rules:
   ASSERT_EQ(c.rules.size(), 2u);
   // Inline rules first, then rule files.
   EXPECT_EQ(c.rules[0].name, "inline_rule");
-  EXPECT_EQ(c.rules[0].delay, 90s);  // from defaults
+  EXPECT_EQ(c.rules[0].delay, 90s);                                            // from defaults
   EXPECT_EQ(c.rules[0].sinks, (std::vector<std::string>{"oncall", "audit"}));  // no key: all
   const config::rule_config& a = c.rules[1];
   EXPECT_EQ(a.name, "slow_startup_android");
@@ -169,7 +169,8 @@ TEST(Config, ErrorTextsArePinned) {
       {"smartsight:\n  customer_id: 1\n  api_key_env: K\n  api_key_file: /k\nrules: []\n",
        "c.yaml:3:16: smartsight.api_key_env: api_key_file and api_key_env are both set (keep one)"},
       {"smartsight:\n  customer_id: x1\n  api_key_env: K\nrules: []\n",
-       "c.yaml:2:16: smartsight.customer_id: \"x1\" is not a whole number (the numeric customer id, "
+       "c.yaml:2:16: smartsight.customer_id: \"x1\" is not a whole number (the numeric customer "
+       "id, "
        "1 to 9223372036854775807)"},
       {"smartsight:\n  customer_id: 1\n  api_key_env: K\n  page_size: 0\nrules: []\n",
        "c.yaml:4:14: smartsight.page_size: 0 is out of range (rows per request, 1 to 100000)"},
@@ -194,7 +195,8 @@ TEST(Config, ErrorTextsArePinned) {
        "c.yaml:4:25: rules[0].qoefilter: expected a number after '>', found '>'"},
       {"smartsight: {customer_id: 1, api_key_env: K}\nrules:\n  - name: r\n    qoefilter: "
        "\"latency > 5 AND latncy > 2\"\n",
-       "c.yaml:4:33: rules[0].qoefilter: unknown metric \"latncy\" (did you mean \"latency\"? known: "
+       "c.yaml:4:33: rules[0].qoefilter: unknown metric \"latncy\" (did you mean \"latency\"? "
+       "known: "
        "latency, cirrbufferingratio, bufferingratio, qualityofexperience, playdur, "
        "cdn_change_rate, errors, fatalerrors, watchtime, starttime, endtime; declare others in "
        "smartsight.extra_metrics)"},
@@ -250,9 +252,9 @@ TEST(Config, ErrorTextsArePinned) {
 }
 
 TEST(Config, SecretValuesNeverAppearInErrors) {
-  std::vector<std::string> got =
-      errors_of("smartsight:\n  customer_id: 1\n  api_key: abc123secret\n  base_url: "
-                "https://user:hunter2@h\nrules: []\n");
+  std::vector<std::string> got = errors_of(
+      "smartsight:\n  customer_id: 1\n  api_key: abc123secret\n  base_url: "
+      "https://user:hunter2@h\nrules: []\n");
   ASSERT_GE(got.size(), 2u);
   for (const std::string& e : got) {
     EXPECT_EQ(e.find("abc123secret"), std::string::npos) << e;
@@ -283,25 +285,30 @@ TEST(Config, RuleFileErrorsNameTheRuleFile) {
   temp_dir dir;
   std::string rules = dir.write("rules/r.yaml", "rules:\n  - name: x\n    qoefilter: latency >\n");
   dir.write("rules/other.yaml", "rulez: []\n");
-  std::string main = dir.write(
-      "q.yaml", "smartsight: {customer_id: 1, api_key_env: K}\nrule_files: [rules/*.yaml, "
+  std::string main =
+      dir.write("q.yaml",
+                "smartsight: {customer_id: 1, api_key_env: K}\nrule_files: [rules/*.yaml, "
                 "nothere.yaml]\n");
   std::vector<std::string> got = texts(config::load(main));
   ASSERT_EQ(got.size(), 3u) << testing::PrintToString(got);
-  EXPECT_EQ(got[0], main + ":2:28: rule_files[1]: \"nothere.yaml\" does not exist (paths are "
-                           "relative to the folder of " + main + ")");
-  EXPECT_EQ(got[1], dir.path().string() + "/rules/other.yaml:1:1: rulez: unknown key (did you "
-                                          "mean \"rules\"?)");
-  EXPECT_EQ(got[2], rules + ":3:25: rules[0].qoefilter: expected a number after '>', found end "
-                            "of text");
+  EXPECT_EQ(got[0], main +
+                        ":2:28: rule_files[1]: \"nothere.yaml\" does not exist (paths are "
+                        "relative to the folder of " +
+                        main + ")");
+  EXPECT_EQ(got[1], dir.path().string() +
+                        "/rules/other.yaml:1:1: rulez: unknown key (did you "
+                        "mean \"rules\"?)");
+  EXPECT_EQ(got[2], rules +
+                        ":3:25: rules[0].qoefilter: expected a number after '>', found end "
+                        "of text");
 }
 
 TEST(Config, RuleNamesAreUniqueAcrossFiles) {
   temp_dir dir;
   std::string a = dir.write("rules/a.yaml", "rules:\n  - {name: dup, qoefilter: latency > 5}\n");
   std::string b = dir.write("rules/b.yaml", "rules:\n  - {name: dup, qoefilter: errors > 1}\n");
-  std::string main =
-      dir.write("q.yaml", "smartsight: {customer_id: 1, api_key_env: K}\nrule_files: [rules/*.yaml]\n");
+  std::string main = dir.write(
+      "q.yaml", "smartsight: {customer_id: 1, api_key_env: K}\nrule_files: [rules/*.yaml]\n");
   std::vector<std::string> got = texts(config::load(main));
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0], b + ":2:5: rules: rule name \"dup\" is already used at " + a +
@@ -390,8 +397,9 @@ TEST(Config, ApiKeyIsReadTrimmedAndNeverEchoed) {
   api.api_key_env = "QW_TEST_UNSET_VARIABLE";
   ::unsetenv("QW_TEST_UNSET_VARIABLE");
   EXPECT_FALSE(config::read_api_key(api, err));
-  EXPECT_EQ(err.to_string(), "smartsight.api_key_env: environment variable "
-                             "QW_TEST_UNSET_VARIABLE is not set");
+  EXPECT_EQ(err.to_string(),
+            "smartsight.api_key_env: environment variable "
+            "QW_TEST_UNSET_VARIABLE is not set");
   ::setenv("QW_TEST_UNSET_VARIABLE", "k3y", 1);
   EXPECT_EQ(config::read_api_key(api, err), "k3y");
   ::unsetenv("QW_TEST_UNSET_VARIABLE");

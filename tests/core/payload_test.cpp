@@ -83,7 +83,8 @@ TEST(Payload, BatchesWithTruncatedAlertsAndEverySessionOnce) {
   config::rule_config rule = example_rule();
   fetch::row_schema schema = fetch::schema_for(rule);
   std::vector<fetch::session_row> rows;
-  for (int i = 0; i < 7; ++i) rows.push_back(row("s" + std::to_string(i), 6 + i, 1775749980, {"", "", ""}));
+  for (int i = 0; i < 7; ++i)
+    rows.push_back(row("s" + std::to_string(i), 6 + i, 1775749980, {"", "", ""}));
   std::vector<const fetch::session_row*> sessions;
   for (const auto& r : rows) sessions.push_back(&r);
   std::vector<std::string> bodies = notify::build_notifications(rule, schema, sessions, ctx(), 3);

@@ -110,7 +110,8 @@ TEST(Page, UnusableBodiesAreErrorsNotEmptyPages) {
 TEST(Poll, WholeConditionIsEvaluatedLocallyOnEveryRow) {
   // The server is sent only latency>5; the rest must be checked here.
   config::rule_config rule = rule_from(
-      "  - {name: r, qoefilter: \"latency > 5 AND (cirrbufferingratio >= 2 OR NOT errors = 0)\"}\n");
+      "  - {name: r, qoefilter: \"latency > 5 AND (cirrbufferingratio >= 2 OR NOT errors = "
+      "0)\"}\n");
   evaluate::poll_accumulator acc(rule);
   acc.add(page_of(R"({"response":[
       {"latency":9,"cirrbufferingratio":3,"errors":0,"sessionid":"both","endtime":1},
@@ -138,8 +139,8 @@ TEST(Poll, SessionsRepeatedAcrossPagesCountOnce) {
 }
 
 TEST(Poll, EachOffendingSessionIsNewOnceAcrossOverlappingWindows) {
-  config::rule_config rule = rule_from(
-      "  - {name: r, qoefilter: latency > 5, interval: 1m, window: 3m, delay: 0s}\n");
+  config::rule_config rule =
+      rule_from("  - {name: r, qoefilter: latency > 5, interval: 1m, window: 3m, delay: 0s}\n");
   evaluate::notified_sessions notified;
   auto poll = [&](const std::string& body) {
     evaluate::poll_accumulator acc(rule);
@@ -165,8 +166,8 @@ TEST(Poll, EachOffendingSessionIsNewOnceAcrossOverlappingWindows) {
 }
 
 TEST(Poll, NotifiedSessionsExpireOnlyWhenNoWindowCanHoldThem) {
-  config::rule_config rule = rule_from(
-      "  - {name: r, qoefilter: latency > 5, interval: 30s, window: 10m, delay: 2m}\n");
+  config::rule_config rule =
+      rule_from("  - {name: r, qoefilter: latency > 5, interval: 30s, window: 10m, delay: 2m}\n");
   // A session ending at E is in the windows of polls from E + delay to E + delay + window.
   std::int64_t expiry = evaluate::notified_expiry(rule, 1000.5);
   EXPECT_GE(expiry, 1001 + 120 + 600 + 30);
@@ -186,8 +187,8 @@ TEST(Poll, NotifiedSessionsExpireOnlyWhenNoWindowCanHoldThem) {
 }
 
 TEST(Poll, SummariesCoverTheOffendingSessionsOfTheWindow) {
-  config::rule_config rule = rule_from(
-      "  - {name: r, qoefilter: latency > 5, fields: [cirrbufferingratio]}\n");
+  config::rule_config rule =
+      rule_from("  - {name: r, qoefilter: latency > 5, fields: [cirrbufferingratio]}\n");
   evaluate::poll_accumulator acc(rule);
   std::string body = R"({"response":[)";
   for (int i = 1; i <= 20; ++i) {

@@ -96,7 +96,8 @@ TEST(Query, BaseUrlPathIsKeptAsPrefix) {
 
 TEST(Query, PercentEncodeLeavesOnlyUnreserved) {
   EXPECT_EQ(fetch::percent_encode("a-Z_0.9~"), "a-Z_0.9~");
-  EXPECT_EQ(fetch::percent_encode("x > 5 AND y|z&w=1/%"), "x%20%3E%205%20AND%20y%7Cz%26w%3D1%2F%25");
+  EXPECT_EQ(fetch::percent_encode("x > 5 AND y|z&w=1/%"),
+            "x%20%3E%205%20AND%20y%7Cz%26w%3D1%2F%25");
   EXPECT_EQ(fetch::percent_encode("\xC3\xA9"), "%C3%A9");
 }
 

@@ -19,10 +19,9 @@ namespace {
 // A receiver writing every body it accepts to `out` as one JSON line.
 struct receiver {
   explicit receiver(const std::string& out, int status = 200, const std::string& port_wanted = "0")
-      : process("/usr/bin/env",
-                {"python3", QOEWATCH_SOURCE_DIR "/scripts/webhook-receiver", "--listen",
-                 "127.0.0.1:" + port_wanted, "--out", out, "--raw", "--status",
-                 std::to_string(status)}) {
+      : process("/usr/bin/env", {"python3", QOEWATCH_SOURCE_DIR "/scripts/webhook-receiver",
+                                 "--listen", "127.0.0.1:" + port_wanted, "--out", out, "--raw",
+                                 "--status", std::to_string(status)}) {
     std::optional<std::string> line = process.read_line(15s);
     const std::string prefix = "listening on 127.0.0.1:";
     if (!line || line->rfind(prefix, 0) != 0)
@@ -69,7 +68,9 @@ std::map<std::string, std::vector<std::string>> sessions_by_rule(const std::stri
   return out;
 }
 
-std::set<std::string> as_set(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
+std::set<std::string> as_set(const std::vector<std::string>& v) {
+  return {v.begin(), v.end()};
+}
 
 // Waits until `done()` or `timeout`; returns done().
 template <class F>
@@ -96,7 +97,8 @@ class Daemon : public testing::Test {
 )");
     dir_.write("rules/rebuf.yaml", rebuf_rules_);
     return dir_.write("qoewatch.yaml", R"(smartsight:
-  base_url: http://127.0.0.1:)" + sim_port + R"(
+  base_url: http://127.0.0.1:)" + sim_port +
+                                           R"(
   customer_id: 199493832
   api_key_env: QW_KEY
   timeout: 5s
@@ -122,10 +124,9 @@ sinks:
 
 // A free TCP port for the daemon's listener (bound by the kernel, then released).
 std::string free_port() {
-  child_process probe("/usr/bin/env",
-                      {"python3", "-c",
-                       "import socket;s=socket.socket();s.bind(('127.0.0.1',0));"
-                       "print(s.getsockname()[1])"});
+  child_process probe("/usr/bin/env", {"python3", "-c",
+                                       "import socket;s=socket.socket();s.bind(('127.0.0.1',0));"
+                                       "print(s.getsockname()[1])"});
   return probe.read_line(10s).value_or("0");
 }
 
@@ -139,15 +140,15 @@ TEST_F(Daemon, AlertsEachOffendingSessionOnceExportsMetricsReloadsAndStops) {
   std::string cfg = config(s.port, hook.port, listen);
 
   const std::int64_t t0 = wall_now() - 2;
-  add_sessions(
-      s, {session("s1", t0, R"("latency":7.4,"cirrbufferingratio":0,"fatalerrors":0,"cdn":"edgeB")"),
-          session("s2", t0, R"("latency":"8.2","cirrbufferingratio":"0","fatalerrors":0)"),
-          session("s3", t0, R"("latency":2,"cirrbufferingratio":1,"fatalerrors":0)"),
-          session("s4", t0, R"("latency":3,"cirrbufferingratio":"5.5","fatalerrors":0)"),
-          session("s5", t0, R"("latency":1,"cirrbufferingratio":0,"fatalerrors":"1")"),
-          session("s6", t0, R"("latency":6,"cirrbufferingratio":4,"fatalerrors":0)"),
-          session("s9", t0, R"("latency":1,"cirrbufferingratio":"n/a","fatalerrors":0)"),
-          session("s10", t0, R"("latency":1,"fatalerrors":0)")});
+  add_sessions(s, {session("s1", t0,
+                           R"("latency":7.4,"cirrbufferingratio":0,"fatalerrors":0,"cdn":"edgeB")"),
+                   session("s2", t0, R"("latency":"8.2","cirrbufferingratio":"0","fatalerrors":0)"),
+                   session("s3", t0, R"("latency":2,"cirrbufferingratio":1,"fatalerrors":0)"),
+                   session("s4", t0, R"("latency":3,"cirrbufferingratio":"5.5","fatalerrors":0)"),
+                   session("s5", t0, R"("latency":1,"cirrbufferingratio":0,"fatalerrors":"1")"),
+                   session("s6", t0, R"("latency":6,"cirrbufferingratio":4,"fatalerrors":0)"),
+                   session("s9", t0, R"("latency":1,"cirrbufferingratio":"n/a","fatalerrors":0)"),
+                   session("s10", t0, R"("latency":1,"fatalerrors":0)")});
 
   child_process daemon(QOEWATCHD_BINARY, {"--config", cfg}, {{"QW_KEY", s.key}});
   auto scrape = [&] { return http_request(listen, "GET", "/metrics").body; };
@@ -217,7 +218,7 @@ TEST_F(Daemon, AlertsEachOffendingSessionOnceExportsMetricsReloadsAndStops) {
   auto v = [&](const std::string& series) { return metric_value(m, series); };
   EXPECT_EQ(v("qoewatch_rule_offending_sessions{rule=\"slow\"}"), 4);
   EXPECT_EQ(v("qoewatch_rule_offending_sessions{rule=\"rebuf\"}"), 4);
-  EXPECT_EQ(v("qoewatch_rule_sessions_fetched{rule=\"slow\"}"), 4);   // server-side latency>5
+  EXPECT_EQ(v("qoewatch_rule_sessions_fetched{rule=\"slow\"}"), 4);    // server-side latency>5
   EXPECT_EQ(v("qoewatch_rule_sessions_fetched{rule=\"rebuf\"}"), 10);  // nothing sent: all rows
   EXPECT_EQ(v("qoewatch_rule_startup_time_seconds{rule=\"slow\",stat=\"max\"}"), 9);
   EXPECT_EQ(v("qoewatch_rule_startup_time_seconds{rule=\"slow\",stat=\"p95\"}"), 9);
@@ -284,8 +285,7 @@ TEST_F(Daemon, SourceDownIsNeverNoOffendingSessions) {
   auto scrape = [&] { return http_request(listen, "GET", "/metrics").body; };
   ASSERT_TRUE(eventually(
       [&] {
-        return metric_value(scrape(),
-                            "qoewatch_polls_total{outcome=\"failure\",rule=\"slow\"}")
+        return metric_value(scrape(), "qoewatch_polls_total{outcome=\"failure\",rule=\"slow\"}")
                    .value_or(0) >= 2;
       },
       20s));
@@ -308,9 +308,9 @@ TEST_F(Daemon, OnceDryRunPrintsNotificationsAndSendsNothing) {
   const std::int64_t t0 = wall_now() - 5;
   std::vector<std::string> sessions;
   for (int i = 0; i < 7; ++i)
-    sessions.push_back(session("d" + std::to_string(i), t0,
-                               R"("latency":)" + std::to_string(4 + i) +
-                                   R"(,"cirrbufferingratio":0,"fatalerrors":0)"));
+    sessions.push_back(session(
+        "d" + std::to_string(i), t0,
+        R"("latency":)" + std::to_string(4 + i) + R"(,"cirrbufferingratio":0,"fatalerrors":0)"));
   add_sessions(s, sessions);
   std::string cfg = config(s.port, hook.port, "0");
   child_process once(QOEWATCHD_BINARY, {"--config", cfg, "--once", "--dry-run"},
@@ -334,8 +334,8 @@ TEST_F(Daemon, OnceDryRunPrintsNotificationsAndSendsNothing) {
 TEST_F(Daemon, OnceFailsWhenSmartSightIsUnreachable) {
   receiver hook((dir_.path / "received.jsonl").string());
   std::string closed = free_port();
-  child_process once(QOEWATCHD_BINARY,
-                     {"--config", config(closed, hook.port, "0"), "--once"}, {{"QW_KEY", "k"}});
+  child_process once(QOEWATCHD_BINARY, {"--config", config(closed, hook.port, "0"), "--once"},
+                     {{"QW_KEY", "k"}});
   EXPECT_EQ(once.wait(30s), 1) << once.log();
   EXPECT_NE(once.log().find("rule slow: poll failed, source marked down"), std::string::npos)
       << once.log();
@@ -345,8 +345,8 @@ TEST_F(Daemon, UndeliveredNotificationsAreRetriedUntilTheReceiverAcceptsThem) {
   sim s({"--rate", "0"});
   std::string received = (dir_.path / "received.jsonl").string();
   std::string listen = free_port();
-  add_sessions(s, {session("r1", wall_now() - 2,
-                           R"("latency":12,"cirrbufferingratio":0,"fatalerrors":0)")});
+  add_sessions(
+      s, {session("r1", wall_now() - 2, R"("latency":12,"cirrbufferingratio":0,"fatalerrors":0)")});
   auto down = std::make_unique<receiver>(received, 503);
   std::string hook_port = down->port;
   child_process daemon(QOEWATCHD_BINARY, {"--config", config(s.port, hook_port, listen)},
@@ -363,7 +363,9 @@ TEST_F(Daemon, UndeliveredNotificationsAreRetriedUntilTheReceiverAcceptsThem) {
   // Several more polls: the session was delivered exactly once, never re-sent.
   double polls = metric("qoewatch_polls_total{outcome=\"success\",rule=\"slow\"}");
   ASSERT_TRUE(eventually(
-      [&] { return metric("qoewatch_polls_total{outcome=\"success\",rule=\"slow\"}") >= polls + 3; },
+      [&] {
+        return metric("qoewatch_polls_total{outcome=\"success\",rule=\"slow\"}") >= polls + 3;
+      },
       20s));
   EXPECT_EQ(sessions_by_rule(received)["slow"], std::vector<std::string>{"r1"});
   EXPECT_EQ(metric(success), 1) << "one notification, delivered once";
@@ -374,9 +376,10 @@ TEST_F(Daemon, UndeliveredNotificationsAreRetriedUntilTheReceiverAcceptsThem) {
 
 TEST_F(Daemon, PollsOverHttpsVerifyingThePeer) {
   std::string cert = (dir_.path / "cert.pem").string(), key = (dir_.path / "key.pem").string();
-  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost "
-                    "-addext subjectAltName=DNS:localhost -days 1 -keyout " + key + " -out " +
-                    cert + " >/dev/null 2>&1";
+  std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost -days 1 -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   sim s({"--rate", "0", "--tls-cert", cert, "--tls-key", key});
   receiver hook((dir_.path / "received.jsonl").string());
@@ -403,8 +406,8 @@ TEST_F(Daemon, ReloadPointingASinkElsewhereDeliversWhatItStillOwes) {
   sim s({"--rate", "0"});
   std::string received = (dir_.path / "received.jsonl").string();
   std::string listen = free_port();
-  add_sessions(s, {session("q1", wall_now() - 2,
-                           R"("latency":12,"cirrbufferingratio":0,"fatalerrors":0)")});
+  add_sessions(
+      s, {session("q1", wall_now() - 2, R"("latency":12,"cirrbufferingratio":0,"fatalerrors":0)")});
   receiver refusing((dir_.path / "refused.jsonl").string(), 503);
   receiver accepting(received);
   std::string cfg = config(s.port, refusing.port, listen);

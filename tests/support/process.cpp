@@ -8,13 +8,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <fstream>
-#include <gtest/gtest.h>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
@@ -139,14 +139,16 @@ int child_process::wait(std::chrono::milliseconds timeout) {
   return -1;
 }
 
-std::string child_process::log() const { return read_file(dir_.path / "stderr.log"); }
+std::string child_process::log() const {
+  return read_file(dir_.path / "stderr.log");
+}
 
 sim::sim(std::vector<std::string> extra, std::string customer, std::string k)
     : key(k),
       process(SIM_BINARY,
               [&] {
-                std::vector<std::string> args = {"--listen",      "127.0.0.1:0", "--customer-id",
-                                                 customer,        "--api-key-env", "SIM_KEY"};
+                std::vector<std::string> args = {"--listen", "127.0.0.1:0",   "--customer-id",
+                                                 customer,   "--api-key-env", "SIM_KEY"};
                 args.insert(args.end(), extra.begin(), extra.end());
                 return args;
               }(),

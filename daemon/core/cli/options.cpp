@@ -90,7 +90,9 @@ std::string usage() {
          "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config and rule files.\n";
 }
 
-std::string version_line() { return std::string("qoewatchd ") + QOEWATCH_VERSION; }
+std::string version_line() {
+  return std::string("qoewatchd ") + QOEWATCH_VERSION;
+}
 
 std::string check_config_report(const config::daemon_config& cfg,
                                 std::chrono::system_clock::time_point now) {
@@ -103,8 +105,8 @@ std::string check_config_report(const config::daemon_config& cfg,
     for (const std::string& s : r.sinks) sinks += (sinks.empty() ? "" : ",") + s;
     out += r.name + " (every " + format_duration(r.interval) + ", window " +
            format_duration(r.window) + ", delay " + format_duration(r.delay) + ", " +
-           std::string(config::to_string(r.severity)) + ", sinks: " +
-           (sinks.empty() ? "none" : sinks) + "): GET " +
+           std::string(config::to_string(r.severity)) +
+           ", sinks: " + (sinks.empty() ? "none" : sinks) + "): GET " +
            fetch::listsessions_url(cfg.smartsight, r, fetch::window_at(r, now), 0) + "\n";
   }
   return out;

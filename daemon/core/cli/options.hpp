@@ -12,12 +12,12 @@
 namespace qoewatch::cli {
 
 struct options {
-  std::string config;         // --config FILE
-  bool check_config = false;  // --check-config
-  bool version = false;       // --version
-  bool help = false;          // --help / -h
-  bool once = false;          // --once: poll every rule once, deliver, exit
-  bool dry_run = false;       // --dry-run: print notifications instead of sending them
+  std::string config;              // --config FILE
+  bool check_config = false;       // --check-config
+  bool version = false;            // --version
+  bool help = false;               // --help / -h
+  bool once = false;               // --once: poll every rule once, deliver, exit
+  bool dry_run = false;            // --dry-run: print notifications instead of sending them
   std::string log_level = "info";  // --log-level trace|debug|info|warn|error|critical|off
 };
 

@@ -34,10 +34,10 @@ struct smartsight_config {
   duration timeout = 15s;
   int page_size = 1000;
   std::vector<std::string> extra_metrics;  // metric names beyond SmartSight's dictionary
-  std::string ca_file;                      // HTTPS: trust these CAs instead of the system store
+  std::string ca_file;                     // HTTPS: trust these CAs instead of the system store
   std::uint64_t max_response_bytes = 64ull << 20;  // body cap per response
-  int max_pages = 100;                      // pages per poll before the poll fails
-  int max_concurrency = 4;                  // requests in flight across all rules
+  int max_pages = 100;                             // pages per poll before the poll fails
+  int max_concurrency = 4;                         // requests in flight across all rules
   bool operator==(const smartsight_config&) const = default;
 };
 
@@ -64,18 +64,18 @@ std::string_view to_string(severity s);
 struct rule_config {
   std::string name;
   std::string description;
-  std::string filter_text;            // sent as is
-  rules::dimension_filter filter;     // parsed form of filter_text
-  std::string qoefilter_text;         // as written
-  rules::expr condition;              // parsed qoefilter, evaluated locally on every row
-  std::vector<std::string> fields;    // extra session fields to fetch and report
+  std::string filter_text;          // sent as is
+  rules::dimension_filter filter;   // parsed form of filter_text
+  std::string qoefilter_text;       // as written
+  rules::expr condition;            // parsed qoefilter, evaluated locally on every row
+  std::vector<std::string> fields;  // extra session fields to fetch and report
   duration interval = 60s;
   duration window = 10min;
   duration delay = 2min;
   config::severity severity = severity::warning;
   std::map<std::string, std::string> labels;
-  std::vector<std::string> sinks;     // names of sink_config entries
-  source_location where;              // the rule's own entry
+  std::vector<std::string> sinks;  // names of sink_config entries
+  source_location where;           // the rule's own entry
   bool operator==(const rule_config&) const = default;
 };
 

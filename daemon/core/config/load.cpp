@@ -2,6 +2,7 @@
 
 #include <glob.h>
 
+#include <yaml-cpp/yaml.h>
 #include <algorithm>
 #include <boost/url/parse.hpp>
 #include <cerrno>
@@ -13,7 +14,6 @@
 #include <set>
 #include <sstream>
 #include <tuple>
-#include <yaml-cpp/yaml.h>
 
 #include "rules/metric_dictionary.hpp"
 
@@ -21,10 +21,14 @@ namespace qoewatch::config {
 
 std::string_view to_string(severity s) {
   switch (s) {
-    case severity::critical: return "critical";
-    case severity::error: return "error";
-    case severity::warning: return "warning";
-    case severity::info: return "info";
+    case severity::critical:
+      return "critical";
+    case severity::error:
+      return "error";
+    case severity::warning:
+      return "warning";
+    case severity::info:
+      return "info";
   }
   return "warning";
 }
@@ -74,10 +78,13 @@ bool is_identifier(std::string_view s) {
   if (s.empty()) return false;
   auto start = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
   if (!start(s.front())) return false;
-  return std::all_of(s.begin(), s.end(), [&](char c) { return start(c) || (c >= '0' && c <= '9'); });
+  return std::all_of(s.begin(), s.end(),
+                     [&](char c) { return start(c) || (c >= '0' && c <= '9'); });
 }
 
-std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string in_quotes(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
 
 std::string join_list(const std::vector<std::string_view>& items) {
   std::string out;
@@ -180,8 +187,8 @@ class loader {
   std::optional<std::int64_t> get_int(const std::string& file, const YAML::Node& n,
                                       const std::string& path, std::int64_t lo, std::int64_t hi,
                                       std::string_view what) {
-    std::string hint = "(" + std::string(what) + ", " + std::to_string(lo) + " to " +
-                       std::to_string(hi) + ")";
+    std::string hint =
+        "(" + std::string(what) + ", " + std::to_string(lo) + " to " + std::to_string(hi) + ")";
     if (!n.IsScalar()) {
       error(file, n.Mark(), path, "must be a whole number " + hint);
       return std::nullopt;
@@ -212,8 +219,11 @@ class loader {
     std::uint64_t v = 0;
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     std::string_view unit(ptr, static_cast<std::size_t>(s.data() + s.size() - ptr));
-    std::uint64_t scale = unit.empty() ? 1 : unit == "KiB" ? 1ull << 10 : unit == "MiB" ? 1ull << 20
-                                         : unit == "GiB" ? 1ull << 30 : 0;
+    std::uint64_t scale = unit.empty()    ? 1
+                          : unit == "KiB" ? 1ull << 10
+                          : unit == "MiB" ? 1ull << 20
+                          : unit == "GiB" ? 1ull << 30
+                                          : 0;
     if (s.empty() || ec != std::errc{} || scale == 0 || v == 0 || v > (1ull << 40) / scale) {
       error(file, n.Mark(), path, in_quotes(s) + " is not a size" + hint);
       return std::nullopt;
@@ -279,11 +289,11 @@ class loader {
   void smartsight(const std::string& file, const fs::path& dir, const YAML::Node& n,
                   smartsight_config& out) {
     const std::string path = "smartsight";
-    if (!check_map(file, n, path,
-                   {"base_url", "customer_id", "api_key_file", "api_key_env", "timeout",
-                    "page_size", "extra_metrics", "ca_file", "max_response_bytes", "max_pages",
-                    "max_concurrency"},
-                   "base_url, customer_id, api_key_file or api_key_env, ..."))
+    if (!check_map(
+            file, n, path,
+            {"base_url", "customer_id", "api_key_file", "api_key_env", "timeout", "page_size",
+             "extra_metrics", "ca_file", "max_response_bytes", "max_pages", "max_concurrency"},
+            "base_url, customer_id, api_key_file or api_key_env, ..."))
       return;
     if (YAML::Node v = n["base_url"]) {
       if (auto s = http_url(file, v, key_path(path, "base_url"))) {
@@ -340,7 +350,8 @@ class loader {
       }
     }
     if (YAML::Node v = n["max_response_bytes"])
-      if (auto b = get_size(file, v, key_path(path, "max_response_bytes"))) out.max_response_bytes = *b;
+      if (auto b = get_size(file, v, key_path(path, "max_response_bytes")))
+        out.max_response_bytes = *b;
     if (YAML::Node v = n["max_pages"])
       if (auto i = get_int(file, v, key_path(path, "max_pages"), 1, 1000000, "pages per poll"))
         out.max_pages = static_cast<int>(*i);
@@ -409,7 +420,8 @@ class loader {
         auto name = text(file, v, key_path(path, "name"));
         if (name && !is_identifier(*name)) {
           error(file, v.Mark(), key_path(path, "name"),
-                in_quotes(*name) + " is not a valid name (letters, digits, _; not starting with a digit)");
+                in_quotes(*name) +
+                    " is not a valid name (letters, digits, _; not starting with a digit)");
           ok = false;
         } else if (name) {
           for (const auto& [other, line] : sink_names_)
@@ -529,8 +541,7 @@ class loader {
                 parsed.error.message);
         } else {
           for (const std::string& m : rules::metrics_of(*parsed.value)) {
-            if (std::find(ctx.metrics.begin(), ctx.metrics.end(), m) != ctx.metrics.end())
-              continue;
+            if (std::find(ctx.metrics.begin(), ctx.metrics.end(), m) != ctx.metrics.end()) continue;
             std::string near = nearest(m, ctx.metrics);
             error(file, inside(v, find_word(*q, m)), key_path(path, "qoefilter"),
                   "unknown metric " + in_quotes(m) + " (" +
@@ -552,7 +563,8 @@ class loader {
           const auto& [field, node] = (*list)[i];
           std::string p = index_path(key_path(path, "fields"), i);
           if (!is_identifier(field))
-            error(file, node.Mark(), p, in_quotes(field) + " is not a field name (letters, digits, _)");
+            error(file, node.Mark(), p,
+                  in_quotes(field) + " is not a field name (letters, digits, _)");
           else if (std::find(r.fields.begin(), r.fields.end(), field) != r.fields.end())
             error(file, node.Mark(), p, in_quotes(field) + " is listed twice");
           else
@@ -580,10 +592,14 @@ class loader {
 
     if (YAML::Node v = n["severity"]) {
       if (auto s = text(file, v, key_path(path, "severity"))) {
-        if (*s == "critical") r.severity = severity::critical;
-        else if (*s == "error") r.severity = severity::error;
-        else if (*s == "warning") r.severity = severity::warning;
-        else if (*s == "info") r.severity = severity::info;
+        if (*s == "critical")
+          r.severity = severity::critical;
+        else if (*s == "error")
+          r.severity = severity::error;
+        else if (*s == "warning")
+          r.severity = severity::warning;
+        else if (*s == "info")
+          r.severity = severity::info;
         else {
           std::string near = nearest(*s, {"critical", "error", "warning", "info"});
           error(file, v.Mark(), key_path(path, "severity"),
@@ -604,8 +620,9 @@ class loader {
           std::string p = key_path(lpath, name);
           if (!is_identifier(name) || name.rfind("__", 0) == 0) {
             error(file, it->first.Mark(), p,
-                  in_quotes(name) + " is not a valid label name (letters, digits, _; not "
-                                 "starting with a digit or __)");
+                  in_quotes(name) +
+                      " is not a valid label name (letters, digits, _; not "
+                      "starting with a digit or __)");
           } else if (name == "alertname" || name == "severity" || name == "sessionid" ||
                      name == "rule") {
             error(file, it->first.Mark(), p,
@@ -667,7 +684,6 @@ class loader {
     }
     return 0;
   }
-
 };
 
 std::optional<YAML::Node> parse_yaml(std::string_view yaml, const std::string& file,
@@ -709,7 +725,9 @@ diagnostic file_error(const std::string& file, std::string message) {
   return d;
 }
 
-bool has_glob_chars(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
+bool has_glob_chars(std::string_view s) {
+  return s.find_first_of("*?[") != std::string_view::npos;
+}
 
 // Expands one rule_files pattern relative to `dir`; sorted, as glob(3) returns them.
 std::vector<std::string> expand(const fs::path& dir, const std::string& pattern) {
@@ -734,16 +752,18 @@ load_result load_from_string(std::string_view yaml, const std::string& file) {
     return result;
   }
   if (!root->IsDefined() || root->IsNull()) {
-    l.errors.push_back(file_error(file, "the file is empty (it needs at least smartsight: and rules)"));
+    l.errors.push_back(
+        file_error(file, "the file is empty (it needs at least smartsight: and rules)"));
     result.errors = std::move(l.errors);
     return result;
   }
   daemon_config cfg;
   cfg.file = file;
   const fs::path dir = fs::path(file).parent_path();
-  if (!l.check_map(file, *root, "",
-                   {"smartsight", "listen", "state_dir", "rule_files", "defaults", "sinks", "rules"},
-                   "smartsight:, rules: or rule_files:, ...")) {
+  if (!l.check_map(
+          file, *root, "",
+          {"smartsight", "listen", "state_dir", "rule_files", "defaults", "sinks", "rules"},
+          "smartsight:, rules: or rule_files:, ...")) {
     result.errors = std::move(l.errors);
     return result;
   }
@@ -816,17 +836,18 @@ load_result load_from_string(std::string_view yaml, const std::string& file) {
       d.line = w.line;
       d.column = w.column;
       d.path = "rules";
-      d.message = "rule name " + in_quotes(cfg.rules[i].name) + " is already used at " + first.file +
-                  ":" + std::to_string(first.line) + ":" + std::to_string(first.column) +
-                  " (rule names must be unique)";
+      d.message = "rule name " + in_quotes(cfg.rules[i].name) + " is already used at " +
+                  first.file + ":" + std::to_string(first.line) + ":" +
+                  std::to_string(first.column) + " (rule names must be unique)";
       l.errors.push_back(std::move(d));
       break;
     }
   }
   if (cfg.rules.empty() && l.errors.empty())
-    l.errors.push_back(file_error(
-        file, "no rules are defined (add rules: here or rule files matching rule_files:; a "
-              "daemon without rules would watch nothing)"));
+    l.errors.push_back(
+        file_error(file,
+                   "no rules are defined (add rules: here or rule files matching rule_files:; a "
+                   "daemon without rules would watch nothing)"));
 
   // Report file by file (in the order files were read), top to bottom within each.
   std::vector<std::string> file_order{file};
@@ -898,7 +919,7 @@ std::optional<std::string> read_api_key(const smartsight_config& cfg, diagnostic
   while (first < key.size() && space(key[first])) ++first;
   key.erase(0, first);
   std::string source = !cfg.api_key_file.empty() ? in_quotes(cfg.api_key_file)
-                                                  : "environment variable " + cfg.api_key_env;
+                                                 : "environment variable " + cfg.api_key_env;
   if (key.empty()) {
     error.message = "the API key in " + source + " is empty";
     return std::nullopt;

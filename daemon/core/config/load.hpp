@@ -16,8 +16,8 @@ namespace qoewatch::config {
 
 struct diagnostic {
   std::string file;
-  int line = 0;    // 1-based; 0 when the problem is the file as a whole
-  int column = 0;  // 1-based
+  int line = 0;         // 1-based; 0 when the problem is the file as a whole
+  int column = 0;       // 1-based
   std::string path;     // key path, e.g. "rules[2].window"; may be empty
   std::string message;  // what is wrong, with the fix in parentheses where there is one
 

@@ -44,7 +44,7 @@ class poll_accumulator {
 
 struct summary {
   double max = 0;
-  double p95 = 0;   // nearest-rank 95th percentile
+  double p95 = 0;  // nearest-rank 95th percentile
   double mean = 0;
 };
 
@@ -74,9 +74,9 @@ std::int64_t notified_expiry(const config::rule_config& rule, double endtime);
 
 struct decision {
   std::vector<const fetch::session_row*> new_sessions;  // to notify, in arrival order
-  std::size_t offending = 0;                             // in the window, new or not
-  std::optional<summary> startup_seconds;                // over offending, when fetched
-  std::optional<summary> rebuffering_ratio;              // 0-1, when fetched
+  std::size_t offending = 0;                            // in the window, new or not
+  std::optional<summary> startup_seconds;               // over offending, when fetched
+  std::optional<summary> rebuffering_ratio;             // 0-1, when fetched
 };
 
 /// Decides what a successful poll means: which offending sessions are new for the rule (and

@@ -12,11 +12,16 @@ namespace qoewatch::fetch {
 
 std::string_view to_string(skip_reason r) {
   switch (r) {
-    case skip_reason::not_an_object: return "not_an_object";
-    case skip_reason::no_sessionid: return "no_sessionid";
-    case skip_reason::bad_endtime: return "bad_endtime";
-    case skip_reason::missing_metric: return "missing_metric";
-    case skip_reason::not_a_number: return "not_a_number";
+    case skip_reason::not_an_object:
+      return "not_an_object";
+    case skip_reason::no_sessionid:
+      return "no_sessionid";
+    case skip_reason::bad_endtime:
+      return "bad_endtime";
+    case skip_reason::missing_metric:
+      return "missing_metric";
+    case skip_reason::not_a_number:
+      return "not_a_number";
   }
   return "unknown";
 }
@@ -52,22 +57,32 @@ std::optional<double> number_of(const json::value& v) {
       double d = v.get_double();
       return std::isfinite(d) ? std::optional<double>(d) : std::nullopt;
     }
-    case json::kind::int64: return static_cast<double>(v.get_int64());
-    case json::kind::uint64: return static_cast<double>(v.get_uint64());
-    case json::kind::string: return to_number(v.get_string());
-    default: return std::nullopt;
+    case json::kind::int64:
+      return static_cast<double>(v.get_int64());
+    case json::kind::uint64:
+      return static_cast<double>(v.get_uint64());
+    case json::kind::string:
+      return to_number(v.get_string());
+    default:
+      return std::nullopt;
   }
 }
 
 // A JSON value as report text: strings as they are, numbers printed, nothing for null.
 std::string text_of(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::string: return std::string(v.get_string());
-    case json::kind::int64: return std::to_string(v.get_int64());
-    case json::kind::uint64: return std::to_string(v.get_uint64());
-    case json::kind::double_: return rules::format_number(v.get_double());
-    case json::kind::bool_: return v.get_bool() ? "true" : "false";
-    default: return {};
+    case json::kind::string:
+      return std::string(v.get_string());
+    case json::kind::int64:
+      return std::to_string(v.get_int64());
+    case json::kind::uint64:
+      return std::to_string(v.get_uint64());
+    case json::kind::double_:
+      return rules::format_number(v.get_double());
+    case json::kind::bool_:
+      return v.get_bool() ? "true" : "false";
+    default:
+      return {};
   }
 }
 

@@ -33,9 +33,9 @@ row_schema schema_for(const config::rule_config& rule);
 
 struct session_row {
   std::string sessionid;
-  double endtime = 0;                // epoch seconds
-  std::vector<double> metrics;       // aligned with row_schema::metrics
-  std::vector<std::string> fields;   // aligned with row_schema::fields; "" when absent
+  double endtime = 0;               // epoch seconds
+  std::vector<double> metrics;      // aligned with row_schema::metrics
+  std::vector<std::string> fields;  // aligned with row_schema::fields; "" when absent
 };
 
 struct page {

@@ -28,8 +28,11 @@ std::string unit_suffix(std::string_view metric) {
 // Comparisons reachable without passing a NOT: the ones whose truth argues for the match.
 void positive_terms(const rules::expr& e, std::vector<const rules::comparison*>& out) {
   switch (e.k) {
-    case rules::expr::kind::compare: out.push_back(&e.cmp); return;
-    case rules::expr::kind::not_: return;
+    case rules::expr::kind::compare:
+      out.push_back(&e.cmp);
+      return;
+    case rules::expr::kind::not_:
+      return;
     case rules::expr::kind::and_:
     case rules::expr::kind::or_:
       for (const rules::expr& c : e.children) positive_terms(c, out);
@@ -55,8 +58,8 @@ std::string summary_of(const config::rule_config& rule, const fetch::row_schema&
     std::optional<double> v = metric_value(schema, row, c->metric);
     if (!v || !rules::compare(*v, c->op, c->value)) continue;
     std::string part = c->metric + " " + rules::format_number(*v) + unit_suffix(c->metric) + " " +
-                       std::string(rules::to_string(c->op)) + " " +
-                       rules::format_number(c->value) + unit_suffix(c->metric);
+                       std::string(rules::to_string(c->op)) + " " + rules::format_number(c->value) +
+                       unit_suffix(c->metric);
     if (out.find(part) != std::string::npos) continue;
     if (!out.empty()) out += ", ";
     out += part;
@@ -100,8 +103,7 @@ std::string fingerprint(const std::vector<std::pair<std::string, std::string>>& 
 std::vector<std::string> build_notifications(const config::rule_config& rule,
                                              const fetch::row_schema& schema,
                                              std::span<const fetch::session_row* const> sessions,
-                                             const context& ctx,
-                                             std::size_t max_per_notification) {
+                                             const context& ctx, std::size_t max_per_notification) {
   std::vector<std::string> bodies;
   if (sessions.empty()) return bodies;
   max_per_notification = std::max<std::size_t>(max_per_notification, 1);
@@ -149,11 +151,11 @@ std::vector<std::string> build_notifications(const config::rule_config& rule,
     body["externalURL"] = ctx.external_url;
     body["truncatedAlerts"] = sessions.size() - last;
     body["alerts"] = std::move(alerts);
-    body["qoewatch"] = json::object{
-        {"rule", rule.name},
-        {"customer_id", ctx.customer_id},
-        {"window", json::object{{"start", ctx.window.start}, {"end", ctx.window.end}}},
-        {"query", ctx.query}};
+    body["qoewatch"] =
+        json::object{{"rule", rule.name},
+                     {"customer_id", ctx.customer_id},
+                     {"window", json::object{{"start", ctx.window.start}, {"end", ctx.window.end}}},
+                     {"query", ctx.query}};
     bodies.push_back(json::serialize(body));
   }
   return bodies;

@@ -3,13 +3,19 @@
 namespace qoewatch::rules {
 
 namespace {
-bool is_space(char c) { return c == ' ' || c == '\t'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t';
+}
 bool is_ident_start(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
-bool is_ident_char(char c) { return is_ident_start(c) || (c >= '0' && c <= '9'); }
+bool is_ident_char(char c) {
+  return is_ident_start(c) || (c >= '0' && c <= '9');
+}
 
-bool is_utf8_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+bool is_utf8_continuation(char c) {
+  return (static_cast<unsigned char>(c) & 0xC0) == 0x80;
+}
 
 // The whole UTF-8 character starting at text[pos], so an error quotes it intact.
 std::string_view char_at(std::string_view text, std::size_t pos) {
@@ -63,7 +69,8 @@ dimension_filter_result parse_dimension_filter(std::string_view text) {
       if (i >= text.size()) return fail(open, "'[' is never closed");
       if (text[i] == '[') return fail(i, "'[' inside a group (close the group with ']' first)");
       std::string_view value = trim(text.substr(value_start, i - value_start));
-      if (value.empty()) return fail(value_start, "empty value for dimension '" + g.dimension + "'");
+      if (value.empty())
+        return fail(value_start, "empty value for dimension '" + g.dimension + "'");
       g.values.emplace_back(value);
       if (text[i] == ']') {
         ++i;

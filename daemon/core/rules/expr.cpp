@@ -9,24 +9,36 @@ namespace qoewatch::rules {
 
 std::string_view to_string(cmp_op op) {
   switch (op) {
-    case cmp_op::gt: return ">";
-    case cmp_op::ge: return ">=";
-    case cmp_op::lt: return "<";
-    case cmp_op::le: return "<=";
-    case cmp_op::eq: return "=";
-    case cmp_op::ne: return "!=";
+    case cmp_op::gt:
+      return ">";
+    case cmp_op::ge:
+      return ">=";
+    case cmp_op::lt:
+      return "<";
+    case cmp_op::le:
+      return "<=";
+    case cmp_op::eq:
+      return "=";
+    case cmp_op::ne:
+      return "!=";
   }
   return "?";
 }
 
 bool compare(double lhs, cmp_op op, double rhs) {
   switch (op) {
-    case cmp_op::gt: return lhs > rhs;
-    case cmp_op::ge: return lhs >= rhs;
-    case cmp_op::lt: return lhs < rhs;
-    case cmp_op::le: return lhs <= rhs;
-    case cmp_op::eq: return lhs == rhs;
-    case cmp_op::ne: return lhs != rhs;
+    case cmp_op::gt:
+      return lhs > rhs;
+    case cmp_op::ge:
+      return lhs >= rhs;
+    case cmp_op::lt:
+      return lhs < rhs;
+    case cmp_op::le:
+      return lhs <= rhs;
+    case cmp_op::eq:
+      return lhs == rhs;
+    case cmp_op::ne:
+      return lhs != rhs;
   }
   return false;
 }
@@ -75,9 +87,15 @@ struct token {
 bool is_ident_start(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_ident_char(char c) { return is_ident_start(c) || is_digit(c); }
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_ident_char(char c) {
+  return is_ident_start(c) || is_digit(c);
+}
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 // Length of the UTF-8 sequence starting at text[pos] (1 for ASCII or malformed input), so
 // an error can quote a whole character rather than its first byte.
@@ -405,7 +423,9 @@ void collect_metrics(const expr& e, std::vector<std::string>& out) {
 
 }  // namespace
 
-parse_result parse(std::string_view text) { return parser(text).run(); }
+parse_result parse(std::string_view text) {
+  return parser(text).run();
+}
 
 std::string format_number(double v) {
   if (v == 0) v = 0;  // prints -0 as 0

@@ -20,7 +20,9 @@ constexpr std::array<metric_info, 11> metrics{{
 }};
 }  // namespace
 
-std::span<const metric_info> known_metrics() { return metrics; }
+std::span<const metric_info> known_metrics() {
+  return metrics;
+}
 
 const metric_info* find_metric(std::string_view name) {
   for (const metric_info& m : metrics)

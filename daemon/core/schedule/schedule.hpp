@@ -19,8 +19,8 @@ using clock = std::chrono::steady_clock;
 duration start_jitter(std::string_view rule_name, duration interval);
 
 struct next_poll {
-  clock::time_point due;     // when the next poll starts
-  std::uint64_t skipped = 0; // due times passed while the last poll ran
+  clock::time_point due;      // when the next poll starts
+  std::uint64_t skipped = 0;  // due times passed while the last poll ran
 };
 
 /// The next poll after one that was due at `due` and finished at `finished`.

@@ -1,12 +1,12 @@
 #include "export/metrics.hpp"
 
-#include <algorithm>
-#include <map>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <algorithm>
+#include <map>
 #include <sstream>
 
 namespace qoewatch::metrics {
@@ -48,7 +48,7 @@ struct registry::impl {
     Counter* polls_skipped;
     Counter* new_sessions;
     std::array<Counter*, fetch::skip_reason_count> skipped{};
-    std::array<Gauge*, 3> startup{};      // present only while the window has values
+    std::array<Gauge*, 3> startup{};  // present only while the window has values
     std::array<Gauge*, 3> rebuffering{};
   };
   std::map<std::string, rule_series> rules;
@@ -179,7 +179,9 @@ registry::registry(std::string_view version) : impl_(std::make_unique<impl>()) {
 
 registry::~registry() = default;
 
-void registry::add_rule(const std::string& rule) { impl_->series(rule); }
+void registry::add_rule(const std::string& rule) {
+  impl_->series(rule);
+}
 
 void registry::retain_rules(const std::vector<std::string>& keep) {
   for (auto it = impl_->rules.begin(); it != impl_->rules.end();) {

@@ -26,8 +26,7 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
   std::list<beast::tcp_stream*> open;  // connections to close on stop()
   bool stopped = false;
 
-  impl(net::any_io_executor e, status_handlers h)
-      : ex(e), handlers(std::move(h)), acceptor(e) {}
+  impl(net::any_io_executor e, status_handlers h) : ex(e), handlers(std::move(h)), acceptor(e) {}
 
   http::response<http::string_body> answer(const http::request<http::empty_body>& req) {
     auto reply = [&](http::status s, std::string body, const char* type) {
@@ -47,7 +46,8 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
       return res;
     }
     if (path == "/metrics")
-      return reply(http::status::ok, handlers.metrics(), "text/plain; version=0.0.4; charset=utf-8");
+      return reply(http::status::ok, handlers.metrics(),
+                   "text/plain; version=0.0.4; charset=utf-8");
     if (path == "/healthz") return reply(http::status::ok, "ok\n", "text/plain; charset=utf-8");
     if (path == "/readyz") {
       std::string why = handlers.not_ready();
@@ -97,7 +97,9 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
 status_server::status_server(net::any_io_executor ex, status_handlers handlers)
     : impl_(std::make_shared<impl>(ex, std::move(handlers))) {}
 
-status_server::~status_server() { stop(); }
+status_server::~status_server() {
+  stop();
+}
 
 std::string status_server::start(const std::string& listen) {
   std::size_t colon = listen.rfind(':');

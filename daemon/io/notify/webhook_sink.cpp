@@ -1,5 +1,6 @@
 #include "notify/webhook_sink.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -7,7 +8,6 @@
 #include <deque>
 #include <optional>
 #include <random>
-#include <spdlog/spdlog.h>
 
 #include "export/metrics.hpp"
 #include "http/client.hpp"
@@ -36,7 +36,9 @@ std::optional<std::chrono::seconds> retry_after(const http::response& r) {
   return std::chrono::seconds(std::min<long>(s, 3600));
 }
 
-bool retryable(unsigned status) { return status == 408 || status == 429 || status >= 500; }
+bool retryable(unsigned status) {
+  return status == 408 || status == 429 || status >= 500;
+}
 
 std::string target_of(const std::string& url) {
   std::size_t scheme = url.find("://");
@@ -82,8 +84,8 @@ struct webhook_sink::impl {
         wake(ex, net::steady_timer::time_point::max()) {}
 
   std::unique_ptr<http::client> make_client(const config::sink_config& sink) {
-    return std::make_unique<http::client>(
-        ex, http::parse_origin(sink.url).value_or(http::origin{}), options(timeout));
+    return std::make_unique<http::client>(ex, http::parse_origin(sink.url).value_or(http::origin{}),
+                                          options(timeout));
   }
 
   // Between POSTs only: the client in use must not be destroyed under a request.
@@ -113,7 +115,8 @@ struct webhook_sink::impl {
     in_flight = false;
     if (auto* f = std::get_if<http::failure>(&r)) {
       metrics.record_notification(name, false);
-      spdlog::warn("sink {}: notification for rule {} not delivered: {}", name, it.rule, f->message);
+      spdlog::warn("sink {}: notification for rule {} not delivered: {}", name, it.rule,
+                   f->message);
       co_return std::pair(false, std::nullopt);
     }
     const http::response& res = std::get<http::response>(r);
@@ -124,9 +127,10 @@ struct webhook_sink::impl {
     metrics.record_notification(name, false);
     std::string body = res.body.substr(0, 200);
     if (!retryable(res.status)) {
-      spdlog::error("sink {}: receiver rejected a notification for rule {} with HTTP {} ({}); "
-                    "dropped, since repeating it cannot succeed",
-                    name, it.rule, res.status, body);
+      spdlog::error(
+          "sink {}: receiver rejected a notification for rule {} with HTTP {} ({}); "
+          "dropped, since repeating it cannot succeed",
+          name, it.rule, res.status, body);
       ++dropped;
       co_return std::pair(true, std::nullopt);
     }
@@ -157,8 +161,8 @@ struct webhook_sink::impl {
       co_await sleep(wait);
     }
     if (!queue.empty())
-      spdlog::warn("sink {}: {} notification(s) still queued at shutdown were not delivered",
-                   name, queue.size());
+      spdlog::warn("sink {}: {} notification(s) still queued at shutdown were not delivered", name,
+                   queue.size());
     client->close();
   }
 };
@@ -185,19 +189,29 @@ void webhook_sink::stop() {
   impl_->wake.cancel();
 }
 
-void webhook_sink::abort() { impl_->client->abort(); }
+void webhook_sink::abort() {
+  impl_->client->abort();
+}
 
 void webhook_sink::reconfigure(const config::sink_config& sink) {
   impl_->next = sink;
   impl_->wake.cancel();  // an idle loop switches now; a backing-off one retries at once
 }
 
-std::size_t webhook_sink::dropped() const { return impl_->dropped; }
+std::size_t webhook_sink::dropped() const {
+  return impl_->dropped;
+}
 
-bool webhook_sink::in_flight() const { return impl_->in_flight; }
+bool webhook_sink::in_flight() const {
+  return impl_->in_flight;
+}
 
-std::size_t webhook_sink::pending() const { return impl_->queue.size(); }
+std::size_t webhook_sink::pending() const {
+  return impl_->queue.size();
+}
 
-const std::string& webhook_sink::name() const { return impl_->name; }
+const std::string& webhook_sink::name() const {
+  return impl_->name;
+}
 
 }  // namespace qoewatch::notify

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -13,7 +14,6 @@
 #include <map>
 #include <memory>
 #include <set>
-#include <spdlog/spdlog.h>
 
 #include "config/load.hpp"
 #include "evaluate/poll.hpp"
@@ -86,7 +86,7 @@ std::string external_url(const std::string& listen, std::uint16_t port) {
 // What one poll produced.
 struct poll_outcome {
   bool success = false;
-  std::string error;                       // when !success
+  std::string error;  // when !success
   std::optional<std::chrono::seconds> retry_after;
   fetch::window window;
   std::unique_ptr<evaluate::poll_accumulator> acc;  // when success
@@ -102,9 +102,8 @@ class daemon {
         cfg_(std::make_shared<const config::daemon_config>(std::move(cfg))),
         api_key_(std::move(api_key)),
         metrics_(QOEWATCH_VERSION),
-        status_(ioc_.get_executor(),
-                {.metrics = [this] { return metrics_.serialize(); },
-                 .not_ready = [this] { return not_ready(); }}),
+        status_(ioc_.get_executor(), {.metrics = [this] { return metrics_.serialize(); },
+                                      .not_ready = [this] { return not_ready(); }}),
         signals_(ioc_) {}
 
   int run() {
@@ -118,8 +117,8 @@ class daemon {
                    status_.port());
     }
     external_url_ = external_url(
-        cfg_->listen, opt_.once ? static_cast<std::uint16_t>(std::stoi(cfg_->listen.substr(
-                                      cfg_->listen.rfind(':') + 1)))
+        cfg_->listen, opt_.once ? static_cast<std::uint16_t>(
+                                      std::stoi(cfg_->listen.substr(cfg_->listen.rfind(':') + 1)))
                                 : status_.port());
     smartsight_ = make_smartsight(cfg_->smartsight);
     apply_sinks();
@@ -187,8 +186,9 @@ class daemon {
                                                          cfg_->smartsight.timeout);
       sinks_.emplace(s.name, sink_entry{s, sink});
       if (!opt_.dry_run)
-        net::co_spawn(ioc_, [sink]() -> net::awaitable<void> { co_await sink->run(); },
-                      log_exception("sink " + s.name));
+        net::co_spawn(
+            ioc_, [sink]() -> net::awaitable<void> { co_await sink->run(); },
+            log_exception("sink " + s.name));
     }
   }
 
@@ -355,9 +355,9 @@ class daemon {
       auto it = sinks_.find(name);
       if (it == sinks_.end()) continue;
       ctx.receiver = name;
-      for (std::string& body : notify::build_notifications(
-               rule, schema, d.new_sessions, ctx,
-               it->second.config.max_sessions_per_notification)) {
+      for (std::string& body :
+           notify::build_notifications(rule, schema, d.new_sessions, ctx,
+                                       it->second.config.max_sessions_per_notification)) {
         if (opt_.dry_run) {
           std::fwrite(body.data(), 1, body.size(), stdout);
           std::fputc('\n', stdout);
@@ -461,8 +461,10 @@ class daemon {
           reload();
         } catch (const std::exception& e) {
           // A bug, not bad input (that is reported by reload itself): keep serving.
-          spdlog::critical("reload failed unexpectedly: {}; still running the previous "
-                           "configuration", e.what());
+          spdlog::critical(
+              "reload failed unexpectedly: {}; still running the previous "
+              "configuration",
+              e.what());
           metrics_.record_config_load(false, epoch_seconds(system_clock::now()));
         }
         continue;
@@ -537,7 +539,7 @@ class daemon {
   std::vector<std::shared_ptr<notify::webhook_sink>> retired_sinks_;
   std::map<std::string, std::shared_ptr<rule_task>> tasks_;
   std::vector<std::weak_ptr<rule_task>> all_tasks_;  // replaced ones too, until they end
-  std::map<std::string, int> polling_;                // polls in flight per rule name
+  std::map<std::string, int> polling_;               // polls in flight per rule name
   evaluate::notified_sessions notified_;
   std::string external_url_;
   bool stopping_ = false;
