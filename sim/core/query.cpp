@@ -9,6 +9,7 @@
 
 #include "rules/dimension_filter.hpp"
 #include "rules/expr.hpp"
+#include "rules/identifier.hpp"
 
 namespace qoewatch::sim {
 
@@ -28,13 +29,7 @@ struct parsed_query {
   std::int64_t offset = 0;
 };
 
-bool is_identifier(std::string_view s) {
-  if (s.empty()) return false;
-  auto start = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
-  if (!start(s.front())) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [&](char c) { return start(c) || (c >= '0' && c <= '9'); });
-}
+using rules::is_identifier;
 
 // Digits only (no sign, no spaces), at most 18 of them so the value fits comfortably.
 std::optional<std::int64_t> parse_uint(std::string_view s) {

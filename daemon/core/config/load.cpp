@@ -15,6 +15,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "rules/identifier.hpp"
 #include "rules/metric_dictionary.hpp"
 
 namespace qoewatch::config {
@@ -74,13 +75,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool is_identifier(std::string_view s) {
-  if (s.empty()) return false;
-  auto start = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
-  if (!start(s.front())) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [&](char c) { return start(c) || (c >= '0' && c <= '9'); });
-}
+using rules::is_identifier;
 
 std::string in_quotes(std::string_view s) {
   return "\"" + std::string(s) + "\"";

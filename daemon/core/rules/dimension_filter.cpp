@@ -1,18 +1,13 @@
 #include "rules/dimension_filter.hpp"
 
+#include "rules/identifier.hpp"
+
 namespace qoewatch::rules {
 
 namespace {
 bool is_space(char c) {
   return c == ' ' || c == '\t';
 }
-bool is_ident_start(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-bool is_ident_char(char c) {
-  return is_ident_start(c) || (c >= '0' && c <= '9');
-}
-
 bool is_utf8_continuation(char c) {
   return (static_cast<unsigned char>(c) & 0xC0) == 0x80;
 }
@@ -54,9 +49,9 @@ dimension_filter_result parse_dimension_filter(std::string_view text) {
     std::size_t open = i++;
     skip_spaces();
     std::size_t name_start = i;
-    if (i >= text.size() || !is_ident_start(text[i]))
+    if (i >= text.size() || !is_identifier_start(text[i]))
       return fail(i, "expected a dimension name after '['");
-    while (i < text.size() && is_ident_char(text[i])) ++i;
+    while (i < text.size() && is_identifier_char(text[i])) ++i;
     dimension_group g;
     g.dimension = std::string(text.substr(name_start, i - name_start));
     skip_spaces();

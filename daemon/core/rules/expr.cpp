@@ -1,5 +1,7 @@
 #include "rules/expr.hpp"
 
+#include "rules/identifier.hpp"
+
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -84,14 +86,8 @@ struct token {
   std::string problem;  // tok::bad only: a message that beats the parser's contextual one
 };
 
-bool is_ident_start(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
-}
-bool is_ident_char(char c) {
-  return is_ident_start(c) || is_digit(c);
 }
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -144,9 +140,9 @@ class lexer {
       t.text = text_.substr(pos_++, 1);
       return t;
     }
-    if (is_ident_start(c)) {
+    if (is_identifier_start(c)) {
       std::size_t start = pos_;
-      while (pos_ < text_.size() && is_ident_char(text_[pos_])) ++pos_;
+      while (pos_ < text_.size() && is_identifier_char(text_[pos_])) ++pos_;
       t.text = text_.substr(start, pos_ - start);
       t.type = iequals(t.text, "AND")   ? tok::kw_and
                : iequals(t.text, "OR")  ? tok::kw_or
