@@ -428,3 +428,27 @@ TEST_F(Daemon, ReloadPointingASinkElsewhereDeliversWhatItStillOwes) {
   EXPECT_EQ(sessions_by_rule(received)["slow"], std::vector<std::string>{"q1"});
   EXPECT_EQ(metric("qoewatch_config_last_reload_successful"), 1);
 }
+
+TEST_F(Daemon, AWindowBeyondMaxPagesFailsThePollInsteadOfTruncatingIt) {
+  sim s({"--rate", "0"});
+  receiver hook((dir_.path / "received.jsonl").string());
+  std::vector<std::string> sessions;
+  for (int i = 0; i < 7; ++i)
+    sessions.push_back(session("m" + std::to_string(i), wall_now() - 5,
+                               R"("latency":9,"cirrbufferingratio":0,"fatalerrors":0)"));
+  add_sessions(s, sessions);
+  std::string cfg = read_file(config(s.port, hook.port, "0"));
+  const std::string page_size = "  page_size: 3";
+  cfg.replace(cfg.find(page_size), page_size.size(), page_size + "\n  max_pages: 2");
+  child_process once(QOEWATCHD_BINARY,
+                     {"--config", dir_.write("pages.yaml", cfg), "--once", "--dry-run"},
+                     {{"QW_KEY", s.key}});
+  std::vector<std::string> lines;
+  while (auto line = once.read_line(20s)) lines.push_back(*line);
+  EXPECT_EQ(once.wait(10s), 1) << once.log();
+  EXPECT_TRUE(lines.empty()) << "a truncated window must not be alerted on";
+  EXPECT_NE(once.log().find("rule slow: poll failed, source marked down: window holds more than 2 "
+                            "pages of 3 sessions (raise smartsight.max_pages or narrow the rule)"),
+            std::string::npos)
+      << once.log();
+}
