@@ -4,13 +4,13 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <charconv>
 #include <deque>
 #include <optional>
 #include <random>
 
 #include "export/metrics.hpp"
 #include "http/client.hpp"
+#include "http/retry_after.hpp"
 
 namespace qoewatch::notify {
 
@@ -25,16 +25,6 @@ struct item {
   std::string body;
   std::string rule;
 };
-
-// Seconds from a Retry-After header in its delta-seconds form; HTTP dates are ignored.
-std::optional<std::chrono::seconds> retry_after(const http::response& r) {
-  const std::string* v = r.header("retry-after");
-  if (v == nullptr) return std::nullopt;
-  long s = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), s);
-  if (ec != std::errc{} || p != v->data() + v->size() || s < 0) return std::nullopt;
-  return std::chrono::seconds(std::min<long>(s, 3600));
-}
 
 bool retryable(unsigned status) {
   return status == 408 || status == 429 || status >= 500;
@@ -135,7 +125,7 @@ struct webhook_sink::impl {
       co_return std::pair(true, std::nullopt);
     }
     spdlog::warn("sink {}: HTTP {} for rule {} ({}); will retry", name, res.status, it.rule, body);
-    co_return std::pair(false, retry_after(res));
+    co_return std::pair(false, http::retry_after(res));
   }
 
   net::awaitable<void> run() {

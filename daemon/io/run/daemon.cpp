@@ -22,6 +22,7 @@
 #include "fetch/page.hpp"
 #include "fetch/query.hpp"
 #include "http/client.hpp"
+#include "http/retry_after.hpp"
 #include "notify/payload.hpp"
 #include "notify/webhook_sink.hpp"
 #include "schedule/schedule.hpp"
@@ -286,10 +287,7 @@ class daemon {
       if (res.status < 200 || res.status >= 300) {
         out.error = "SmartSight answered HTTP " + std::to_string(res.status) + ": " +
                     res.body.substr(0, 300);
-        if (const std::string* ra = res.header("retry-after")) {
-          if (std::optional<double> s = fetch::to_number(*ra); s && *s >= 0)
-            out.retry_after = std::chrono::seconds(static_cast<long>(std::min(*s, 3600.0)));
-        }
+        out.retry_after = http::retry_after(res);
         co_return out;
       }
       fetch::page_result page = fetch::parse_page(res.body, out.acc->schema());
