@@ -7,6 +7,7 @@
 #include <ctime>
 #include <map>
 
+#include "hash.hpp"
 #include "rules/expr.hpp"
 #include "rules/metric_dictionary.hpp"
 
@@ -81,15 +82,8 @@ std::string fingerprint(const std::vector<std::pair<std::string, std::string>>& 
   std::vector<std::pair<std::string, std::string>> sorted = labels;
   std::sort(sorted.begin(), sorted.end());
   // FNV-1a 64 over name \xff value \xff ...: stable across runs, builds and machines.
-  std::uint64_t h = 14695981039346656037ull;
-  auto mix = [&h](std::string_view s) {
-    for (unsigned char c : s) {
-      h ^= c;
-      h *= 1099511628211ull;
-    }
-    h ^= 0xff;
-    h *= 1099511628211ull;
-  };
+  std::uint64_t h = fnv1a_basis;
+  auto mix = [&h](std::string_view s) { h = fnv1a("\xff", fnv1a(s, h)); };
   for (const auto& [k, v] : sorted) {
     mix(k);
     mix(v);

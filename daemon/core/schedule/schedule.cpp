@@ -1,5 +1,7 @@
 #include "schedule/schedule.hpp"
 
+#include "hash.hpp"
+
 #include <algorithm>
 
 namespace qoewatch::schedule {
@@ -8,11 +10,7 @@ duration start_jitter(std::string_view rule_name, duration interval) {
   using namespace std::chrono_literals;
   duration span = std::min<duration>(interval / 4, 15s);
   if (span.count() <= 0) return duration{0};
-  std::uint64_t h = 14695981039346656037ull;  // FNV-1a: stable across runs and builds
-  for (unsigned char c : rule_name) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
+  std::uint64_t h = fnv1a(rule_name);  // stable across runs and builds
   return duration{static_cast<duration::rep>(h % static_cast<std::uint64_t>(span.count()))};
 }
 
