@@ -1,0 +1,114 @@
+// The daemon's durable state: one SQLite database (WAL mode) in state_dir holding each rule's
+// checkpoint, the (rule, session) pairs already notified, each rule's firing incident, the
+// outbox of notifications not yet delivered, and the dead letters. Everything one poll
+// decides is written in one transaction (commit), before any delivery is attempted.
+// Synchronous (SQLite is fast for these sizes); use from one thread. No Asio here.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace qoewatch::state {
+
+/// Opening, migrating or writing failed. what() names the database file and SQLite's reason.
+class store_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A notification waiting in the outbox.
+struct outbox_row {
+  std::string id;  // webhook-id: unique, the same on every attempt and after restarts
+  std::string sink;
+  std::string rule;
+  std::string body;
+  double created_at = 0;  // epoch seconds
+  int attempts = 0;
+  std::string last_error;  // of the last failed attempt, "" before any
+  bool operator==(const outbox_row&) const = default;
+};
+
+struct dead_letter {
+  std::string id;
+  std::string sink;
+  std::string rule;
+  std::string body;
+  double created_at = 0;
+  double dead_at = 0;
+  int attempts = 0;
+  std::string reason;  // e.g. "HTTP 400: bad payload", "undelivered after 24h (last: HTTP 503)"
+  bool operator==(const dead_letter&) const = default;
+};
+
+/// A rule's incident while it fires (no row when it does not).
+struct incident_row {
+  std::string rule;
+  std::string key;
+  double started_at = 0;
+  int polls_below = 0;
+  bool operator==(const incident_row&) const = default;
+};
+
+struct notified_row {
+  std::string rule;
+  std::string sessionid;
+  std::int64_t expires_at = 0;  // epoch seconds
+  bool operator==(const notified_row&) const = default;
+};
+
+/// Everything one successful poll of one rule decided, written atomically.
+struct poll_commit {
+  std::string rule;
+  std::optional<std::int64_t> checkpoint;  // new end of the last fully processed window
+  std::vector<notified_row> notified;      // pairs to record (rule field as given)
+  std::vector<outbox_row> outbox;          // notifications to queue (attempts 0)
+  // The incident after the poll: a row replaces the rule's incident; std::nullopt with
+  // clear_incident deletes it; std::nullopt without clear_incident leaves it as is.
+  std::optional<incident_row> incident;
+  bool clear_incident = false;
+};
+
+class store {
+ public:
+  /// Opens (creating when absent) `<dir>/qoewatch.db`, creating `dir` if needed, and migrates
+  /// the schema to the current version. A file that is not a qoewatch database, is corrupt,
+  /// unreadable, or from a newer version throws store_error naming the file; never a reset.
+  static std::unique_ptr<store> open(const std::string& dir);
+  /// Opens an existing database read-only (for --dead-letters); throws when absent.
+  static std::unique_ptr<store> open_read_only(const std::string& dir);
+  ~store();
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  const std::string& path() const;
+  static int schema_version();  // the version this build writes
+
+  // ---- reading, at start-up ----
+  std::optional<std::int64_t> checkpoint(const std::string& rule) const;
+  std::vector<notified_row> notified() const;     // all pairs
+  std::vector<incident_row> incidents() const;    // firing incidents
+  std::vector<outbox_row> outbox() const;         // pending, in insertion order
+  std::vector<dead_letter> dead_letters() const;  // oldest first
+
+  // ---- writing ----
+  void commit(const poll_commit& c);  // one transaction
+  /// Delivered: the row leaves the outbox.
+  void delivered(const std::string& id);
+  /// A failed attempt: attempts and last_error are updated.
+  void attempt_failed(const std::string& id, int attempts, const std::string& error);
+  /// Moves the outbox row to the dead letters (one transaction).
+  void dead(const std::string& id, const std::string& reason, double now);
+  /// Forgets notified pairs with expires_at < now.
+  void expire_notified(std::int64_t now);
+
+ private:
+  struct impl;
+  explicit store(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace qoewatch::state

@@ -1,0 +1,393 @@
+// The state store against real database files, as the daemon and an operator see it: what one
+// run commits is there after a restart, a failed commit leaves nothing behind, and a file that
+// is not ours, damaged, or from a newer qoewatch is refused with its path, never reset.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+
+#include <unistd.h>
+
+#include "state/store.hpp"
+
+using namespace qoewatch::state;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A raw connection, for setting up what qoewatch would never write itself.
+class raw_db {
+ public:
+  explicit raw_db(const fs::path& file) {
+    if (sqlite3_open(file.c_str(), &db_) != SQLITE_OK) ADD_FAILURE() << sqlite3_errmsg(db_);
+  }
+  ~raw_db() { sqlite3_close(db_); }
+  raw_db(const raw_db&) = delete;
+  raw_db& operator=(const raw_db&) = delete;
+
+  void exec(const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      ADD_FAILURE() << sql << ": " << (err ? err : "?");
+    }
+    sqlite3_free(err);
+  }
+  std::string value(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    std::string out = "<error>";
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return out;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+class StateStore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    dir_ = fs::temp_directory_path() /
+           ("qoewatch-state-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) +
+            "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    root_ = dir_;
+    fs::remove_all(root_);
+    db_file_ = dir_ / "qoewatch.db";
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  std::string dir() const { return dir_.string(); }
+
+  // Makes `dir` hold a database file created by someone else.
+  void foreign(const std::string& sql) {
+    fs::create_directories(dir_);
+    raw_db(db_file_).exec(sql);
+  }
+
+  // Expects `f` to throw a store_error starting with `<db file>: ` and containing `rest`.
+  template <class F>
+  void expect_error(F f, const std::string& rest) {
+    try {
+      f();
+      ADD_FAILURE() << "no store_error, expected: " << rest;
+    } catch (const store_error& e) {
+      EXPECT_EQ(std::string(e.what()).substr(0, db_file_.string().size() + 2),
+                db_file_.string() + ": ")
+          << e.what();
+      EXPECT_NE(std::string(e.what()).find(rest), std::string::npos) << e.what();
+    }
+  }
+
+  fs::path root_;  // removed after the test, whatever dir_ became
+  fs::path dir_;
+  fs::path db_file_;
+};
+
+outbox_row notification(const std::string& id, const std::string& body = "{\"a\":1}") {
+  return {id, "pager", "slow-start", body, 1700000000.25, 0, ""};
+}
+
+poll_commit full_commit() {
+  poll_commit c;
+  c.rule = "slow-start";
+  c.checkpoint = 1700000060;
+  c.notified = {{"slow-start", "s1", 1700086400}, {"slow-start", "s2", 1700086460}};
+  c.outbox = {notification("msg_b"), notification("msg_a")};
+  c.incident = incident_row{"slow-start", "slow-start/1700000000", 1700000000.5, 1};
+  return c;
+}
+
+}  // namespace
+
+TEST_F(StateStore, OpenCreatesTheDirectoryAndAnEmptyQoewatchDatabase) {
+  dir_ /= "nested/state";
+  db_file_ = dir_ / "qoewatch.db";
+  auto s = store::open(dir());
+  EXPECT_EQ(s->path(), db_file_.string());
+  EXPECT_TRUE(fs::is_regular_file(db_file_));
+  EXPECT_EQ(s->checkpoint("slow-start"), std::nullopt);
+  EXPECT_TRUE(s->notified().empty());
+  EXPECT_TRUE(s->incidents().empty());
+  EXPECT_TRUE(s->outbox().empty());
+  EXPECT_TRUE(s->dead_letters().empty());
+  raw_db raw(db_file_);
+  EXPECT_EQ(raw.value("PRAGMA application_id"), std::to_string(0x716F6577));
+  EXPECT_EQ(raw.value("PRAGMA user_version"), std::to_string(store::schema_version()));
+}
+
+TEST_F(StateStore, EverythingCommittedSurvivesAReopen) {
+  {
+    auto s = store::open(dir());
+    s->commit(full_commit());
+    poll_commit other;
+    other.rule = "rebuffer";
+    other.checkpoint = -5;
+    other.outbox = {notification("msg_c", "")};
+    s->commit(other);
+    s->attempt_failed("msg_a", 3, "HTTP 503");
+    s->dead("msg_a", "HTTP 400: bad payload", 1700000100.5);
+  }
+  auto s = store::open(dir());
+  EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
+  EXPECT_EQ(s->checkpoint("rebuffer"), -5);
+  EXPECT_EQ(s->notified(), full_commit().notified);
+  EXPECT_EQ(s->incidents(), std::vector<incident_row>{*full_commit().incident});
+  EXPECT_EQ(s->outbox(),
+            (std::vector<outbox_row>{notification("msg_b"), notification("msg_c", "")}));
+  EXPECT_EQ(s->dead_letters(),
+            (std::vector<dead_letter>{{"msg_a", "pager", "slow-start", "{\"a\":1}", 1700000000.25,
+                                       1700000100.5, 3, "HTTP 400: bad payload"}}));
+}
+
+TEST_F(StateStore, OutboxKeepsInsertionOrderAndBodiesByteForByte) {
+  auto s = store::open(dir());
+  std::string binary("a\0b\xff\n", 5);
+  for (const char* id : {"zz", "aa", "mm"}) {
+    poll_commit c;
+    c.rule = "slow-start";
+    c.outbox = {notification(id, id == std::string("aa") ? binary : std::string(id))};
+    s->commit(c);
+  }
+  std::vector<outbox_row> rows = s->outbox();
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].id, "zz");
+  EXPECT_EQ(rows[1].id, "aa");
+  EXPECT_EQ(rows[1].body, binary);
+  EXPECT_EQ(rows[2].id, "mm");
+}
+
+TEST_F(StateStore, CheckpointIsWrittenOnlyWhenGivenAndExactlyAsGiven) {
+  auto s = store::open(dir());
+  poll_commit c;
+  c.rule = "slow-start";
+  c.checkpoint = 1000;
+  s->commit(c);
+  c.checkpoint.reset();
+  s->commit(c);
+  EXPECT_EQ(s->checkpoint("slow-start"), 1000);
+  c.checkpoint = 400;  // the caller decides; the store does not second-guess
+  s->commit(c);
+  EXPECT_EQ(s->checkpoint("slow-start"), 400);
+  EXPECT_EQ(s->checkpoint("other"), std::nullopt);
+}
+
+TEST_F(StateStore, ANotifiedPairIsRecordedOnce) {
+  auto s = store::open(dir());
+  poll_commit c;
+  c.rule = "slow-start";
+  c.notified = {{"slow-start", "s1", 100}};
+  s->commit(c);
+  c.notified = {{"slow-start", "s1", 999}, {"rebuffer", "s1", 50}};
+  s->commit(c);
+  EXPECT_EQ(s->notified(),
+            (std::vector<notified_row>{{"rebuffer", "s1", 50}, {"slow-start", "s1", 100}}));
+}
+
+TEST_F(StateStore, IncidentIsReplacedKeptOrCleared) {
+  auto s = store::open(dir());
+  poll_commit c = full_commit();
+  s->commit(c);
+  poll_commit next;
+  next.rule = "slow-start";
+  next.incident = incident_row{"slow-start", "slow-start/1700000000", 1700000000.5, 2};
+  s->commit(next);
+  EXPECT_EQ(s->incidents(), std::vector<incident_row>{*next.incident});
+  next.incident.reset();  // neither row nor clear: untouched
+  s->commit(next);
+  ASSERT_EQ(s->incidents().size(), 1u);
+  EXPECT_EQ(s->incidents()[0].polls_below, 2);
+  next.clear_incident = true;
+  s->commit(next);
+  EXPECT_TRUE(s->incidents().empty());
+}
+
+TEST_F(StateStore, AFailedCommitLeavesNothingBehindAndTheStoreUsable) {
+  auto s = store::open(dir());
+  poll_commit bad = full_commit();
+  bad.outbox = {notification("msg_a"), notification("msg_a")};
+  expect_error([&] { s->commit(bad); }, "UNIQUE constraint failed: outbox.id");
+  EXPECT_EQ(s->checkpoint("slow-start"), std::nullopt);
+  EXPECT_TRUE(s->notified().empty());
+  EXPECT_TRUE(s->incidents().empty());
+  EXPECT_TRUE(s->outbox().empty());
+
+  s->commit(full_commit());
+  poll_commit again;
+  again.rule = "slow-start";
+  again.checkpoint = 1700000120;
+  again.outbox = {notification("msg_a")};  // already queued by the previous commit
+  EXPECT_THROW(s->commit(again), store_error);
+  EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
+  EXPECT_EQ(s->outbox().size(), 2u);
+  s.reset();
+  EXPECT_EQ(store::open(dir())->checkpoint("slow-start"), 1700000060);
+}
+
+TEST_F(StateStore, DeliveredRemovesTheRowAndIgnoresUnknownIds) {
+  auto s = store::open(dir());
+  s->commit(full_commit());
+  s->delivered("msg_b");
+  s->delivered("no-such-id");
+  EXPECT_EQ(s->outbox(), std::vector<outbox_row>{notification("msg_a")});
+  s.reset();
+  EXPECT_EQ(store::open(dir())->outbox(), std::vector<outbox_row>{notification("msg_a")});
+}
+
+TEST_F(StateStore, AFailedAttemptIsRecordedAndSurvivesAReopen) {
+  auto s = store::open(dir());
+  s->commit(full_commit());
+  s->attempt_failed("msg_a", 1, "connect: refused");
+  s->attempt_failed("msg_a", 2, "HTTP 503");
+  s.reset();
+  std::vector<outbox_row> rows = store::open(dir())->outbox();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0], notification("msg_b"));
+  EXPECT_EQ(rows[1].attempts, 2);
+  EXPECT_EQ(rows[1].last_error, "HTTP 503");
+}
+
+TEST_F(StateStore, DeadMovesTheRowWithItsReasonAndAttempts) {
+  auto s = store::open(dir());
+  s->commit(full_commit());
+  s->attempt_failed("msg_b", 7, "HTTP 503");
+  s->dead("msg_b", "undelivered after 24h (last: HTTP 503)", 1700086400.75);
+  s->dead("no-such-id", "whatever", 1);
+  EXPECT_EQ(s->outbox(), std::vector<outbox_row>{notification("msg_a")});
+  std::vector<dead_letter> dead = s->dead_letters();
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0], (dead_letter{"msg_b", "pager", "slow-start", "{\"a\":1}", 1700000000.25,
+                                  1700086400.75, 7, "undelivered after 24h (last: HTTP 503)"}));
+}
+
+TEST_F(StateStore, ExpireNotifiedForgetsOnlyPairsThatExpiredBeforeNow) {
+  auto s = store::open(dir());
+  poll_commit c;
+  c.rule = "slow-start";
+  c.notified = {{"slow-start", "old", 99}, {"slow-start", "edge", 100}, {"slow-start", "new", 101}};
+  s->commit(c);
+  s->expire_notified(100);
+  EXPECT_EQ(s->notified(),
+            (std::vector<notified_row>{{"slow-start", "edge", 100}, {"slow-start", "new", 101}}));
+}
+
+TEST_F(StateStore, TheDatabaseIsInWalModeWithOthersReadingWhileItIsOpen) {
+  auto s = store::open(dir());
+  s->commit(full_commit());
+  EXPECT_TRUE(fs::exists(db_file_.string() + "-wal"));
+  EXPECT_EQ(raw_db(db_file_).value("PRAGMA journal_mode"), "wal");
+  // --dead-letters while the daemon runs.
+  s->attempt_failed("msg_a", 1, "HTTP 500");
+  s->dead("msg_a", "HTTP 400", 5);
+  EXPECT_EQ(store::open_read_only(dir())->dead_letters().size(), 1u);
+}
+
+TEST_F(StateStore, ACorruptFileIsRefusedAndLeftAlone) {
+  fs::create_directories(dir_);
+  std::string garbage(4096, '\0');
+  std::mt19937 rng(42);
+  for (char& ch : garbage) ch = static_cast<char>(rng() & 0xff);
+  std::ofstream(db_file_, std::ios::binary) << garbage;
+  expect_error([&] { store::open(dir()); }, "not a usable SQLite database: ");
+  expect_error([&] { store::open_read_only(dir()); }, "not a usable SQLite database: ");
+  EXPECT_EQ(read_file(db_file_), garbage);
+}
+
+TEST_F(StateStore, ADamagedPageIsDetectedAtOpen) {
+  {
+    auto s = store::open(dir());
+    poll_commit c = full_commit();
+    for (int i = 0; i < 200; ++i) c.outbox.push_back(notification("id" + std::to_string(i)));
+    s->commit(c);
+  }
+  // Overwrite the middle of the file (past the header and the schema page) with garbage.
+  std::string bytes = read_file(db_file_);
+  ASSERT_GT(bytes.size(), 4u * 4096);
+  for (std::size_t i = 2 * 4096; i < bytes.size() - 4096; ++i) bytes[i] = static_cast<char>(i * 7);
+  std::ofstream(db_file_, std::ios::binary | std::ios::trunc) << bytes;
+  expect_error([&] { store::open(dir()); }, "not a usable SQLite database: ");
+}
+
+TEST_F(StateStore, SomeoneElsesSqliteDatabaseIsRefused) {
+  foreign("CREATE TABLE customers(name TEXT)");
+  expect_error([&] { store::open(dir()); }, "not a qoewatch state database");
+  expect_error([&] { store::open_read_only(dir()); }, "not a qoewatch state database");
+  EXPECT_EQ(raw_db(db_file_).value("SELECT count(*) FROM sqlite_schema"), "1");
+  EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "0");
+}
+
+TEST_F(StateStore, AnotherApplicationsEmptyDatabaseIsRefused) {
+  foreign("PRAGMA application_id = 1234");
+  expect_error([&] { store::open(dir()); }, "not a qoewatch state database");
+}
+
+TEST_F(StateStore, ADatabaseFromANewerQoewatchIsRefused) {
+  store::open(dir());
+  raw_db(db_file_).exec("PRAGMA user_version = 99");
+  std::string msg = "written by a newer qoewatch (schema v99, this build reads up to v" +
+                    std::to_string(store::schema_version()) + ")";
+  expect_error([&] { store::open(dir()); }, msg);
+  expect_error([&] { store::open_read_only(dir()); }, msg);
+  EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "99");
+}
+
+TEST_F(StateStore, ReopeningACurrentDatabaseKeepsItsVersionAndData) {
+  store::open(dir())->commit(full_commit());
+  auto s = store::open(dir());
+  EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "1");
+  EXPECT_EQ(s->outbox().size(), 2u);
+  EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
+}
+
+TEST_F(StateStore, AnEmptyFileBecomesANewDatabase) {
+  fs::create_directories(dir_);
+  std::ofstream(db_file_).close();
+  store::open(dir())->commit(full_commit());
+  EXPECT_EQ(store::open(dir())->checkpoint("slow-start"), 1700000060);
+}
+
+TEST_F(StateStore, ReadOnlyNeedsAnExistingDatabaseAndCreatesNothing) {
+  expect_error([&] { store::open_read_only(dir()); },
+               "no state database (has qoewatchd run with this state_dir?)");
+  EXPECT_FALSE(fs::exists(dir_));
+}
+
+TEST_F(StateStore, ReadOnlyReadsButDoesNotWrite) {
+  store::open(dir())->commit(full_commit());
+  auto s = store::open_read_only(dir());
+  EXPECT_EQ(s->outbox().size(), 2u);
+  EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
+  EXPECT_THROW(s->delivered("msg_a"), store_error);
+  EXPECT_THROW(s->commit(full_commit()), store_error);
+  s.reset();
+  EXPECT_EQ(store::open(dir())->outbox().size(), 2u);
+}
+
+TEST_F(StateStore, AStateDirThatIsAFileIsReportedWithItsPath) {
+  fs::create_directories(dir_);
+  fs::path file = dir_ / "state";
+  std::ofstream(file) << "not a directory";
+  db_file_ = file / "qoewatch.db";
+  try {
+    store::open(file.string());
+    ADD_FAILURE() << "no store_error";
+  } catch (const store_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot create the state directory " + file.string()),
+              std::string::npos)
+        << e.what();
+    EXPECT_TRUE(std::string(e.what()).starts_with(db_file_.string() + ": ")) << e.what();
+  }
+}
