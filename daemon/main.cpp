@@ -36,8 +36,19 @@ int main(int argc, char** argv) {
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
 
-  std::string api_key;
-  config::load_result loaded = config::load_with_api_key(opt.config, api_key);
+  if (opt.dead_letters) {
+    // Listing needs the config's state_dir only: no secrets, so it works for anyone who can
+    // read the database.
+    config::load_result loaded = config::load(opt.config);
+    if (!loaded.config) {
+      for (const config::diagnostic& d : loaded.errors) std::cerr << d.to_string() << "\n";
+      return 1;
+    }
+    return run::list_dead_letters(*loaded.config);
+  }
+
+  config::secrets secrets;
+  config::load_result loaded = config::load_with_secrets(opt.config, secrets);
   if (!loaded.errors.empty()) {
     for (const config::diagnostic& d : loaded.errors) std::cerr << d.to_string() << "\n";
     std::cerr << "qoewatchd: " << loaded.errors.size()
@@ -52,7 +63,7 @@ int main(int argc, char** argv) {
                loaded.config->rules.size(), loaded.config->sinks.size(),
                loaded.config->smartsight.base_url);
   run::options run_opt{.config_path = opt.config, .once = opt.once, .dry_run = opt.dry_run};
-  int code = run::run_daemon(run_opt, std::move(*loaded.config), std::move(api_key));
+  int code = run::run_daemon(run_opt, std::move(*loaded.config), std::move(secrets));
   spdlog::info("stopped (exit {})", code);
   return code;
 }

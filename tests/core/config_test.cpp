@@ -231,9 +231,10 @@ TEST(Config, ErrorTextsArePinned) {
        "url: \"http://h/\"}\nrules:\n  - name: r\n    qoefilter: latency > 5\n    sinks: "
        "[oncal]\n",
        "c.yaml:7:13: rules[0].sinks[0]: no sink named \"oncal\" (did you mean \"oncall\"?)"},
-      {"smartsight: {customer_id: 1, api_key_env: K}\nsinks:\n  - {name: a, type: slack, url: "
+      {"smartsight: {customer_id: 1, api_key_env: K}\nsinks:\n  - {name: a, type: slak, url: "
        "\"http://h/\"}\nrules: []\n",
-       "c.yaml:3:21: sinks[0].type: unknown sink type \"slack\" (supported: webhook)"},
+       "c.yaml:3:21: sinks[0].type: unknown sink type \"slak\" (did you mean \"slack\"? "
+       "supported: webhook, alertmanager, slack, pagerduty)"},
       {"smartsight: {customer_id: 1, api_key_env: K}\nrules:\n  - {name: r, qoefilter: latency > "
        "5}\n  - {name: r, qoefilter: errors > 0}\n",
        "c.yaml:4:5: rules: rule name \"r\" is already used at c.yaml:3:5 (rule names must be "
@@ -409,4 +410,128 @@ TEST(Config, NearestSuggestsOnlyCloseNames) {
   EXPECT_EQ(config::nearest("intervall", {"interval", "window"}), "interval");
   EXPECT_EQ(config::nearest("WINDOW", {"interval", "window"}), "window");
   EXPECT_EQ(config::nearest("zzzzzz", {"interval", "window"}), "");
+}
+
+TEST(Config, EverySinkTypeWithItsSettings) {
+  temp_dir dir;
+  dir.write("pd.key", "R0UTINGKEY\n");
+  dir.write("hook.secret", "whsec_aGVsbG8=\n");
+  std::string path = dir.write("c.yaml", R"(smartsight: {customer_id: 1, api_key_env: QW_SINK_KEY}
+max_catchup: 30m
+sinks:
+  - name: hook
+    type: webhook
+    url: "http://h:8/qoe"
+    headers: {Authorization: "Bearer t0ken", X-Team: video}
+    secret_file: hook.secret
+    summary: "{{rule}}: {{count}} sessions"
+    max_age: 2h
+    rate_limit: 2.5
+    burst: 3
+  - {name: am, type: alertmanager, urls: ["http://am1:9093/", "http://am2:9093"]}
+  - {name: chat, type: slack, url: "https://hooks.slack.com/services/T/B/X"}
+  - {name: pd, type: pagerduty, routing_key_file: pd.key}
+rules:
+  - {name: r, qoefilter: latency > 5, min_sessions: 3, resolve_after: 4}
+)");
+  ::setenv("QW_SINK_KEY", "k", 1);
+  config::secrets secrets;
+  config::load_result r = config::load_with_secrets(path, secrets);
+  ::unsetenv("QW_SINK_KEY");
+  ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
+  const config::daemon_config& c = *r.config;
+  EXPECT_EQ(c.max_catchup, 30min);
+  ASSERT_EQ(c.sinks.size(), 4u);
+  const config::sink_config& hook = c.sinks[0];
+  EXPECT_EQ(hook.headers.at("Authorization"), "Bearer t0ken");
+  EXPECT_EQ(hook.secret_file, (dir.path() / "hook.secret").string());
+  EXPECT_EQ(hook.summary, "{{rule}}: {{count}} sessions");
+  EXPECT_EQ(hook.max_age, 2h);
+  EXPECT_EQ(config::effective_rate_limit(hook), 2.5);
+  EXPECT_EQ(config::effective_burst(hook), 3);
+  EXPECT_EQ(c.sinks[1].type, config::sink_type::alertmanager);
+  EXPECT_EQ(c.sinks[1].urls, (std::vector<std::string>{"http://am1:9093", "http://am2:9093"}));
+  EXPECT_EQ(c.sinks[1].max_age, 24h);
+  EXPECT_EQ(config::effective_rate_limit(c.sinks[2]), 1.0);  // Slack's one message a second
+  EXPECT_EQ(config::effective_burst(c.sinks[2]), 1);
+  EXPECT_EQ(c.sinks[3].url, "https://events.pagerduty.com/v2/enqueue");
+  EXPECT_EQ(c.rules[0].min_sessions, 3);
+  EXPECT_EQ(c.rules[0].resolve_after, 4);
+  EXPECT_EQ(c.rules[0].sinks.size(), 4u);
+  EXPECT_EQ(secrets.api_key, "k");
+  EXPECT_EQ(secrets.signing_keys.at("hook"), "hello");
+  EXPECT_EQ(secrets.routing_keys.at("pd"), "R0UTINGKEY");
+
+  config::load_result d = config::load_from_string(minimal, "c.yaml");
+  ASSERT_TRUE(d.config);
+  EXPECT_EQ(d.config->max_catchup, 1h);
+  EXPECT_EQ(d.config->rules[0].min_sessions, 1);
+  EXPECT_EQ(d.config->rules[0].resolve_after, 2);
+}
+
+TEST(Config, SinkMistakesAreNamed) {
+  const std::string head = "smartsight: {customer_id: 1, api_key_env: K}\nsinks:\n  - ";
+  const std::string tail = "\nrules: [{name: r, qoefilter: latency > 5}]\n";
+  struct row {
+    std::string sink;
+    std::string error;
+  };
+  std::vector<row> rows = {
+      {"{name: a, type: alertmanager, url: \"http://am:9093\"}",
+       "c.yaml:3:40: sinks[0].url: not used by alertmanager sinks (an alertmanager sink takes "
+       "urls: with every peer of the cluster)"},
+      {"{name: a, type: alertmanager}",
+       "c.yaml:3:5: sinks[0].urls: missing (required: the base URL of every Alertmanager of the "
+       "cluster, e.g. [http://am1:9093, http://am2:9093])"},
+      {"{name: a, type: alertmanager, urls: []}",
+       "c.yaml:3:41: sinks[0].urls: must list at least one Alertmanager (every peer of the "
+       "cluster)"},
+      {"{name: a, type: pagerduty}",
+       "c.yaml:3:5: sinks[0].routing_key_file: missing (required: a file holding the PagerDuty "
+       "integration's routing key)"},
+      {"{name: a, type: slack, url: \"http://h/\", secret_file: s}",
+       "c.yaml:3:59: sinks[0].secret_file: not used by slack sinks"},
+      {"{name: a, type: webhook, url: \"http://h/\", headers: {Content-Type: x}}",
+       "c.yaml:3:58: sinks[0].headers.Content-Type: \"Content-Type\" is set by qoewatch itself"},
+      {"{name: a, type: webhook, url: \"http://h/\", summary: \"{{rulez}}\"}",
+       "c.yaml:3:57: sinks[0].summary: unknown placeholder {{rulez}} (known: rule, "},
+      {"{name: a, type: webhook, url: \"http://h/\", rate_limit: 0}",
+       "c.yaml:3:60: sinks[0].rate_limit: 0 is out of range (POSTs per second, 0.001 to 10000)"},
+      {"{name: a, type: webhook, url: \"http://h/\", max_age: forever}",
+       "c.yaml:3:57: sinks[0].max_age: \"forever\" is not a duration (use 30s, 5m, 1h)"},
+  };
+  for (const row& r : rows) {
+    std::vector<std::string> got = errors_of(head + r.sink + tail);
+    bool found = std::any_of(got.begin(), got.end(), [&](const std::string& e) {
+      return e.substr(0, r.error.size()) == r.error;
+    });
+    EXPECT_TRUE(found) << "for " << r.sink << "\ngot " << testing::PrintToString(got);
+  }
+  EXPECT_EQ(errors_of("smartsight: {customer_id: 1, api_key_env: K}\nrules: [{name: r, qoefilter: "
+                      "latency > 5, min_sessions: 0}]\n"),
+            std::vector<std::string>{
+                "c.yaml:2:57: rules[0].min_sessions: 0 is out of range (offending sessions in a "
+                "window that fire the rule, 1 to 1000000)"});
+}
+
+TEST(Config, UnreadableSinkSecretsAreErrorsThatNeverEchoTheSecret) {
+  temp_dir dir;
+  dir.write("bad.secret", "whsec_!!not-base64-hunter2\n");
+  std::string path = dir.write("c.yaml", R"(smartsight: {customer_id: 1, api_key_env: QW_SINK_KEY2}
+sinks:
+  - {name: hook, type: webhook, url: "http://h/", secret_file: bad.secret}
+  - {name: pd, type: pagerduty, routing_key_file: missing.key}
+rules: [{name: r, qoefilter: latency > 5}]
+)");
+  ::setenv("QW_SINK_KEY2", "k", 1);
+  config::secrets secrets;
+  config::load_result r = config::load_with_secrets(path, secrets);
+  ::unsetenv("QW_SINK_KEY2");
+  EXPECT_FALSE(r.config);
+  std::vector<std::string> got = texts(r);
+  ASSERT_EQ(got.size(), 2u) << testing::PrintToString(got);
+  EXPECT_NE(got[0].find("sinks[0].secret_file: the secret in"), std::string::npos) << got[0];
+  EXPECT_NE(got[1].find("sinks[1].routing_key_file: cannot read routing key"), std::string::npos)
+      << got[1];
+  for (const std::string& e : got) EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
 }

@@ -146,6 +146,7 @@ TEST(Poll, EachOffendingSessionIsNewOnceAcrossOverlappingWindows) {
     evaluate::poll_accumulator acc(rule);
     acc.add(page_of(body, acc.schema()));
     evaluate::decision d = evaluate::decide(rule, acc, notified);
+    evaluate::record(rule, d, notified);
     return std::pair(ids(d.new_sessions), d.offending);
   };
   auto [first, n1] = poll(R"({"response":[{"latency":9,"sessionid":"a","endtime":100},

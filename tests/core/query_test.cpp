@@ -137,3 +137,25 @@ TEST(Cli, RejectsWhatItDoesNotKnow) {
   EXPECT_EQ(cli::parse({"--config", "q.yaml", "--frobnicate"}).error,
             "unknown argument '--frobnicate'");
 }
+
+TEST(Query, AfterDowntimeThePollReachesBackToTheCheckpoint) {
+  config::daemon_config c = load_ok(example);
+  const config::rule_config& r = c.rules.at(0);  // window 10m, delay 2m
+  const std::int64_t end = 1775750640 - 120;
+  // No checkpoint yet, or one inside the normal window: the normal window.
+  EXPECT_EQ(fetch::window_after(r, now, std::nullopt, 1h).w, fetch::window_at(r, now));
+  EXPECT_EQ(fetch::window_after(r, now, end - 30, 1h).w, fetch::window_at(r, now));
+  // Down for 25 minutes: the window starts where the last processed one ended.
+  fetch::catchup c25 = fetch::window_after(r, now, end - 1500, 1h);
+  EXPECT_EQ(c25.w.start, end - 1500);
+  EXPECT_EQ(c25.w.end, end);
+  EXPECT_EQ(c25.skipped_seconds, 0);
+  // Down for 3 hours with max_catchup 1h: one hour back, the rest reported as skipped.
+  fetch::catchup c3h = fetch::window_after(r, now, end - 3 * 3600, 1h);
+  EXPECT_EQ(c3h.w.start, end - 3600);
+  EXPECT_EQ(c3h.skipped_seconds, 2 * 3600);
+  // max_catchup 0 (or shorter than the window) never shrinks the normal window.
+  fetch::catchup none = fetch::window_after(r, now, end - 3 * 3600, 0s);
+  EXPECT_EQ(none.w, fetch::window_at(r, now));
+  EXPECT_EQ(none.skipped_seconds, 3 * 3600 - 600);
+}

@@ -8,80 +8,15 @@
 #include <set>
 #include <thread>
 
+#include "e2e/harness.hpp"
 #include "support/process.hpp"
 
 namespace json = boost::json;
 using namespace qoewatch::test;
+using namespace qoewatch::e2e;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A receiver writing every body it accepts to `out` as one JSON line.
-struct receiver {
-  explicit receiver(const std::string& out, int status = 200, const std::string& port_wanted = "0")
-      : process("/usr/bin/env", {"python3", QOEWATCH_SOURCE_DIR "/scripts/webhook-receiver",
-                                 "--listen", "127.0.0.1:" + port_wanted, "--out", out, "--raw",
-                                 "--status", std::to_string(status)}) {
-    std::optional<std::string> line = process.read_line(15s);
-    const std::string prefix = "listening on 127.0.0.1:";
-    if (!line || line->rfind(prefix, 0) != 0)
-      throw std::runtime_error("receiver did not start: " + process.log());
-    port = line->substr(prefix.size());
-  }
-  std::string port;
-  child_process process;
-};
-
-std::string session(const std::string& id, std::int64_t endtime, const std::string& more) {
-  return R"({"sessionid":")" + id + R"(","endtime":)" + std::to_string(endtime) +
-         R"(,"starttime":)" + std::to_string(endtime - 300) + (more.empty() ? "" : ",") + more +
-         "}";
-}
-
-void add_sessions(const sim& s, const std::vector<std::string>& sessions) {
-  std::string body = "[";
-  for (std::size_t i = 0; i < sessions.size(); ++i) body += (i ? "," : "") + sessions[i];
-  body += "]";
-  http_reply r = http_request(s.port, "POST", "/_sim/sessions", body,
-                              {{"X-API-Key", s.key}, {"Content-Type", "application/json"}});
-  ASSERT_EQ(r.status, 200u) << r.body;
-}
-
-// Every notification the receiver accepted so far.
-std::vector<json::value> notifications(const std::string& file) {
-  std::vector<json::value> out;
-  std::istringstream in(read_file(file));
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) out.push_back(json::parse(line));
-  return out;
-}
-
-// Session ids per rule across all notifications, in arrival order (duplicates kept).
-std::map<std::string, std::vector<std::string>> sessions_by_rule(const std::string& file) {
-  std::map<std::string, std::vector<std::string>> out;
-  for (const json::value& n : notifications(file)) {
-    std::string rule(n.at("groupLabels").at("alertname").as_string());
-    for (const json::value& a : n.at("alerts").as_array())
-      out[rule].emplace_back(a.at("labels").at("sessionid").as_string());
-  }
-  return out;
-}
-
-std::set<std::string> as_set(const std::vector<std::string>& v) {
-  return {v.begin(), v.end()};
-}
-
-// Waits until `done()` or `timeout`; returns done().
-template <class F>
-bool eventually(F done, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return done();
-}
 
 class Daemon : public testing::Test {
  protected:
@@ -104,6 +39,7 @@ class Daemon : public testing::Test {
   timeout: 5s
   page_size: 3
 listen: 127.0.0.1:)" + listen_port + R"(
+state_dir: state
 rule_files: [rules/*.yaml]
 defaults: {interval: 1s, window: 60s, delay: 0s}
 sinks:
@@ -121,14 +57,6 @@ sinks:
 )";
   temp_dir dir_;
 };
-
-// A free TCP port for the daemon's listener (bound by the kernel, then released).
-std::string free_port() {
-  child_process probe("/usr/bin/env", {"python3", "-c",
-                                       "import socket;s=socket.socket();s.bind(('127.0.0.1',0));"
-                                       "print(s.getsockname()[1])"});
-  return probe.read_line(10s).value_or("0");
-}
 
 }  // namespace
 
@@ -369,7 +297,8 @@ TEST_F(Daemon, UndeliveredNotificationsAreRetriedUntilTheReceiverAcceptsThem) {
       20s));
   EXPECT_EQ(sessions_by_rule(received)["slow"], std::vector<std::string>{"r1"});
   EXPECT_EQ(metric(success), 1) << "one notification, delivered once";
-  EXPECT_NE(daemon.log().find("sink hook: HTTP 503 for rule slow"), std::string::npos);
+  EXPECT_NE(daemon.log().find("for rule slow not delivered (attempt 1): HTTP 503"),
+            std::string::npos);
   daemon.signal(SIGTERM);
   EXPECT_EQ(daemon.wait(15s), 0);
 }

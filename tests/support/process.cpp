@@ -1,5 +1,7 @@
 #include "support/process.hpp"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -145,14 +147,17 @@ std::string child_process::log() const {
 
 sim::sim(std::vector<std::string> extra, std::string customer, std::string k)
     : key(k),
-      process(SIM_BINARY,
-              [&] {
-                std::vector<std::string> args = {"--listen", "127.0.0.1:0",   "--customer-id",
-                                                 customer,   "--api-key-env", "SIM_KEY"};
-                args.insert(args.end(), extra.begin(), extra.end());
-                return args;
-              }(),
-              {{"SIM_KEY", k}}) {
+      process(
+          SIM_BINARY,
+          [&] {
+            std::vector<std::string> args = {"--customer-id", customer, "--api-key-env", "SIM_KEY"};
+            // A test restarting the simulator on the same port passes its own --listen.
+            if (std::find(extra.begin(), extra.end(), "--listen") == extra.end())
+              args.insert(args.end(), {"--listen", "127.0.0.1:0"});
+            args.insert(args.end(), extra.begin(), extra.end());
+            return args;
+          }(),
+          {{"SIM_KEY", k}}) {
   std::optional<std::string> line = process.read_line(std::chrono::seconds(15));
   const std::string prefix = "listening on 127.0.0.1:";
   if (!line || line->rfind(prefix, 0) != 0)

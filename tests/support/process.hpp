@@ -61,7 +61,8 @@ class child_process {
   std::string buffered_;
 };
 
-/// A started smartsight-sim on 127.0.0.1 with key `key` in SIM_KEY, customer `customer`.
+/// A started smartsight-sim on 127.0.0.1 with key `key` in SIM_KEY, customer `customer`, on
+/// a free port unless `extra` holds "--listen", "127.0.0.1:PORT".
 struct sim {
   explicit sim(std::vector<std::string> extra = {}, std::string customer = "199493832",
                std::string key = "sim-test-key");

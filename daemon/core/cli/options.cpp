@@ -22,6 +22,8 @@ parse_result parse(const std::vector<std::string_view>& args) {
       o.once = true;
     } else if (a == "--dry-run") {
       o.dry_run = true;
+    } else if (a == "--dead-letters") {
+      o.dead_letters = true;
     } else if (a == "--log-level" || a.rfind("--log-level=", 0) == 0) {
       std::string_view level;
       if (a == "--log-level") {
@@ -66,6 +68,12 @@ parse_result parse(const std::vector<std::string_view>& args) {
     r.error = "--check-config does not poll; it cannot be combined with --once or --dry-run";
     return r;
   }
+  if (o.dead_letters && (o.once || o.dry_run || o.check_config)) {
+    r.error =
+        "--dead-letters only lists; it cannot be combined with --once, --dry-run or "
+        "--check-config";
+    return r;
+  }
   r.value = std::move(o);
   return r;
 }
@@ -73,16 +81,20 @@ parse_result parse(const std::vector<std::string_view>& args) {
 std::string usage() {
   return "usage: qoewatchd --config FILE [--once] [--dry-run] [--log-level LEVEL]\n"
          "       qoewatchd --config FILE --check-config\n"
+         "       qoewatchd --config FILE --dead-letters\n"
          "       qoewatchd --version | --help\n"
          "\n"
          "Watches MediaMelon SmartSight sessions against QoE rules: polls each rule on its\n"
-         "schedule, exports Prometheus metrics and sends webhooks for offending sessions.\n"
+         "schedule, exports Prometheus metrics and notifies sinks of offending sessions and "
+         "incidents.\n"
          "\n"
          "  -c, --config FILE   the main config file (rule_files are relative to its folder)\n"
          "      --check-config  validate the config and every rule file, print the query each\n"
          "                      rule sends, exit 0 when valid and 1 with every error otherwise\n"
          "      --once          poll every rule once, deliver, exit 0 when all of it worked\n"
          "      --dry-run       print each notification as one JSON line on stdout; send nothing\n"
+         "      --dead-letters  list the notifications given up on (rejected by the receiver\n"
+         "                      or older than the sink's max_age) from the state database\n"
          "      --log-level L   trace, debug, info (default), warn, error, critical or off\n"
          "      --version       print the version and exit\n"
          "  -h, --help          print this help and exit\n"

@@ -18,6 +18,7 @@ struct options {
   bool help = false;               // --help / -h
   bool once = false;               // --once: poll every rule once, deliver, exit
   bool dry_run = false;            // --dry-run: print notifications instead of sending them
+  bool dead_letters = false;       // --dead-letters: list notifications given up on, exit
   std::string log_level = "info";  // --log-level trace|debug|info|warn|error|critical|off
 };
 

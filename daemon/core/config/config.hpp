@@ -47,16 +47,36 @@ struct rule_defaults {
   duration delay = 2min;
 };
 
-enum class sink_type { webhook };
+enum class sink_type { webhook, alertmanager, slack, pagerduty };
+std::string_view to_string(sink_type t);
+
+inline constexpr std::string_view pagerduty_events_url = "https://events.pagerduty.com/v2/enqueue";
 
 struct sink_config {
   std::string name;
   sink_type type = sink_type::webhook;
+  // webhook and slack: where to POST; pagerduty: the Events API v2 endpoint (defaults to
+  // pagerduty_events_url); alertmanager: unused (see urls).
   std::string url;
+  // alertmanager: the base URL of every peer of the cluster, e.g. "http://am1:9093"; alerts are
+  // POSTed to <url>/api/v2/alerts on each.
+  std::vector<std::string> urls;
+  std::map<std::string, std::string> headers;  // extra request headers (webhook)
+  std::string secret_file;                     // webhook: Standard Webhooks signing secret
+  std::string routing_key_file;                // pagerduty: the integration's routing key
+  std::string summary;  // template for the human summary; empty means built in
   std::size_t max_sessions_per_notification = 100;  // alerts per POST; the rest follow
+  duration max_age = 24h;                           // undelivered longer than this: dead letter
+  double rate_limit = 0;                            // POSTs per second; 0 means the type's default
+  int burst = 0;                                    // token bucket size; 0 means the type's default
   source_location where;
   bool operator==(const sink_config&) const = default;
 };
+
+/// The sink's rate limit and burst with the type's defaults filled in (slack: 1/s, burst 1,
+/// as Slack asks of incoming webhooks; others: 10/s, burst 20).
+double effective_rate_limit(const sink_config& s);
+int effective_burst(const sink_config& s);
 
 enum class severity { critical, error, warning, info };
 std::string_view to_string(severity s);
@@ -75,7 +95,9 @@ struct rule_config {
   config::severity severity = severity::warning;
   std::map<std::string, std::string> labels;
   std::vector<std::string> sinks;  // names of sink_config entries
-  source_location where;           // the rule's own entry
+  int min_sessions = 1;   // offending sessions in a window that make the rule's incident fire
+  int resolve_after = 2;  // consecutive successful polls below min_sessions that resolve it
+  source_location where;  // the rule's own entry
   bool operator==(const rule_config&) const = default;
 };
 
@@ -84,6 +106,9 @@ struct daemon_config {
   smartsight_config smartsight;
   std::string listen = "0.0.0.0:9786";
   std::string state_dir = "/var/lib/qoewatch";
+  // After downtime, polls cover from the last processed window end, but never more than this
+  // far back; what is older is skipped with a warning.
+  duration max_catchup = 1h;
   std::vector<std::string> rule_files;  // patterns as written
   rule_defaults defaults;
   std::vector<sink_config> sinks;

@@ -5,8 +5,10 @@
 #include <yaml-cpp/yaml.h>
 #include <algorithm>
 #include <boost/url/parse.hpp>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -15,6 +17,8 @@
 #include <sstream>
 #include <tuple>
 
+#include "notify/render.hpp"
+#include "notify/sign.hpp"
 #include "rules/identifier.hpp"
 #include "rules/metric_dictionary.hpp"
 
@@ -32,6 +36,30 @@ std::string_view to_string(severity s) {
       return "info";
   }
   return "warning";
+}
+
+std::string_view to_string(sink_type t) {
+  switch (t) {
+    case sink_type::webhook:
+      return "webhook";
+    case sink_type::alertmanager:
+      return "alertmanager";
+    case sink_type::slack:
+      return "slack";
+    case sink_type::pagerduty:
+      return "pagerduty";
+  }
+  return "webhook";
+}
+
+double effective_rate_limit(const sink_config& s) {
+  if (s.rate_limit > 0) return s.rate_limit;
+  return s.type == sink_type::slack ? 1.0 : 10.0;
+}
+
+int effective_burst(const sink_config& s) {
+  if (s.burst > 0) return s.burst;
+  return s.type == sink_type::slack ? 1 : 20;
 }
 
 std::string diagnostic::to_string() const {
@@ -397,7 +425,154 @@ class loader {
       if (auto d = get_duration(file, v, "defaults.delay", true)) out.delay = *d;
   }
 
-  void sinks(const std::string& file, const YAML::Node& n, std::vector<sink_config>& out) {
+  // A file path, relative to the config file's folder.
+  std::optional<std::string> file_path(const std::string& file, const fs::path& dir,
+                                       const YAML::Node& n, const std::string& path) {
+    std::optional<std::string> s = text(file, n, path);
+    if (!s) return std::nullopt;
+    fs::path p(*s);
+    return p.is_absolute() ? p.string() : (dir / p).lexically_normal().string();
+  }
+
+  std::optional<double> get_number(const std::string& file, const YAML::Node& n,
+                                   const std::string& path, double lo, double hi,
+                                   std::string_view what) {
+    std::string hint = "(" + std::string(what) + ", " + rules::format_number(lo) + " to " +
+                       rules::format_number(hi) + ")";
+    double v = 0;
+    const std::string& s = n.IsScalar() ? n.Scalar() : std::string{};
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (!n.IsScalar() || s.empty() || ec != std::errc{} || ptr != s.data() + s.size() ||
+        !std::isfinite(v)) {
+      error(file, n.Mark(), path,
+            (s.empty() ? std::string("must be a number ") : in_quotes(s) + " is not a number ") +
+                hint);
+      return std::nullopt;
+    }
+    if (v < lo || v > hi) {
+      error(file, n.Mark(), path, rules::format_number(v) + " is out of range " + hint);
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  // Everything of a sink after its name and type; false when something is wrong.
+  bool sink_settings(const std::string& file, const fs::path& dir, const YAML::Node& s,
+                     const std::string& path, sink_config& sink) {
+    std::size_t errors_before = errors.size();
+    const sink_type t = sink.type;
+    const std::string type_name(to_string(t));
+    // Keys that only some types take.
+    auto only_for = [&](const char* key, std::initializer_list<sink_type> types,
+                        const char* instead) {
+      YAML::Node v = s[key];
+      if (!v || std::find(types.begin(), types.end(), t) != types.end()) return;
+      error(file, v.Mark(), key_path(path, key),
+            "not used by " + type_name + " sinks" + std::string(instead));
+    };
+    only_for("urls", {sink_type::alertmanager},
+             t == sink_type::alertmanager ? "" : " (write url: for one address)");
+    only_for("url", {sink_type::webhook, sink_type::slack, sink_type::pagerduty},
+             " (an alertmanager sink takes urls: with every peer of the cluster)");
+    only_for("secret_file", {sink_type::webhook}, "");
+    only_for("headers", {sink_type::webhook, sink_type::alertmanager}, "");
+    only_for("routing_key_file", {sink_type::pagerduty}, "");
+
+    if (YAML::Node v = s["url"]) {
+      if (auto u = http_url(file, v, key_path(path, "url"))) sink.url = *u;
+    } else if (t == sink_type::webhook || t == sink_type::slack) {
+      error(file, s.Mark(), key_path(path, "url"),
+            t == sink_type::slack ? "missing (required: the Slack incoming webhook URL)"
+                                  : "missing (required: where to POST alerts)");
+    } else if (t == sink_type::pagerduty) {
+      sink.url = std::string(pagerduty_events_url);
+    }
+    if (YAML::Node v = s["urls"]) {
+      if (auto list = string_list(file, v, key_path(path, "urls"), "[http://am1:9093]")) {
+        for (std::size_t i = 0; i < list->size(); ++i) {
+          std::string p = index_path(key_path(path, "urls"), i);
+          if (auto u = http_url(file, (*list)[i].second, p)) {
+            std::string url = *u;
+            while (!url.empty() && url.back() == '/') url.pop_back();
+            if (std::find(sink.urls.begin(), sink.urls.end(), url) != sink.urls.end())
+              error(file, (*list)[i].second.Mark(), p, in_quotes(url) + " is listed twice");
+            else
+              sink.urls.push_back(url);
+          }
+        }
+        if (list->empty())
+          error(file, v.Mark(), key_path(path, "urls"),
+                "must list at least one Alertmanager (every peer of the cluster)");
+      }
+    } else if (t == sink_type::alertmanager) {
+      error(file, s.Mark(), key_path(path, "urls"),
+            "missing (required: the base URL of every Alertmanager of the cluster, e.g. "
+            "[http://am1:9093, http://am2:9093])");
+    }
+    if (YAML::Node v = s["headers"]) {
+      const std::string hpath = key_path(path, "headers");
+      if (!v.IsMap()) {
+        error(file, v.Mark(), hpath, "must be a mapping (write {X-Team: video})");
+      } else {
+        for (auto it = v.begin(); it != v.end(); ++it) {
+          std::string name = it->first.Scalar();
+          std::string p = key_path(hpath, name);
+          std::string lower = name;
+          for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) ||
+                   std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+          });
+          if (!token) {
+            error(file, it->first.Mark(), p, in_quotes(name) + " is not a header name");
+          } else if (lower == "content-type" || lower == "content-length" || lower == "host" ||
+                     lower.rfind("webhook-", 0) == 0) {
+            error(file, it->first.Mark(), p, in_quotes(name) + " is set by qoewatch itself");
+          } else if (auto value = text(file, it->second, p, true)) {
+            // Never echo the value: headers are where tokens go.
+            if (value->find_first_of("\r\n") != std::string::npos)
+              error(file, it->second.Mark(), p, "the value must be one line");
+            else
+              sink.headers[name] = *value;
+          }
+        }
+      }
+    }
+    if (YAML::Node v = s["secret_file"])
+      if (auto f = file_path(file, dir, v, key_path(path, "secret_file"))) sink.secret_file = *f;
+    if (YAML::Node v = s["routing_key_file"]) {
+      if (auto f = file_path(file, dir, v, key_path(path, "routing_key_file")))
+        sink.routing_key_file = *f;
+    } else if (t == sink_type::pagerduty) {
+      error(file, s.Mark(), key_path(path, "routing_key_file"),
+            "missing (required: a file holding the PagerDuty integration's routing key)");
+    }
+    if (YAML::Node v = s["summary"]) {
+      if (auto tmpl = text(file, v, key_path(path, "summary"))) {
+        if (std::string why = notify::check_template(*tmpl); !why.empty())
+          error(file, v.Mark(), key_path(path, "summary"), why);
+        else
+          sink.summary = *tmpl;
+      }
+    }
+    if (YAML::Node v = s["max_sessions_per_notification"])
+      if (auto m = get_int(file, v, key_path(path, "max_sessions_per_notification"), 1, 10000,
+                           "alerts per POST"))
+        sink.max_sessions_per_notification = static_cast<std::size_t>(*m);
+    if (YAML::Node v = s["max_age"])
+      if (auto d = get_duration(file, v, key_path(path, "max_age"), false)) sink.max_age = *d;
+    if (YAML::Node v = s["rate_limit"])
+      if (auto r =
+              get_number(file, v, key_path(path, "rate_limit"), 0.001, 10000, "POSTs per second"))
+        sink.rate_limit = *r;
+    if (YAML::Node v = s["burst"])
+      if (auto b = get_int(file, v, key_path(path, "burst"), 1, 10000, "POSTs at once"))
+        sink.burst = static_cast<int>(*b);
+    return errors.size() == errors_before;
+  }
+
+  void sinks(const std::string& file, const fs::path& dir, const YAML::Node& n,
+             std::vector<sink_config>& out) {
     if (!n.IsSequence()) {
       error(file, n.Mark(), "sinks", "must be a list (write - name: oncall ...)");
       return;
@@ -405,7 +580,9 @@ class loader {
     for (std::size_t i = 0; i < n.size(); ++i) {
       const YAML::Node s = n[i];
       const std::string path = index_path("sinks", i);
-      if (!check_map(file, s, path, {"name", "type", "url", "max_sessions_per_notification"},
+      if (!check_map(file, s, path,
+                     {"name", "type", "url", "urls", "headers", "secret_file", "routing_key_file",
+                      "summary", "max_sessions_per_notification", "max_age", "rate_limit", "burst"},
                      "name, type, url"))
         continue;
       sink_config sink;
@@ -439,34 +616,30 @@ class loader {
         if (auto t = text(file, v, key_path(path, "type"))) {
           if (*t == "webhook") {
             sink.type = sink_type::webhook;
+          } else if (*t == "alertmanager") {
+            sink.type = sink_type::alertmanager;
+          } else if (*t == "slack") {
+            sink.type = sink_type::slack;
+          } else if (*t == "pagerduty") {
+            sink.type = sink_type::pagerduty;
           } else {
+            std::string near = nearest(*t, {"webhook", "alertmanager", "slack", "pagerduty"});
             error(file, v.Mark(), key_path(path, "type"),
-                  "unknown sink type " + in_quotes(*t) + " (supported: webhook)");
+                  "unknown sink type " + in_quotes(*t) + " (" +
+                      (near.empty() ? std::string{} : "did you mean " + in_quotes(near) + "? ") +
+                      "supported: webhook, alertmanager, slack, pagerduty)");
             ok = false;
           }
         } else {
           ok = false;
         }
       } else {
-        error(file, s.Mark(), key_path(path, "type"), "missing (required: webhook)");
+        error(file, s.Mark(), key_path(path, "type"),
+              "missing (required: webhook, alertmanager, slack or pagerduty)");
         ok = false;
       }
-      if (YAML::Node v = s["url"]) {
-        if (auto u = http_url(file, v, key_path(path, "url")))
-          sink.url = *u;
-        else
-          ok = false;
-      } else {
-        error(file, s.Mark(), key_path(path, "url"), "missing (required: where to POST alerts)");
-        ok = false;
-      }
-      if (YAML::Node v = s["max_sessions_per_notification"]) {
-        if (auto m = get_int(file, v, key_path(path, "max_sessions_per_notification"), 1, 10000,
-                             "alerts per POST"))
-          sink.max_sessions_per_notification = static_cast<std::size_t>(*m);
-        else
-          ok = false;
-      }
+      if (!ok) continue;
+      ok = sink_settings(file, dir, s, path, sink) && ok;
       if (ok) out.push_back(std::move(sink));
     }
   }
@@ -492,7 +665,7 @@ class loader {
             const rule_context& ctx, std::vector<rule_config>& out) {
     if (!check_map(file, n, path,
                    {"name", "description", "filter", "qoefilter", "fields", "interval", "window",
-                    "delay", "severity", "labels", "sinks"},
+                    "delay", "severity", "labels", "sinks", "min_sessions", "resolve_after"},
                    "name, qoefilter, ..."))
       return;
     rule_config r;
@@ -585,6 +758,15 @@ class loader {
                 "least the interval)");
     }
 
+    if (YAML::Node v = n["min_sessions"])
+      if (auto m = get_int(file, v, key_path(path, "min_sessions"), 1, 1000000,
+                           "offending sessions in a window that fire the rule"))
+        r.min_sessions = static_cast<int>(*m);
+    if (YAML::Node v = n["resolve_after"])
+      if (auto m = get_int(file, v, key_path(path, "resolve_after"), 1, 1000,
+                           "quiet polls in a row that resolve an incident"))
+        r.resolve_after = static_cast<int>(*m);
+
     if (YAML::Node v = n["severity"]) {
       if (auto s = text(file, v, key_path(path, "severity"))) {
         if (*s == "critical")
@@ -619,7 +801,7 @@ class loader {
                       " is not a valid label name (letters, digits, _; not "
                       "starting with a digit or __)");
           } else if (name == "alertname" || name == "severity" || name == "sessionid" ||
-                     name == "rule") {
+                     name == "rule" || name == "incident") {
             error(file, it->first.Mark(), p,
                   in_quotes(name) + " is set by qoewatch itself (choose another label name)");
           } else if (auto value = text(file, it->second, p, true)) {
@@ -755,10 +937,10 @@ load_result load_from_string(std::string_view yaml, const std::string& file) {
   daemon_config cfg;
   cfg.file = file;
   const fs::path dir = fs::path(file).parent_path();
-  if (!l.check_map(
-          file, *root, "",
-          {"smartsight", "listen", "state_dir", "rule_files", "defaults", "sinks", "rules"},
-          "smartsight:, rules: or rule_files:, ...")) {
+  if (!l.check_map(file, *root, "",
+                   {"smartsight", "listen", "state_dir", "max_catchup", "rule_files", "defaults",
+                    "sinks", "rules"},
+                   "smartsight:, rules: or rule_files:, ...")) {
     result.errors = std::move(l.errors);
     return result;
   }
@@ -775,8 +957,10 @@ load_result load_from_string(std::string_view yaml, const std::string& file) {
       cfg.state_dir = p.is_absolute() ? p.string() : (dir / p).lexically_normal().string();
     }
   }
+  if (YAML::Node v = n["max_catchup"])
+    if (auto d = l.get_duration(file, v, "max_catchup", true)) cfg.max_catchup = *d;
   if (YAML::Node v = n["defaults"]) l.defaults(file, v, cfg.defaults);
-  if (YAML::Node v = n["sinks"]) l.sinks(file, v, cfg.sinks);
+  if (YAML::Node v = n["sinks"]) l.sinks(file, dir, v, cfg.sinks);
 
   loader::rule_context ctx;
   ctx.defaults = &cfg.defaults;
@@ -871,16 +1055,89 @@ load_result load(const std::string& path) {
   return load_from_string(*text, path);
 }
 
-load_result load_with_api_key(const std::string& path, std::string& api_key) {
+namespace {
+
+// One token on one line, trimmed: what a key file or credential holds.
+std::optional<std::string> read_token_file(const std::string& path, std::string_view what,
+                                           std::string& error) {
+  std::string err;
+  std::optional<std::string> text = read_file(path, err);
+  if (!text) {
+    error = "cannot read " + std::string(what) + " " + in_quotes(path) + ": " + err;
+    return std::nullopt;
+  }
+  std::string key = std::move(*text);
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!key.empty() && space(key.back())) key.pop_back();
+  std::size_t first = 0;
+  while (first < key.size() && space(key[first])) ++first;
+  key.erase(0, first);
+  if (key.empty()) {
+    error = "the " + std::string(what) + " file " + in_quotes(path) + " is empty";
+    return std::nullopt;
+  }
+  for (char c : key) {
+    if (c < 0x21 || c > 0x7e) {
+      error = "the " + std::string(what) + " file " + in_quotes(path) +
+              " contains spaces or control characters (expected one token on one line)";
+      return std::nullopt;
+    }
+  }
+  return key;
+}
+
+}  // namespace
+
+secrets read_secrets(const daemon_config& cfg, std::vector<diagnostic>& errors) {
+  secrets out;
+  diagnostic key_error;
+  if (std::optional<std::string> key = read_api_key(cfg.smartsight, key_error))
+    out.api_key = std::move(*key);
+  else
+    errors.push_back(std::move(key_error));
+  for (std::size_t i = 0; i < cfg.sinks.size(); ++i) {
+    const sink_config& s = cfg.sinks[i];
+    auto fail = [&](const std::string& key, std::string message) {
+      diagnostic d;
+      d.file = s.where.file;
+      d.line = s.where.line;
+      d.column = s.where.column;
+      d.path = index_path("sinks", i) + "." + key;
+      d.message = std::move(message);
+      errors.push_back(std::move(d));
+    };
+    std::string err;
+    if (!s.secret_file.empty()) {
+      if (auto text = read_token_file(s.secret_file, "signing secret", err)) {
+        if (auto key = notify::signing_key(*text))
+          out.signing_keys[s.name] = std::move(*key);
+        else
+          fail("secret_file", "the secret in " + in_quotes(s.secret_file) +
+                                  " starts with whsec_ but the rest is not base64 (write "
+                                  "whsec_ followed by the base64 of at least one byte)");
+      } else {
+        fail("secret_file", err);
+      }
+    }
+    if (!s.routing_key_file.empty()) {
+      if (auto key = read_token_file(s.routing_key_file, "routing key", err))
+        out.routing_keys[s.name] = std::move(*key);
+      else
+        fail("routing_key_file", err);
+    }
+  }
+  return out;
+}
+
+load_result load_with_secrets(const std::string& path, secrets& out) {
   load_result r = load(path);
   if (!r.config) return r;
-  diagnostic key_error;
-  if (std::optional<std::string> key = read_api_key(r.config->smartsight, key_error)) {
-    api_key = std::move(*key);
-  } else {
-    r.errors.push_back(std::move(key_error));
+  secrets read = read_secrets(*r.config, r.errors);
+  if (!r.errors.empty()) {
     r.config.reset();
+    return r;
   }
+  out = std::move(read);
   return r;
 }
 

@@ -5,6 +5,7 @@
 // Reads files; otherwise pure (no logging, no network). Never throws for bad input.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,9 +39,21 @@ load_result load(const std::string& path);
 /// paths (rule_files, api_key_file, state_dir).
 load_result load_from_string(std::string_view yaml, const std::string& file);
 
-/// load(path), then read_api_key: a config whose key cannot be read is not usable, so that
-/// failure joins the other errors (and `config` is unset). On success `api_key` holds the key.
-load_result load_with_api_key(const std::string& path, std::string& api_key);
+/// The secrets a configuration names, read from their files (or the environment).
+struct secrets {
+  std::string api_key;                              // SmartSight
+  std::map<std::string, std::string> signing_keys;  // sink name: HMAC key (decoded)
+  std::map<std::string, std::string> routing_keys;  // sink name: PagerDuty routing key
+  bool operator==(const secrets&) const = default;
+};
+
+/// load(path), then every secret it names: a config whose secrets cannot be read is not
+/// usable, so those failures join the other errors (and `config` is unset). No message ever
+/// holds secret text.
+load_result load_with_secrets(const std::string& path, secrets& out);
+
+/// Reads the secrets of `cfg` (after load). Appends one diagnostic per unreadable secret.
+secrets read_secrets(const daemon_config& cfg, std::vector<diagnostic>& errors);
 
 /// Reads the API key from smartsight.api_key_file or the environment variable
 /// smartsight.api_key_env, trimming surrounding whitespace. On failure returns std::nullopt

@@ -78,7 +78,7 @@ std::int64_t notified_expiry(const config::rule_config& rule, double endtime) {
 }
 
 decision decide(const config::rule_config& rule, const poll_accumulator& acc,
-                notified_sessions& notified) {
+                const notified_sessions& notified) {
   decision d;
   d.offending = acc.offending().size();
   const fetch::row_schema& schema = acc.schema();
@@ -105,12 +105,16 @@ decision decide(const config::rule_config& rule, const poll_accumulator& acc,
   for (const fetch::session_row& row : acc.offending()) {
     if (auto v = latency(row)) latencies.push_back(*v);
     if (auto v = rebuffering(row)) ratios.push_back(*v / 100.0);
-    if (notified.insert(rule.name, row.sessionid, notified_expiry(rule, row.endtime)))
-      d.new_sessions.push_back(&row);
+    if (!notified.contains(rule.name, row.sessionid)) d.new_sessions.push_back(&row);
   }
   d.startup_seconds = summarize(std::move(latencies));
   d.rebuffering_ratio = summarize(std::move(ratios));
   return d;
+}
+
+void record(const config::rule_config& rule, const decision& d, notified_sessions& notified) {
+  for (const fetch::session_row* row : d.new_sessions)
+    notified.insert(rule.name, row->sessionid, notified_expiry(rule, row->endtime));
 }
 
 }  // namespace qoewatch::evaluate

@@ -73,15 +73,19 @@ class notified_sessions {
 std::int64_t notified_expiry(const config::rule_config& rule, double endtime);
 
 struct decision {
-  std::vector<const fetch::session_row*> new_sessions;  // to notify, in arrival order
+  std::vector<const fetch::session_row*> new_sessions;  // not yet notified, in arrival order
   std::size_t offending = 0;                            // in the window, new or not
   std::optional<summary> startup_seconds;               // over offending, when fetched
   std::optional<summary> rebuffering_ratio;             // 0-1, when fetched
 };
 
-/// Decides what a successful poll means: which offending sessions are new for the rule (and
-/// records them in `notified`), and the window's summaries. `acc` must outlive the result.
+/// Decides what a successful poll means: which offending sessions are new for the rule (not in
+/// `notified`), and the window's summaries. Records nothing: the caller records the sessions
+/// it notifies (see record) once that is durable. `acc` must outlive the result.
 decision decide(const config::rule_config& rule, const poll_accumulator& acc,
-                notified_sessions& notified);
+                const notified_sessions& notified);
+
+/// Records the decision's new sessions as notified for the rule.
+void record(const config::rule_config& rule, const decision& d, notified_sessions& notified);
 
 }  // namespace qoewatch::evaluate

@@ -18,6 +18,17 @@ window window_at(const config::rule_config& rule, std::chrono::system_clock::tim
   return w;
 }
 
+catchup window_after(const config::rule_config& rule, std::chrono::system_clock::time_point now,
+                     std::optional<std::int64_t> checkpoint, duration max_catchup) {
+  catchup c{window_at(rule, now), 0};
+  if (!checkpoint || *checkpoint >= c.w.start) return c;
+  std::int64_t reach = std::chrono::duration_cast<std::chrono::seconds>(max_catchup).count();
+  std::int64_t earliest = std::min(c.w.end - reach, c.w.start);
+  c.w.start = std::max(*checkpoint, earliest);
+  c.skipped_seconds = c.w.start - *checkpoint;
+  return c;
+}
+
 std::vector<std::string> requested_metrics(const config::rule_config& rule) {
   std::vector<std::string> out = rules::metrics_of(rule.condition);
   auto add = [&out](const std::string& name) {

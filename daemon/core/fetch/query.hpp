@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,17 @@ struct window {
 
 /// The window a poll at `now` covers: [now - delay - window, now - delay], in whole seconds.
 window window_at(const config::rule_config& rule, std::chrono::system_clock::time_point now);
+
+/// The window of the next poll, given the end of the last window fully processed (the rule's
+/// checkpoint). After downtime it reaches back to the checkpoint, so sessions that ended while
+/// nobody polled are still judged, but never further than `max_catchup` before the normal
+/// end (nor later than the normal start); `skipped_seconds` is what that bound left out.
+struct catchup {
+  window w;
+  std::int64_t skipped_seconds = 0;
+};
+catchup window_after(const config::rule_config& rule, std::chrono::system_clock::time_point now,
+                     std::optional<std::int64_t> checkpoint, duration max_catchup);
 
 /// The `metrics` list: the condition's metrics first, then sessionid, starttime, endtime,
 /// then the rule's fields; each name once.

@@ -3,9 +3,11 @@
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <sstream>
 
@@ -15,6 +17,11 @@ namespace {
 using prometheus::Counter;
 using prometheus::Family;
 using prometheus::Gauge;
+using prometheus::Histogram;
+
+double epoch_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 constexpr const char* stats[] = {"max", "p95", "mean"};
 }  // namespace
@@ -36,6 +43,12 @@ struct registry::impl {
   Family<Gauge>& reload_ok;
   Family<Gauge>& reload_time;
   Family<Gauge>& notified;
+  Family<Gauge>& firing;
+  Family<Counter>& catchup_skipped;
+  Family<Gauge>& outbox_pending;
+  Family<Gauge>& outbox_age;
+  Family<Counter>& dead_letters;
+  Family<Histogram>& delivery_latency;
 
   struct rule_series {
     Gauge* offending;
@@ -47,12 +60,24 @@ struct registry::impl {
     Counter* polls_failure;
     Counter* polls_skipped;
     Counter* new_sessions;
+    Gauge* firing;
+    Counter* catchup_skipped;
     std::array<Counter*, fetch::skip_reason_count> skipped{};
     std::array<Gauge*, 3> startup{};  // present only while the window has values
     std::array<Gauge*, 3> rebuffering{};
   };
   std::map<std::string, rule_series> rules;
-  std::map<std::string, std::pair<Counter*, Counter*>> sinks;  // success, failure
+  struct sink_series {
+    Counter* success;
+    Counter* failure;
+    Counter* dead;
+    Gauge* pending;
+    Gauge* oldest_age;
+    Histogram* latency;
+    std::size_t pending_count = 0;
+    double oldest_created_at = 0;
+  };
+  std::map<std::string, sink_series> sinks;
 
   impl()
       : build_info(prometheus::BuildGauge()
@@ -116,7 +141,50 @@ struct registry::impl {
         notified(prometheus::BuildGauge()
                      .Name("qoewatch_notified_sessions")
                      .Help("(rule, session) pairs remembered as already notified.")
-                     .Register(reg)) {}
+                     .Register(reg)),
+        firing(prometheus::BuildGauge()
+                   .Name("qoewatch_rule_firing")
+                   .Help("1 while the rule's incident fires, else 0.")
+                   .Register(reg)),
+        catchup_skipped(prometheus::BuildCounter()
+                            .Name("qoewatch_catchup_skipped_seconds_total")
+                            .Help("Seconds of windows never polled because a catch-up after "
+                                  "downtime reached back no further than max_catchup.")
+                            .Register(reg)),
+        outbox_pending(prometheus::BuildGauge()
+                           .Name("qoewatch_outbox_pending")
+                           .Help("Notifications written to the outbox and not yet delivered.")
+                           .Register(reg)),
+        outbox_age(prometheus::BuildGauge()
+                       .Name("qoewatch_outbox_oldest_age_seconds")
+                       .Help("Age of the oldest undelivered notification (0 when none waits).")
+                       .Register(reg)),
+        dead_letters(prometheus::BuildCounter()
+                         .Name("qoewatch_dead_letters_total")
+                         .Help("Notifications given up on: rejected by the receiver or older "
+                               "than the sink's max_age.")
+                         .Register(reg)),
+        delivery_latency(prometheus::BuildHistogram()
+                             .Name("qoewatch_notification_delivery_seconds")
+                             .Help("From writing a notification to the outbox until the "
+                                   "receiver accepted it.")
+                             .Register(reg)) {}
+
+  sink_series& sink(const std::string& name) {
+    auto it = sinks.find(name);
+    if (it != sinks.end()) return it->second;
+    const prometheus::Labels l{{"sink", name}};
+    sink_series s{};
+    s.success = &notifications.Add({{"sink", name}, {"outcome", "success"}});
+    s.failure = &notifications.Add({{"sink", name}, {"outcome", "failure"}});
+    s.dead = &dead_letters.Add(l);
+    s.pending = &outbox_pending.Add(l);
+    s.oldest_age = &outbox_age.Add(l);
+    s.latency =
+        &delivery_latency.Add(l, Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+                                                             30, 60, 300, 900, 3600, 14400, 86400});
+    return sinks.emplace(name, s).first->second;
+  }
 
   rule_series& series(const std::string& rule) {
     auto it = rules.find(rule);
@@ -132,6 +200,8 @@ struct registry::impl {
     s.polls_failure = &polls.Add({{"rule", rule}, {"outcome", "failure"}});
     s.polls_skipped = &polls.Add({{"rule", rule}, {"outcome", "skipped"}});
     s.new_sessions = &new_sessions.Add(l);
+    s.firing = &firing.Add(l);
+    s.catchup_skipped = &catchup_skipped.Add(l);
     for (std::size_t i = 0; i < fetch::skip_reason_count; ++i)
       s.skipped[i] = &rows_skipped.Add(
           {{"rule", rule},
@@ -165,6 +235,8 @@ struct registry::impl {
     polls.Remove(s.polls_failure);
     polls.Remove(s.polls_skipped);
     new_sessions.Remove(s.new_sessions);
+    firing.Remove(s.firing);
+    catchup_skipped.Remove(s.catchup_skipped);
     for (Counter* c : s.skipped) rows_skipped.Remove(c);
     for (Gauge* g : s.startup)
       if (g) startup.Remove(g);
@@ -218,14 +290,53 @@ void registry::record_skipped_polls(const std::string& rule, std::uint64_t count
   impl_->series(rule).polls_skipped->Increment(static_cast<double>(count));
 }
 
-void registry::record_notification(const std::string& sink, bool success) {
-  auto it = impl_->sinks.find(sink);
-  if (it == impl_->sinks.end()) {
-    Counter* ok = &impl_->notifications.Add({{"sink", sink}, {"outcome", "success"}});
-    Counter* bad = &impl_->notifications.Add({{"sink", sink}, {"outcome", "failure"}});
-    it = impl_->sinks.emplace(sink, std::pair(ok, bad)).first;
+void registry::set_firing(const std::string& rule, bool on) {
+  impl_->series(rule).firing->Set(on ? 1 : 0);
+}
+
+void registry::record_catchup_skipped(const std::string& rule, std::int64_t seconds) {
+  if (seconds > 0) impl_->series(rule).catchup_skipped->Increment(static_cast<double>(seconds));
+}
+
+void registry::add_sink(const std::string& sink) {
+  impl_->sink(sink);
+}
+
+void registry::retain_sinks(const std::vector<std::string>& keep) {
+  for (auto it = impl_->sinks.begin(); it != impl_->sinks.end();) {
+    if (std::find(keep.begin(), keep.end(), it->first) != keep.end()) {
+      ++it;
+      continue;
+    }
+    impl::sink_series& s = it->second;
+    impl_->notifications.Remove(s.success);
+    impl_->notifications.Remove(s.failure);
+    impl_->dead_letters.Remove(s.dead);
+    impl_->outbox_pending.Remove(s.pending);
+    impl_->outbox_age.Remove(s.oldest_age);
+    impl_->delivery_latency.Remove(s.latency);
+    it = impl_->sinks.erase(it);
   }
-  (success ? it->second.first : it->second.second)->Increment();
+}
+
+void registry::record_notification(const std::string& sink, bool success) {
+  impl::sink_series& s = impl_->sink(sink);
+  (success ? s.success : s.failure)->Increment();
+}
+
+void registry::record_delivered(const std::string& sink, double seconds) {
+  impl_->sink(sink).latency->Observe(std::max(seconds, 0.0));
+}
+
+void registry::record_dead_letter(const std::string& sink) {
+  impl_->sink(sink).dead->Increment();
+}
+
+void registry::set_outbox(const std::string& sink, std::size_t pending, double oldest_created_at) {
+  impl::sink_series& s = impl_->sink(sink);
+  s.pending_count = pending;
+  s.oldest_created_at = oldest_created_at;
+  s.pending->Set(static_cast<double>(pending));
 }
 
 void registry::record_config_load(bool success, double when) {
@@ -239,6 +350,9 @@ void registry::set_notified_sessions(std::size_t count) {
 }
 
 std::string registry::serialize() const {
+  double now = epoch_now();
+  for (auto& [name, s] : impl_->sinks)
+    s.oldest_age->Set(s.pending_count == 0 ? 0.0 : std::max(0.0, now - s.oldest_created_at));
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, impl_->reg.Collect());
   return out.str();

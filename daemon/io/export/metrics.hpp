@@ -4,6 +4,7 @@
 // Not thread-safe: use from the event loop's thread.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,8 +51,30 @@ class registry {
   /// Counts a poll that was due while the previous one still ran.
   void record_skipped_polls(const std::string& rule, std::uint64_t count);
 
+  /// Sets qoewatch_rule_firing: 1 while the rule's incident fires.
+  void set_firing(const std::string& rule, bool firing);
+
+  /// Counts window seconds a catch-up poll left out because they were older than max_catchup.
+  void record_catchup_skipped(const std::string& rule, std::int64_t seconds);
+
+  /// Creates the sink's series (outbox empty, counters at 0). Idempotent.
+  void add_sink(const std::string& sink);
+
+  /// Drops every series of sinks not in `keep`.
+  void retain_sinks(const std::vector<std::string>& keep);
+
   /// Counts one POST to a sink: outcome "success" or "failure".
   void record_notification(const std::string& sink, bool success);
+
+  /// A notification delivered `seconds` after it was written to the outbox.
+  void record_delivered(const std::string& sink, double seconds);
+
+  /// Counts a notification moved to the dead letters.
+  void record_dead_letter(const std::string& sink);
+
+  /// The sink's outbox: how many notifications wait and when the oldest was written (epoch
+  /// seconds; ignored when pending is 0). The age is computed at each scrape.
+  void set_outbox(const std::string& sink, std::size_t pending, double oldest_created_at);
 
   /// Records a configuration (re)load attempt at `when` (epoch seconds).
   void record_config_load(bool success, double when);

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 
 #include "config/load.hpp"
@@ -23,9 +24,12 @@
 #include "fetch/query.hpp"
 #include "http/client.hpp"
 #include "http/retry_after.hpp"
+#include "incident/incident.hpp"
+#include "notify/delivery.hpp"
 #include "notify/payload.hpp"
-#include "notify/webhook_sink.hpp"
+#include "notify/render.hpp"
 #include "schedule/schedule.hpp"
+#include "state/store.hpp"
 
 namespace qoewatch::run {
 
@@ -90,6 +94,7 @@ struct poll_outcome {
   std::string error;  // when !success
   std::optional<std::chrono::seconds> retry_after;
   fetch::window window;
+  std::int64_t catchup_skipped = 0;                 // window seconds max_catchup left out
   std::unique_ptr<evaluate::poll_accumulator> acc;  // when success
   std::size_t pages = 0;
 };
@@ -98,10 +103,10 @@ struct poll_outcome {
 
 class daemon {
  public:
-  daemon(const options& opt, config::daemon_config cfg, std::string api_key)
+  daemon(const options& opt, config::daemon_config cfg, config::secrets secrets)
       : opt_(opt),
         cfg_(std::make_shared<const config::daemon_config>(std::move(cfg))),
-        api_key_(std::move(api_key)),
+        secrets_(std::move(secrets)),
         metrics_(QOEWATCH_VERSION),
         status_(ioc_.get_executor(), {.metrics = [this] { return metrics_.serialize(); },
                                       .not_ready = [this] { return not_ready(); }}),
@@ -109,6 +114,16 @@ class daemon {
 
   int run() {
     metrics_.record_config_load(true, epoch_seconds(system_clock::now()));
+    // The dry run touches no state: it must not mark sessions notified nor move checkpoints.
+    if (!opt_.dry_run) {
+      try {
+        store_ = state::store::open(cfg_->state_dir);
+        restore();
+      } catch (const state::store_error& e) {
+        spdlog::critical("cannot use the state database: {}", e.what());
+        return 1;
+      }
+    }
     if (!opt_.once) {
       if (std::string err = status_.start(cfg_->listen); !err.empty()) {
         spdlog::critical("{}", err);
@@ -123,6 +138,7 @@ class daemon {
                                 : status_.port());
     smartsight_ = make_smartsight(cfg_->smartsight);
     apply_sinks();
+    if (store_) requeue_outbox();
     apply_rules();
     if (opt_.once) {
       net::co_spawn(ioc_, once(), log_exception("--once"));
@@ -143,7 +159,8 @@ class daemon {
     net::steady_timer timer;
     bool cancelled = false;
     bool polled_once = false;
-    bool source_up = true;  // for logging transitions only
+    bool source_up = true;                   // for logging transitions only
+    std::optional<std::int64_t> checkpoint;  // end of the last fully processed window
     rule_task(net::any_io_executor ex, config::rule_config r, std::shared_ptr<http::client> c)
         : rule(std::move(r)), smartsight(std::move(c)), timer(ex) {}
   };
@@ -163,33 +180,96 @@ class daemon {
 
   // ---- configuration ----
 
+  notify::sink_secrets secrets_of(const std::string& sink) const {
+    notify::sink_secrets out;
+    if (auto it = secrets_.signing_keys.find(sink); it != secrets_.signing_keys.end())
+      out.signing_key = it->second;
+    if (auto it = secrets_.routing_keys.find(sink); it != secrets_.routing_keys.end())
+      out.routing_key = it->second;
+    return out;
+  }
+
+  // The state a previous run left: who was notified, which incidents fire.
+  void restore() {
+    auto now = static_cast<std::int64_t>(epoch_seconds(system_clock::now()));
+    std::size_t kept = 0;
+    for (const state::notified_row& n : store_->notified())
+      if (n.expires_at >= now && notified_.insert(n.rule, n.sessionid, n.expires_at)) ++kept;
+    for (const state::incident_row& i : store_->incidents())
+      incidents_[i.rule] = {true, i.key, i.started_at, i.polls_below};
+    metrics_.set_notified_sessions(notified_.size());
+    spdlog::info("state {}: {} notified session(s), {} firing incident(s)", store_->path(), kept,
+                 incidents_.size());
+  }
+
+  // Hands the outbox a previous run left to the sinks, in order.
+  void requeue_outbox() {
+    std::map<std::string, std::size_t> queued;
+    for (state::outbox_row& row : store_->outbox()) {
+      auto it = sinks_.find(row.sink);
+      if (it == sinks_.end()) {
+        bury(row, "sink " + row.sink + " is no longer in the config");
+        continue;
+      }
+      ++queued[row.sink];
+      it->second.delivery->enqueue(std::move(row));
+    }
+    for (const auto& [sink, n] : queued)
+      spdlog::info("sink {}: {} notification(s) left in the outbox by the last run", sink, n);
+  }
+
+  void bury(const state::outbox_row& row, const std::string& reason) {
+    try {
+      store_->dead(row.id, reason, epoch_seconds(system_clock::now()));
+    } catch (const state::store_error& e) {
+      spdlog::critical("could not move notification {} to the dead letters: {}", row.id, e.what());
+      return;
+    }
+    metrics_.record_dead_letter(row.sink);
+    spdlog::error("notification {} for rule {} moved to the dead letters: {}", row.id, row.rule,
+                  reason);
+  }
+
   void apply_sinks() {
+    std::vector<std::string> names;
+    for (const config::sink_config& s : cfg_->sinks) names.push_back(s.name);
     for (auto it = sinks_.begin(); it != sinks_.end();) {
       auto now = std::find_if(cfg_->sinks.begin(), cfg_->sinks.end(),
                               [&](const config::sink_config& s) { return s.name == it->first; });
+      notify::sink_secrets secrets = secrets_of(it->first);
       if (now != cfg_->sinks.end()) {
         // A changed sink keeps its queue: what is owed to it is delivered to the new settings.
-        if (!same_settings(*now, it->second.config)) it->second.sink->reconfigure(*now);
+        if (it->second.delivery &&
+            (!same_settings(*now, it->second.config) || !(secrets == it->second.secrets)))
+          it->second.delivery->reconfigure(*now, secrets);
         it->second.config = *now;
+        it->second.secrets = secrets;
         ++it;
         continue;
       }
-      if (std::size_t n = it->second.sink->pending())
-        spdlog::warn("sink {} was removed from the config; {} queued notification(s) dropped",
-                     it->first, n);
-      it->second.sink->stop();
-      retired_sinks_.push_back(std::move(it->second.sink));
+      if (it->second.delivery) {
+        it->second.delivery->stop();
+        retired_sinks_.push_back(std::move(it->second.delivery));
+      }
+      if (store_) {
+        for (const state::outbox_row& row : store_->outbox())
+          if (row.sink == it->first) bury(row, "sink " + row.sink + " was removed from the config");
+      }
       it = sinks_.erase(it);
     }
+    metrics_.retain_sinks(names);
     for (const config::sink_config& s : cfg_->sinks) {
       if (sinks_.count(s.name)) continue;
-      auto sink = std::make_shared<notify::webhook_sink>(ioc_.get_executor(), s, metrics_,
-                                                         cfg_->smartsight.timeout);
-      sinks_.emplace(s.name, sink_entry{s, sink});
-      if (!opt_.dry_run)
+      metrics_.add_sink(s.name);
+      sink_entry entry{s, secrets_of(s.name), nullptr};
+      if (store_) {
+        entry.delivery = std::make_shared<notify::delivery>(
+            ioc_.get_executor(), s, entry.secrets, metrics_, *store_, cfg_->smartsight.timeout);
         net::co_spawn(
-            ioc_, [sink]() -> net::awaitable<void> { co_await sink->run(); },
+            ioc_, [d = entry.delivery]() -> net::awaitable<void> { co_await d->run(); },
             log_exception("sink " + s.name));
+      }
+      sinks_.emplace(s.name, std::move(entry));
     }
   }
 
@@ -209,13 +289,19 @@ class daemon {
     }
     notified_.retain_rules(names);
     metrics_.retain_rules(names);
+    // A removed rule's incident stays in the database: it resumes if the rule comes back.
+    std::erase_if(incidents_, [&](const auto& entry) {
+      return std::find(names.begin(), names.end(), entry.first) == names.end();
+    });
     for (const config::rule_config& r : cfg_->rules) {
       if (tasks_.count(r.name)) continue;
       auto task = std::make_shared<rule_task>(ioc_.get_executor(), r, smartsight_);
+      if (store_) task->checkpoint = store_->checkpoint(r.name);
       tasks_.emplace(r.name, task);
       std::erase_if(all_tasks_, [](const std::weak_ptr<rule_task>& w) { return w.expired(); });
       all_tasks_.push_back(task);
       metrics_.add_rule(r.name);
+      metrics_.set_firing(r.name, incidents_.count(r.name) > 0);
       if (!opt_.once) net::co_spawn(ioc_, rule_loop(task), log_exception("rule " + r.name));
     }
   }
@@ -227,8 +313,8 @@ class daemon {
 
   bool reload() {
     spdlog::info("reloading {}", opt_.config_path);
-    std::string key;
-    config::load_result loaded = config::load_with_api_key(opt_.config_path, key);
+    config::secrets secrets;
+    config::load_result loaded = config::load_with_secrets(opt_.config_path, secrets);
     if (!loaded.errors.empty()) {
       for (const config::diagnostic& d : loaded.errors) spdlog::error("{}", d.to_string());
       spdlog::error("reload failed with {} error(s); still running the previous configuration",
@@ -240,12 +326,15 @@ class daemon {
       spdlog::warn("listen changed to {}; it takes effect at the next restart",
                    loaded.config->listen);
     auto next = std::make_shared<const config::daemon_config>(std::move(*loaded.config));
-    if (!(next->smartsight == cfg_->smartsight) || key != api_key_) {
+    if (loaded.config->state_dir != cfg_->state_dir)
+      spdlog::warn("state_dir changed to {}; it takes effect at the next restart",
+                   loaded.config->state_dir);
+    if (!(next->smartsight == cfg_->smartsight) || secrets.api_key != secrets_.api_key) {
       smartsight_->close();
       smartsight_ = make_smartsight(next->smartsight);
     }
     cfg_ = std::move(next);
-    api_key_ = std::move(key);
+    secrets_ = std::move(secrets);
     apply_sinks();
     apply_rules();
     metrics_.record_config_load(true, epoch_seconds(system_clock::now()));
@@ -261,7 +350,10 @@ class daemon {
     std::shared_ptr<const config::daemon_config> cfg = cfg_;
     const config::smartsight_config& api = cfg->smartsight;
     poll_outcome out;
-    out.window = fetch::window_at(rule, system_clock::now());
+    fetch::catchup c =
+        fetch::window_after(rule, system_clock::now(), t.checkpoint, cfg->max_catchup);
+    out.window = c.w;
+    out.catchup_skipped = c.skipped_seconds;
     out.acc = std::make_unique<evaluate::poll_accumulator>(rule);
     for (std::int64_t offset = 0;; offset += api.page_size) {
       if (t.cancelled || stopping_) {
@@ -276,7 +368,7 @@ class daemon {
       }
       http::request req;
       req.target = fetch::listsessions_target(api, rule, out.window, offset);
-      req.headers = {{"X-API-Key", api_key_}, {"Accept", "application/json"}};
+      req.headers = {{"X-API-Key", secrets_.api_key}, {"Accept", "application/json"}};
       http::result r = co_await t.smartsight->send(std::move(req));
       ++out.pages;
       if (auto* f = std::get_if<http::failure>(&r)) {
@@ -319,10 +411,50 @@ class daemon {
       t.source_up = false;
       return false;
     }
+    const evaluate::poll_accumulator& acc = *out.acc;
+    const double now = report.finished_at;
+    evaluate::decision d = evaluate::decide(rule, acc, notified_);
+    const incident::state before = incident_of(rule.name);
+    const incident::step_result inc = incident::step(rule, before, d.offending, now);
+    // Below min_sessions nothing is notified: those sessions are news once the rule fires.
+    if (!inc.next.firing) d.new_sessions.clear();
+    std::vector<state::outbox_row> rows = render(rule, acc, d, before, inc, out.window, now);
+
+    // Everything the poll decided becomes durable together, before any delivery starts.
+    if (store_) {
+      state::poll_commit c;
+      c.rule = rule.name;
+      c.checkpoint = out.window.end;
+      for (const fetch::session_row* row : d.new_sessions)
+        c.notified.push_back(
+            {rule.name, row->sessionid, evaluate::notified_expiry(rule, row->endtime)});
+      c.outbox = rows;
+      if (inc.next.firing)
+        c.incident =
+            state::incident_row{rule.name, inc.next.key, inc.next.started_at, inc.next.polls_below};
+      else
+        c.clear_incident = before.firing;
+      try {
+        store_->commit(c);
+        expire_state(static_cast<std::int64_t>(now));
+      } catch (const std::exception& e) {
+        // Nothing of this poll happened: the next one covers the window again.
+        report.success = false;
+        metrics_.record_poll(rule.name, report);
+        spdlog::critical("rule {}: could not record the poll in the state database: {}", rule.name,
+                         e.what());
+        return false;
+      }
+    }
     if (!t.source_up) spdlog::info("rule {}: source is back", rule.name);
     t.source_up = true;
-    const evaluate::poll_accumulator& acc = *out.acc;
-    evaluate::decision d = evaluate::decide(rule, acc, notified_);
+    t.checkpoint = out.window.end;
+    evaluate::record(rule, d, notified_);
+    if (inc.next.firing)
+      incidents_[rule.name] = inc.next;
+    else
+      incidents_.erase(rule.name);
+
     report.rows_fetched = acc.rows_fetched();
     report.offending = d.offending;
     report.new_sessions = d.new_sessions.size();
@@ -330,41 +462,104 @@ class daemon {
     report.startup_seconds = d.startup_seconds;
     report.rebuffering_ratio = d.rebuffering_ratio;
     metrics_.record_poll(rule.name, report);
-    notified_.expire(static_cast<std::int64_t>(report.finished_at));
+    metrics_.set_firing(rule.name, inc.next.firing);
+    notified_.expire(static_cast<std::int64_t>(now));
     metrics_.set_notified_sessions(notified_.size());
+    if (out.catchup_skipped > 0) {
+      metrics_.record_catchup_skipped(rule.name, out.catchup_skipped);
+      spdlog::warn(
+          "rule {}: polling resumed after downtime longer than max_catchup ({}): sessions that "
+          "ended in the {}s before {} were never checked",
+          rule.name, format_duration(cfg_->max_catchup), out.catchup_skipped,
+          notify::rfc3339(static_cast<double>(out.window.start)));
+    }
     std::size_t skipped = 0;
     for (std::size_t n : acc.skipped()) skipped += n;
     spdlog::info("rule {}: window {}..{}: {} rows in {} page(s), {} offending, {} new{}", rule.name,
                  out.window.start, out.window.end, acc.rows_fetched(), out.pages, d.offending,
                  d.new_sessions.size(),
                  skipped ? fmt::format(", {} row(s) skipped", skipped) : std::string{});
-    if (!d.new_sessions.empty()) notify(rule, acc.schema(), d, out.window);
+    if (inc.change == incident::transition::fired)
+      spdlog::warn("rule {}: incident {} firing: {} offending session(s) in the window (min {})",
+                   rule.name, inc.next.key, d.offending, rule.min_sessions);
+    else if (inc.change == incident::transition::resolved)
+      spdlog::info("rule {}: incident {} resolved after {} quiet poll(s)", rule.name, before.key,
+                   rule.resolve_after);
+    for (state::outbox_row& row : rows) {
+      if (opt_.dry_run) {
+        std::fwrite(row.body.data(), 1, row.body.size(), stdout);
+        std::fputc('\n', stdout);
+        std::fflush(stdout);
+      } else if (auto it = sinks_.find(row.sink); it != sinks_.end() && it->second.delivery) {
+        it->second.delivery->enqueue(std::move(row));
+      }
+    }
     return true;
   }
 
-  void notify(const config::rule_config& rule, const fetch::row_schema& schema,
-              const evaluate::decision& d, const fetch::window& w) {
-    notify::context ctx;
-    ctx.external_url = external_url_;
-    ctx.customer_id = cfg_->smartsight.customer_id;
-    ctx.window = w;
-    ctx.query = fetch::listsessions_url(cfg_->smartsight, rule, w, 0);
+  incident::state incident_of(const std::string& rule) const {
+    auto it = incidents_.find(rule);
+    return it == incidents_.end() ? incident::state{} : it->second;
+  }
+
+  // The outbox rows a poll produces: per sink of the rule, the bodies in the sink's format.
+  std::vector<state::outbox_row> render(const config::rule_config& rule,
+                                        const evaluate::poll_accumulator& acc,
+                                        const evaluate::decision& d, const incident::state& before,
+                                        const incident::step_result& inc, const fetch::window& w,
+                                        double now) {
+    std::vector<state::outbox_row> rows;
+    const bool resolved = inc.change == incident::transition::resolved;
+    if (!inc.next.firing && !resolved) return rows;
+    notify::event e;
+    e.rule = &rule;
+    e.schema = &acc.schema();
+    e.now = now;
+    e.incident.key = resolved ? before.key : inc.next.key;
+    e.incident.resolved = resolved;
+    e.incident.started_at = resolved ? before.started_at : inc.next.started_at;
+    e.incident.ended_at = now;
+    e.incident.offending = d.offending;
+    e.ctx.external_url = external_url_;
+    e.ctx.customer_id = cfg_->smartsight.customer_id;
+    e.ctx.window = w;
+    e.ctx.query = fetch::listsessions_url(cfg_->smartsight, rule, w, 0);
+    std::vector<const fetch::session_row*> window_sessions;
+    for (const fetch::session_row& row : acc.offending()) window_sessions.push_back(&row);
     for (const std::string& name : rule.sinks) {
       auto it = sinks_.find(name);
       if (it == sinks_.end()) continue;
-      ctx.receiver = name;
-      for (std::string& body :
-           notify::build_notifications(rule, schema, d.new_sessions, ctx,
-                                       it->second.config.max_sessions_per_notification)) {
-        if (opt_.dry_run) {
-          std::fwrite(body.data(), 1, body.size(), stdout);
-          std::fputc('\n', stdout);
-          std::fflush(stdout);
-        } else {
-          it->second.sink->enqueue(std::move(body), rule.name);
-        }
-      }
+      const config::sink_config& sink = it->second.config;
+      e.ctx.receiver = name;
+      // Alertmanager forgets alerts that are not re-sent: it gets the whole window each poll.
+      if (resolved)
+        e.sessions = {};
+      else if (sink.type == config::sink_type::alertmanager)
+        e.sessions = window_sessions;
+      else
+        e.sessions = d.new_sessions;
+      for (notify::rendered& r : notify::render(sink, e))
+        rows.push_back({new_id(), name, rule.name, std::move(r.body), now, 0, {}});
     }
+    return rows;
+  }
+
+  // A webhook-id: unique across rules, sinks and restarts.
+  std::string new_id() {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id = "msg_";
+    for (int part = 0; part < 2; ++part) {
+      std::uint64_t v = ids_();
+      for (int i = 0; i < 16; ++i, v >>= 4) id += hex[v & 0xf];
+    }
+    return id;
+  }
+
+  // Forgets notified pairs no window can hold any more, at most once a minute.
+  void expire_state(std::int64_t now) {
+    if (now < next_expiry_) return;
+    next_expiry_ = now + 60;
+    store_->expire_notified(now);
   }
 
   net::awaitable<void> rule_loop(std::shared_ptr<rule_task> t) {
@@ -439,14 +634,16 @@ class daemon {
       co_await wait.async_wait(use_tuple);
     }
     bool delivered = pending() == 0;
-    for (const auto& [name, s] : sinks_) delivered = delivered && s.sink->dropped() == 0;
+    for (const auto& [name, s] : sinks_)
+      delivered = delivered && (!s.delivery || s.delivery->dead() == 0);
     exit_code_ = failed == 0 && delivered ? 0 : 1;
     shutdown();
   }
 
   std::size_t pending() const {
     std::size_t n = 0;
-    for (const auto& [name, s] : sinks_) n += s.sink->pending();
+    for (const auto& [name, s] : sinks_)
+      if (s.delivery) n += s.delivery->pending();
     return n;
   }
 
@@ -479,7 +676,8 @@ class daemon {
     for (auto& [name, t] : tasks_) cancel(*t);
     smartsight_->close();
     status_.stop();
-    for (auto& [name, s] : sinks_) s.sink->stop();
+    for (auto& [name, s] : sinks_)
+      if (s.delivery) s.delivery->stop();
     net::steady_timer wait(ioc_);
     steady::time_point deadline = steady::now() + shutdown_grace;
     while (any_delivery_in_flight() && steady::now() < deadline) {
@@ -491,7 +689,7 @@ class daemon {
 
   bool any_delivery_in_flight() const {
     for (const auto& [name, s] : sinks_)
-      if (s.sink->in_flight()) return true;
+      if (s.delivery && s.delivery->in_flight()) return true;
     for (const auto& s : retired_sinks_)
       if (s->in_flight()) return true;
     return false;
@@ -509,8 +707,9 @@ class daemon {
       }
     }
     for (auto& [name, s] : sinks_) {
-      s.sink->stop();
-      s.sink->abort();
+      if (!s.delivery) continue;
+      s.delivery->stop();
+      s.delivery->abort();
     }
     for (auto& s : retired_sinks_) {
       s->stop();
@@ -522,31 +721,55 @@ class daemon {
 
   struct sink_entry {
     config::sink_config config;
-    std::shared_ptr<notify::webhook_sink> sink;
+    notify::sink_secrets secrets;
+    std::shared_ptr<notify::delivery> delivery;  // none in a dry run
   };
 
   options opt_;
   net::io_context ioc_{1};
   std::shared_ptr<const config::daemon_config> cfg_;
-  std::string api_key_;
+  config::secrets secrets_;
   metrics::registry metrics_;
   metrics::status_server status_;
   net::signal_set signals_;
   std::shared_ptr<http::client> smartsight_;
   std::map<std::string, sink_entry> sinks_;
-  std::vector<std::shared_ptr<notify::webhook_sink>> retired_sinks_;
+  std::vector<std::shared_ptr<notify::delivery>> retired_sinks_;
   std::map<std::string, std::shared_ptr<rule_task>> tasks_;
   std::vector<std::weak_ptr<rule_task>> all_tasks_;  // replaced ones too, until they end
   std::map<std::string, int> polling_;               // polls in flight per rule name
+  std::unique_ptr<state::store> store_;              // none in a dry run
   evaluate::notified_sessions notified_;
+  std::map<std::string, incident::state> incidents_;  // firing ones, by rule
+  std::mt19937_64 ids_{std::random_device{}()};
+  std::int64_t next_expiry_ = 0;
   std::string external_url_;
   bool stopping_ = false;
   int exit_code_ = 0;
 };
 
-int run_daemon(const options& opt, config::daemon_config cfg, std::string api_key) {
-  daemon d(opt, std::move(cfg), std::move(api_key));
+int run_daemon(const options& opt, config::daemon_config cfg, config::secrets secrets) {
+  daemon d(opt, std::move(cfg), std::move(secrets));
   return d.run();
+}
+
+int list_dead_letters(const config::daemon_config& cfg) {
+  std::unique_ptr<state::store> store;
+  try {
+    store = state::store::open_read_only(cfg.state_dir);
+    std::vector<state::dead_letter> letters = store->dead_letters();
+    for (const state::dead_letter& l : letters) {
+      std::printf(
+          "%s sink=%s rule=%s written=%s given_up=%s attempts=%d\n  reason: %s\n  body: %s\n",
+          l.id.c_str(), l.sink.c_str(), l.rule.c_str(), notify::rfc3339(l.created_at).c_str(),
+          notify::rfc3339(l.dead_at).c_str(), l.attempts, l.reason.c_str(), l.body.c_str());
+    }
+    std::printf("%zu dead letter(s) in %s\n", letters.size(), store->path().c_str());
+    return 0;
+  } catch (const state::store_error& e) {
+    std::fprintf(stderr, "qoewatchd: %s\n", e.what());
+    return 1;
+  }
 }
 
 }  // namespace qoewatch::run

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "config/load.hpp"
 
 namespace qoewatch::run {
 
@@ -16,8 +17,14 @@ struct options {
 };
 
 /// Runs until SIGTERM or SIGINT (or, with `once`, until every rule polled once and the
-/// notifications were delivered). Returns the process exit code: 0 after a graceful stop, or
-/// with `once` when every poll succeeded and every notification was delivered; 1 otherwise.
-int run_daemon(const options& opt, config::daemon_config cfg, std::string api_key);
+/// notifications were delivered). Opens the state database in cfg.state_dir first (not with
+/// dry_run, which touches no state). Returns the process exit code: 0 after a graceful stop,
+/// or with `once` when every poll succeeded and every notification was delivered; 1
+/// otherwise, including a state database that cannot be opened.
+int run_daemon(const options& opt, config::daemon_config cfg, config::secrets secrets);
+
+/// --dead-letters: prints the dead letters of cfg.state_dir's database to stdout, one block
+/// each, and returns the exit code (1 when the database cannot be read).
+int list_dead_letters(const config::daemon_config& cfg);
 
 }  // namespace qoewatch::run

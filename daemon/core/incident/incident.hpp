@@ -1,0 +1,36 @@
+// A rule's incident: firing while its windows hold at least min_sessions offending sessions,
+// resolved after resolve_after consecutive successful polls below that. A failed poll neither
+// fires nor resolves. Pure code: the state is a value the caller keeps (and persists).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+
+namespace qoewatch::incident {
+
+struct state {
+  bool firing = false;
+  std::string key;        // stable while firing: "<rule>/<started_at>"
+  double started_at = 0;  // epoch seconds of the poll that fired it
+  int polls_below = 0;    // consecutive successful polls below min_sessions while firing
+  bool operator==(const state&) const = default;
+};
+
+enum class transition { none, fired, resolved };
+
+struct step_result {
+  state next;
+  transition change = transition::none;
+};
+
+/// The incident key of a rule whose incident fired at `started_at`.
+std::string key_for(std::string_view rule, double started_at);
+
+/// Folds one successful poll that found `offending` sessions in its window at `now`.
+step_result step(const config::rule_config& rule, const state& current, std::size_t offending,
+                 double now);
+
+}  // namespace qoewatch::incident

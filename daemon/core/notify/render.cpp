@@ -1,0 +1,505 @@
+#include "notify/render.hpp"
+
+#include <algorithm>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <cstdint>
+#include <utility>
+
+#include "rules/expr.hpp"
+
+namespace qoewatch::notify {
+
+namespace json = boost::json;
+
+namespace {
+
+using label_list = std::vector<std::pair<std::string, std::string>>;
+
+// Slack rejects section texts over 3000 characters; PagerDuty truncates summaries at 1024.
+constexpr std::size_t slack_text_limit = 3000;
+constexpr std::size_t slack_max_sessions = 40;
+constexpr std::size_t slack_line_limit = 400;  // one session's line in the list
+constexpr std::size_t pagerduty_summary_limit = 1024;
+constexpr std::string_view ellipsis = "\xe2\x80\xa6";  // U+2026
+
+// At most `limit` bytes (bytes >= characters, so also at most `limit` characters), cut on a
+// UTF-8 boundary so the JSON stays valid, and marked with an ellipsis when cut.
+std::string truncate(std::string s, std::size_t limit) {
+  if (s.size() <= limit) return s;
+  std::size_t cut = limit >= ellipsis.size() ? limit - ellipsis.size() : 0;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  s.resize(cut);
+  s += ellipsis;
+  return s;
+}
+
+// Slack's mrkdwn escaping: only these three are control characters.
+std::string slack_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '&')
+      out += "&amp;";
+    else if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else
+      out += c;
+  }
+  return out;
+}
+
+// Escaped and truncated for a Slack text; a cut never leaves half an entity ("&am…").
+std::string slack_text(std::string_view s, std::size_t limit = slack_text_limit) {
+  std::string out = slack_escape(s);
+  if (out.size() <= limit) return out;
+  out = truncate(std::move(out), limit);
+  std::size_t body = out.size() - ellipsis.size();
+  std::size_t amp = out.rfind('&', body == 0 ? 0 : body - 1);
+  if (amp != std::string::npos && out.find(';', amp) > body) out.replace(amp, body - amp, "");
+  return out;
+}
+
+std::string_view pagerduty_severity(config::severity s) {
+  switch (s) {
+    case config::severity::critical:
+      return "critical";
+    case config::severity::error:
+      return "error";
+    case config::severity::warning:
+      return "warning";
+    case config::severity::info:
+      return "info";
+  }
+  return "warning";
+}
+
+double seconds(duration d) {
+  return static_cast<double>(d.count()) / 1000.0;
+}
+
+// The labels every alert of a rule carries: alertname, severity, then the rule's labels.
+// `drop_empty`: Alertmanager treats an empty label value as an absent label.
+label_list rule_labels(const config::rule_config& rule, bool drop_empty) {
+  label_list out = {{"alertname", rule.name},
+                    {"severity", std::string(config::to_string(rule.severity))}};
+  for (const auto& [k, v] : rule.labels)
+    if (!drop_empty || !v.empty()) out.emplace_back(k, v);
+  return out;
+}
+
+// Adds or replaces one label (a rule label may share the name qoewatch sets).
+void set_label(label_list& labels, const std::string& name, const std::string& value) {
+  std::erase_if(labels, [&](const auto& l) { return l.first == name; });
+  labels.emplace_back(name, value);
+}
+
+json::object to_object(const label_list& labels) {
+  json::object o;
+  for (const auto& [k, v] : labels) o[k] = v;
+  return o;
+}
+
+std::string join(const std::vector<std::string>& v, std::string_view sep) {
+  std::string out;
+  for (const std::string& s : v) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+// Everything the renderers share about one event.
+struct view {
+  const config::sink_config& sink;
+  const event& e;
+  const config::rule_config& rule;
+  const fetch::row_schema& schema;
+  std::string condition;
+
+  std::map<std::string, std::string> vars(std::size_t count) const {
+    return {{"rule", rule.name},
+            {"description", rule.description},
+            {"severity", std::string(config::to_string(rule.severity))},
+            {"status", e.incident.resolved ? "resolved" : "firing"},
+            {"count", std::to_string(count)},
+            {"offending", std::to_string(e.incident.offending)},
+            {"metric", join(rules::metrics_of(rule.condition), ", ")},
+            {"condition", condition},
+            {"incident", e.incident.key},
+            {"window_start", rfc3339(static_cast<double>(e.ctx.window.start))},
+            {"window_end", rfc3339(static_cast<double>(e.ctx.window.end))},
+            {"customer_id", std::to_string(e.ctx.customer_id)},
+            {"receiver", e.ctx.receiver}};
+  }
+
+  // The built-in summary of the incident, without the rule name (alertname says it).
+  std::string built_in() const {
+    if (e.incident.resolved) {
+      // It resolves after polls below min_sessions: say that, not the last poll's count.
+      std::string fewer = rule.min_sessions <= 1
+                              ? std::string("no sessions")
+                              : "fewer than " + std::to_string(rule.min_sessions) + " sessions";
+      return "Resolved: " + rule.name + ": " + fewer + " in the window break " + condition;
+    }
+    std::size_t n = e.incident.offending;
+    return std::to_string(n) + (n == 1 ? " session" : " sessions") + " in the window" +
+           (n == 1 ? " breaks " : " break ") + condition;
+  }
+
+  // The sink's summary template filled for a body of `count` sessions, or `fallback` when
+  // there is none (or it does not fill: the loader checks templates, code-built ones may not).
+  std::string summary(std::size_t count, std::string fallback) const {
+    if (sink.summary.empty()) return fallback;
+    std::string error;
+    std::string filled = fill_template(sink.summary, vars(count), &error);
+    return error.empty() ? filled : fallback;
+  }
+
+  // Firing: the built-in summary with the rule's name in front, for standalone messages.
+  std::string headline(std::size_t count) const {
+    return summary(count, e.incident.resolved ? built_in() : rule.name + ": " + built_in());
+  }
+
+  std::size_t batch_size(std::size_t cap = SIZE_MAX) const {
+    return std::max<std::size_t>(1, std::min(sink.max_sessions_per_notification, cap));
+  }
+
+  json::object window_rfc3339() const {
+    return {{"start", rfc3339(static_cast<double>(e.ctx.window.start))},
+            {"end", rfc3339(static_cast<double>(e.ctx.window.end))}};
+  }
+
+  // The evidence of one session: the condition's metrics, then the non-empty fields.
+  void add_evidence(json::object& o, const fetch::session_row& row) const {
+    for (std::size_t m = 0; m < schema.metrics.size() && m < row.metrics.size(); ++m)
+      o[schema.metrics[m]] = rules::format_number(row.metrics[m]);
+    for (std::size_t f = 0; f < schema.fields.size() && f < row.fields.size(); ++f)
+      if (!row.fields[f].empty()) o[schema.fields[f]] = row.fields[f];
+  }
+
+  json::object incident_object() const {
+    json::object o{{"key", e.incident.key},
+                   {"status", e.incident.resolved ? "resolved" : "firing"},
+                   {"startsAt", rfc3339(e.incident.started_at)},
+                   {"offending", e.incident.offending}};
+    if (e.incident.resolved) o["endsAt"] = rfc3339(e.incident.ended_at);
+    return o;
+  }
+};
+
+// ---- webhook ----
+
+std::vector<rendered> render_webhook(const view& v) {
+  std::vector<rendered> out;
+  const event& e = v.e;
+  if (e.incident.resolved) {
+    if (e.incident.key.empty()) return out;
+    label_list labels = rule_labels(v.rule, false);
+    set_label(labels, "incident", e.incident.key);
+    json::object annotations{{"summary", v.summary(0, v.built_in())}};
+    if (!v.rule.description.empty()) annotations["description"] = v.rule.description;
+    json::object alert{{"status", "resolved"},
+                       {"labels", to_object(labels)},
+                       {"annotations", annotations},
+                       {"startsAt", rfc3339(e.incident.started_at)},
+                       {"endsAt", rfc3339(e.incident.ended_at)},
+                       {"fingerprint", fingerprint(labels)}};
+    json::object body;
+    body["version"] = "4";
+    body["groupKey"] = "qoewatch/" + v.rule.name;
+    body["status"] = "resolved";
+    body["receiver"] = e.ctx.receiver;
+    body["groupLabels"] = json::object{{"alertname", v.rule.name}};
+    // One alert: everything it has is common.
+    body["commonLabels"] = to_object(labels);
+    body["commonAnnotations"] = std::move(annotations);
+    body["externalURL"] = e.ctx.external_url;
+    body["truncatedAlerts"] = 0;
+    body["alerts"] = json::array{std::move(alert)};
+    body["qoewatch"] = json::object{
+        {"rule", v.rule.name},
+        {"customer_id", e.ctx.customer_id},
+        {"window", json::object{{"start", e.ctx.window.start}, {"end", e.ctx.window.end}}},
+        {"query", e.ctx.query},
+        {"incident", v.incident_object()}};
+    out.push_back({json::serialize(body)});
+    return out;
+  }
+
+  for (std::string& text :
+       build_notifications(v.rule, v.schema, e.sessions, e.ctx, v.batch_size())) {
+    json::object body = json::parse(text).as_object();
+    if (!e.incident.key.empty()) body["qoewatch"].as_object()["incident"] = v.incident_object();
+    if (!v.sink.summary.empty()) {
+      std::size_t count = body["alerts"].as_array().size();
+      std::string error;
+      std::string filled = fill_template(v.sink.summary, v.vars(count), &error);
+      if (error.empty()) body["commonAnnotations"].as_object()["summary"] = filled;
+    }
+    out.push_back({json::serialize(body)});
+  }
+  return out;
+}
+
+// ---- alertmanager ----
+
+std::vector<rendered> render_alertmanager(const view& v) {
+  std::vector<rendered> out;
+  const event& e = v.e;
+  const double firing_ends = e.now + 4 * seconds(v.rule.interval);
+  const std::size_t batch = v.batch_size();
+
+  auto postable = [&](const label_list& labels, json::object annotations, double starts,
+                      double ends) {
+    json::object a{{"labels", to_object(labels)},
+                   {"annotations", std::move(annotations)},
+                   {"startsAt", rfc3339(starts)},
+                   {"endsAt", rfc3339(ends)}};
+    // Alertmanager validates generatorURL as a URI: an empty one would reject the alert.
+    if (!e.ctx.external_url.empty()) a["generatorURL"] = e.ctx.external_url;
+    return a;
+  };
+
+  json::array incident;
+  if (!e.incident.key.empty()) {
+    label_list labels = rule_labels(v.rule, true);
+    set_label(labels, "incident", e.incident.key);
+    std::size_t count = e.incident.resolved ? 0 : std::min(e.sessions.size(), batch);
+    json::object annotations{{"summary", v.summary(count, v.built_in())}};
+    if (!v.rule.description.empty()) annotations["description"] = v.rule.description;
+    incident.push_back(postable(labels, std::move(annotations), e.incident.started_at,
+                                e.incident.resolved ? e.incident.ended_at : firing_ends));
+  }
+  if (e.incident.resolved) {
+    if (!incident.empty()) out.push_back({json::serialize(incident)});
+    return out;
+  }
+
+  std::size_t first = 0;
+  do {
+    json::array alerts = first == 0 ? std::move(incident) : json::array{};
+    std::size_t last = std::min(e.sessions.size(), first + batch);
+    for (std::size_t i = first; i < last; ++i) {
+      const fetch::session_row& row = *e.sessions[i];
+      label_list labels = rule_labels(v.rule, true);
+      if (!row.sessionid.empty()) set_label(labels, "sessionid", row.sessionid);
+      json::object annotations{{"summary", summary_of(v.rule, v.schema, row)}};
+      if (!v.rule.description.empty()) annotations["description"] = v.rule.description;
+      v.add_evidence(annotations, row);
+      alerts.push_back(postable(labels, std::move(annotations), row.endtime, firing_ends));
+    }
+    if (!alerts.empty()) out.push_back({json::serialize(alerts)});
+    first = last;
+  } while (first < e.sessions.size());
+  return out;
+}
+
+// ---- slack ----
+
+json::object mrkdwn_section(std::string text) {
+  return {{"type", "section"},
+          {"text", json::object{{"type", "mrkdwn"},
+                                {"text", truncate(std::move(text), slack_text_limit)}}}};
+}
+
+std::string more(std::size_t n) {
+  return std::string(ellipsis) + " and " + std::to_string(n) + " more";
+}
+
+std::vector<rendered> render_slack(const view& v) {
+  std::vector<rendered> out;
+  const event& e = v.e;
+  if (e.incident.resolved) {
+    if (e.incident.key.empty()) return out;
+    std::string text = slack_text(v.headline(0));
+    json::object body{{"text", text}, {"blocks", json::array{mrkdwn_section(text)}}};
+    out.push_back({json::serialize(body)});
+    return out;
+  }
+
+  const std::size_t batch = v.batch_size(slack_max_sessions);
+  const std::size_t total = e.sessions.size();
+  for (std::size_t first = 0; first < total; first += batch) {
+    std::size_t last = std::min(total, first + batch);
+    std::string summary = slack_text(v.headline(last - first));
+
+    // Whole lines only: what does not fit is counted rather than cut mid-line.
+    std::string list;
+    for (std::size_t i = first; i < last; ++i) {
+      const fetch::session_row& row = *e.sessions[i];
+      std::string line =
+          slack_text("\xe2\x80\xa2 `" + row.sessionid + "` " + summary_of(v.rule, v.schema, row),
+                     slack_line_limit);
+      std::size_t after = last - i - 1;
+      std::size_t reserve = after == 0 ? 0 : more(after).size() + 1;
+      if (list.size() + 1 + line.size() + reserve > slack_text_limit) {
+        list += (list.empty() ? "" : "\n") + more(last - i);
+        break;
+      }
+      if (!list.empty()) list += "\n";
+      list += line;
+    }
+
+    std::string context = "Window " + rfc3339(static_cast<double>(e.ctx.window.start)) +
+                          " \xe2\x80\x93 " + rfc3339(static_cast<double>(e.ctx.window.end)) +
+                          " \xc2\xb7 severity " + std::string(config::to_string(v.rule.severity)) +
+                          " \xc2\xb7 sessions " + std::to_string(first + 1) + "\xe2\x80\x93" +
+                          std::to_string(last) + " of " + std::to_string(total);
+    if (!e.incident.key.empty()) context += " \xc2\xb7 incident " + e.incident.key;
+
+    json::array blocks;
+    blocks.push_back(mrkdwn_section(summary));
+    blocks.push_back(mrkdwn_section(std::move(list)));
+    blocks.push_back(json::object{
+        {"type", "context"},
+        {"elements",
+         json::array{json::object{{"type", "mrkdwn"}, {"text", slack_text(context)}}}}});
+    json::object body{{"text", summary}, {"blocks", std::move(blocks)}};
+    out.push_back({json::serialize(body)});
+  }
+  return out;
+}
+
+// ---- pagerduty ----
+
+std::vector<rendered> render_pagerduty(const view& v) {
+  std::vector<rendered> out;
+  const event& e = v.e;
+  if (e.incident.resolved) {
+    if (e.incident.key.empty()) return out;
+    json::object body{{"event_action", "resolve"}, {"dedup_key", e.incident.key}};
+    out.push_back({json::serialize(body)});
+    return out;
+  }
+
+  const std::size_t batch = v.batch_size();
+  for (std::size_t first = 0; first < e.sessions.size(); first += batch) {
+    std::size_t last = std::min(e.sessions.size(), first + batch);
+    json::array sessions;
+    for (std::size_t i = first; i < last; ++i) {
+      const fetch::session_row& row = *e.sessions[i];
+      json::object s{{"sessionid", row.sessionid}, {"summary", summary_of(v.rule, v.schema, row)}};
+      v.add_evidence(s, row);
+      sessions.push_back(std::move(s));
+    }
+    json::object details{{"rule", v.rule.name},
+                         {"offending", e.incident.offending},
+                         {"window", v.window_rfc3339()},
+                         {"query", e.ctx.query},
+                         {"sessions", std::move(sessions)}};
+    if (!v.rule.description.empty()) details["description"] = v.rule.description;
+    json::object payload{{"summary", truncate(v.headline(last - first), pagerduty_summary_limit)},
+                         {"source", "qoewatch"},
+                         {"severity", pagerduty_severity(v.rule.severity)},
+                         {"timestamp", rfc3339(e.now)},
+                         {"component", v.rule.name},
+                         {"group", "qoewatch"},
+                         {"class", v.condition},
+                         {"custom_details", std::move(details)}};
+    json::object body;
+    body["event_action"] = "trigger";
+    // Without a key PagerDuty makes one per event; with it, every trigger of the incident
+    // lands on the same PagerDuty alert and the resolve closes it.
+    if (!e.incident.key.empty()) body["dedup_key"] = e.incident.key;
+    body["payload"] = std::move(payload);
+    body["client"] = "qoewatch";
+    if (!e.ctx.external_url.empty()) body["client_url"] = e.ctx.external_url;
+    out.push_back({json::serialize(body)});
+  }
+  return out;
+}
+
+// {{name}} filling, shared by fill_template and check_template; `known` names the variables
+// in error texts.
+std::string fill(std::string_view tmpl, const std::map<std::string, std::string>& vars,
+                 const std::vector<std::string>& known, std::string* error) {
+  std::string out;
+  std::size_t pos = 0;
+  auto fail = [&](std::string why) {
+    if (error != nullptr) {
+      *error = std::move(why);
+      return true;
+    }
+    return false;
+  };
+  while (pos < tmpl.size()) {
+    std::size_t open = tmpl.find("{{", pos);
+    if (open == std::string_view::npos) break;
+    out.append(tmpl.substr(pos, open - pos));
+    std::size_t close = tmpl.find("}}", open + 2);
+    if (close == std::string_view::npos) {
+      if (fail("unterminated placeholder {{ at column " + std::to_string(open + 1) +
+               " (close it with }})"))
+        return {};
+      out.append(tmpl.substr(open));
+      return out;
+    }
+    std::string_view name = tmpl.substr(open + 2, close - open - 2);
+    while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
+    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+    auto it = vars.find(std::string(name));
+    if (it == vars.end()) {
+      if (fail("unknown placeholder {{" + std::string(name) + "}} (known: " + join(known, ", ") +
+               ")"))
+        return {};
+      out.append(tmpl.substr(open, close + 2 - open));
+    } else {
+      out += it->second;
+    }
+    pos = close + 2;
+  }
+  if (pos < tmpl.size()) out.append(tmpl.substr(pos));
+  if (error != nullptr) error->clear();
+  return out;
+}
+
+}  // namespace
+
+const std::vector<std::string>& template_variables() {
+  static const std::vector<std::string> names = {
+      "rule",       "description", "severity",  "status",   "count",
+      "offending",  "metric",      "condition", "incident", "window_start",
+      "window_end", "customer_id", "receiver"};
+  return names;
+}
+
+std::string fill_template(std::string_view tmpl, const std::map<std::string, std::string>& vars,
+                          std::string* error) {
+  std::vector<std::string> known;
+  for (const auto& [k, unused] : vars) known.push_back(k);
+  return fill(tmpl, vars, known, error);
+}
+
+std::string check_template(std::string_view tmpl) {
+  std::map<std::string, std::string> vars;
+  for (const std::string& n : template_variables()) vars[n] = "";
+  std::string error;
+  fill(tmpl, vars, template_variables(), &error);
+  return error;
+}
+
+std::vector<rendered> render(const config::sink_config& sink, const event& e) {
+  if (e.rule == nullptr) return {};
+  fetch::row_schema own;
+  if (e.schema == nullptr) own = fetch::schema_for(*e.rule);
+  const view v{sink, e, *e.rule, e.schema != nullptr ? *e.schema : own,
+               rules::to_string(e.rule->condition)};
+  switch (sink.type) {
+    case config::sink_type::webhook:
+      return render_webhook(v);
+    case config::sink_type::alertmanager:
+      return render_alertmanager(v);
+    case config::sink_type::slack:
+      return render_slack(v);
+    case config::sink_type::pagerduty:
+      return render_pagerduty(v);
+  }
+  return {};
+}
+
+}  // namespace qoewatch::notify

@@ -1,0 +1,67 @@
+// What one poll of one rule has to tell one sink, and the request bodies that say it in the
+// sink's own format (webhook, Alertmanager, Slack, PagerDuty). Pure code: bodies are built as
+// JSON trees, so no value (session ids, templates, descriptions) can break the JSON.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "fetch/page.hpp"
+#include "notify/payload.hpp"
+
+namespace qoewatch::notify {
+
+/// The rule's incident as a sink sees it.
+struct incident_info {
+  std::string key;            // stable for the incident's lifetime; PagerDuty's dedup_key
+  bool resolved = false;      // true on the notification that resolves it
+  double started_at = 0;      // epoch seconds
+  double ended_at = 0;        // epoch seconds, when resolved
+  std::size_t offending = 0;  // offending sessions in the poll's window
+};
+
+struct event {
+  const config::rule_config* rule = nullptr;
+  const fetch::row_schema* schema = nullptr;
+  // webhook, slack, pagerduty: the sessions new in this poll (never notified before).
+  // alertmanager: every offending session of the window (re-sent each poll while firing).
+  std::span<const fetch::session_row* const> sessions;
+  incident_info incident;
+  context ctx;     // receiver, external URL, customer, window, query
+  double now = 0;  // epoch seconds of the poll
+};
+
+/// One request body for a sink.
+struct rendered {
+  std::string body;  // JSON
+};
+
+/// The bodies `sink` gets for `e`, in order; empty when there is nothing to say. Batches
+/// sessions by sink.max_sessions_per_notification (Slack: at most 40 per message).
+///   webhook:      Alertmanager webhook shape (build_notifications) plus "qoewatch.incident";
+///                 resolve: status "resolved", one alert for the incident with endsAt.
+///   alertmanager: a JSON array of postable alerts: one per session and one for the incident;
+///                 firing alerts have endsAt = now + 4 x rule.interval, resolve endsAt = now.
+///   slack:        {"text": summary, "blocks": [...]} (mrkdwn, sessions listed).
+///   pagerduty:    Events API v2 trigger/resolve with dedup_key = incident key, severity mapped,
+///                 sessions in payload.custom_details. Without "routing_key": the delivery adds
+///                 it when sending, so the key never reaches the outbox.
+std::vector<rendered> render(const config::sink_config& sink, const event& e);
+
+/// The variables a summary template may use, e.g. {{rule}}, {{count}}.
+const std::vector<std::string>& template_variables();
+
+/// Fills {{name}} placeholders (spaces inside the braces allowed) from `vars`. Returns the
+/// error text for an unknown or unterminated placeholder instead when `error` is given.
+std::string fill_template(std::string_view tmpl, const std::map<std::string, std::string>& vars,
+                          std::string* error = nullptr);
+
+/// Checks a template against template_variables(); empty when valid, else why not.
+std::string check_template(std::string_view tmpl);
+
+}  // namespace qoewatch::notify

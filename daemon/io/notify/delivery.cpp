@@ -1,0 +1,316 @@
+#include "notify/delivery.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+#include <deque>
+#include <optional>
+#include <random>
+
+#include "deliver/policy.hpp"
+#include "export/metrics.hpp"
+#include "http/client.hpp"
+#include "http/retry_after.hpp"
+#include "notify/sign.hpp"
+
+namespace qoewatch::notify {
+
+namespace {
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+double epoch_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Receivers answer with small bodies; one connection per endpoint keeps deliveries in order.
+http::client_options options(std::chrono::milliseconds timeout) {
+  http::client_options o;
+  o.connect_timeout = timeout;
+  o.io_timeout = timeout;
+  o.deadline = timeout;
+  o.max_body_bytes = 1u << 20;
+  o.max_connections = 1;
+  return o;
+}
+
+// Where one POST of a notification goes: an Alertmanager sink has one per peer.
+struct endpoint {
+  std::string url;  // for messages (configured URLs hold no credentials)
+  std::string target;
+  std::unique_ptr<http::client> client;
+};
+
+std::vector<endpoint> endpoints_of(net::any_io_executor ex, const config::sink_config& sink,
+                                   std::chrono::milliseconds timeout) {
+  std::vector<std::string> urls;
+  if (sink.type == config::sink_type::alertmanager)
+    for (const std::string& u : sink.urls) urls.push_back(u + "/api/v2/alerts");
+  else
+    urls.push_back(sink.url);
+  std::vector<endpoint> out;
+  for (const std::string& u : urls) {
+    auto parsed = boost::urls::parse_absolute_uri(u);
+    std::string target = parsed ? std::string(parsed->encoded_target()) : "/";
+    if (target.empty() || target.front() != '/') target.insert(0, "/");
+    out.push_back({u, std::move(target),
+                   std::make_unique<http::client>(
+                       ex, http::parse_origin(u).value_or(http::origin{}), options(timeout))});
+  }
+  return out;
+}
+
+struct outcome {
+  deliver::verdict verdict = deliver::verdict::retry;
+  std::string error;  // when not delivered
+  std::optional<std::chrono::seconds> retry_after;
+};
+
+}  // namespace
+
+struct delivery::impl {
+  net::any_io_executor ex;
+  config::sink_config sink;
+  sink_secrets secrets;
+  std::chrono::milliseconds timeout;
+  std::vector<endpoint> endpoints;
+  std::optional<std::pair<config::sink_config, sink_secrets>> next;  // settings for the next POST
+  metrics::registry& metrics;
+  state::store& store;
+  std::deque<state::outbox_row> queue;
+  deliver::token_bucket bucket;
+  net::steady_timer wake;
+  std::size_t dead = 0;
+  bool stopping = false;
+  bool in_flight = false;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  impl(net::any_io_executor executor, const config::sink_config& s, sink_secrets sec,
+       metrics::registry& m, state::store& st, std::chrono::milliseconds request_timeout)
+      : ex(std::move(executor)),
+        sink(s),
+        secrets(std::move(sec)),
+        timeout(request_timeout),
+        endpoints(endpoints_of(ex, s, request_timeout)),
+        metrics(m),
+        store(st),
+        bucket(config::effective_rate_limit(s), config::effective_burst(s),
+               std::chrono::steady_clock::now()),
+        wake(ex, net::steady_timer::time_point::max()) {}
+
+  const std::string& name() const { return sink.name; }
+
+  void publish_outbox() {
+    metrics.set_outbox(name(), queue.size(), queue.empty() ? 0.0 : queue.front().created_at);
+  }
+
+  // Between POSTs only: a client in use must not be destroyed under its request.
+  void switch_settings() {
+    if (!next) return;
+    for (endpoint& e : endpoints) e.client->close();
+    sink = std::move(next->first);
+    secrets = std::move(next->second);
+    next.reset();
+    endpoints = endpoints_of(ex, sink, timeout);
+    bucket = deliver::token_bucket(config::effective_rate_limit(sink),
+                                   config::effective_burst(sink), std::chrono::steady_clock::now());
+  }
+
+  net::awaitable<void> sleep(std::chrono::milliseconds d) {
+    wake.expires_after(d);
+    co_await wake.async_wait(use_tuple);
+  }
+
+  // The body as sent: PagerDuty's routing key joins it only here, so it is never stored.
+  std::optional<std::string> wire_body(const state::outbox_row& row) const {
+    if (sink.type != config::sink_type::pagerduty) return row.body;
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(row.body, ec);
+    if (ec || !v.is_object()) return std::nullopt;
+    v.as_object()["routing_key"] = secrets.routing_key;
+    return boost::json::serialize(v);
+  }
+
+  http::request request_for(const state::outbox_row& row, std::string body) const {
+    auto timestamp = static_cast<std::int64_t>(epoch_now());
+    http::request req;
+    req.method = "POST";
+    req.headers = {{"Content-Type", "application/json"},
+                   {"webhook-id", row.id},
+                   {"webhook-timestamp", std::to_string(timestamp)}};
+    if (!secrets.signing_key.empty())
+      req.headers.emplace_back("webhook-signature",
+                               signature(secrets.signing_key, row.id, timestamp, body));
+    for (const auto& [k, v] : sink.headers) req.headers.emplace_back(k, v);
+    req.body = std::move(body);
+    return req;
+  }
+
+  // One attempt: a POST to every endpoint. Delivered when any accepted it (Alertmanager peers
+  // share what one of them received); dead only when every one refused it for good.
+  net::awaitable<outcome> attempt(const state::outbox_row& row) {
+    std::optional<std::string> body = wire_body(row);
+    if (!body)
+      co_return outcome{deliver::verdict::dead, "the stored body is not a JSON object", {}};
+    outcome out{deliver::verdict::dead, {}, {}};
+    bool any_retry = false;
+    for (endpoint& e : endpoints) {
+      http::request req = request_for(row, *body);
+      req.target = e.target;
+      in_flight = true;
+      http::result r = co_await e.client->send(std::move(req));
+      in_flight = false;
+      std::string error;
+      deliver::verdict v = deliver::verdict::retry;
+      if (auto* f = std::get_if<http::failure>(&r)) {
+        error = f->message;
+      } else {
+        const http::response& res = std::get<http::response>(r);
+        v = deliver::classify(res.status);
+        if (v == deliver::verdict::delivered) {
+          metrics.record_notification(name(), true);
+          co_return outcome{deliver::verdict::delivered, {}, {}};
+        }
+        error = "HTTP " + std::to_string(res.status);
+        if (std::string text = res.body.substr(0, 200); !text.empty()) error += " (" + text + ")";
+        if (auto after = http::retry_after(res))
+          out.retry_after = std::max(out.retry_after.value_or(0s), *after);
+      }
+      metrics.record_notification(name(), false);
+      if (endpoints.size() > 1) error = e.url + ": " + error;
+      if (!out.error.empty()) out.error += "; ";
+      out.error += error;
+      any_retry = any_retry || v == deliver::verdict::retry;
+    }
+    out.verdict = any_retry ? deliver::verdict::retry : deliver::verdict::dead;
+    co_return out;
+  }
+
+  // Store writes: a failing disk must not stop delivery; what the store missed is sent again
+  // after a restart under the same webhook-id, which receivers dedupe on.
+  template <class F>
+  void write(const char* what, F&& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      spdlog::critical("sink {}: could not record {} in the state database: {}", name(), what,
+                       e.what());
+    }
+  }
+
+  void bury(const state::outbox_row& row, const std::string& reason) {
+    write("a dead letter", [&] { store.dead(row.id, reason, epoch_now()); });
+    ++dead;
+    metrics.record_dead_letter(name());
+    spdlog::error(
+        "sink {}: notification {} for rule {} moved to the dead letters: {} (list them with "
+        "qoewatchd --dead-letters)",
+        name(), row.id, row.rule, reason);
+    queue.pop_front();
+    publish_outbox();
+  }
+
+  net::awaitable<void> run() {
+    publish_outbox();
+    while (!stopping) {
+      switch_settings();
+      if (queue.empty()) {
+        co_await sleep(std::chrono::hours(24));
+        continue;
+      }
+      state::outbox_row& row = queue.front();
+      double age = epoch_now() - row.created_at;
+      double max_age = std::chrono::duration<double>(sink.max_age).count();
+      if (age > max_age) {
+        bury(row, "undelivered after " + format_duration(sink.max_age) +
+                      (row.last_error.empty() ? std::string{} : " (last: " + row.last_error + ")"));
+        continue;
+      }
+      if (auto wait = bucket.take(std::chrono::steady_clock::now()); wait > 0ms) {
+        co_await sleep(wait);
+        continue;
+      }
+      outcome o = co_await attempt(row);
+      if (stopping && o.verdict != deliver::verdict::delivered) break;
+      if (o.verdict == deliver::verdict::delivered) {
+        write("a delivery", [&] { store.delivered(row.id); });
+        metrics.record_delivered(name(), epoch_now() - row.created_at);
+        queue.pop_front();
+        publish_outbox();
+        continue;
+      }
+      if (o.verdict == deliver::verdict::dead) {
+        bury(row, o.error);
+        continue;
+      }
+      ++row.attempts;
+      row.last_error = o.error;
+      write("a failed attempt",
+            [&] { store.attempt_failed(row.id, row.attempts, row.last_error); });
+      std::uniform_real_distribution<double> unit(0.0, 1.0);
+      std::chrono::milliseconds wait = deliver::retry_delay(row.attempts, unit(rng), o.retry_after);
+      spdlog::warn(
+          "sink {}: notification {} for rule {} not delivered (attempt {}): {}; retrying "
+          "in {:.1f}s",
+          name(), row.id, row.rule, row.attempts, o.error,
+          std::chrono::duration<double>(wait).count());
+      co_await sleep(wait);
+    }
+    if (!queue.empty())
+      spdlog::info("sink {}: {} notification(s) stay in the outbox for the next start", name(),
+                   queue.size());
+    for (endpoint& e : endpoints) e.client->close();
+  }
+};
+
+delivery::delivery(net::any_io_executor ex, const config::sink_config& sink, sink_secrets secrets,
+                   metrics::registry& metrics, state::store& store,
+                   std::chrono::milliseconds timeout)
+    : impl_(std::make_shared<impl>(ex, sink, std::move(secrets), metrics, store, timeout)) {}
+
+delivery::~delivery() = default;
+
+void delivery::enqueue(state::outbox_row row) {
+  impl_->queue.push_back(std::move(row));
+  impl_->publish_outbox();
+  // Wake an idle loop; a loop backing off from a failure keeps its backoff.
+  if (impl_->queue.size() == 1) impl_->wake.cancel();
+}
+
+net::awaitable<void> delivery::run() {
+  auto keep = impl_;
+  co_await keep->run();
+}
+
+void delivery::stop() {
+  impl_->stopping = true;
+  impl_->wake.cancel();
+}
+
+void delivery::abort() {
+  for (endpoint& e : impl_->endpoints) e.client->abort();
+}
+
+void delivery::reconfigure(const config::sink_config& sink, sink_secrets secrets) {
+  impl_->next.emplace(sink, std::move(secrets));
+  impl_->wake.cancel();  // an idle loop switches now; a backing-off one retries at once
+}
+
+std::size_t delivery::dead() const {
+  return impl_->dead;
+}
+
+std::size_t delivery::pending() const {
+  return impl_->queue.size();
+}
+
+bool delivery::in_flight() const {
+  return impl_->in_flight;
+}
+
+}  // namespace qoewatch::notify

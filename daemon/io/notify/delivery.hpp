@@ -1,0 +1,70 @@
+// Delivery of one sink's outbox: a FIFO of notifications already written to the state
+// database, drained by one coroutine. Each POST carries the Standard Webhooks headers
+// (webhook-id stays the same on every retry and after restarts) and, with a secret, their
+// signature. 2xx: delivered (the row leaves the outbox). 408, 429, 5xx and network failures:
+// retried with full-jitter backoff from 1 s doubling to 5 min, honouring Retry-After. Other
+// answers, and anything older than the sink's max_age: dead letters. Every sink has its own
+// queue, connection and token-bucket rate limit, so one dead receiver delays no other.
+// Not thread-safe: use from the event loop's thread.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "state/store.hpp"
+
+namespace qoewatch::metrics {
+class registry;
+}
+
+namespace qoewatch::notify {
+
+/// The secrets one sink sends with: the signing key (webhook) or routing key (PagerDuty).
+struct sink_secrets {
+  std::string signing_key;
+  std::string routing_key;
+  bool operator==(const sink_secrets&) const = default;
+};
+
+class delivery {
+ public:
+  delivery(boost::asio::any_io_executor ex, const config::sink_config& sink, sink_secrets secrets,
+           metrics::registry& metrics, state::store& store, std::chrono::milliseconds timeout);
+  ~delivery();
+  delivery(const delivery&) = delete;
+  delivery& operator=(const delivery&) = delete;
+
+  /// Queues a notification already committed to the outbox.
+  void enqueue(state::outbox_row row);
+
+  /// The delivery loop; returns after stop() once the POST in flight (if any) ended.
+  boost::asio::awaitable<void> run();
+
+  /// Stops delivering: the POST in flight may finish, nothing new starts. What is queued stays
+  /// in the outbox for the next start.
+  void stop();
+
+  /// Aborts the POST in flight (after the shutdown grace period) and closes connections.
+  void abort();
+
+  /// New settings from a reload; queued notifications go to the new address. The POST in
+  /// flight, if any, finishes first.
+  void reconfigure(const config::sink_config& sink, sink_secrets secrets);
+
+  /// Notifications moved to the dead letters since start.
+  std::size_t dead() const;
+  /// Notifications not yet delivered, the one in flight included.
+  std::size_t pending() const;
+  /// True while a POST is on the wire.
+  bool in_flight() const;
+
+ private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace qoewatch::notify

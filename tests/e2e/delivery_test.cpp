@@ -1,0 +1,260 @@
+// What on-call must be able to trust, with the real daemon, simulator and receiver: a receiver
+// outage plus a SIGKILL lose and repeat nothing, deliveries are signed, SmartSight outages
+// neither resolve nor alert and are caught up on, and what cannot be delivered is kept.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "e2e/harness.hpp"
+#include "support/process.hpp"
+
+namespace json = boost::json;
+using namespace qoewatch::test;
+using namespace qoewatch::e2e;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string slow = R"("latency":9,"cirrbufferingratio":0,"fatalerrors":0)";
+const std::string fine = R"("latency":1,"cirrbufferingratio":0,"fatalerrors":0)";
+
+class Delivery : public testing::Test {
+ protected:
+  // One rule (latency > 5) polled every second over `window`, one webhook sink.
+  std::string config(const std::string& sim_port, const std::string& hook_port,
+                     const std::string& window, const std::string& sink_extra,
+                     const std::string& rule_extra = "") {
+    return dir_.write("qoewatch.yaml", R"(smartsight:
+  base_url: http://127.0.0.1:)" + sim_port +
+                                           R"(
+  customer_id: 199493832
+  api_key_env: QW_KEY
+  timeout: 2s
+  page_size: 2
+listen: 127.0.0.1:)" + listen_ + R"(
+state_dir: state
+sinks:
+  - name: hook
+    type: webhook
+    url: http://127.0.0.1:)" + hook_port + R"(/qoe
+    max_sessions_per_notification: 2
+)" + sink_extra + R"(rules:
+  - name: slow
+    qoefilter: "latency > 5"
+    interval: 1s
+    window: )" + window + R"(
+    delay: 0s
+)" + rule_extra);
+  }
+
+  std::unique_ptr<child_process> start(const std::string& cfg, const std::string& key) {
+    return std::make_unique<child_process>(
+        QOEWATCHD_BINARY, std::vector<std::string>{"--config", cfg, "--log-level", "debug"},
+        std::map<std::string, std::string>{{"QW_KEY", key}});
+  }
+
+  std::optional<double> metric(const std::string& series) {
+    return metric_value(http_request(listen_, "GET", "/metrics").body, series);
+  }
+
+  temp_dir dir_;
+  std::string listen_ = free_port();
+};
+
+// The accepted deliveries of a --requests file, by webhook-id.
+struct deliveries {
+  std::map<std::string, std::vector<json::value>> by_id;  // every accepted copy
+  std::size_t refused = 0;
+  std::size_t bad_signatures = 0;
+};
+
+deliveries read_requests(const std::string& file) {
+  deliveries d;
+  for (const json::value& r : json_lines(file)) {
+    if (r.at("signature_valid") != json::value(true)) ++d.bad_signatures;
+    if (r.at("status").to_number<int>() / 100 != 2) {
+      ++d.refused;
+      continue;
+    }
+    d.by_id[std::string(r.at("webhook_id").as_string())].push_back(r.at("body"));
+  }
+  return d;
+}
+
+std::vector<std::string> session_ids(const json::value& body) {
+  std::vector<std::string> out;
+  for (const json::value& a : body.at("alerts").as_array())
+    if (const json::value* id = a.at("labels").as_object().if_contains("sessionid"))
+      out.emplace_back(id->as_string());
+  return out;
+}
+
+}  // namespace
+
+TEST_F(Delivery, AReceiverOutageAndASigkillLoseNothingAndRepeatNothing) {
+  sim s({"--rate", "0"});
+  std::string secret = dir_.write("hook.secret", "whsec_c2VjcmV0LWZvci10aGUtdGVzdA==\n");
+  std::string requests = (dir_.path / "requests.jsonl").string();
+  std::string accepted = (dir_.path / "accepted.jsonl").string();
+  receiver_options opts;
+  opts.status = 503;
+  opts.secret_file = secret;
+  opts.requests = requests;
+  auto hook = std::make_unique<receiver>(accepted, opts);
+  const std::string hook_port = hook->port;
+  std::string cfg = config(s.port, hook_port, "10m", "    secret_file: hook.secret\n");
+
+  std::set<std::string> expected;
+  auto offend = [&](const std::string& prefix, int n) {
+    std::vector<std::string> rows;
+    for (int i = 0; i < n; ++i) {
+      std::string id = prefix + std::to_string(i);
+      rows.push_back(session(id, wall_now() - 1, slow));
+      expected.insert(id);
+    }
+    rows.push_back(session(prefix + "-ok", wall_now() - 1, fine));
+    add_sessions(s, rows);
+  };
+
+  // 1. The receiver answers 503: notifications wait in the outbox, retried.
+  offend("a", 3);
+  auto daemon = start(cfg, s.key);
+  ASSERT_TRUE(eventually([&] { return read_requests(requests).refused >= 3; }, 30s))
+      << daemon->log();
+  // 2. SIGKILL mid-outage, more sessions end, and the receiver goes away altogether.
+  daemon->signal(SIGKILL);
+  EXPECT_EQ(daemon->wait(10s), 128 + SIGKILL);
+  offend("b", 3);
+  hook.reset();
+  daemon = start(cfg, s.key);
+  ASSERT_TRUE(eventually(
+      [&] { return daemon->log().find("connection refused by") != std::string::npos; }, 30s))
+      << daemon->log();
+  offend("c", 1);
+  // 3. The receiver is back on the same port: everything arrives.
+  opts.status = 200;
+  opts.port = hook_port;
+  hook = std::make_unique<receiver>(accepted, opts);
+  auto delivered_sessions = [&] {
+    std::set<std::string> got;
+    for (const auto& [id, copies] : read_requests(requests).by_id)
+      for (const std::string& sid : session_ids(copies.front())) got.insert(sid);
+    return got;
+  };
+  ASSERT_TRUE(eventually([&] { return delivered_sessions() == expected; }, 90s))
+      << "got " << testing::PrintToString(delivered_sessions()) << "\n"
+      << daemon->log();
+  std::this_thread::sleep_for(3s);  // a late duplicate would show now
+
+  deliveries d = read_requests(requests);
+  EXPECT_EQ(d.bad_signatures, 0u) << "every POST carries a valid Standard Webhooks signature";
+  std::map<std::string, std::string> id_of_session;
+  for (const auto& [id, copies] : d.by_id) {
+    // A webhook-id always names the same body, however often it was sent.
+    for (const json::value& c : copies) EXPECT_EQ(c, copies.front()) << id;
+    for (const std::string& sid : session_ids(copies.front())) {
+      auto [it, inserted] = id_of_session.emplace(sid, id);
+      EXPECT_TRUE(inserted) << "session " << sid << " notified under " << it->second << " and "
+                            << id;
+    }
+  }
+  EXPECT_EQ(id_of_session.size(), expected.size());
+  EXPECT_EQ(metric("qoewatch_outbox_pending{sink=\"hook\"}"), 0);
+  EXPECT_EQ(metric("qoewatch_dead_letters_total{sink=\"hook\"}"), 0);
+  EXPECT_EQ(metric("qoewatch_rule_firing{rule=\"slow\"}"), 1);
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait(15s), 0) << daemon->log();
+}
+
+TEST_F(Delivery, SmartSightOutageNeitherResolvesNorAlertsAndIsCaughtUpOn) {
+  auto s = std::make_unique<sim>(std::vector<std::string>{"--rate", "0"});
+  const std::string sim_port = s->port, key = s->key;
+  std::string accepted = (dir_.path / "accepted.jsonl").string();
+  receiver hook(accepted);
+  std::string cfg = config(sim_port, hook.port, "4s", "", "    resolve_after: 2\n");
+  add_sessions(*s, {session("before", wall_now() - 1, slow)});
+  auto daemon = start(cfg, key);
+  ASSERT_TRUE(eventually([&] { return sessions_by_rule(accepted)["slow"].size() == 1; }, 20s))
+      << daemon->log();
+  ASSERT_EQ(metric("qoewatch_rule_firing{rule=\"slow\"}"), 1);
+
+  // SmartSight goes away for longer than the window.
+  s.reset();
+  const std::int64_t down_at = wall_now();
+  ASSERT_TRUE(eventually([&] { return metric("qoewatch_source_up{rule=\"slow\"}") == 0; }, 10s));
+  std::this_thread::sleep_for(8s);
+  EXPECT_EQ(metric("qoewatch_source_up{rule=\"slow\"}"), 0);
+  EXPECT_EQ(metric("qoewatch_rule_firing{rule=\"slow\"}"), 1) << "a failed poll never resolves";
+  EXPECT_EQ(notifications(accepted).size(), 1u) << "nothing new while the source is down";
+
+  // It comes back knowing a session that ended during the outage, now older than one window.
+  s = std::make_unique<sim>(
+      std::vector<std::string>{"--rate", "0", "--listen", "127.0.0.1:" + sim_port});
+  add_sessions(*s, {session("during", down_at + 2, slow)});
+  ASSERT_TRUE(eventually([&] { return sessions_by_rule(accepted)["slow"].size() == 2; }, 20s))
+      << daemon->log();
+  EXPECT_EQ(sessions_by_rule(accepted)["slow"], (std::vector<std::string>{"before", "during"}));
+  EXPECT_EQ(metric("qoewatch_source_up{rule=\"slow\"}"), 1);
+
+  // Quiet windows now: the incident resolves after two successful polls, once.
+  ASSERT_TRUE(eventually(
+      [&] {
+        for (const json::value& n : notifications(accepted))
+          if (n.at("status") == "resolved") return true;
+        return false;
+      },
+      30s))
+      << daemon->log();
+  json::value resolved = notifications(accepted).back();
+  EXPECT_EQ(resolved.at("status"), "resolved");
+  EXPECT_EQ(metric("qoewatch_rule_firing{rule=\"slow\"}"), 0);
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait(15s), 0);
+}
+
+TEST_F(Delivery, RejectedAndExpiredNotificationsBecomeListedDeadLetters) {
+  sim s({"--rate", "0"});
+  std::string accepted = (dir_.path / "accepted.jsonl").string();
+  receiver hook(accepted, 400);
+  std::string cfg = config(s.port, hook.port, "10m", "    max_age: 3s\n");
+  add_sessions(s, {session("rejected", wall_now() - 1, slow)});
+  auto daemon = start(cfg, s.key);
+  ASSERT_TRUE(
+      eventually([&] { return metric("qoewatch_dead_letters_total{sink=\"hook\"}") == 1; }, 20s))
+      << daemon->log();
+  // Now the receiver only fails for a while: past max_age the notification is given up on.
+  hook.set_status(503);
+  add_sessions(s, {session("expired", wall_now() - 1, slow)});
+  ASSERT_TRUE(
+      eventually([&] { return metric("qoewatch_dead_letters_total{sink=\"hook\"}") == 2; }, 30s))
+      << daemon->log();
+  EXPECT_EQ(metric("qoewatch_outbox_pending{sink=\"hook\"}"), 0);
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait(15s), 0);
+
+  child_process list(QOEWATCHD_BINARY, {"--config", cfg, "--dead-letters"});
+  std::string out;
+  while (auto line = list.read_line(10s)) out += *line + "\n";
+  EXPECT_EQ(list.wait(10s), 0) << list.log();
+  EXPECT_NE(out.find("sink=hook rule=slow"), std::string::npos) << out;
+  EXPECT_NE(out.find("reason: HTTP 400"), std::string::npos) << out;
+  EXPECT_NE(out.find("reason: undelivered after 3s (last: HTTP 503"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"rejected\""), std::string::npos) << "the body is kept for a replay";
+  EXPECT_NE(out.find("2 dead letter(s) in "), std::string::npos) << out;
+  EXPECT_TRUE(notifications(accepted).empty());
+}
+
+TEST_F(Delivery, ACorruptStateDatabaseStopsTheStartNamingTheFile) {
+  sim s({"--rate", "0"});
+  std::string cfg = config(s.port, "9", "10m", "");
+  std::string db = dir_.write("state/qoewatch.db", std::string(8192, 'x'));
+  auto daemon = start(cfg, s.key);
+  EXPECT_EQ(daemon->wait(15s), 1);
+  EXPECT_NE(daemon->log().find(db + ": not a usable SQLite database"), std::string::npos)
+      << daemon->log();
+  EXPECT_EQ(read_file(db), std::string(8192, 'x')) << "never a silent reset";
+}
