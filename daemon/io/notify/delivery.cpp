@@ -276,6 +276,18 @@ delivery::delivery(net::any_io_executor ex, const config::sink_config& sink, sin
 delivery::~delivery() = default;
 
 void delivery::enqueue(state::outbox_row row) {
+  impl& d = *impl_;
+  if (d.sink.type == config::sink_type::alertmanager) {
+    // Each poll re-sends the rule's whole state to Alertmanager: what an earlier poll of the
+    // same rule still has waiting is superseded (sending it late would only flap alerts).
+    // The front row may be on the wire: it stays.
+    for (std::size_t i = d.queue.size(); i-- > 1;) {
+      const state::outbox_row& old = d.queue[i];
+      if (old.rule != row.rule || old.created_at >= row.created_at) continue;
+      d.write("a superseded notification", [&] { d.store.delivered(old.id); });
+      d.queue.erase(d.queue.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+  }
   impl_->queue.push_back(std::move(row));
   impl_->publish_outbox();
   // Wake an idle loop; a loop backing off from a failure keeps its backoff.

@@ -38,7 +38,9 @@ class delivery {
   delivery(const delivery&) = delete;
   delivery& operator=(const delivery&) = delete;
 
-  /// Queues a notification already committed to the outbox.
+  /// Queues a notification already committed to the outbox. For Alertmanager, rows of the
+  /// same rule from earlier polls still waiting are dropped from the outbox: the new poll's
+  /// alerts supersede them.
   void enqueue(state::outbox_row row);
 
   /// The delivery loop; returns after stop() once the POST in flight (if any) ended.

@@ -1,0 +1,274 @@
+// Every sink type against what stands on the other side: a real Alertmanager (Debian's
+// prometheus-alertmanager) that must show qoewatch's alerts and notify its own receiver,
+// PagerDuty's and Slack's request shapes at the demo receiver, and sinks that never wait on
+// each other.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <memory>
+
+#include "e2e/harness.hpp"
+#include "support/process.hpp"
+
+namespace json = boost::json;
+using namespace qoewatch::test;
+using namespace qoewatch::e2e;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string slow = R"("latency":9,"cirrbufferingratio":0,"fatalerrors":0)";
+
+class Sinks : public testing::Test {
+ protected:
+  // Rule "slow" (latency > 5) every second over `window`, resolving after one quiet poll.
+  std::string config(const std::string& sim_port, const std::string& sinks,
+                     const std::string& window) {
+    return dir_.write("qoewatch.yaml", R"(smartsight:
+  base_url: http://127.0.0.1:)" + sim_port +
+                                           R"(
+  customer_id: 199493832
+  api_key_env: QW_KEY
+  timeout: 2s
+listen: 127.0.0.1:)" + listen_ + R"(
+state_dir: state
+sinks:
+)" + sinks + R"(rules:
+  - name: slow
+    qoefilter: "latency > 5"
+    severity: critical
+    interval: 1s
+    window: )" + window + R"(
+    delay: 0s
+    resolve_after: 1
+)");
+  }
+
+  std::unique_ptr<child_process> start(const std::string& cfg, const std::string& key) {
+    return std::make_unique<child_process>(QOEWATCHD_BINARY,
+                                           std::vector<std::string>{"--config", cfg},
+                                           std::map<std::string, std::string>{{"QW_KEY", key}});
+  }
+
+  temp_dir dir_;
+  std::string listen_ = free_port();
+};
+
+// The bodies of accepted POSTs in a --requests file, with their headers.
+std::vector<json::object> accepted(const std::string& requests) {
+  std::vector<json::object> out;
+  for (json::value& r : json_lines(requests))
+    if (r.at("status").to_number<int>() / 100 == 2) out.push_back(r.as_object());
+  return out;
+}
+
+}  // namespace
+
+TEST_F(Sinks, ARealAlertmanagerShowsTheAlertsNotifiesAndResolves) {
+  sim s({"--rate", "0"});
+  std::string am_received = (dir_.path / "from-alertmanager.jsonl").string();
+  receiver am_hook(am_received);
+  std::string am_port = free_port();
+  std::string am_cfg = dir_.write("alertmanager.yml", R"(route:
+  receiver: test
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: test
+    webhook_configs:
+      - url: http://127.0.0.1:)" + am_hook.port + R"(/from-am
+        send_resolved: true
+)");
+  add_sessions(s, {session("am1", wall_now() - 1, slow)});
+  auto daemon = start(config(s.port,
+                             R"(  - name: am
+    type: alertmanager
+    urls: ["http://127.0.0.1:)" + am_port +
+                                 R"("]
+)",
+                             "20s"),
+                      s.key);
+  // Alertmanager is not up yet: every poll re-sends the rule's alerts, and each supersedes
+  // what the previous poll left waiting, so the outbox does not grow.
+  auto pending = [&] {
+    return metric_value(http_request(listen_, "GET", "/metrics").body,
+                        "qoewatch_outbox_pending{sink=\"am\"}");
+  };
+  ASSERT_TRUE(eventually(
+      [&] { return daemon->log().find("sink am: notification") != std::string::npos; }, 20s))
+      << daemon->log();
+  std::this_thread::sleep_for(3s);
+  EXPECT_LE(pending().value_or(99), 2) << daemon->log();
+
+  child_process am("/usr/bin/prometheus-alertmanager",
+                   {"--config.file=" + am_cfg, "--storage.path=" + (dir_.path / "am").string(),
+                    "--web.listen-address=127.0.0.1:" + am_port, "--cluster.listen-address="});
+  ASSERT_TRUE(
+      eventually([&] { return http_request(am_port, "GET", "/-/ready").status == 200; }, 30s))
+      << am.log();
+
+  // qoewatch's alerts are in Alertmanager: the session and the rule's incident.
+  auto alerts_in_am = [&] {
+    std::set<std::string> found;
+    http_reply r = http_request(am_port, "GET", "/api/v2/alerts");
+    if (r.status != 200) return found;
+    json::value all = json::parse(r.body);
+    for (const json::value& a : all.as_array()) {
+      const json::object& labels = a.at("labels").as_object();
+      if (labels.at("alertname") != "slow") continue;
+      if (labels.contains("sessionid"))
+        found.insert(std::string(labels.at("sessionid").as_string()));
+      if (labels.contains("incident")) found.insert("incident");
+    }
+    return found;
+  };
+  ASSERT_TRUE(eventually(
+      [&] {
+        return alerts_in_am() == std::set<std::string>{"am1", "incident"};
+      },
+      30s))
+      << testing::PrintToString(alerts_in_am()) << "\n"
+      << daemon->log() << am.log();
+
+  // Alertmanager's own notification reaches its receiver...
+  auto statuses = [&](bool incident_only) {
+    std::vector<std::string> out;
+    for (const json::value& n : notifications(am_received))
+      for (const json::value& a : n.at("alerts").as_array())
+        if (!incident_only || a.at("labels").as_object().contains("incident"))
+          out.emplace_back(a.at("status").as_string());
+    return out;
+  };
+  ASSERT_TRUE(eventually([&] { return !statuses(false).empty(); }, 30s)) << am.log();
+  EXPECT_EQ(statuses(false).front(), "firing");
+  // ...and once the window is quiet, the incident's resolve does too.
+  ASSERT_TRUE(eventually(
+      [&] {
+        std::vector<std::string> st = statuses(true);
+        return std::find(st.begin(), st.end(), "resolved") != st.end();
+      },
+      60s))
+      << testing::PrintToString(statuses(true)) << "\n"
+      << daemon->log();
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait(15s), 0);
+}
+
+TEST_F(Sinks, PagerDutyTriggersAndResolvesWithTheRoutingKeyOnlyOnTheWire) {
+  sim s({"--rate", "0"});
+  std::string requests = (dir_.path / "requests.jsonl").string();
+  receiver_options opts;
+  opts.requests = requests;
+  receiver pd((dir_.path / "accepted.jsonl").string(), opts);
+  const std::string routing_key = "R0UTING0KEY0e2e0f00d";
+  dir_.write("pd.key", routing_key + "\n");
+  add_sessions(s, {session("pd1", wall_now() - 1, slow)});
+  std::string cfg = config(s.port,
+                           R"(  - name: pd
+    type: pagerduty
+    url: http://127.0.0.1:)" + pd.port +
+                               R"(/v2/enqueue
+    routing_key_file: pd.key
+)",
+                           "3s");
+  auto daemon = start(cfg, s.key);
+  auto events = [&] {
+    std::vector<json::object> out;
+    for (json::object& r : accepted(requests)) out.push_back(r.at("body").as_object());
+    return out;
+  };
+  ASSERT_TRUE(eventually([&] { return events().size() >= 2; }, 30s)) << daemon->log();
+  std::vector<json::object> ev = events();
+  const json::object& trigger = ev[0];
+  EXPECT_EQ(trigger.at("event_action"), "trigger");
+  EXPECT_EQ(trigger.at("routing_key"), routing_key.c_str());
+  std::string dedup(trigger.at("dedup_key").as_string());
+  EXPECT_EQ(dedup.rfind("slow/", 0), 0u) << dedup;
+  const json::object& payload = trigger.at("payload").as_object();
+  EXPECT_EQ(payload.at("severity"), "critical");
+  EXPECT_EQ(payload.at("custom_details").at("sessions").at(0).at("sessionid"), "pd1");
+  const json::object& resolve = ev[1];
+  EXPECT_EQ(resolve.at("event_action"), "resolve");
+  EXPECT_EQ(resolve.at("dedup_key"), dedup.c_str());
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait(15s), 0);
+
+  // The key is in no state the daemon keeps and no line it logs.
+  std::string dump = dir_.write("dump.sh", "sqlite3 " + (dir_.path / "state/qoewatch.db").string() +
+                                               " .dump > " + (dir_.path / "dump.sql").string());
+  ASSERT_EQ(std::system(("sh " + dump).c_str()), 0);
+  std::string sql = read_file(dir_.path / "dump.sql");
+  EXPECT_NE(sql.find("CREATE TABLE"), std::string::npos);
+  EXPECT_EQ(sql.find(routing_key), std::string::npos);
+  EXPECT_EQ(daemon->log().find(routing_key), std::string::npos);
+}
+
+TEST_F(Sinks, SlackIsPacedAndADeadSinkDelaysNoOther) {
+  sim s({"--rate", "0"});
+  std::string chat_requests = (dir_.path / "chat.jsonl").string();
+  receiver_options chat_opts;
+  chat_opts.requests = chat_requests;
+  receiver chat((dir_.path / "chat-accepted.jsonl").string(), chat_opts);
+  std::string hook_requests = (dir_.path / "hook.jsonl").string();
+  receiver_options hook_opts;
+  hook_opts.requests = hook_requests;
+  receiver hook((dir_.path / "hook-accepted.jsonl").string(), hook_opts);
+  std::string nobody = free_port();  // nothing listens there: connection refused, forever
+
+  std::vector<std::string> rows;
+  for (int i = 0; i < 4; ++i)
+    rows.push_back(session("c" + std::to_string(i), wall_now() - 1, slow));
+  add_sessions(s, rows);
+  auto daemon = start(config(s.port,
+                             R"(  - name: dead
+    type: webhook
+    url: http://127.0.0.1:)" + nobody +
+                                 R"(/never
+  - name: chat
+    type: slack
+    url: http://127.0.0.1:)" + chat.port +
+                                 R"(/services/T0/B0/X0
+    max_sessions_per_notification: 1
+  - name: hook
+    type: webhook
+    url: http://127.0.0.1:)" + hook.port +
+                                 R"(/qoe
+    headers: {X-Team: video}
+)",
+                             "10m"),
+                      s.key);
+  ASSERT_TRUE(eventually([&] { return accepted(chat_requests).size() >= 4; }, 30s))
+      << daemon->log();
+  std::vector<json::object> msgs = accepted(chat_requests);
+  std::set<std::string> texts;
+  for (std::size_t i = 0; i < msgs.size(); ++i) {
+    const json::object& body = msgs[i].at("body").as_object();
+    EXPECT_TRUE(body.at("text").is_string());
+    EXPECT_FALSE(body.at("blocks").as_array().empty());
+    texts.insert(json::serialize(body.at("blocks")));
+    if (i > 0) {
+      // Slack allows one message a second per incoming webhook.
+      double gap = msgs[i].at("received_at").to_number<double>() -
+                   msgs[i - 1].at("received_at").to_number<double>();
+      EXPECT_GE(gap, 0.9) << "message " << i;
+    }
+  }
+  EXPECT_EQ(texts.size(), msgs.size()) << "each message lists its own sessions";
+
+  // The webhook sink got its notification, with its header, while "dead" kept failing.
+  std::vector<json::object> hooks = accepted(hook_requests);
+  ASSERT_FALSE(hooks.empty());
+  EXPECT_EQ(hooks[0].at("headers").at("x-team"), "video");
+  EXPECT_NE(daemon->log().find("sink dead: notification"), std::string::npos);
+  http_reply m = http_request(listen_, "GET", "/metrics");
+  EXPECT_GE(metric_value(m.body, "qoewatch_outbox_pending{sink=\"dead\"}").value_or(0), 1);
+  EXPECT_EQ(metric_value(m.body, "qoewatch_outbox_pending{sink=\"hook\"}"), 0);
+  EXPECT_GT(metric_value(m.body, "qoewatch_outbox_oldest_age_seconds{sink=\"dead\"}").value_or(0),
+            0);
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait(15s), 0);
+}
