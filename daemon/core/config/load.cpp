@@ -1057,33 +1057,39 @@ load_result load(const std::string& path) {
 
 namespace {
 
-// One token on one line, trimmed: what a key file or credential holds.
-std::optional<std::string> read_token_file(const std::string& path, std::string_view what,
-                                           std::string& error) {
-  std::string err;
-  std::optional<std::string> text = read_file(path, err);
-  if (!text) {
-    error = "cannot read " + std::string(what) + " " + in_quotes(path) + ": " + err;
-    return std::nullopt;
-  }
-  std::string key = std::move(*text);
+// One token on one line, trimmed: what a key file, credential or variable holds. `what`
+// names it ("API key") and `source` where it came from, for the error.
+std::optional<std::string> clean_token(std::string key, std::string_view what,
+                                       const std::string& source, std::string& error) {
   auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
   while (!key.empty() && space(key.back())) key.pop_back();
   std::size_t first = 0;
   while (first < key.size() && space(key[first])) ++first;
   key.erase(0, first);
   if (key.empty()) {
-    error = "the " + std::string(what) + " file " + in_quotes(path) + " is empty";
+    error = "the " + std::string(what) + " in " + source + " is empty";
     return std::nullopt;
   }
+  // Keys go into HTTP headers and bodies: refuse anything that could break or inject one.
   for (char c : key) {
     if (c < 0x21 || c > 0x7e) {
-      error = "the " + std::string(what) + " file " + in_quotes(path) +
+      error = "the " + std::string(what) + " in " + source +
               " contains spaces or control characters (expected one token on one line)";
       return std::nullopt;
     }
   }
   return key;
+}
+
+std::optional<std::string> read_token_file(const std::string& path, std::string_view what,
+                                           std::string& error) {
+  std::string err;
+  std::optional<std::string> text = read_file(path, err);
+  if (!text) {
+    error = "cannot read " + in_quotes(path) + ": " + err;
+    return std::nullopt;
+  }
+  return clean_token(std::move(*text), what, in_quotes(path), error);
 }
 
 }  // namespace
@@ -1146,16 +1152,10 @@ std::optional<std::string> read_api_key(const smartsight_config& cfg, diagnostic
   error.file = cfg.api_key_where.file;
   error.line = cfg.api_key_where.line;
   error.column = cfg.api_key_where.column;
-  std::string key;
+  std::optional<std::string> key;
   if (!cfg.api_key_file.empty()) {
     error.path = "smartsight.api_key_file";
-    std::string err;
-    std::optional<std::string> text = read_file(cfg.api_key_file, err);
-    if (!text) {
-      error.message = "cannot read " + in_quotes(cfg.api_key_file) + ": " + err;
-      return std::nullopt;
-    }
-    key = std::move(*text);
+    key = read_token_file(cfg.api_key_file, "API key", error.message);
   } else {
     error.path = "smartsight.api_key_env";
     const char* v = cfg.api_key_env.empty() ? nullptr : std::getenv(cfg.api_key_env.c_str());
@@ -1163,26 +1163,7 @@ std::optional<std::string> read_api_key(const smartsight_config& cfg, diagnostic
       error.message = "environment variable " + cfg.api_key_env + " is not set";
       return std::nullopt;
     }
-    key = v;
-  }
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!key.empty() && space(key.back())) key.pop_back();
-  std::size_t first = 0;
-  while (first < key.size() && space(key[first])) ++first;
-  key.erase(0, first);
-  std::string source = !cfg.api_key_file.empty() ? in_quotes(cfg.api_key_file)
-                                                 : "environment variable " + cfg.api_key_env;
-  if (key.empty()) {
-    error.message = "the API key in " + source + " is empty";
-    return std::nullopt;
-  }
-  // The key goes into an HTTP header: refuse anything that could break or inject one.
-  for (char c : key) {
-    if (c < 0x21 || c > 0x7e) {
-      error.message = "the API key in " + source +
-                      " contains spaces or control characters (expected one token on one line)";
-      return std::nullopt;
-    }
+    key = clean_token(v, "API key", "environment variable " + cfg.api_key_env, error.message);
   }
   return key;
 }
