@@ -7,7 +7,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
-#include <deque>
+#include <list>
 #include <optional>
 #include <random>
 
@@ -82,7 +82,9 @@ struct delivery::impl {
   std::optional<std::pair<config::sink_config, sink_secrets>> next;  // settings for the next POST
   metrics::registry& metrics;
   state::store& store;
-  std::deque<state::outbox_row> queue;
+  // A list: the front row is used across co_await while enqueue() may erase rows behind it,
+  // and list erasure never moves the other elements.
+  std::list<state::outbox_row> queue;
   deliver::token_bucket bucket;
   net::steady_timer wake;
   std::size_t dead = 0;
@@ -159,6 +161,7 @@ struct delivery::impl {
       co_return outcome{deliver::verdict::dead, "the stored body is not a JSON object", {}};
     outcome out{deliver::verdict::dead, {}, {}};
     bool any_retry = false;
+    bool delivered = false;
     for (endpoint& e : endpoints) {
       http::request req = request_for(row, *body);
       req.target = e.target;
@@ -173,8 +176,11 @@ struct delivery::impl {
         const http::response& res = std::get<http::response>(r);
         v = deliver::classify(res.status);
         if (v == deliver::verdict::delivered) {
+          // Every peer gets it (Alertmanager peers do not share alerts); one is enough for
+          // the row, and the next poll's re-send reaches a peer that missed this one.
           metrics.record_notification(name(), true);
-          co_return outcome{deliver::verdict::delivered, {}, {}};
+          delivered = true;
+          continue;
         }
         error = "HTTP " + std::to_string(res.status);
         if (std::string text = res.body.substr(0, 200); !text.empty()) error += " (" + text + ")";
@@ -186,6 +192,12 @@ struct delivery::impl {
       if (!out.error.empty()) out.error += "; ";
       out.error += error;
       any_retry = any_retry || v == deliver::verdict::retry;
+    }
+    if (delivered) {
+      if (!out.error.empty())
+        spdlog::warn("sink {}: notification {} for rule {} reached only some peers: {}", name(),
+                     row.id, row.rule, out.error);
+      co_return outcome{deliver::verdict::delivered, {}, {}};
     }
     out.verdict = any_retry ? deliver::verdict::retry : deliver::verdict::dead;
     co_return out;
@@ -281,11 +293,13 @@ void delivery::enqueue(state::outbox_row row) {
     // Each poll re-sends the rule's whole state to Alertmanager: what an earlier poll of the
     // same rule still has waiting is superseded (sending it late would only flap alerts).
     // The front row may be on the wire: it stays.
-    for (std::size_t i = d.queue.size(); i-- > 1;) {
-      const state::outbox_row& old = d.queue[i];
-      if (old.rule != row.rule || old.created_at >= row.created_at) continue;
-      d.write("a superseded notification", [&] { d.store.delivered(old.id); });
-      d.queue.erase(d.queue.begin() + static_cast<std::ptrdiff_t>(i));
+    for (auto it = d.queue.begin(); it != d.queue.end();) {
+      if (it == d.queue.begin() || it->rule != row.rule || it->created_at >= row.created_at) {
+        ++it;
+        continue;
+      }
+      d.write("a superseded notification", [&] { d.store.delivered(it->id); });
+      it = d.queue.erase(it);
     }
   }
   impl_->queue.push_back(std::move(row));

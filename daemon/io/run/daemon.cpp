@@ -137,9 +137,15 @@ class daemon {
                                       std::stoi(cfg_->listen.substr(cfg_->listen.rfind(':') + 1)))
                                 : status_.port());
     smartsight_ = make_smartsight(cfg_->smartsight);
-    apply_sinks();
-    if (store_) requeue_outbox();
-    apply_rules();
+    try {
+      apply_sinks();
+      if (store_) requeue_outbox();
+      apply_rules();
+    } catch (const state::store_error& e) {
+      spdlog::critical("cannot use the state database: {}", e.what());
+      shutdown();
+      return 1;
+    }
     if (opt_.once) {
       net::co_spawn(ioc_, once(), log_exception("--once"));
     } else {
@@ -436,7 +442,6 @@ class daemon {
         c.clear_incident = before.firing;
       try {
         store_->commit(c);
-        expire_state(static_cast<std::int64_t>(now));
       } catch (const std::exception& e) {
         // Nothing of this poll happened: the next one covers the window again.
         report.success = false;
@@ -444,6 +449,13 @@ class daemon {
         spdlog::critical("rule {}: could not record the poll in the state database: {}", rule.name,
                          e.what());
         return false;
+      }
+    }
+    if (store_) {
+      try {
+        expire_state(static_cast<std::int64_t>(now));
+      } catch (const std::exception& e) {
+        spdlog::error("could not forget expired sessions in the state database: {}", e.what());
       }
     }
     if (!t.source_up) spdlog::info("rule {}: source is back", rule.name);
