@@ -497,6 +497,8 @@ TEST(Config, SinkMistakesAreNamed) {
        "c.yaml:3:57: sinks[0].summary: unknown placeholder {{rulez}} (known: rule, "},
       {"{name: a, type: webhook, url: \"http://h/\", rate_limit: 0}",
        "c.yaml:3:60: sinks[0].rate_limit: 0 is out of range (POSTs per second, 0.001 to 10000)"},
+      {"{name: a, type: slack, url: \"http://h/\", rate_limit: 2}",
+       "c.yaml:3:58: sinks[0].rate_limit: 2 is out of range (POSTs per second, 0.001 to 1)"},
       {"{name: a, type: webhook, url: \"http://h/\", max_age: forever}",
        "c.yaml:3:57: sinks[0].max_age: \"forever\" is not a duration (use 30s, 5m, 1h)"},
   };
@@ -531,7 +533,6 @@ rules: [{name: r, qoefilter: latency > 5}]
   std::vector<std::string> got = texts(r);
   ASSERT_EQ(got.size(), 2u) << testing::PrintToString(got);
   EXPECT_NE(got[0].find("sinks[0].secret_file: the secret in"), std::string::npos) << got[0];
-  EXPECT_NE(got[1].find("sinks[1].routing_key_file: cannot read \""), std::string::npos)
-      << got[1];
+  EXPECT_NE(got[1].find("sinks[1].routing_key_file: cannot read \""), std::string::npos) << got[1];
   for (const std::string& e : got) EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
 }

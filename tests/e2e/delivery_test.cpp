@@ -175,7 +175,15 @@ TEST_F(Delivery, SmartSightOutageNeitherResolvesNorAlertsAndIsCaughtUpOn) {
   const std::string sim_port = s->port, key = s->key;
   std::string accepted = (dir_.path / "accepted.jsonl").string();
   receiver hook(accepted);
-  std::string cfg = config(sim_port, hook.port, "4s", "", "    resolve_after: 2\n");
+  // An Alertmanager stand-in: it must keep getting the incident's alert through the outage.
+  std::string am_requests = (dir_.path / "am.jsonl").string();
+  receiver_options am_opts;
+  am_opts.requests = am_requests;
+  receiver am((dir_.path / "am-accepted.jsonl").string(), am_opts);
+  std::string cfg =
+      config(sim_port, hook.port, "4s",
+             "  - {name: am, type: alertmanager, urls: [\"http://127.0.0.1:" + am.port + "\"]}\n",
+             "    resolve_after: 2\n");
   add_sessions(*s, {session("before", wall_now() - 1, slow)});
   auto daemon = start(cfg, key);
   ASSERT_TRUE(eventually([&] { return sessions_by_rule(accepted)["slow"].size() == 1; }, 20s))
@@ -186,7 +194,14 @@ TEST_F(Delivery, SmartSightOutageNeitherResolvesNorAlertsAndIsCaughtUpOn) {
   s.reset();
   const std::int64_t down_at = wall_now();
   ASSERT_TRUE(eventually([&] { return metric("qoewatch_source_up{rule=\"slow\"}") == 0; }, 10s));
+  const std::size_t am_posts_at_outage = json_lines(am_requests).size();
   std::this_thread::sleep_for(8s);
+  // Alertmanager would resolve an alert not re-sent within its endsAt: it keeps coming.
+  std::vector<json::value> am_posts = json_lines(am_requests);
+  ASSERT_GE(am_posts.size(), am_posts_at_outage + 3) << daemon->log();
+  const json::array& last_am = am_posts.back().at("body").as_array();
+  ASSERT_EQ(last_am.size(), 1u) << "the incident's alert only";
+  EXPECT_TRUE(last_am[0].at("labels").as_object().contains("incident"));
   EXPECT_EQ(metric("qoewatch_source_up{rule=\"slow\"}"), 0);
   EXPECT_EQ(metric("qoewatch_rule_firing{rule=\"slow\"}"), 1) << "a failed poll never resolves";
   EXPECT_EQ(notifications(accepted).size(), 1u) << "nothing new while the source is down";

@@ -562,8 +562,9 @@ class loader {
     if (YAML::Node v = s["max_age"])
       if (auto d = get_duration(file, v, key_path(path, "max_age"), false)) sink.max_age = *d;
     if (YAML::Node v = s["rate_limit"])
-      if (auto r =
-              get_number(file, v, key_path(path, "rate_limit"), 0.001, 10000, "POSTs per second"))
+      // Slack accepts one message a second per incoming webhook and drops the excess.
+      if (auto r = get_number(file, v, key_path(path, "rate_limit"), 0.001,
+                              t == sink_type::slack ? 1 : 10000, "POSTs per second"))
         sink.rate_limit = *r;
     if (YAML::Node v = s["burst"])
       if (auto b = get_int(file, v, key_path(path, "burst"), 1, 10000, "POSTs at once"))

@@ -167,6 +167,7 @@ class daemon {
     bool polled_once = false;
     bool source_up = true;                   // for logging transitions only
     std::optional<std::int64_t> checkpoint;  // end of the last fully processed window
+    std::size_t last_offending = 0;          // in the last successfully polled window
     rule_task(net::any_io_executor ex, config::rule_config r, std::shared_ptr<http::client> c)
         : rule(std::move(r)), smartsight(std::move(c)), timer(ex) {}
   };
@@ -415,6 +416,7 @@ class daemon {
       else
         spdlog::warn("rule {}: poll failed again: {}", rule.name, out.error);
       t.source_up = false;
+      keep_alertmanager_firing(t, report.finished_at);
       return false;
     }
     const evaluate::poll_accumulator& acc = *out.acc;
@@ -461,6 +463,7 @@ class daemon {
     if (!t.source_up) spdlog::info("rule {}: source is back", rule.name);
     t.source_up = true;
     t.checkpoint = out.window.end;
+    t.last_offending = d.offending;
     evaluate::record(rule, d, notified_);
     if (inc.next.firing)
       incidents_[rule.name] = inc.next;
@@ -507,6 +510,32 @@ class daemon {
       }
     }
     return true;
+  }
+
+  // A failed poll neither fires nor resolves, but Alertmanager resolves alerts that are not
+  // re-sent within their endsAt: keep the firing incident's alert alive through the outage.
+  void keep_alertmanager_firing(rule_task& t, double now) {
+    const incident::state current = incident_of(t.rule.name);
+    if (!current.firing || !store_) return;
+    evaluate::poll_accumulator nothing(t.rule);
+    evaluate::decision d;
+    d.offending = t.last_offending;
+    std::vector<state::outbox_row> rows =
+        render(t.rule, nothing, d, current, {current, incident::transition::none},
+               fetch::window_at(t.rule, system_clock::now()), now);
+    if (rows.empty()) return;
+    state::poll_commit c;
+    c.rule = t.rule.name;
+    c.outbox = rows;
+    try {
+      store_->commit(c);
+    } catch (const std::exception& e) {
+      spdlog::error("rule {}: could not queue the Alertmanager refresh: {}", t.rule.name, e.what());
+      return;
+    }
+    for (state::outbox_row& row : rows)
+      if (auto it = sinks_.find(row.sink); it != sinks_.end() && it->second.delivery)
+        it->second.delivery->enqueue(std::move(row));
   }
 
   incident::state incident_of(const std::string& rule) const {
