@@ -20,4 +20,10 @@ std::optional<duration> parse_duration(std::string_view text);
 /// INT64_MAX/4 ms), parse_duration(format_duration(d)) == d.
 std::string format_duration(duration d);
 
+/// A wall-clock time as seconds since the epoch, with fractions (what the state database,
+/// the metrics and the payloads store).
+inline double epoch_seconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
 }  // namespace qoewatch

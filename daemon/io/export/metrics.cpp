@@ -11,6 +11,8 @@
 #include <map>
 #include <sstream>
 
+#include "duration.hpp"
+
 namespace qoewatch::metrics {
 
 namespace {
@@ -20,7 +22,7 @@ using prometheus::Gauge;
 using prometheus::Histogram;
 
 double epoch_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return epoch_seconds(std::chrono::system_clock::now());
 }
 
 constexpr const char* stats[] = {"max", "p95", "mean"};

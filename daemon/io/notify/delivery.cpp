@@ -12,6 +12,7 @@
 #include <random>
 
 #include "deliver/policy.hpp"
+#include "duration.hpp"
 #include "export/metrics.hpp"
 #include "http/client.hpp"
 #include "http/retry_after.hpp"
@@ -25,7 +26,7 @@ using namespace std::chrono_literals;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 double epoch_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return epoch_seconds(std::chrono::system_clock::now());
 }
 
 // Receivers answer with small bodies; one connection per endpoint keeps deliveries in order.

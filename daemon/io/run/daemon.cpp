@@ -51,10 +51,6 @@ bool same_settings(T a, T b) {
   return a == b;
 }
 
-double epoch_seconds(system_clock::time_point t) {
-  return std::chrono::duration<double>(t.time_since_epoch()).count();
-}
-
 // Completion handler for co_spawn: a coroutine that throws is a bug; log it with its name.
 auto log_exception(std::string what) {
   return [what = std::move(what)](std::exception_ptr e) {
@@ -452,8 +448,6 @@ class daemon {
                          e.what());
         return false;
       }
-    }
-    if (store_) {
       try {
         expire_state(static_cast<std::int64_t>(now));
       } catch (const std::exception& e) {
@@ -500,15 +494,7 @@ class daemon {
     else if (inc.change == incident::transition::resolved)
       spdlog::info("rule {}: incident {} resolved after {} quiet poll(s)", rule.name, before.key,
                    rule.resolve_after);
-    for (state::outbox_row& row : rows) {
-      if (opt_.dry_run) {
-        std::fwrite(row.body.data(), 1, row.body.size(), stdout);
-        std::fputc('\n', stdout);
-        std::fflush(stdout);
-      } else if (auto it = sinks_.find(row.sink); it != sinks_.end() && it->second.delivery) {
-        it->second.delivery->enqueue(std::move(row));
-      }
-    }
+    hand_to_sinks(rows);
     return true;
   }
 
@@ -533,9 +519,20 @@ class daemon {
       spdlog::error("rule {}: could not queue the Alertmanager refresh: {}", t.rule.name, e.what());
       return;
     }
-    for (state::outbox_row& row : rows)
-      if (auto it = sinks_.find(row.sink); it != sinks_.end() && it->second.delivery)
+    hand_to_sinks(rows);
+  }
+
+  // Committed outbox rows go to their sinks' queues; a dry run prints them instead.
+  void hand_to_sinks(std::vector<state::outbox_row>& rows) {
+    for (state::outbox_row& row : rows) {
+      if (opt_.dry_run) {
+        std::fwrite(row.body.data(), 1, row.body.size(), stdout);
+        std::fputc('\n', stdout);
+        std::fflush(stdout);
+      } else if (auto it = sinks_.find(row.sink); it != sinks_.end() && it->second.delivery) {
         it->second.delivery->enqueue(std::move(row));
+      }
+    }
   }
 
   incident::state incident_of(const std::string& rule) const {
