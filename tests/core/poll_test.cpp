@@ -175,16 +175,41 @@ TEST(Poll, NotifiedSessionsExpireOnlyWhenNoWindowCanHoldThem) {
   EXPECT_LE(expiry, 1001 + 120 + 600 + 30 + 3);
   evaluate::notified_sessions n;
   n.insert("r", "a", expiry);
-  n.expire(expiry);
+  n.insert("other", "a", expiry);
+  n.expire("r", expiry);
   EXPECT_TRUE(n.contains("r", "a"));
-  n.expire(expiry + 1);
+  n.expire("r", expiry + 1);
   EXPECT_FALSE(n.contains("r", "a"));
+  EXPECT_TRUE(n.contains("other", "a")) << "each rule has its own horizon";
   n.insert("r", "b", 5000);
   n.insert("gone", "c", 5000);
   n.retain_rules({"r"});
   EXPECT_TRUE(n.contains("r", "b"));
   EXPECT_FALSE(n.contains("gone", "c"));
   EXPECT_EQ(n.size(), 1u);
+}
+
+TEST(Poll, WhileCatchingUpPairsFromTheCheckpointOnAreKept) {
+  config::rule_config rule =
+      rule_from("  - {name: r, qoefilter: latency > 5, interval: 30s, window: 10m, delay: 2m}\n");
+  const std::int64_t now = 1'800'000'000;
+  // Polling normally: what expired before now.
+  EXPECT_EQ(evaluate::forget_before(rule, now, std::nullopt, 1h), now);
+  EXPECT_EQ(evaluate::forget_before(rule, now, now - 130, 1h), now);
+  // Catching up from a checkpoint 40 minutes back: the next slice starts there, so a session
+  // that ended at the checkpoint (windows include both ends) must still be known, and one
+  // that ended just before it need not be.
+  const std::int64_t checkpoint = now - 2400;
+  const std::int64_t before = evaluate::forget_before(rule, now, checkpoint, 1h);
+  EXPECT_GE(evaluate::notified_expiry(rule, static_cast<double>(checkpoint)), before);
+  EXPECT_LT(evaluate::notified_expiry(rule, static_cast<double>(checkpoint - 1)), before);
+  // A checkpoint beyond max_catchup: no window reaches back past max_catchup.
+  const std::int64_t far = evaluate::forget_before(rule, now, now - 5 * 3600, 1h);
+  EXPECT_EQ(far, evaluate::forget_before_any(now, 1h));
+  EXPECT_EQ(far, now - 3600);
+  // ... and what the earliest possible catch-up window (max_catchup before the normal end)
+  // still holds is kept.
+  EXPECT_GE(evaluate::notified_expiry(rule, static_cast<double>(now - 120 - 3600)), far);
 }
 
 TEST(Poll, SummariesCoverTheOffendingSessionsOfTheWindow) {

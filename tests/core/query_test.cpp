@@ -145,17 +145,48 @@ TEST(Query, AfterDowntimeThePollReachesBackToTheCheckpoint) {
   // No checkpoint yet, or one inside the normal window: the normal window.
   EXPECT_EQ(fetch::window_after(r, now, std::nullopt, 1h).w, fetch::window_at(r, now));
   EXPECT_EQ(fetch::window_after(r, now, end - 30, 1h).w, fetch::window_at(r, now));
-  // Down for 25 minutes: the window starts where the last processed one ended.
+  // Down for 25 minutes: the window starts where the last processed one ended, one window long.
   fetch::catchup c25 = fetch::window_after(r, now, end - 1500, 1h);
   EXPECT_EQ(c25.w.start, end - 1500);
-  EXPECT_EQ(c25.w.end, end);
+  EXPECT_EQ(c25.w.end, end - 900);
+  EXPECT_TRUE(c25.behind);
   EXPECT_EQ(c25.skipped_seconds, 0);
   // Down for 3 hours with max_catchup 1h: one hour back, the rest reported as skipped.
   fetch::catchup c3h = fetch::window_after(r, now, end - 3 * 3600, 1h);
   EXPECT_EQ(c3h.w.start, end - 3600);
+  EXPECT_EQ(c3h.w.end, end - 3000);
   EXPECT_EQ(c3h.skipped_seconds, 2 * 3600);
   // max_catchup 0 (or shorter than the window) never shrinks the normal window.
   fetch::catchup none = fetch::window_after(r, now, end - 3 * 3600, 0s);
   EXPECT_EQ(none.w, fetch::window_at(r, now));
   EXPECT_EQ(none.skipped_seconds, 3 * 3600 - 600);
+  EXPECT_FALSE(none.behind);
+}
+
+TEST(Query, CatchingUpCoversTheOutageInContiguousWindowSizedSlices) {
+  config::daemon_config c = load_ok(example);
+  const config::rule_config& r = c.rules.at(0);  // window 10m, delay 2m
+  const std::int64_t end = 1775750640 - 120;
+  // Each slice starts where the last one ended (the checkpoint it committed) and is at most
+  // one window long; the last is the normal window, and only the first reports a skip.
+  std::optional<std::int64_t> checkpoint = end - 2 * 3600;
+  std::vector<fetch::window> slices;
+  std::int64_t skipped = 0;
+  for (int i = 0; i < 100; ++i) {
+    fetch::catchup step = fetch::window_after(r, now, checkpoint, 1h);
+    slices.push_back(step.w);
+    skipped += step.skipped_seconds;
+    EXPECT_LE(step.w.end - step.w.start, 600);
+    if (checkpoint) {
+      EXPECT_LE(step.w.start, std::max(*checkpoint, end - 3600));
+    }
+    checkpoint = step.w.end;
+    if (!step.behind) break;
+  }
+  ASSERT_EQ(slices.size(), 6u);  // five slices of the hour, then the normal window
+  EXPECT_EQ(slices.front().start, end - 3600);
+  for (std::size_t i = 1; i < slices.size(); ++i)
+    EXPECT_EQ(slices[i].start, slices[i - 1].end);
+  EXPECT_EQ(slices.back(), fetch::window_at(r, now));
+  EXPECT_EQ(skipped, 3600);
 }

@@ -52,9 +52,10 @@ bool notified_sessions::contains(std::string_view rule, std::string_view session
   return r != by_rule_.end() && r->second.count(std::string(sessionid)) > 0;
 }
 
-void notified_sessions::expire(std::int64_t now) {
-  for (auto& [rule, sessions] : by_rule_)
-    std::erase_if(sessions, [now](const auto& entry) { return entry.second < now; });
+void notified_sessions::expire(std::string_view rule, std::int64_t before) {
+  auto r = by_rule_.find(std::string(rule));
+  if (r == by_rule_.end()) return;
+  std::erase_if(r->second, [before](const auto& entry) { return entry.second < before; });
 }
 
 void notified_sessions::retain_rules(const std::vector<std::string>& keep) {
@@ -69,12 +70,31 @@ std::size_t notified_sessions::size() const {
   return n;
 }
 
-std::int64_t notified_expiry(const config::rule_config& rule, double endtime) {
+namespace {
+// How long after its session ended a pair expires: delay, window and one interval of margin,
+// each rounded up.
+std::int64_t expiry_span(const config::rule_config& rule) {
   using std::chrono::duration_cast;
   using std::chrono::seconds;
   auto s = [](duration d) { return duration_cast<seconds>(d).count() + 1; };
-  return static_cast<std::int64_t>(std::ceil(endtime)) + s(rule.delay) + s(rule.window) +
-         s(rule.interval);
+  return s(rule.delay) + s(rule.window) + s(rule.interval);
+}
+}  // namespace
+
+std::int64_t notified_expiry(const config::rule_config& rule, double endtime) {
+  return static_cast<std::int64_t>(std::ceil(endtime)) + expiry_span(rule);
+}
+
+std::int64_t forget_before(const config::rule_config& rule, std::int64_t now,
+                           std::optional<std::int64_t> checkpoint, duration max_catchup) {
+  if (!checkpoint) return now;
+  // expires_at < checkpoint + span means the session ended before the checkpoint.
+  return std::max(std::min(now, *checkpoint + expiry_span(rule)),
+                  forget_before_any(now, max_catchup));
+}
+
+std::int64_t forget_before_any(std::int64_t now, duration max_catchup) {
+  return now - std::chrono::duration_cast<std::chrono::seconds>(max_catchup).count();
 }
 
 decision decide(const config::rule_config& rule, const poll_accumulator& acc,

@@ -58,8 +58,8 @@ class notified_sessions {
   /// Records the pair; false when it was already recorded.
   bool insert(std::string_view rule, std::string_view sessionid, std::int64_t expires_at);
   bool contains(std::string_view rule, std::string_view sessionid) const;
-  /// Forgets pairs whose expiry is before `now` (epoch seconds).
-  void expire(std::int64_t now);
+  /// Forgets the rule's pairs whose expiry is before `before` (see forget_before).
+  void expire(std::string_view rule, std::int64_t before);
   /// Forgets every pair of rules not in `keep` (after a reload removed rules).
   void retain_rules(const std::vector<std::string>& keep);
   std::size_t size() const;
@@ -71,6 +71,17 @@ class notified_sessions {
 /// When a session that ended at `endtime` stops appearing in the rule's windows (with one
 /// interval of margin for late polls), in epoch seconds.
 std::int64_t notified_expiry(const config::rule_config& rule, double endtime);
+
+/// The rule's pairs with an expiry before this can be forgotten: no future window can hold
+/// their sessions. Normally that is `now`; while the rule catches up after downtime its next
+/// window starts at `checkpoint`, so pairs of sessions from there on are kept, but never those
+/// older than `max_catchup` reaches back (see forget_before_any).
+std::int64_t forget_before(const config::rule_config& rule, std::int64_t now,
+                           std::optional<std::int64_t> checkpoint, duration max_catchup);
+
+/// What can be forgotten of any rule, whatever its settings, even one no longer configured
+/// that may come back: `max_catchup` before `now`.
+std::int64_t forget_before_any(std::int64_t now, duration max_catchup);
 
 struct decision {
   std::vector<const fetch::session_row*> new_sessions;  // not yet notified, in arrival order

@@ -26,6 +26,12 @@ catchup window_after(const config::rule_config& rule, std::chrono::system_clock:
   std::int64_t earliest = std::min(c.w.end - reach, c.w.start);
   c.w.start = std::max(*checkpoint, earliest);
   c.skipped_seconds = c.w.start - *checkpoint;
+  std::int64_t slice = std::max<std::int64_t>(
+      1, std::chrono::duration_cast<std::chrono::seconds>(rule.window).count());
+  if (c.w.end - c.w.start > slice) {
+    c.w.end = c.w.start + slice;
+    c.behind = true;
+  }
   return c;
 }
 

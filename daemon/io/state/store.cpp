@@ -404,6 +404,15 @@ std::vector<notified_row> store::notified() const {
   return out;
 }
 
+std::vector<notified_row> store::notified(const std::string& rule) const {
+  statement s(impl_->db.get(), impl_->path,
+              "SELECT rule, sessionid, expires_at FROM notified WHERE rule = ?1 ORDER BY sessionid");
+  s.bind(1, rule);
+  std::vector<notified_row> out;
+  while (s.step()) out.push_back({s.text(0), s.text(1), s.int64(2)});
+  return out;
+}
+
 std::vector<incident_row> store::incidents() const {
   statement s(impl_->db.get(), impl_->path,
               "SELECT rule, key, started_at, polls_below FROM incidents ORDER BY rule");
@@ -511,9 +520,15 @@ void store::dead(const std::string& id, const std::string& reason, double now) {
   tx.commit();
 }
 
-void store::expire_notified(std::int64_t now) {
+void store::expire_notified(std::int64_t before) {
   statement s(impl_->db.get(), impl_->path, "DELETE FROM notified WHERE expires_at < ?1");
-  s.bind(1, now).run();
+  s.bind(1, before).run();
+}
+
+void store::expire_notified(const std::string& rule, std::int64_t before) {
+  statement s(impl_->db.get(), impl_->path,
+              "DELETE FROM notified WHERE rule = ?1 AND expires_at < ?2");
+  s.bind(1, rule).bind(2, before).run();
 }
 
 }  // namespace qoewatch::state

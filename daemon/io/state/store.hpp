@@ -90,6 +90,7 @@ class store {
   // ---- reading, at start-up ----
   std::optional<std::int64_t> checkpoint(const std::string& rule) const;
   std::vector<notified_row> notified() const;     // all pairs
+  std::vector<notified_row> notified(const std::string& rule) const;
   std::vector<incident_row> incidents() const;    // firing incidents
   std::vector<outbox_row> outbox() const;         // pending, in insertion order
   std::vector<dead_letter> dead_letters() const;  // oldest first
@@ -102,8 +103,10 @@ class store {
   void attempt_failed(const std::string& id, int attempts, const std::string& error);
   /// Moves the outbox row to the dead letters (one transaction).
   void dead(const std::string& id, const std::string& reason, double now);
-  /// Forgets notified pairs with expires_at < now.
-  void expire_notified(std::int64_t now);
+  /// Forgets notified pairs of every rule with expires_at < before.
+  void expire_notified(std::int64_t before);
+  /// Forgets the rule's notified pairs with expires_at < before.
+  void expire_notified(const std::string& rule, std::int64_t before);
 
  private:
   struct impl;

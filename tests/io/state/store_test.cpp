@@ -279,9 +279,17 @@ TEST_F(StateStore, ExpireNotifiedForgetsOnlyPairsThatExpiredBeforeNow) {
   c.rule = "slow-start";
   c.notified = {{"slow-start", "old", 99}, {"slow-start", "edge", 100}, {"slow-start", "new", 101}};
   s->commit(c);
-  s->expire_notified(100);
-  EXPECT_EQ(s->notified(),
+  c.rule = "rebuffering";
+  c.notified = {{"rebuffering", "old", 99}, {"rebuffering", "older", 50}};
+  s->commit(c);
+  s->expire_notified("slow-start", 100);
+  EXPECT_EQ(s->notified("slow-start"),
             (std::vector<notified_row>{{"slow-start", "edge", 100}, {"slow-start", "new", 101}}));
+  EXPECT_EQ(s->notified("rebuffering").size(), 2u) << "another rule's pairs are left alone";
+  s->expire_notified(60);
+  EXPECT_EQ(s->notified(), (std::vector<notified_row>{{"rebuffering", "old", 99},
+                                                       {"slow-start", "edge", 100},
+                                                       {"slow-start", "new", 101}}));
 }
 
 TEST_F(StateStore, TheDatabaseIsInWalModeWithOthersReadingWhileItIsOpen) {
