@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace qoewatch {
@@ -16,6 +17,14 @@ constexpr std::uint64_t fnv1a(std::string_view bytes, std::uint64_t h = fnv1a_ba
     h *= 1099511628211ull;
   }
   return h;
+}
+
+/// `v` as 16 lowercase hex digits, most significant first.
+inline std::string hex16(std::uint64_t v) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) out[static_cast<std::size_t>(i)] = digits[v & 0xf];
+  return out;
 }
 
 }  // namespace qoewatch

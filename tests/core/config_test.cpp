@@ -416,6 +416,7 @@ TEST(Config, EverySinkTypeWithItsSettings) {
   temp_dir dir;
   dir.write("pd.key", "R0UTINGKEY\n");
   dir.write("hook.secret", "whsec_aGVsbG8=\n");
+  dir.write("chat.url", "https://hooks.slack.com/services/T/B/FROMFILE\n");
   std::string path = dir.write("c.yaml", R"(smartsight: {customer_id: 1, api_key_env: QW_SINK_KEY}
 max_catchup: 30m
 sinks:
@@ -431,6 +432,7 @@ sinks:
   - {name: am, type: alertmanager, urls: ["http://am1:9093/", "http://am2:9093"]}
   - {name: chat, type: slack, url: "https://hooks.slack.com/services/T/B/X"}
   - {name: pd, type: pagerduty, routing_key_file: pd.key}
+  - {name: chat2, type: slack, url_file: chat.url}
 rules:
   - {name: r, qoefilter: latency > 5, min_sessions: 3, resolve_after: 4}
 )");
@@ -441,7 +443,7 @@ rules:
   ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
   const config::daemon_config& c = *r.config;
   EXPECT_EQ(c.max_catchup, 30min);
-  ASSERT_EQ(c.sinks.size(), 4u);
+  ASSERT_EQ(c.sinks.size(), 5u);
   const config::sink_config& hook = c.sinks[0];
   EXPECT_EQ(hook.headers.at("Authorization"), "Bearer t0ken");
   EXPECT_EQ(hook.secret_file, (dir.path() / "hook.secret").string());
@@ -457,7 +459,10 @@ rules:
   EXPECT_EQ(c.sinks[3].url, "https://events.pagerduty.com/v2/enqueue");
   EXPECT_EQ(c.rules[0].min_sessions, 3);
   EXPECT_EQ(c.rules[0].resolve_after, 4);
-  EXPECT_EQ(c.rules[0].sinks.size(), 4u);
+  EXPECT_EQ(c.rules[0].sinks.size(), 5u);
+  EXPECT_EQ(c.sinks[4].url, "") << "a URL from url_file is a secret, not config";
+  EXPECT_EQ(c.sinks[4].url_file, (dir.path() / "chat.url").string());
+  EXPECT_EQ(secrets.urls.at("chat2"), "https://hooks.slack.com/services/T/B/FROMFILE");
   EXPECT_EQ(secrets.api_key, "k");
   EXPECT_EQ(secrets.signing_keys.at("hook"), "hello");
   EXPECT_EQ(secrets.routing_keys.at("pd"), "R0UTINGKEY");
@@ -499,6 +504,13 @@ TEST(Config, SinkMistakesAreNamed) {
        "c.yaml:3:60: sinks[0].rate_limit: 0 is out of range (POSTs per second, 0.001 to 10000)"},
       {"{name: a, type: slack, url: \"http://h/\", rate_limit: 2}",
        "c.yaml:3:58: sinks[0].rate_limit: 2 is out of range (POSTs per second, 0.001 to 1)"},
+      {"{name: a, type: slack, url: \"http://h/\", url_file: f}",
+       "c.yaml:3:56: sinks[0].url_file: write url or url_file, not both"},
+      {"{name: a, type: slack}",
+       "c.yaml:3:5: sinks[0].url: missing (required: the Slack incoming webhook URL, or "
+       "url_file: a file holding it)"},
+      {"{name: a, type: pagerduty, routing_key_file: k, url_file: f}",
+       "c.yaml:3:63: sinks[0].url_file: not used by pagerduty sinks"},
       {"{name: a, type: webhook, url: \"http://h/\", max_age: forever}",
        "c.yaml:3:57: sinks[0].max_age: \"forever\" is not a duration (use 30s, 5m, 1h)"},
   };
@@ -519,10 +531,14 @@ TEST(Config, SinkMistakesAreNamed) {
 TEST(Config, UnreadableSinkSecretsAreErrorsThatNeverEchoTheSecret) {
   temp_dir dir;
   dir.write("bad.secret", "whsec_!!not-base64-hunter2\n");
+  dir.write("bad.url", "ftp://hooks.example/hunter2\n");
+  dir.write("relative.url", "/services/hunter2\n");
   std::string path = dir.write("c.yaml", R"(smartsight: {customer_id: 1, api_key_env: QW_SINK_KEY2}
 sinks:
   - {name: hook, type: webhook, url: "http://h/", secret_file: bad.secret}
   - {name: pd, type: pagerduty, routing_key_file: missing.key}
+  - {name: chat, type: slack, url_file: bad.url}
+  - {name: chat2, type: slack, url_file: relative.url}
 rules: [{name: r, qoefilter: latency > 5}]
 )");
   ::setenv("QW_SINK_KEY2", "k", 1);
@@ -531,8 +547,12 @@ rules: [{name: r, qoefilter: latency > 5}]
   ::unsetenv("QW_SINK_KEY2");
   EXPECT_FALSE(r.config);
   std::vector<std::string> got = texts(r);
-  ASSERT_EQ(got.size(), 2u) << testing::PrintToString(got);
+  ASSERT_EQ(got.size(), 4u) << testing::PrintToString(got);
   EXPECT_NE(got[0].find("sinks[0].secret_file: the secret in"), std::string::npos) << got[0];
   EXPECT_NE(got[1].find("sinks[1].routing_key_file: cannot read \""), std::string::npos) << got[1];
+  EXPECT_NE(got[2].find("sinks[2].url_file: scheme \"ftp\" is not supported"), std::string::npos)
+      << got[2];
+  EXPECT_NE(got[3].find("sinks[3].url_file: the URL in \""), std::string::npos) << got[3];
+  EXPECT_NE(got[3].find("relative.url\" is not a URL"), std::string::npos) << got[3];
   for (const std::string& e : got) EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
 }

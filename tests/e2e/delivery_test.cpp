@@ -231,6 +231,183 @@ TEST_F(Delivery, SmartSightOutageNeitherResolvesNorAlertsAndIsCaughtUpOn) {
   EXPECT_EQ(daemon->wait(15s), 0);
 }
 
+TEST_F(Delivery, ALongOutageIsCaughtUpOnInSlicesThatEachFitMaxPages) {
+  sim s({"--rate", "0"});
+  std::string accepted = (dir_.path / "accepted.jsonl").string();
+  receiver hook(accepted);
+  // page_size 2 and max_pages 2: one poll can read at most 3 sessions.
+  std::string cfg = config(s.port, hook.port, "2s", "");
+  std::string text = read_file(cfg);
+  text.replace(text.find("page_size: 2"), 12, "page_size: 2\n  max_pages: 2");
+  cfg = dir_.write("qoewatch.yaml", text);
+  auto once = [&] {
+    child_process d(QOEWATCHD_BINARY, {"--config", cfg, "--once", "--log-level", "debug"},
+                    {{"QW_KEY", s.key}});
+    int code = d.wait(60s);
+    return std::make_pair(code, d.log());
+  };
+  auto [first, first_log] = once();
+  ASSERT_EQ(first, 0) << first_log;  // the checkpoint is now
+  const std::int64_t t0 = wall_now();
+  // Down for 9 s, four and a half windows, while 8 slow sessions end: four pages' worth.
+  std::vector<std::string> down;
+  std::vector<std::string> ids;
+  for (int i = 1; i <= 8; ++i) {
+    ids.push_back("down-" + std::to_string(i));
+    down.push_back(session(ids.back(), t0 + i, slow));
+  }
+  add_sessions(s, down);
+  std::this_thread::sleep_for(9s);
+  auto [second, second_log] = once();
+  ASSERT_EQ(second, 0) << second_log;
+  EXPECT_NE(second_log.find("catching up"), std::string::npos) << second_log;
+  std::vector<std::string> got = sessions_by_rule(accepted)["slow"];
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, ids) << "every session of the outage, each once\n" << second_log;
+  // The checkpoint reached the present: a third run finds nothing left to send.
+  auto [third, third_log] = once();
+  ASSERT_EQ(third, 0) << third_log;
+  EXPECT_EQ(third_log.find("catching up"), std::string::npos) << third_log;
+  EXPECT_EQ(sessions_by_rule(accepted)["slow"].size(), 8u);
+}
+
+TEST_F(Delivery, ARuleRemovedWhileFiringResolvesAndRemembersWhatItSentWhenItComesBack) {
+  sim s({"--rate", "0"});
+  std::string accepted = (dir_.path / "accepted.jsonl").string();
+  receiver hook(accepted);
+  const std::string other = R"(  - name: other
+    qoefilter: "fatalerrors > 0"
+    interval: 1s
+    window: 30s
+    delay: 0s
+)";
+  std::string cfg = config(s.port, hook.port, "30s", "", other);
+  const std::string with_slow = read_file(cfg);
+  std::string without_slow = with_slow;
+  const std::size_t from = without_slow.find("  - name: slow");
+  without_slow.erase(from, without_slow.find("  - name: other") - from);
+  auto statuses = [&](const std::string& rule) {
+    std::vector<std::string> out;
+    for (const json::value& n : notifications(accepted))
+      if (n.at("groupLabels").at("alertname").as_string() == rule)
+        out.emplace_back(n.at("status").as_string());
+    return out;
+  };
+
+  add_sessions(s, {session("a", wall_now() - 1, slow)});
+  auto daemon = start(cfg, s.key);
+  ASSERT_TRUE(eventually([&] { return sessions_by_rule(accepted)["slow"].size() == 1; }, 20s))
+      << daemon->log();
+
+  // Removed while firing: nobody could resolve its incident any more, so it resolves now.
+  dir_.write("qoewatch.yaml", without_slow);
+  daemon->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return statuses("slow").size() == 2; }, 10s)) << daemon->log();
+  EXPECT_EQ(statuses("slow"), (std::vector<std::string>{"firing", "resolved"}));
+  EXPECT_FALSE(metric("qoewatch_rule_firing{rule=\"slow\"}").has_value());
+
+  // Back again while "a" is still in its window: "a" is not sent again, "b" is.
+  dir_.write("qoewatch.yaml", with_slow);
+  daemon->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return metric("qoewatch_rule_firing{rule=\"slow\"}") == 1; }, 10s))
+      << daemon->log();
+  add_sessions(s, {session("b", wall_now() - 1, slow)});
+  ASSERT_TRUE(eventually([&] { return sessions_by_rule(accepted)["slow"].size() >= 2; }, 20s))
+      << daemon->log();
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(sessions_by_rule(accepted)["slow"], (std::vector<std::string>{"a", "b"}))
+      << daemon->log();
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait(15s), 0);
+}
+
+TEST_F(Delivery, ARemovedOrRetypedSinkSettlesItsPostInFlightAndKeepsTheRestAsDeadLetters) {
+  sim s({"--rate", "0"});
+  std::string accepted = (dir_.path / "accepted.jsonl").string();
+  receiver hook(accepted);
+  auto write_config = [&](const std::string& sinks) {
+    return dir_.write("qoewatch.yaml", R"(smartsight:
+  base_url: http://127.0.0.1:)" + s.port + R"(
+  customer_id: 199493832
+  api_key_env: QW_KEY
+  timeout: 5s
+listen: 127.0.0.1:)" + listen_ + R"(
+state_dir: state
+sinks:)" + sinks + R"(
+rules:
+  - name: slow
+    qoefilter: "latency > 5"
+    interval: 1s
+    window: 30s
+    delay: 0s
+)");
+  };
+  const std::string webhook =
+      "\n  - {name: hook, type: webhook, url: \"http://127.0.0.1:" + hook.port + "/qoe\"}";
+  const std::string slack =
+      "\n  - {name: hook, type: slack, url: \"http://127.0.0.1:" + hook.port + "/slack\"}";
+  std::string cfg = write_config(webhook);
+  auto dead_letters = [&] {
+    child_process list(QOEWATCHD_BINARY, {"--config", cfg, "--dead-letters"});
+    std::string out;
+    while (auto line = list.read_line(10s)) out += *line + "\n";
+    EXPECT_EQ(list.wait(10s), 0) << list.log();
+    return out;
+  };
+
+  // The receiver holds the POST of "a" for 3 s; meanwhile a reload removes the sink.
+  hook.set_delay(3);
+  add_sessions(s, {session("a", wall_now() - 1, slow)});
+  auto daemon = start(cfg, s.key);
+  ASSERT_TRUE(
+      eventually([&] { return metric("qoewatch_outbox_pending{sink=\"hook\"}") == 1; }, 20s))
+      << daemon->log();
+  std::this_thread::sleep_for(1s);
+  write_config(" []");
+  daemon->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return notifications(accepted).size() == 1; }, 10s))
+      << daemon->log();
+  std::this_thread::sleep_for(1s);  // for the daemon to settle the answer
+  EXPECT_NE(dead_letters().find("0 dead letter(s)"), std::string::npos)
+      << "accepted by the receiver, so not a dead letter\n"
+      << daemon->log();
+  EXPECT_FALSE(metric("qoewatch_outbox_pending{sink=\"hook\"}").has_value());
+  EXPECT_FALSE(metric("qoewatch_dead_letters_total{sink=\"hook\"}").has_value());
+
+  // Back, failing: "b" waits in its queue when the sink becomes a Slack sink. Its webhook body
+  // would be the wrong shape for Slack: it is kept as a dead letter, never sent misshapen.
+  hook.set_delay(0);
+  hook.set_status(503);
+  write_config(webhook);
+  daemon->signal(SIGHUP);
+  add_sessions(s, {session("b", wall_now() - 1, slow)});
+  ASSERT_TRUE(
+      eventually([&] { return metric("qoewatch_outbox_pending{sink=\"hook\"}") == 1; }, 20s))
+      << daemon->log();
+  write_config(slack);
+  daemon->signal(SIGHUP);
+  ASSERT_TRUE(
+      eventually([&] { return metric("qoewatch_dead_letters_total{sink=\"hook\"}") == 1; }, 10s))
+      << daemon->log();
+  EXPECT_EQ(metric("qoewatch_outbox_pending{sink=\"hook\"}"), 0);
+  hook.set_status(200);
+  add_sessions(s, {session("c", wall_now() - 1, slow)});
+  ASSERT_TRUE(eventually([&] { return notifications(accepted).size() == 2; }, 20s))
+      << daemon->log();
+  const json::value slack_body = notifications(accepted).back();
+  EXPECT_TRUE(slack_body.as_object().contains("blocks")) << json::serialize(slack_body);
+  EXPECT_NE(json::serialize(slack_body).find("`c`"), std::string::npos)
+      << json::serialize(slack_body);
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait(15s), 0);
+
+  const std::string listed = dead_letters();
+  EXPECT_NE(listed.find("reason: sink hook changed type from webhook to slack"), std::string::npos)
+      << listed;
+  EXPECT_NE(listed.find("\"b\""), std::string::npos) << listed;
+  EXPECT_NE(listed.find("1 dead letter(s)"), std::string::npos) << listed;
+}
+
 TEST_F(Delivery, RejectedAndExpiredNotificationsBecomeListedDeadLetters) {
   sim s({"--rate", "0"});
   std::string accepted = (dir_.path / "accepted.jsonl").string();

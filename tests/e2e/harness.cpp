@@ -24,6 +24,7 @@ std::vector<std::string> receiver_args(const std::string& out, const receiver_op
                                    std::to_string(opt.status)};
   if (!opt.secret_file.empty()) args.insert(args.end(), {"--secret-file", opt.secret_file});
   if (!opt.requests.empty()) args.insert(args.end(), {"--requests", opt.requests});
+  if (opt.echo) args.push_back("--echo");
   return args;
 }
 }  // namespace
@@ -48,6 +49,11 @@ receiver::receiver(const std::string& out, int status, const std::string& port_w
 void receiver::set_status(int status) const {
   test::http_reply r = test::http_request(port, "PUT", "/_receiver/status", std::to_string(status));
   if (r.status != 200) throw std::runtime_error("receiver did not take the new status");
+}
+
+void receiver::set_delay(double seconds) const {
+  test::http_reply r = test::http_request(port, "PUT", "/_receiver/delay", std::to_string(seconds));
+  if (r.status != 200) throw std::runtime_error("receiver did not take the new delay");
 }
 
 std::string session(const std::string& id, std::int64_t endtime, const std::string& more) {

@@ -19,6 +19,7 @@ struct receiver_options {
   std::string port = "0";   // 0: any free port
   std::string secret_file;  // verify Standard Webhooks signatures with this secret
   std::string requests;     // record every POST with its headers to this file
+  bool echo = false;        // refusals echo the request (headers, body), as gateways may
 };
 
 /// scripts/webhook-receiver writing every body it accepts to `out` as one JSON line.
@@ -27,6 +28,8 @@ struct receiver {
   receiver(const std::string& out, int status, const std::string& port_wanted = "0");
   /// Changes the status answered to every POST from now on.
   void set_status(int status) const;
+  /// Makes every POST from now on wait `seconds` before it is answered and recorded.
+  void set_delay(double seconds) const;
   std::string port;
   test::child_process process;
 };

@@ -219,6 +219,8 @@ TEST_F(Sinks, SlackIsPacedAndADeadSinkDelaysNoOther) {
   receiver hook((dir_.path / "hook-accepted.jsonl").string(), hook_opts);
   std::string nobody = free_port();  // nothing listens there: connection refused, forever
 
+  // Slack's webhook URL is a secret: it comes from a file and is never logged.
+  dir_.write("chat.url", "http://127.0.0.1:" + chat.port + "/services/T0/B0/X0SECRET\n");
   std::vector<std::string> rows;
   for (int i = 0; i < 4; ++i)
     rows.push_back(session("c" + std::to_string(i), wall_now() - 1, slow));
@@ -230,8 +232,7 @@ TEST_F(Sinks, SlackIsPacedAndADeadSinkDelaysNoOther) {
                                  R"(/never
   - name: chat
     type: slack
-    url: http://127.0.0.1:)" + chat.port +
-                                 R"(/services/T0/B0/X0
+    url_file: chat.url
     max_sessions_per_notification: 1
   - name: hook
     type: webhook
@@ -258,6 +259,7 @@ TEST_F(Sinks, SlackIsPacedAndADeadSinkDelaysNoOther) {
     }
   }
   EXPECT_EQ(texts.size(), msgs.size()) << "each message lists its own sessions";
+  EXPECT_EQ(msgs[0].at("path"), "/services/T0/B0/X0SECRET");
 
   // The webhook sink got its notification, with its header, while "dead" kept failing.
   std::vector<json::object> hooks = accepted(hook_requests);
@@ -271,4 +273,79 @@ TEST_F(Sinks, SlackIsPacedAndADeadSinkDelaysNoOther) {
             0);
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
+  EXPECT_EQ(daemon->log().find("X0SECRET"), std::string::npos) << daemon->log();
+}
+
+TEST_F(Sinks, SecretsThatAnswersEchoNeverReachTheLogNorTheState) {
+  // Gateways that refuse a request and echo it back, headers and body.
+  receiver_options echo;
+  echo.status = 503;
+  echo.echo = true;
+  receiver gateway((dir_.path / "gw.jsonl").string(), echo);
+  echo.status = 400;
+  receiver refusing((dir_.path / "refused.jsonl").string(), echo);
+  const std::string api_key = "AK7pQ2vX9mLw4RtZ";
+  const std::string routing_key = "RKd83JfhsUe71Gqa";
+  const std::string token = "Bearer TkN5bc0Yw2Hx8Pzr";
+  const std::string slack_path = "/services/T0/B0/SLkq4Wm9Xe2Vb6";
+  dir_.write("pd.key", routing_key + "\n");
+  dir_.write("chat.url", "http://127.0.0.1:" + refusing.port + slack_path + "\n");
+  const std::string sinks = R"(  - name: pd
+    type: pagerduty
+    url: http://127.0.0.1:)" + refusing.port + R"(/v2/enqueue
+    routing_key_file: pd.key
+  - name: hook
+    type: webhook
+    url: http://127.0.0.1:)" + refusing.port + R"(/qoe
+    headers: {Authorization: ")" + token + R"("}
+  - name: chat
+    type: slack
+    url_file: chat.url
+)";
+  // Any 8 characters of a secret count: half a key is a leak too.
+  auto secrets_in = [&](const std::string& text) {
+    std::string found;
+    for (const std::string& secret : {api_key, routing_key, token, slack_path})
+      for (std::size_t at = 0; at + 8 <= secret.size(); ++at)
+        if (text.find(secret.substr(at, 8)) != std::string::npos) {
+          found += secret + " ";
+          break;
+        }
+    return found;
+  };
+
+  // SmartSight's gateway echoes the X-API-Key header.
+  std::string cfg = config(gateway.port, sinks, "10m");
+  child_process once(QOEWATCHD_BINARY, {"--config", cfg, "--once"}, {{"QW_KEY", api_key}});
+  EXPECT_EQ(once.wait(30s), 1);
+  EXPECT_NE(once.log().find(R"("X-API-Key": "[redacted]")"), std::string::npos)
+      << once.log();
+  EXPECT_EQ(secrets_in(once.log()), "") << once.log();
+
+  // Every sink's receiver refuses with an echo: the reasons of the dead letters are redacted.
+  sim s({"--rate", "0"});
+  cfg = config(s.port, sinks, "10m");
+  add_sessions(s, {session("e1", wall_now() - 1, slow)});
+  auto daemon = start(cfg, s.key);
+  auto dead = [&](const char* sink) {
+    return metric_value(http_request(listen_, "GET", "/metrics").body,
+                        std::string("qoewatch_dead_letters_total{sink=\"") + sink + "\"}")
+        .value_or(0);
+  };
+  ASSERT_TRUE(eventually([&] { return dead("pd") >= 1 && dead("hook") >= 1 && dead("chat") >= 1; },
+                         30s))
+      << daemon->log();
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait(15s), 0);
+  EXPECT_EQ(secrets_in(daemon->log()), "") << daemon->log();
+  child_process list(QOEWATCHD_BINARY, {"--config", cfg, "--dead-letters"});
+  std::string listed;
+  while (auto line = list.read_line(10s)) listed += *line + "\n";
+  EXPECT_EQ(list.wait(10s), 0) << list.log();
+  EXPECT_NE(listed.find("[redacted]"), std::string::npos) << listed;
+  EXPECT_EQ(secrets_in(listed), "") << listed;
+  std::string dump = dir_.write("dump.sh", "sqlite3 " + (dir_.path / "state/qoewatch.db").string() +
+                                               " .dump > " + (dir_.path / "dump.sql").string());
+  ASSERT_EQ(std::system(("sh " + dump).c_str()), 0);
+  EXPECT_EQ(secrets_in(read_file(dir_.path / "dump.sql")), "");
 }

@@ -58,6 +58,9 @@ struct sink_config {
   // webhook and slack: where to POST; pagerduty: the Events API v2 endpoint (defaults to
   // pagerduty_events_url); alertmanager: unused (see urls).
   std::string url;
+  // webhook and slack, instead of url: a file holding the URL, for URLs that are secrets
+  // (Slack's incoming webhook URLs are). Read with the other secrets; see config::secrets.
+  std::string url_file;
   // alertmanager: the base URL of every peer of the cluster, e.g. "http://am1:9093"; alerts are
   // POSTed to <url>/api/v2/alerts on each.
   std::vector<std::string> urls;

@@ -126,6 +126,23 @@ std::string index_path(const std::string& parent, std::size_t i) {
 }
 
 // Reads one YAML document and reports into a shared list of diagnostics. A `doc` is one file.
+// What is wrong with `url` as an http(s) address to POST or GET, if anything. `shown` is how
+// a message may name it: the URL itself, or where it came from when it is a secret.
+std::optional<std::string> url_problem(const std::string& url, const std::string& shown) {
+  auto u = boost::urls::parse_absolute_uri(url);
+  const std::string hint = " (write http://host[:port][/path] or https://...)";
+  if (!u) return shown + " is not a URL" + hint;
+  if (u->scheme() != "http" && u->scheme() != "https")
+    return "scheme " + in_quotes(u->scheme()) + " is not supported" + hint;
+  if (u->host().empty()) return shown + " has no host" + hint;
+  // Never echo the URL back: the user part may hold a password.
+  if (u->has_userinfo())
+    return "credentials in the URL are not allowed (they would end up in logs; use a header or "
+           "a secret file)";
+  if (u->has_fragment()) return "must not have a #fragment";
+  return std::nullopt;
+}
+
 class loader {
  public:
   std::vector<diagnostic> errors;
@@ -280,30 +297,8 @@ class loader {
                                       const std::string& path) {
     std::optional<std::string> s = text(file, n, path);
     if (!s) return std::nullopt;
-    auto u = boost::urls::parse_absolute_uri(*s);
-    const char* hint = "(write http://host[:port][/path] or https://...)";
-    if (!u) {
-      error(file, n.Mark(), path, in_quotes(*s) + " is not a URL " + std::string(hint));
-      return std::nullopt;
-    }
-    if (u->scheme() != "http" && u->scheme() != "https") {
-      error(file, n.Mark(), path,
-            "scheme " + in_quotes(u->scheme()) + " is not supported " + std::string(hint));
-      return std::nullopt;
-    }
-    if (u->host().empty()) {
-      error(file, n.Mark(), path, in_quotes(*s) + " has no host " + std::string(hint));
-      return std::nullopt;
-    }
-    if (u->has_userinfo()) {
-      // Never echo the URL back: the user part may hold a password.
-      error(file, n.Mark(), path,
-            "credentials in the URL are not allowed (they would end up in logs; use a header "
-            "or a secret file)");
-      return std::nullopt;
-    }
-    if (u->has_fragment()) {
-      error(file, n.Mark(), path, "must not have a #fragment");
+    if (std::optional<std::string> problem = url_problem(*s, in_quotes(*s))) {
+      error(file, n.Mark(), path, *problem);
       return std::nullopt;
     }
     return s;
@@ -474,16 +469,26 @@ class loader {
              t == sink_type::alertmanager ? "" : " (write url: for one address)");
     only_for("url", {sink_type::webhook, sink_type::slack, sink_type::pagerduty},
              " (an alertmanager sink takes urls: with every peer of the cluster)");
+    only_for("url_file", {sink_type::webhook, sink_type::slack}, "");
     only_for("secret_file", {sink_type::webhook}, "");
     only_for("headers", {sink_type::webhook, sink_type::alertmanager}, "");
     only_for("routing_key_file", {sink_type::pagerduty}, "");
 
+    const bool takes_url_file = t == sink_type::webhook || t == sink_type::slack;
     if (YAML::Node v = s["url"]) {
+      if (YAML::Node f = s["url_file"]; f && takes_url_file)
+        error(file, f.Mark(), key_path(path, "url_file"),
+              "write url or url_file, not both (url_file keeps a URL that is a secret, like "
+              "Slack's, out of the config)");
       if (auto u = http_url(file, v, key_path(path, "url"))) sink.url = *u;
-    } else if (t == sink_type::webhook || t == sink_type::slack) {
+    } else if (YAML::Node f = s["url_file"]; f && takes_url_file) {
+      if (auto p = file_path(file, dir, f, key_path(path, "url_file"))) sink.url_file = *p;
+    } else if (takes_url_file) {
       error(file, s.Mark(), key_path(path, "url"),
-            t == sink_type::slack ? "missing (required: the Slack incoming webhook URL)"
-                                  : "missing (required: where to POST alerts)");
+            t == sink_type::slack
+                ? "missing (required: the Slack incoming webhook URL, or url_file: a file "
+                  "holding it)"
+                : "missing (required: where to POST alerts)");
     } else if (t == sink_type::pagerduty) {
       sink.url = std::string(pagerduty_events_url);
     }
@@ -582,7 +587,8 @@ class loader {
       const YAML::Node s = n[i];
       const std::string path = index_path("sinks", i);
       if (!check_map(file, s, path,
-                     {"name", "type", "url", "urls", "headers", "secret_file", "routing_key_file",
+                     {"name", "type", "url", "url_file", "urls", "headers", "secret_file",
+                      "routing_key_file",
                       "summary", "max_sessions_per_notification", "max_age", "rate_limit", "burst"},
                      "name, type, url"))
         continue;
@@ -1131,6 +1137,18 @@ secrets read_secrets(const daemon_config& cfg, std::vector<diagnostic>& errors) 
         out.routing_keys[s.name] = std::move(*key);
       else
         fail("routing_key_file", err);
+    }
+    if (!s.url_file.empty()) {
+      // The URL is the secret: no message may show it.
+      const std::string shown = "the URL in " + in_quotes(s.url_file);
+      if (auto url = read_token_file(s.url_file, "URL", err)) {
+        if (std::optional<std::string> problem = url_problem(*url, shown))
+          fail("url_file", *problem);
+        else
+          out.urls[s.name] = std::move(*url);
+      } else {
+        fail("url_file", err);
+      }
     }
   }
   return out;

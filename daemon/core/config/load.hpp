@@ -44,6 +44,7 @@ struct secrets {
   std::string api_key;                              // SmartSight
   std::map<std::string, std::string> signing_keys;  // sink name: HMAC key (decoded)
   std::map<std::string, std::string> routing_keys;  // sink name: PagerDuty routing key
+  std::map<std::string, std::string> urls;          // sink name: URL read from url_file
   bool operator==(const secrets&) const = default;
 };
 

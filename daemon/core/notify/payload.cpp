@@ -88,10 +88,7 @@ std::string fingerprint(const std::vector<std::pair<std::string, std::string>>& 
     mix(k);
     mix(v);
   }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<std::size_t>(i)] = hex[h & 0xf];
-  return out;
+  return hex16(h);
 }
 
 std::vector<std::string> build_notifications(const config::rule_config& rule,

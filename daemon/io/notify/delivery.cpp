@@ -17,6 +17,7 @@
 #include "http/client.hpp"
 #include "http/retry_after.hpp"
 #include "notify/sign.hpp"
+#include "redact.hpp"
 
 namespace qoewatch::notify {
 
@@ -48,12 +49,12 @@ struct endpoint {
 };
 
 std::vector<endpoint> endpoints_of(net::any_io_executor ex, const config::sink_config& sink,
-                                   std::chrono::milliseconds timeout) {
+                                   const sink_secrets& secrets, std::chrono::milliseconds timeout) {
   std::vector<std::string> urls;
   if (sink.type == config::sink_type::alertmanager)
     for (const std::string& u : sink.urls) urls.push_back(u + "/api/v2/alerts");
   else
-    urls.push_back(sink.url);
+    urls.push_back(secrets.url.empty() ? sink.url : secrets.url);
   std::vector<endpoint> out;
   for (const std::string& u : urls) {
     auto parsed = boost::urls::parse_absolute_uri(u);
@@ -91,6 +92,9 @@ struct delivery::impl {
   std::size_t dead = 0;
   bool stopping = false;
   bool in_flight = false;
+  bool finished = false;
+  std::optional<std::string> retired;  // why what is left becomes dead letters
+  bool sink_remains = false;           // retired, but another delivery serves the name
   std::mt19937_64 rng{std::random_device{}()};
 
   impl(net::any_io_executor executor, const config::sink_config& s, sink_secrets sec,
@@ -99,7 +103,7 @@ struct delivery::impl {
         sink(s),
         secrets(std::move(sec)),
         timeout(request_timeout),
-        endpoints(endpoints_of(ex, s, request_timeout)),
+        endpoints(endpoints_of(ex, s, secrets, request_timeout)),
         metrics(m),
         store(st),
         bucket(config::effective_rate_limit(s), config::effective_burst(s),
@@ -109,6 +113,7 @@ struct delivery::impl {
   const std::string& name() const { return sink.name; }
 
   void publish_outbox() {
+    if (retired) return;
     metrics.set_outbox(name(), queue.size(), queue.empty() ? 0.0 : queue.front().created_at);
   }
 
@@ -119,7 +124,7 @@ struct delivery::impl {
     sink = std::move(next->first);
     secrets = std::move(next->second);
     next.reset();
-    endpoints = endpoints_of(ex, sink, timeout);
+    endpoints = endpoints_of(ex, sink, secrets, timeout);
     bucket = deliver::token_bucket(config::effective_rate_limit(sink),
                                    config::effective_burst(sink), std::chrono::steady_clock::now());
   }
@@ -127,6 +132,22 @@ struct delivery::impl {
   net::awaitable<void> sleep(std::chrono::milliseconds d) {
     wake.expires_after(d);
     co_await wake.async_wait(use_tuple);
+  }
+
+  // What must never be written down: keys, header values (tokens go there), and a URL that is
+  // a secret (Slack's; any URL read from url_file), whole and its path alone.
+  std::vector<std::string> secret_values() const {
+    std::vector<std::string> out{secrets.signing_key, secrets.routing_key};
+    for (const auto& [name, value] : sink.headers) out.push_back(value);
+    for (const std::string& url : {secrets.url, sink.type == config::sink_type::slack
+                                                    ? sink.url
+                                                    : std::string{}}) {
+      if (url.empty()) continue;
+      out.push_back(url);
+      if (auto parsed = boost::urls::parse_absolute_uri(url))
+        out.emplace_back(parsed->encoded_target());
+    }
+    return out;
   }
 
   // The body as sent: PagerDuty's routing key joins it only here, so it is never stored.
@@ -179,16 +200,18 @@ struct delivery::impl {
         if (v == deliver::verdict::delivered) {
           // Every peer gets it (Alertmanager peers do not share alerts); one is enough for
           // the row, and the next poll's re-send reaches a peer that missed this one.
-          metrics.record_notification(name(), true);
+          if (!retired) metrics.record_notification(name(), true);
           delivered = true;
           continue;
         }
         error = "HTTP " + std::to_string(res.status);
-        if (std::string text = res.body.substr(0, 200); !text.empty()) error += " (" + text + ")";
+        // Redacted before it is cut short: a cut must not leave half a secret behind.
+        if (std::string text = redact(res.body, secret_values()).substr(0, 200); !text.empty())
+          error += " (" + text + ")";
         if (auto after = http::retry_after(res))
           out.retry_after = std::max(out.retry_after.value_or(0s), *after);
       }
-      metrics.record_notification(name(), false);
+      if (!retired) metrics.record_notification(name(), false);
       if (endpoints.size() > 1) error = e.url + ": " + error;
       if (!out.error.empty()) out.error += "; ";
       out.error += error;
@@ -216,14 +239,10 @@ struct delivery::impl {
     }
   }
 
-  void bury(const state::outbox_row& row, const std::string& reason) {
-    write("a dead letter", [&] { store.dead(row.id, reason, epoch_now()); });
+  void bury_front(const std::string& reason) {
+    // A removed sink's series are gone from /metrics: they must not come back.
+    notify::bury(store, !retired || sink_remains ? &metrics : nullptr, queue.front(), reason);
     ++dead;
-    metrics.record_dead_letter(name());
-    spdlog::error(
-        "sink {}: notification {} for rule {} moved to the dead letters: {} (list them with "
-        "qoewatchd --dead-letters)",
-        name(), row.id, row.rule, reason);
     queue.pop_front();
     publish_outbox();
   }
@@ -240,8 +259,8 @@ struct delivery::impl {
       double age = epoch_now() - row.created_at;
       double max_age = std::chrono::duration<double>(sink.max_age).count();
       if (age > max_age) {
-        bury(row, "undelivered after " + format_duration(sink.max_age) +
-                      (row.last_error.empty() ? std::string{} : " (last: " + row.last_error + ")"));
+        bury_front("undelivered after " + format_duration(sink.max_age) +
+                   (row.last_error.empty() ? std::string{} : " (last: " + row.last_error + ")"));
         continue;
       }
       if (auto wait = bucket.take(std::chrono::steady_clock::now()); wait > 0ms) {
@@ -252,13 +271,13 @@ struct delivery::impl {
       if (stopping && o.verdict != deliver::verdict::delivered) break;
       if (o.verdict == deliver::verdict::delivered) {
         write("a delivery", [&] { store.delivered(row.id); });
-        metrics.record_delivered(name(), epoch_now() - row.created_at);
+        if (!retired) metrics.record_delivered(name(), epoch_now() - row.created_at);
         queue.pop_front();
         publish_outbox();
         continue;
       }
       if (o.verdict == deliver::verdict::dead) {
-        bury(row, o.error);
+        bury_front(o.error);
         continue;
       }
       ++row.attempts;
@@ -274,12 +293,30 @@ struct delivery::impl {
           std::chrono::duration<double>(wait).count());
       co_await sleep(wait);
     }
+    if (retired)
+      while (!queue.empty()) bury_front(*retired);
     if (!queue.empty())
       spdlog::info("sink {}: {} notification(s) stay in the outbox for the next start", name(),
                    queue.size());
     for (endpoint& e : endpoints) e.client->close();
+    finished = true;
   }
 };
+
+void bury(state::store& store, metrics::registry* metrics, const state::outbox_row& row,
+          const std::string& reason) {
+  try {
+    store.dead(row.id, reason, epoch_now());
+  } catch (const std::exception& e) {
+    spdlog::critical("sink {}: could not record a dead letter in the state database: {}",
+                     row.sink, e.what());
+  }
+  if (metrics) metrics->record_dead_letter(row.sink);
+  spdlog::error(
+      "sink {}: notification {} for rule {} moved to the dead letters: {} (list them with "
+      "qoewatchd --dead-letters)",
+      row.sink, row.id, row.rule, reason);
+}
 
 delivery::delivery(net::any_io_executor ex, const config::sink_config& sink, sink_secrets secrets,
                    metrics::registry& metrics, state::store& store,
@@ -319,6 +356,12 @@ void delivery::stop() {
   impl_->wake.cancel();
 }
 
+void delivery::retire(std::string reason, bool sink_remains) {
+  impl_->retired = std::move(reason);
+  impl_->sink_remains = sink_remains;
+  stop();
+}
+
 void delivery::abort() {
   for (endpoint& e : impl_->endpoints) e.client->abort();
 }
@@ -338,6 +381,10 @@ std::size_t delivery::pending() const {
 
 bool delivery::in_flight() const {
   return impl_->in_flight;
+}
+
+bool delivery::finished() const {
+  return impl_->finished;
 }
 
 }  // namespace qoewatch::notify

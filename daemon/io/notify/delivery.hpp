@@ -23,12 +23,20 @@ class registry;
 
 namespace qoewatch::notify {
 
-/// The secrets one sink sends with: the signing key (webhook) or routing key (PagerDuty).
+/// The secrets one sink sends with: the signing key (webhook), routing key (PagerDuty), and
+/// the URL when it came from url_file (it then replaces the config's empty url).
 struct sink_secrets {
   std::string signing_key;
   std::string routing_key;
+  std::string url;
   bool operator==(const sink_secrets&) const = default;
 };
+
+/// Moves an outbox row to the dead letters: stored, counted (unless `metrics` is null) and
+/// logged once. A store that cannot be written is logged; the row is then tried again after a
+/// restart.
+void bury(state::store& store, metrics::registry* metrics, const state::outbox_row& row,
+          const std::string& reason);
 
 class delivery {
  public:
@@ -50,6 +58,12 @@ class delivery {
   /// in the outbox for the next start.
   void stop();
 
+  /// Stops delivering for good (the sink was removed, or changed type so its queued bodies no
+  /// longer fit): the POST in flight may finish and counts as it ends; everything else queued
+  /// becomes a dead letter with `reason`, kept for a replay. From now on it touches no metric
+  /// but the dead-letter count, and that only when the sink remains under its name.
+  void retire(std::string reason, bool sink_remains);
+
   /// Aborts the POST in flight (after the shutdown grace period) and closes connections.
   void abort();
 
@@ -63,6 +77,8 @@ class delivery {
   std::size_t pending() const;
   /// True while a POST is on the wire.
   bool in_flight() const;
+  /// True once run() has returned.
+  bool finished() const;
 
  private:
   struct impl;

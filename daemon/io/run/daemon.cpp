@@ -24,11 +24,13 @@
 #include "fetch/query.hpp"
 #include "http/client.hpp"
 #include "http/retry_after.hpp"
+#include "hash.hpp"
 #include "incident/incident.hpp"
 #include "notify/delivery.hpp"
 #include "notify/payload.hpp"
 #include "notify/render.hpp"
 #include "schedule/schedule.hpp"
+#include "redact.hpp"
 #include "state/store.hpp"
 
 namespace qoewatch::run {
@@ -91,6 +93,7 @@ struct poll_outcome {
   std::optional<std::chrono::seconds> retry_after;
   fetch::window window;
   std::int64_t catchup_skipped = 0;                 // window seconds max_catchup left out
+  bool behind = false;                              // a catch-up slice; more follow at once
   std::unique_ptr<evaluate::poll_accumulator> acc;  // when success
   std::size_t pages = 0;
 };
@@ -114,7 +117,6 @@ class daemon {
     if (!opt_.dry_run) {
       try {
         store_ = state::store::open(cfg_->state_dir);
-        restore();
       } catch (const state::store_error& e) {
         spdlog::critical("cannot use the state database: {}", e.what());
         return 1;
@@ -136,7 +138,7 @@ class daemon {
     try {
       apply_sinks();
       if (store_) requeue_outbox();
-      apply_rules();
+      apply_rules(recall(*cfg_, false));
     } catch (const state::store_error& e) {
       spdlog::critical("cannot use the state database: {}", e.what());
       shutdown();
@@ -164,6 +166,7 @@ class daemon {
     bool source_up = true;                   // for logging transitions only
     std::optional<std::int64_t> checkpoint;  // end of the last fully processed window
     std::size_t last_offending = 0;          // in the last successfully polled window
+    std::int64_t next_expiry = 0;            // when to forget its expired pairs in the store
     rule_task(net::any_io_executor ex, config::rule_config r, std::shared_ptr<http::client> c)
         : rule(std::move(r)), smartsight(std::move(c)), timer(ex) {}
   };
@@ -189,20 +192,90 @@ class daemon {
       out.signing_key = it->second;
     if (auto it = secrets_.routing_keys.find(sink); it != secrets_.routing_keys.end())
       out.routing_key = it->second;
+    if (auto it = secrets_.urls.find(sink); it != secrets_.urls.end()) out.url = it->second;
     return out;
   }
 
-  // The state a previous run left: who was notified, which incidents fire.
-  void restore() {
+  // What the database remembers of a rule that gets a new task: its checkpoint and, when it
+  // was not running (start-up, or a reload bringing a removed rule back), the sessions it
+  // notified and its firing incident.
+  struct memory {
+    std::optional<std::int64_t> checkpoint;
+    std::vector<state::notified_row> notified;
+    std::optional<state::incident_row> incident;
+  };
+
+  // A rule whose task must be (re)started: new, changed, or polling a changed SmartSight.
+  bool needs_task(const config::rule_config& r, bool new_source) const {
+    auto it = tasks_.find(r.name);
+    return new_source || it == tasks_.end() || !same_settings(r, it->second->rule);
+  }
+
+  // Read before a start or reload changes anything: a database that cannot be read fails it
+  // as a whole, and nothing is half applied.
+  std::map<std::string, memory> recall(const config::daemon_config& next, bool new_source) const {
+    std::map<std::string, memory> out;
+    if (!store_) return out;
+    std::optional<std::vector<state::incident_row>> incidents;
+    for (const config::rule_config& r : next.rules) {
+      if (!needs_task(r, new_source)) continue;
+      memory& m = out[r.name];
+      m.checkpoint = store_->checkpoint(r.name);
+      if (tasks_.count(r.name)) continue;  // running: what it remembers is in memory already
+      if (!incidents) incidents = store_->incidents();
+      m.notified = store_->notified(r.name);
+      for (const state::incident_row& i : *incidents)
+        if (i.rule == r.name) m.incident = i;
+    }
+    return out;
+  }
+
+  // Takes back what a rule that was not running remembers: the sessions a window can still
+  // hold, and its firing incident.
+  void remember(const rule_task& t, const memory& m) {
+    const std::string& name = t.rule.name;
     auto now = static_cast<std::int64_t>(epoch_seconds(system_clock::now()));
+    std::int64_t before = evaluate::forget_before(t.rule, now, t.checkpoint, cfg_->max_catchup);
     std::size_t kept = 0;
-    for (const state::notified_row& n : store_->notified())
-      if (n.expires_at >= now && notified_.insert(n.rule, n.sessionid, n.expires_at)) ++kept;
-    for (const state::incident_row& i : store_->incidents())
-      incidents_[i.rule] = {true, i.key, i.started_at, i.polls_below};
+    for (const state::notified_row& n : m.notified)
+      if (n.expires_at >= before && notified_.insert(name, n.sessionid, n.expires_at)) ++kept;
+    if (m.incident)
+      incidents_[name] = {true, m.incident->key, m.incident->started_at, m.incident->polls_below};
     metrics_.set_notified_sessions(notified_.size());
-    spdlog::info("state {}: {} notified session(s), {} firing incident(s)", store_->path(), kept,
-                 incidents_.size());
+    if (t.checkpoint || kept || m.incident)
+      spdlog::info("rule {}: state {}: checkpoint {}, {} notified session(s){}", name,
+                   store_->path(), t.checkpoint ? std::to_string(*t.checkpoint) : "none", kept,
+                   m.incident ? ", incident " + m.incident->key + " firing" : "");
+  }
+
+  // A rule removed from the config can no longer resolve its incident by itself: resolve it
+  // now, so no PagerDuty incident or Alertmanager alert is left behind.
+  void resolve_removed(const config::rule_config& rule) {
+    const incident::state before = incident_of(rule.name);
+    if (!before.firing) return;
+    spdlog::warn("rule {} was removed from the config while incident {} fired: resolving it",
+                 rule.name, before.key);
+    const double now = epoch_seconds(system_clock::now());
+    evaluate::poll_accumulator nothing(rule);
+    std::vector<state::outbox_row> rows =
+        render(rule, nothing, evaluate::decision{}, before,
+               {incident::state{}, incident::transition::resolved},
+               fetch::window_at(rule, system_clock::now()), now);
+    if (store_) {
+      state::poll_commit c;
+      c.rule = rule.name;
+      c.outbox = rows;
+      c.clear_incident = true;
+      try {
+        store_->commit(c);
+      } catch (const state::store_error& e) {
+        // The incident stays in the database: it resumes if the rule comes back.
+        spdlog::error("rule {}: could not queue the resolve of incident {}: {}", rule.name,
+                      before.key, e.what());
+        return;
+      }
+    }
+    hand_to_sinks(rows);
   }
 
   // Hands the outbox a previous run left to the sinks, in order.
@@ -211,7 +284,7 @@ class daemon {
     for (state::outbox_row& row : store_->outbox()) {
       auto it = sinks_.find(row.sink);
       if (it == sinks_.end()) {
-        bury(row, "sink " + row.sink + " is no longer in the config");
+        notify::bury(*store_, nullptr, row, "sink " + row.sink + " is no longer in the config");
         continue;
       }
       ++queued[row.sink];
@@ -221,26 +294,21 @@ class daemon {
       spdlog::info("sink {}: {} notification(s) left in the outbox by the last run", sink, n);
   }
 
-  void bury(const state::outbox_row& row, const std::string& reason) {
-    try {
-      store_->dead(row.id, reason, epoch_seconds(system_clock::now()));
-    } catch (const state::store_error& e) {
-      spdlog::critical("could not move notification {} to the dead letters: {}", row.id, e.what());
-      return;
-    }
-    metrics_.record_dead_letter(row.sink);
-    spdlog::error("notification {} for rule {} moved to the dead letters: {}", row.id, row.rule,
-                  reason);
-  }
-
   void apply_sinks() {
     std::vector<std::string> names;
     for (const config::sink_config& s : cfg_->sinks) names.push_back(s.name);
+    std::erase_if(retired_sinks_, [](const auto& d) { return d->finished(); });
     for (auto it = sinks_.begin(); it != sinks_.end();) {
       auto now = std::find_if(cfg_->sinks.begin(), cfg_->sinks.end(),
                               [&](const config::sink_config& s) { return s.name == it->first; });
       notify::sink_secrets secrets = secrets_of(it->first);
-      if (now != cfg_->sinks.end()) {
+      std::string retire_reason = "sink " + it->first + " was removed from the config";
+      if (now != cfg_->sinks.end() && now->type != it->second.config.type) {
+        // Its queued bodies are in the old format: kept as dead letters, not sent misshapen.
+        retire_reason = "sink " + it->first + " changed type from " +
+                        std::string(config::to_string(it->second.config.type)) + " to " +
+                        std::string(config::to_string(now->type));
+      } else if (now != cfg_->sinks.end()) {
         // A changed sink keeps its queue: what is owed to it is delivered to the new settings.
         if (it->second.delivery &&
             (!same_settings(*now, it->second.config) || !(secrets == it->second.secrets)))
@@ -250,13 +318,11 @@ class daemon {
         ++it;
         continue;
       }
+      // What it still owes becomes dead letters once the POST in flight, if any, ends.
       if (it->second.delivery) {
-        it->second.delivery->stop();
+        spdlog::warn("{}: its undelivered notifications become dead letters", retire_reason);
+        it->second.delivery->retire(retire_reason, now != cfg_->sinks.end());
         retired_sinks_.push_back(std::move(it->second.delivery));
-      }
-      if (store_) {
-        for (const state::outbox_row& row : store_->outbox())
-          if (row.sink == it->first) bury(row, "sink " + row.sink + " was removed from the config");
       }
       it = sinks_.erase(it);
     }
@@ -276,30 +342,35 @@ class daemon {
     }
   }
 
-  void apply_rules() {
+  void apply_rules(const std::map<std::string, memory>& remembered) {
     std::vector<std::string> names;
     for (const config::rule_config& r : cfg_->rules) names.push_back(r.name);
+    std::set<std::string> running;  // rules whose memory (notified, incident) is current
     for (auto it = tasks_.begin(); it != tasks_.end();) {
       auto now = std::find_if(cfg_->rules.begin(), cfg_->rules.end(),
                               [&](const config::rule_config& r) { return r.name == it->first; });
+      if (now != cfg_->rules.end()) running.insert(it->first);
       if (now != cfg_->rules.end() && same_settings(*now, it->second->rule) &&
           it->second->smartsight == smartsight_) {
         ++it;
         continue;
       }
       cancel(*it->second);
+      if (now == cfg_->rules.end()) resolve_removed(it->second->rule);
       it = tasks_.erase(it);
     }
     notified_.retain_rules(names);
     metrics_.retain_rules(names);
-    // A removed rule's incident stays in the database: it resumes if the rule comes back.
     std::erase_if(incidents_, [&](const auto& entry) {
       return std::find(names.begin(), names.end(), entry.first) == names.end();
     });
     for (const config::rule_config& r : cfg_->rules) {
       if (tasks_.count(r.name)) continue;
       auto task = std::make_shared<rule_task>(ioc_.get_executor(), r, smartsight_);
-      if (store_) task->checkpoint = store_->checkpoint(r.name);
+      if (auto m = remembered.find(r.name); m != remembered.end()) {
+        task->checkpoint = m->second.checkpoint;
+        if (!running.count(r.name)) remember(*task, m->second);
+      }
       tasks_.emplace(r.name, task);
       std::erase_if(all_tasks_, [](const std::weak_ptr<rule_task>& w) { return w.expired(); });
       all_tasks_.push_back(task);
@@ -325,21 +396,30 @@ class daemon {
       metrics_.record_config_load(false, epoch_seconds(system_clock::now()));
       return false;
     }
-    if (loaded.config->listen != cfg_->listen)
-      spdlog::warn("listen changed to {}; it takes effect at the next restart",
-                   loaded.config->listen);
     auto next = std::make_shared<const config::daemon_config>(std::move(*loaded.config));
-    if (loaded.config->state_dir != cfg_->state_dir)
+    const bool new_source =
+        !(next->smartsight == cfg_->smartsight) || secrets.api_key != secrets_.api_key;
+    std::map<std::string, memory> remembered;
+    try {
+      remembered = recall(*next, new_source);
+    } catch (const state::store_error& e) {
+      spdlog::error("reload failed: {}; still running the previous configuration", e.what());
+      metrics_.record_config_load(false, epoch_seconds(system_clock::now()));
+      return false;
+    }
+    if (next->listen != cfg_->listen)
+      spdlog::warn("listen changed to {}; it takes effect at the next restart", next->listen);
+    if (next->state_dir != cfg_->state_dir)
       spdlog::warn("state_dir changed to {}; it takes effect at the next restart",
-                   loaded.config->state_dir);
-    if (!(next->smartsight == cfg_->smartsight) || secrets.api_key != secrets_.api_key) {
+                   next->state_dir);
+    if (new_source) {
       smartsight_->close();
       smartsight_ = make_smartsight(next->smartsight);
     }
     cfg_ = std::move(next);
     secrets_ = std::move(secrets);
     apply_sinks();
-    apply_rules();
+    apply_rules(remembered);
     metrics_.record_config_load(true, epoch_seconds(system_clock::now()));
     spdlog::info("reloaded: {} rule(s), {} sink(s)", cfg_->rules.size(), cfg_->sinks.size());
     return true;
@@ -357,6 +437,7 @@ class daemon {
         fetch::window_after(rule, system_clock::now(), t.checkpoint, cfg->max_catchup);
     out.window = c.w;
     out.catchup_skipped = c.skipped_seconds;
+    out.behind = c.behind;
     out.acc = std::make_unique<evaluate::poll_accumulator>(rule);
     for (std::int64_t offset = 0;; offset += api.page_size) {
       if (t.cancelled || stopping_) {
@@ -380,8 +461,9 @@ class daemon {
       }
       const http::response& res = std::get<http::response>(r);
       if (res.status < 200 || res.status >= 300) {
+        // Redacted before it is cut short: a cut must not leave half a key behind.
         out.error = "SmartSight answered HTTP " + std::to_string(res.status) + ": " +
-                    res.body.substr(0, 300);
+                    redact(res.body, {secrets_.api_key}).substr(0, 300);
         out.retry_after = http::retry_after(res);
         co_return out;
       }
@@ -407,10 +489,12 @@ class daemon {
     t.polled_once = true;
     if (!out.success) {
       metrics_.record_poll(rule.name, report);
+      // SmartSight or a gateway in front of it may echo the request, key and all.
+      const std::string error = redact(out.error, {secrets_.api_key});
       if (t.source_up)
-        spdlog::error("rule {}: poll failed, source marked down: {}", rule.name, out.error);
+        spdlog::error("rule {}: poll failed, source marked down: {}", rule.name, error);
       else
-        spdlog::warn("rule {}: poll failed again: {}", rule.name, out.error);
+        spdlog::warn("rule {}: poll failed again: {}", rule.name, error);
       t.source_up = false;
       keep_alertmanager_firing(t, report.finished_at);
       return false;
@@ -448,11 +532,6 @@ class daemon {
                          e.what());
         return false;
       }
-      try {
-        expire_state(static_cast<std::int64_t>(now));
-      } catch (const std::exception& e) {
-        spdlog::error("could not forget expired sessions in the state database: {}", e.what());
-      }
     }
     if (!t.source_up) spdlog::info("rule {}: source is back", rule.name);
     t.source_up = true;
@@ -472,7 +551,7 @@ class daemon {
     report.rebuffering_ratio = d.rebuffering_ratio;
     metrics_.record_poll(rule.name, report);
     metrics_.set_firing(rule.name, inc.next.firing);
-    notified_.expire(static_cast<std::int64_t>(now));
+    forget_expired(t, static_cast<std::int64_t>(now));
     metrics_.set_notified_sessions(notified_.size());
     if (out.catchup_skipped > 0) {
       metrics_.record_catchup_skipped(rule.name, out.catchup_skipped);
@@ -484,9 +563,9 @@ class daemon {
     }
     std::size_t skipped = 0;
     for (std::size_t n : acc.skipped()) skipped += n;
-    spdlog::info("rule {}: window {}..{}: {} rows in {} page(s), {} offending, {} new{}", rule.name,
-                 out.window.start, out.window.end, acc.rows_fetched(), out.pages, d.offending,
-                 d.new_sessions.size(),
+    spdlog::info("rule {}: {}window {}..{}: {} rows in {} page(s), {} offending, {} new{}",
+                 rule.name, out.behind ? "catching up, " : "", out.window.start, out.window.end,
+                 acc.rows_fetched(), out.pages, d.offending, d.new_sessions.size(),
                  skipped ? fmt::format(", {} row(s) skipped", skipped) : std::string{});
     if (inc.change == incident::transition::fired)
       spdlog::warn("rule {}: incident {} firing: {} offending session(s) in the window (min {})",
@@ -584,20 +663,25 @@ class daemon {
 
   // A webhook-id: unique across rules, sinks and restarts.
   std::string new_id() {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string id = "msg_";
-    for (int part = 0; part < 2; ++part) {
-      std::uint64_t v = ids_();
-      for (int i = 0; i < 16; ++i, v >>= 4) id += hex[v & 0xf];
-    }
-    return id;
+    return "msg_" + hex16(ids_()) + hex16(ids_());
   }
 
-  // Forgets notified pairs no window can hold any more, at most once a minute.
-  void expire_state(std::int64_t now) {
-    if (now < next_expiry_) return;
-    next_expiry_ = now + 60;
-    store_->expire_notified(now);
+  // Forgets the rule's notified pairs no future window can hold; in the database at most once
+  // a minute, where pairs of rules no longer configured go too once no catch-up can reach them.
+  void forget_expired(rule_task& t, std::int64_t now) {
+    std::int64_t before = evaluate::forget_before(t.rule, now, t.checkpoint, cfg_->max_catchup);
+    notified_.expire(t.rule.name, before);
+    if (!store_ || now < t.next_expiry) return;
+    t.next_expiry = now + 60;
+    try {
+      store_->expire_notified(t.rule.name, before);
+      if (now >= next_expiry_) {
+        next_expiry_ = now + 60;
+        store_->expire_notified(evaluate::forget_before_any(now, cfg_->max_catchup));
+      }
+    } catch (const state::store_error& e) {
+      spdlog::error("could not forget expired sessions in the state database: {}", e.what());
+    }
   }
 
   net::awaitable<void> rule_loop(std::shared_ptr<rule_task> t) {
@@ -617,7 +701,11 @@ class daemon {
       --polling_[t->rule.name];
       double seconds = std::chrono::duration<double>(steady::now() - started).count();
       if (t->cancelled || stopping_) break;
-      apply(*t, out, seconds);
+      // Catching up after downtime: the next slice follows at once, on the same schedule.
+      if (apply(*t, out, seconds) && out.behind) {
+        due = steady::now();
+        continue;
+      }
       schedule::next_poll next = schedule::after(due, steady::now(), t->rule.interval);
       if (next.skipped) {
         metrics_.record_skipped_polls(t->rule.name, next.skipped);
@@ -656,10 +744,14 @@ class daemon {
                 if (--remaining == 0) done.cancel();
               }
             } guard{failed, remaining, done};
-            steady::time_point started = steady::now();
-            poll_outcome out = co_await poll(*task);
-            double seconds = std::chrono::duration<double>(steady::now() - started).count();
-            guard.ok = apply(*task, out, seconds);
+            // Catching up after downtime takes one poll per slice.
+            for (bool behind = true; behind;) {
+              steady::time_point started = steady::now();
+              poll_outcome out = co_await poll(*task);
+              double seconds = std::chrono::duration<double>(steady::now() - started).count();
+              guard.ok = apply(*task, out, seconds);
+              behind = guard.ok && out.behind && !task->cancelled && !stopping_;
+            }
           },
           log_exception("rule " + name));
     }
