@@ -166,19 +166,15 @@ TEST(Poll, EachOffendingSessionIsNewOnceAcrossOverlappingWindows) {
   EXPECT_FALSE(notified.insert("r", "a", 1000));
 }
 
-TEST(Poll, NotifiedSessionsExpireOnlyWhenNoWindowCanHoldThem) {
-  config::rule_config rule =
-      rule_from("  - {name: r, qoefilter: latency > 5, interval: 30s, window: 10m, delay: 2m}\n");
-  // A session ending at E is in the windows of polls from E + delay to E + delay + window.
-  std::int64_t expiry = evaluate::notified_expiry(rule, 1000.5);
-  EXPECT_GE(expiry, 1001 + 120 + 600 + 30);
-  EXPECT_LE(expiry, 1001 + 120 + 600 + 30 + 3);
+TEST(Poll, NotifiedSessionsAreForgottenPerRuleByWhenTheyEnded) {
+  EXPECT_EQ(evaluate::ended_at(1000.5), 1001);
+  EXPECT_EQ(evaluate::ended_at(1000.0), 1000);
   evaluate::notified_sessions n;
-  n.insert("r", "a", expiry);
-  n.insert("other", "a", expiry);
-  n.expire("r", expiry);
+  n.insert("r", "a", 1001);
+  n.insert("other", "a", 1001);
+  n.expire("r", 1001);
   EXPECT_TRUE(n.contains("r", "a"));
-  n.expire("r", expiry + 1);
+  n.expire("r", 1002);
   EXPECT_FALSE(n.contains("r", "a"));
   EXPECT_TRUE(n.contains("other", "a")) << "each rule has its own horizon";
   n.insert("r", "b", 5000);
@@ -189,27 +185,46 @@ TEST(Poll, NotifiedSessionsExpireOnlyWhenNoWindowCanHoldThem) {
   EXPECT_EQ(n.size(), 1u);
 }
 
-TEST(Poll, WhileCatchingUpPairsFromTheCheckpointOnAreKept) {
+// The property that matters: whatever window the rule polls next (fetch::window_after, from
+// now on), every session it can hold is still remembered, and no more than an interval (and
+// a little) of older sessions is.
+TEST(Poll, NoWindowTheRuleCanPollNextHoldsAForgottenSession) {
   config::rule_config rule =
       rule_from("  - {name: r, qoefilter: latency > 5, interval: 30s, window: 10m, delay: 2m}\n");
   const std::int64_t now = 1'800'000'000;
-  // Polling normally: what expired before now.
-  EXPECT_EQ(evaluate::forget_before(rule, now, std::nullopt, 1h), now);
-  EXPECT_EQ(evaluate::forget_before(rule, now, now - 130, 1h), now);
-  // Catching up from a checkpoint 40 minutes back: the next slice starts there, so a session
-  // that ended at the checkpoint (windows include both ends) must still be known, and one
-  // that ended just before it need not be.
-  const std::int64_t checkpoint = now - 2400;
-  const std::int64_t before = evaluate::forget_before(rule, now, checkpoint, 1h);
-  EXPECT_GE(evaluate::notified_expiry(rule, static_cast<double>(checkpoint)), before);
-  EXPECT_LT(evaluate::notified_expiry(rule, static_cast<double>(checkpoint - 1)), before);
-  // A checkpoint beyond max_catchup: no window reaches back past max_catchup.
-  const std::int64_t far = evaluate::forget_before(rule, now, now - 5 * 3600, 1h);
-  EXPECT_EQ(far, evaluate::forget_before_any(now, 1h));
-  EXPECT_EQ(far, now - 3600);
-  // ... and what the earliest possible catch-up window (max_catchup before the normal end)
-  // still holds is kept.
-  EXPECT_GE(evaluate::notified_expiry(rule, static_cast<double>(now - 120 - 3600)), far);
+  const std::vector<std::optional<std::int64_t>> checkpoints = {
+      std::nullopt, now - 120, now - 130, now - 720, now - 721, now - 2400, now - 5 * 3600};
+  for (duration max_catchup : {duration(0s), duration(5min), duration(1h)}) {
+    for (std::optional<std::int64_t> cp : checkpoints) {
+      const std::int64_t before = evaluate::forget_before(rule, now, cp, max_catchup);
+      for (std::int64_t later : {0, 1, 30, 600}) {
+        auto at = std::chrono::system_clock::time_point(std::chrono::seconds(now + later));
+        fetch::window w = fetch::window_after(rule, at, cp, max_catchup).w;
+        EXPECT_LE(before, w.start) << "checkpoint " << (cp ? *cp - now : 0) << " catchup "
+                                   << max_catchup.count() << " later " << later;
+      }
+      fetch::window next =
+          fetch::window_after(rule, std::chrono::system_clock::time_point(std::chrono::seconds(now)),
+                              cp, max_catchup)
+              .w;
+      EXPECT_GE(before, next.start - 30 - 2);
+    }
+  }
+  // Settings are read when forgetting: a wider window keeps what it can now hold.
+  config::rule_config wider = rule;
+  wider.window = std::chrono::minutes(30);
+  EXPECT_LT(evaluate::forget_before(wider, now, std::nullopt, 1h),
+            evaluate::forget_before(rule, now, std::nullopt, 1h) - 1000);
+}
+
+TEST(Poll, PairsOfRulesNoLongerConfiguredGoOnlyBeyondEveryReach) {
+  config::rule_config rule =
+      rule_from("  - {name: r, qoefilter: latency > 5, interval: 30s, window: 10m, delay: 2m}\n");
+  const std::int64_t now = 1'800'000'000;
+  const std::int64_t any = evaluate::forget_before_any(now, 1h, {rule});
+  // Back with the same settings and a checkpoint long ago: its first window reaches 1h back.
+  EXPECT_LE(any, evaluate::forget_before(rule, now, now - 10 * 3600, 1h));
+  EXPECT_LE(evaluate::forget_before_any(now, 1h, {}), now - 3600);
 }
 
 TEST(Poll, SummariesCoverTheOffendingSessionsOfTheWindow) {

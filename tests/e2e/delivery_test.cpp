@@ -317,6 +317,57 @@ TEST_F(Delivery, ARuleRemovedWhileFiringResolvesAndRemembersWhatItSentWhenItCome
   std::this_thread::sleep_for(2s);
   EXPECT_EQ(sessions_by_rule(accepted)["slow"], (std::vector<std::string>{"a", "b"}))
       << daemon->log();
+
+  // Decommissioned together with its only sink: the retired sink still delivers the resolve.
+  std::string no_sinks = without_slow;
+  no_sinks.replace(no_sinks.find("sinks:"), no_sinks.find("rules:") - no_sinks.find("sinks:"),
+                   "sinks: []\n");
+  dir_.write("qoewatch.yaml", no_sinks);
+  daemon->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return statuses("slow").size() == 4; }, 10s)) << daemon->log();
+  EXPECT_EQ(statuses("slow"), (std::vector<std::string>{"firing", "resolved", "firing",
+                                                        "resolved"}));
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait(15s), 0);
+}
+
+TEST_F(Delivery, ARuleRemovedWhileQoewatchWasStoppedResolvesAtTheNextStart) {
+  sim s({"--rate", "0"});
+  std::string accepted = (dir_.path / "accepted.jsonl").string();
+  receiver hook(accepted);
+  const std::string other = R"(  - name: other
+    qoefilter: "fatalerrors > 0"
+    interval: 1s
+    window: 30s
+    delay: 0s
+)";
+  std::string cfg = config(s.port, hook.port, "30s", "", other);
+  std::string without_slow = read_file(cfg);
+  const std::size_t from = without_slow.find("  - name: slow");
+  without_slow.erase(from, without_slow.find("  - name: other") - from);
+  add_sessions(s, {session("a", wall_now() - 1, slow)});
+  auto daemon = start(cfg, s.key);
+  ASSERT_TRUE(eventually([&] { return sessions_by_rule(accepted)["slow"].size() == 1; }, 20s))
+      << daemon->log();
+  daemon->signal(SIGTERM);
+  ASSERT_EQ(daemon->wait(15s), 0);
+
+  dir_.write("qoewatch.yaml", without_slow);
+  daemon = start(cfg, s.key);
+  ASSERT_TRUE(eventually([&] { return notifications(accepted).size() == 2; }, 20s))
+      << daemon->log();
+  const json::value resolved = notifications(accepted).back();
+  EXPECT_EQ(resolved.at("status"), "resolved") << json::serialize(resolved);
+  EXPECT_EQ(resolved.at("groupLabels").at("alertname"), "slow");
+  EXPECT_NE(json::serialize(resolved).find("removed from the config while qoewatch was stopped"),
+            std::string::npos)
+      << json::serialize(resolved);
+  // Once: a further restart finds nothing left to resolve.
+  daemon->signal(SIGTERM);
+  ASSERT_EQ(daemon->wait(15s), 0);
+  daemon = start(cfg, s.key);
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(notifications(accepted).size(), 2u) << daemon->log();
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
 }
@@ -342,8 +393,8 @@ rules:
     delay: 0s
 )");
   };
-  const std::string webhook =
-      "\n  - {name: hook, type: webhook, url: \"http://127.0.0.1:" + hook.port + "/qoe\"}";
+  const std::string webhook = "\n  - {name: hook, type: webhook, url: \"http://127.0.0.1:" +
+                              hook.port + "/qoe\", max_sessions_per_notification: 1}";
   const std::string slack =
       "\n  - {name: hook, type: slack, url: \"http://127.0.0.1:" + hook.port + "/slack\"}";
   std::string cfg = write_config(webhook);
@@ -355,17 +406,18 @@ rules:
     return out;
   };
 
-  // The receiver holds the POST of "a" for 3 s; meanwhile a reload removes the sink.
-  hook.set_delay(3);
-  add_sessions(s, {session("a", wall_now() - 1, slow)});
+  // The receiver holds each POST for 2 s; while "a1" is on the wire and "a2" waits behind it,
+  // a reload removes the sink: "a1" completes, "a2" gets its last attempt, nothing is lost.
+  hook.set_delay(2);
+  add_sessions(s, {session("a1", wall_now() - 1, slow), session("a2", wall_now() - 1, slow)});
   auto daemon = start(cfg, s.key);
   ASSERT_TRUE(
-      eventually([&] { return metric("qoewatch_outbox_pending{sink=\"hook\"}") == 1; }, 20s))
+      eventually([&] { return metric("qoewatch_outbox_pending{sink=\"hook\"}") == 2; }, 20s))
       << daemon->log();
-  std::this_thread::sleep_for(1s);
+  std::this_thread::sleep_for(500ms);
   write_config(" []");
   daemon->signal(SIGHUP);
-  ASSERT_TRUE(eventually([&] { return notifications(accepted).size() == 1; }, 10s))
+  ASSERT_TRUE(eventually([&] { return notifications(accepted).size() == 2; }, 15s))
       << daemon->log();
   std::this_thread::sleep_for(1s);  // for the daemon to settle the answer
   EXPECT_NE(dead_letters().find("0 dead letter(s)"), std::string::npos)
@@ -392,7 +444,7 @@ rules:
   EXPECT_EQ(metric("qoewatch_outbox_pending{sink=\"hook\"}"), 0);
   hook.set_status(200);
   add_sessions(s, {session("c", wall_now() - 1, slow)});
-  ASSERT_TRUE(eventually([&] { return notifications(accepted).size() == 2; }, 20s))
+  ASSERT_TRUE(eventually([&] { return notifications(accepted).size() == 3; }, 20s))
       << daemon->log();
   const json::value slack_body = notifications(accepted).back();
   EXPECT_TRUE(slack_body.as_object().contains("blocks")) << json::serialize(slack_body);

@@ -42,9 +42,9 @@ std::optional<summary> summarize(std::vector<double> values) {
 }
 
 bool notified_sessions::insert(std::string_view rule, std::string_view sessionid,
-                               std::int64_t expires_at) {
+                               std::int64_t ended_at) {
   auto& sessions = by_rule_[std::string(rule)];
-  return sessions.emplace(std::string(sessionid), expires_at).second;
+  return sessions.emplace(std::string(sessionid), ended_at).second;
 }
 
 bool notified_sessions::contains(std::string_view rule, std::string_view sessionid) const {
@@ -71,30 +71,38 @@ std::size_t notified_sessions::size() const {
 }
 
 namespace {
-// How long after its session ended a pair expires: delay, window and one interval of margin,
-// each rounded up.
-std::int64_t expiry_span(const config::rule_config& rule) {
-  using std::chrono::duration_cast;
-  using std::chrono::seconds;
-  auto s = [](duration d) { return duration_cast<seconds>(d).count() + 1; };
-  return s(rule.delay) + s(rule.window) + s(rule.interval);
+std::int64_t seconds_of(duration d) {
+  return std::chrono::duration_cast<std::chrono::seconds>(d).count();
+}
+// Margin for polls that run late and for rounding: one interval and 2 s.
+std::int64_t margin(const config::rule_config& rule) {
+  return seconds_of(rule.interval) + 2;
 }
 }  // namespace
 
-std::int64_t notified_expiry(const config::rule_config& rule, double endtime) {
-  return static_cast<std::int64_t>(std::ceil(endtime)) + expiry_span(rule);
+std::int64_t ended_at(double endtime) {
+  return static_cast<std::int64_t>(std::ceil(endtime));
 }
 
 std::int64_t forget_before(const config::rule_config& rule, std::int64_t now,
                            std::optional<std::int64_t> checkpoint, duration max_catchup) {
-  if (!checkpoint) return now;
-  // expires_at < checkpoint + span means the session ended before the checkpoint.
-  return std::max(std::min(now, *checkpoint + expiry_span(rule)),
-                  forget_before_any(now, max_catchup));
+  const std::int64_t end = now - seconds_of(rule.delay);
+  const std::int64_t normal_start = end - seconds_of(rule.window);
+  // fetch::window_after never starts a window before both the checkpoint and the normal
+  // start, nor before max_catchup reaches (or the normal start, if that is earlier).
+  const std::int64_t earliest = std::min(end - seconds_of(max_catchup), normal_start);
+  const std::int64_t start =
+      std::max(checkpoint ? std::min(*checkpoint, normal_start) : normal_start, earliest);
+  return start - margin(rule);
 }
 
-std::int64_t forget_before_any(std::int64_t now, duration max_catchup) {
-  return now - std::chrono::duration_cast<std::chrono::seconds>(max_catchup).count();
+std::int64_t forget_before_any(std::int64_t now, duration max_catchup,
+                               const std::vector<config::rule_config>& rules) {
+  std::int64_t before = now - seconds_of(max_catchup) - 2;
+  for (const config::rule_config& r : rules)
+    before = std::min(before, forget_before(r, now, std::nullopt, max_catchup) -
+                                  seconds_of(max_catchup));
+  return before;
 }
 
 decision decide(const config::rule_config& rule, const poll_accumulator& acc,
@@ -134,7 +142,7 @@ decision decide(const config::rule_config& rule, const poll_accumulator& acc,
 
 void record(const config::rule_config& rule, const decision& d, notified_sessions& notified) {
   for (const fetch::session_row* row : d.new_sessions)
-    notified.insert(rule.name, row->sessionid, notified_expiry(rule, row->endtime));
+    notified.insert(rule.name, row->sessionid, ended_at(row->endtime));
 }
 
 }  // namespace qoewatch::evaluate

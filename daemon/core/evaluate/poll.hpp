@@ -51,14 +51,14 @@ struct summary {
 /// Max, p95 and mean of `values`; std::nullopt when empty.
 std::optional<summary> summarize(std::vector<double> values);
 
-/// The (rule, session) pairs already notified, each kept until its session can no longer
-/// appear in one of the rule's windows.
+/// The (rule, session) pairs already notified, each with when its session ended (whole epoch
+/// seconds, rounded up), kept until no window of the rule can hold the session any more.
 class notified_sessions {
  public:
   /// Records the pair; false when it was already recorded.
-  bool insert(std::string_view rule, std::string_view sessionid, std::int64_t expires_at);
+  bool insert(std::string_view rule, std::string_view sessionid, std::int64_t ended_at);
   bool contains(std::string_view rule, std::string_view sessionid) const;
-  /// Forgets the rule's pairs whose expiry is before `before` (see forget_before).
+  /// Forgets the rule's pairs of sessions that ended before `before` (see forget_before).
   void expire(std::string_view rule, std::int64_t before);
   /// Forgets every pair of rules not in `keep` (after a reload removed rules).
   void retain_rules(const std::vector<std::string>& keep);
@@ -68,20 +68,21 @@ class notified_sessions {
   std::unordered_map<std::string, std::unordered_map<std::string, std::int64_t>> by_rule_;
 };
 
-/// When a session that ended at `endtime` stops appearing in the rule's windows (with one
-/// interval of margin for late polls), in epoch seconds.
-std::int64_t notified_expiry(const config::rule_config& rule, double endtime);
+/// A session's end time as notified pairs keep it: whole epoch seconds, rounded up.
+std::int64_t ended_at(double endtime);
 
-/// The rule's pairs with an expiry before this can be forgotten: no future window can hold
-/// their sessions. Normally that is `now`; while the rule catches up after downtime its next
-/// window starts at `checkpoint`, so pairs of sessions from there on are kept, but never those
-/// older than `max_catchup` reaches back (see forget_before_any).
+/// Pairs of sessions that ended before this can be forgotten: no window of the rule, from
+/// `now` on, can hold them. Windows start at the checkpoint while the rule catches up after
+/// downtime (both ends are inclusive), at the normal window's start otherwise, and never
+/// further back than `max_catchup` reaches; one interval (and a little) is kept as margin.
+/// Computed from the rule's current settings, so a reload that widens the window keeps more.
 std::int64_t forget_before(const config::rule_config& rule, std::int64_t now,
                            std::optional<std::int64_t> checkpoint, duration max_catchup);
 
-/// What can be forgotten of any rule, whatever its settings, even one no longer configured
-/// that may come back: `max_catchup` before `now`.
-std::int64_t forget_before_any(std::int64_t now, duration max_catchup);
+/// The same for pairs of rules no longer configured (they may come back): no window of any
+/// of `rules` reaching back `max_catchup` from `now` could hold them.
+std::int64_t forget_before_any(std::int64_t now, duration max_catchup,
+                               const std::vector<config::rule_config>& rules);
 
 struct decision {
   std::vector<const fetch::session_row*> new_sessions;  // not yet notified, in arrival order

@@ -28,7 +28,9 @@ catchup window_after(const config::rule_config& rule, std::chrono::system_clock:
   c.skipped_seconds = c.w.start - *checkpoint;
   std::int64_t slice = std::max<std::int64_t>(
       1, std::chrono::duration_cast<std::chrono::seconds>(rule.window).count());
-  if (c.w.end - c.w.start > slice) {
+  // A poll a second late (interval == window) is not an outage: slice only beyond an interval.
+  std::int64_t late = std::chrono::duration_cast<std::chrono::seconds>(rule.interval).count();
+  if (c.w.end - c.w.start > slice + late) {
     c.w.end = c.w.start + slice;
     c.behind = true;
   }

@@ -27,9 +27,9 @@ window window_at(const config::rule_config& rule, std::chrono::system_clock::tim
 /// checkpoint). After downtime it reaches back to the checkpoint, so sessions that ended while
 /// nobody polled are still judged, but never further than `max_catchup` before the normal
 /// end (nor later than the normal start); `skipped_seconds` is what that bound left out.
-/// The span is covered in slices no longer than the rule's window, one per poll, so a long
-/// outage never needs more pages than a normal poll and `min_sessions` means the same in
-/// every slice; `behind` says another slice follows this one.
+/// A span longer than one window and one interval is covered in slices one window long, one
+/// per poll, so a long outage never needs more pages than a normal poll and `min_sessions`
+/// means the same in every slice; `behind` says another slice follows this one.
 struct catchup {
   window w;
   std::int64_t skipped_seconds = 0;

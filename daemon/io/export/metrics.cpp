@@ -321,21 +321,26 @@ void registry::retain_sinks(const std::vector<std::string>& keep) {
   }
 }
 
+// Sinks not added (or removed since) have no series: what a retired delivery still reports
+// about a removed sink must not bring its series back.
 void registry::record_notification(const std::string& sink, bool success) {
-  impl::sink_series& s = impl_->sink(sink);
-  (success ? s.success : s.failure)->Increment();
+  if (auto it = impl_->sinks.find(sink); it != impl_->sinks.end())
+    (success ? it->second.success : it->second.failure)->Increment();
 }
 
 void registry::record_delivered(const std::string& sink, double seconds) {
-  impl_->sink(sink).latency->Observe(std::max(seconds, 0.0));
+  if (auto it = impl_->sinks.find(sink); it != impl_->sinks.end())
+    it->second.latency->Observe(std::max(seconds, 0.0));
 }
 
 void registry::record_dead_letter(const std::string& sink) {
-  impl_->sink(sink).dead->Increment();
+  if (auto it = impl_->sinks.find(sink); it != impl_->sinks.end()) it->second.dead->Increment();
 }
 
 void registry::set_outbox(const std::string& sink, std::size_t pending, double oldest_created_at) {
-  impl::sink_series& s = impl_->sink(sink);
+  auto it = impl_->sinks.find(sink);
+  if (it == impl_->sinks.end()) return;
+  impl::sink_series& s = it->second;
   s.pending_count = pending;
   s.oldest_created_at = oldest_created_at;
   s.pending->Set(static_cast<double>(pending));

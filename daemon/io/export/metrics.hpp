@@ -60,7 +60,8 @@ class registry {
   /// Creates the sink's series (outbox empty, counters at 0). Idempotent.
   void add_sink(const std::string& sink);
 
-  /// Drops every series of sinks not in `keep`.
+  /// Drops every series of sinks not in `keep`. The record_* and set_outbox calls below do
+  /// nothing for a sink that was not added (or was dropped).
   void retain_sinks(const std::vector<std::string>& keep);
 
   /// Counts one POST to a sink: outcome "success" or "failure".

@@ -94,7 +94,6 @@ struct delivery::impl {
   bool in_flight = false;
   bool finished = false;
   std::optional<std::string> retired;  // why what is left becomes dead letters
-  bool sink_remains = false;           // retired, but another delivery serves the name
   std::mt19937_64 rng{std::random_device{}()};
 
   impl(net::any_io_executor executor, const config::sink_config& s, sink_secrets sec,
@@ -138,14 +137,26 @@ struct delivery::impl {
   // a secret (Slack's; any URL read from url_file), whole and its path alone.
   std::vector<std::string> secret_values() const {
     std::vector<std::string> out{secrets.signing_key, secrets.routing_key};
-    for (const auto& [name, value] : sink.headers) out.push_back(value);
+    for (const auto& [name, value] : sink.headers) {
+      out.push_back(value);
+      // "Bearer <token>": a receiver may echo the token alone.
+      if (std::size_t space = value.find_last_of(' '); space != std::string::npos)
+        out.push_back(value.substr(space + 1));
+    }
     for (const std::string& url : {secrets.url, sink.type == config::sink_type::slack
                                                     ? sink.url
                                                     : std::string{}}) {
       if (url.empty()) continue;
-      out.push_back(url);
+      std::vector<std::string> forms{url};
       if (auto parsed = boost::urls::parse_absolute_uri(url))
-        out.emplace_back(parsed->encoded_target());
+        forms.emplace_back(parsed->encoded_target());
+      for (const std::string& form : forms) {
+        out.push_back(form);
+        // As a JSON encoder may write it: https:\/\/hooks...
+        std::string escaped;
+        for (char c : form) escaped += c == '/' ? std::string("\\/") : std::string(1, c);
+        out.push_back(std::move(escaped));
+      }
     }
     return out;
   }
@@ -200,7 +211,7 @@ struct delivery::impl {
         if (v == deliver::verdict::delivered) {
           // Every peer gets it (Alertmanager peers do not share alerts); one is enough for
           // the row, and the next poll's re-send reaches a peer that missed this one.
-          if (!retired) metrics.record_notification(name(), true);
+          metrics.record_notification(name(), true);
           delivered = true;
           continue;
         }
@@ -211,7 +222,7 @@ struct delivery::impl {
         if (auto after = http::retry_after(res))
           out.retry_after = std::max(out.retry_after.value_or(0s), *after);
       }
-      if (!retired) metrics.record_notification(name(), false);
+      metrics.record_notification(name(), false);
       if (endpoints.size() > 1) error = e.url + ": " + error;
       if (!out.error.empty()) out.error += "; ";
       out.error += error;
@@ -240,11 +251,54 @@ struct delivery::impl {
   }
 
   void bury_front(const std::string& reason) {
-    // A removed sink's series are gone from /metrics: they must not come back.
-    notify::bury(store, !retired || sink_remains ? &metrics : nullptr, queue.front(), reason);
+    // A last error stored by an older version may not have been redacted.
+    notify::bury(store, &metrics, queue.front(), redact(reason, secret_values()));
     ++dead;
     queue.pop_front();
     publish_outbox();
+  }
+
+  // Records what an attempt at the front row came to. True when the row left the queue
+  // (delivered, or a dead letter); false when it stays for a retry.
+  bool settle(const outcome& o) {
+    state::outbox_row& row = queue.front();
+    if (o.verdict == deliver::verdict::delivered) {
+      write("a delivery", [&] { store.delivered(row.id); });
+      metrics.record_delivered(name(), epoch_now() - row.created_at);
+      queue.pop_front();
+      publish_outbox();
+      return true;
+    }
+    if (o.verdict == deliver::verdict::dead) {
+      bury_front(o.error);
+      return true;
+    }
+    ++row.attempts;
+    row.last_error = o.error;
+    write("a failed attempt", [&] { store.attempt_failed(row.id, row.attempts, row.last_error); });
+    return false;
+  }
+
+  // A retired sink, with the settings it had: one last attempt for each row still queued (a
+  // removed rule's resolve may be among them). The first that fails becomes a dead letter,
+  // and so does everything after it: a sink being removed is often one that no longer works.
+  net::awaitable<void> drain() {
+    bool give_up = false;
+    while (!queue.empty()) {
+      state::outbox_row& row = queue.front();
+      if (give_up) {
+        bury_front(*retired + (row.last_error.empty() ? std::string{}
+                                                      : " (last: " + row.last_error + ")"));
+        continue;
+      }
+      if (auto wait = bucket.take(std::chrono::steady_clock::now()); wait > 0ms) {
+        co_await sleep(wait);
+        continue;
+      }
+      outcome o = co_await attempt(row);
+      if (settle(o)) continue;
+      give_up = true;
+    }
   }
 
   net::awaitable<void> run() {
@@ -268,22 +322,7 @@ struct delivery::impl {
         continue;
       }
       outcome o = co_await attempt(row);
-      if (stopping && o.verdict != deliver::verdict::delivered) break;
-      if (o.verdict == deliver::verdict::delivered) {
-        write("a delivery", [&] { store.delivered(row.id); });
-        if (!retired) metrics.record_delivered(name(), epoch_now() - row.created_at);
-        queue.pop_front();
-        publish_outbox();
-        continue;
-      }
-      if (o.verdict == deliver::verdict::dead) {
-        bury_front(o.error);
-        continue;
-      }
-      ++row.attempts;
-      row.last_error = o.error;
-      write("a failed attempt",
-            [&] { store.attempt_failed(row.id, row.attempts, row.last_error); });
+      if (settle(o) || stopping) continue;
       std::uniform_real_distribution<double> unit(0.0, 1.0);
       std::chrono::milliseconds wait = deliver::retry_delay(row.attempts, unit(rng), o.retry_after);
       spdlog::warn(
@@ -293,8 +332,7 @@ struct delivery::impl {
           std::chrono::duration<double>(wait).count());
       co_await sleep(wait);
     }
-    if (retired)
-      while (!queue.empty()) bury_front(*retired);
+    if (retired) co_await drain();
     if (!queue.empty())
       spdlog::info("sink {}: {} notification(s) stay in the outbox for the next start", name(),
                    queue.size());
@@ -356,9 +394,8 @@ void delivery::stop() {
   impl_->wake.cancel();
 }
 
-void delivery::retire(std::string reason, bool sink_remains) {
+void delivery::retire(std::string reason) {
   impl_->retired = std::move(reason);
-  impl_->sink_remains = sink_remains;
   stop();
 }
 

@@ -59,10 +59,11 @@ class delivery {
   void stop();
 
   /// Stops delivering for good (the sink was removed, or changed type so its queued bodies no
-  /// longer fit): the POST in flight may finish and counts as it ends; everything else queued
-  /// becomes a dead letter with `reason`, kept for a replay. From now on it touches no metric
-  /// but the dead-letter count, and that only when the sink remains under its name.
-  void retire(std::string reason, bool sink_remains);
+  /// longer fit its new settings): the POST in flight finishes and counts as it ends; then
+  /// every queued notification gets one last attempt with the old settings, and the first
+  /// that fails becomes a dead letter with `reason`, with everything after it (kept for a
+  /// replay). The outbox gauges are left to whichever delivery serves the name now.
+  void retire(std::string reason);
 
   /// Aborts the POST in flight (after the shutdown grace period) and closes connections.
   void abort();

@@ -137,7 +137,10 @@ class daemon {
     smartsight_ = make_smartsight(cfg_->smartsight);
     try {
       apply_sinks();
-      if (store_) requeue_outbox();
+      if (store_) {
+        requeue_outbox();
+        resolve_orphans();
+      }
       apply_rules(recall(*cfg_, false));
     } catch (const state::store_error& e) {
       spdlog::critical("cannot use the state database: {}", e.what());
@@ -238,7 +241,7 @@ class daemon {
     std::int64_t before = evaluate::forget_before(t.rule, now, t.checkpoint, cfg_->max_catchup);
     std::size_t kept = 0;
     for (const state::notified_row& n : m.notified)
-      if (n.expires_at >= before && notified_.insert(name, n.sessionid, n.expires_at)) ++kept;
+      if (n.ended_at >= before && notified_.insert(name, n.sessionid, n.ended_at)) ++kept;
     if (m.incident)
       incidents_[name] = {true, m.incident->key, m.incident->started_at, m.incident->polls_below};
     metrics_.set_notified_sessions(notified_.size());
@@ -255,6 +258,7 @@ class daemon {
     if (!before.firing) return;
     spdlog::warn("rule {} was removed from the config while incident {} fired: resolving it",
                  rule.name, before.key);
+    incidents_.erase(rule.name);
     const double now = epoch_seconds(system_clock::now());
     evaluate::poll_accumulator nothing(rule);
     std::vector<state::outbox_row> rows =
@@ -278,13 +282,38 @@ class daemon {
     hand_to_sinks(rows);
   }
 
+  // Incidents of rules removed from the config while qoewatch was stopped: resolved at start,
+  // to the sinks that were told they fire (those still configured). The rule's settings are
+  // gone; the resolve carries its name, incident key and a description saying so.
+  void resolve_orphans() {
+    for (const state::incident_row& i : store_->incidents()) {
+      bool configured = std::any_of(cfg_->rules.begin(), cfg_->rules.end(),
+                                    [&](const config::rule_config& r) { return r.name == i.rule; });
+      if (configured) continue;
+      config::rule_config gone;
+      gone.name = i.rule;
+      gone.description = "rule removed from the config while qoewatch was stopped";
+      for (const std::string& sink : i.sinks)
+        if (sinks_.count(sink)) gone.sinks.push_back(sink);
+      incidents_[i.rule] = {true, i.key, i.started_at, i.polls_below};
+      resolve_removed(gone);
+    }
+  }
+
   // Hands the outbox a previous run left to the sinks, in order.
   void requeue_outbox() {
     std::map<std::string, std::size_t> queued;
     for (state::outbox_row& row : store_->outbox()) {
       auto it = sinks_.find(row.sink);
       if (it == sinks_.end()) {
-        notify::bury(*store_, nullptr, row, "sink " + row.sink + " is no longer in the config");
+        notify::bury(*store_, &metrics_, row, "sink " + row.sink + " is no longer in the config");
+        continue;
+      }
+      const std::string type(config::to_string(it->second.config.type));
+      if (!row.sink_type.empty() && row.sink_type != type) {
+        notify::bury(*store_, &metrics_, row,
+                     "sink " + row.sink + " changed type from " + row.sink_type + " to " + type +
+                         " while qoewatch was stopped");
         continue;
       }
       ++queued[row.sink];
@@ -321,7 +350,7 @@ class daemon {
       // What it still owes becomes dead letters once the POST in flight, if any, ends.
       if (it->second.delivery) {
         spdlog::warn("{}: its undelivered notifications become dead letters", retire_reason);
-        it->second.delivery->retire(retire_reason, now != cfg_->sinks.end());
+        it->second.delivery->retire(retire_reason);
         retired_sinks_.push_back(std::move(it->second.delivery));
       }
       it = sinks_.erase(it);
@@ -412,6 +441,12 @@ class daemon {
     if (next->state_dir != cfg_->state_dir)
       spdlog::warn("state_dir changed to {}; it takes effect at the next restart",
                    next->state_dir);
+    // Resolves of removed rules go out before their sinks may be retired with them.
+    for (const auto& [name, task] : tasks_) {
+      bool kept = std::any_of(next->rules.begin(), next->rules.end(),
+                              [&](const config::rule_config& r) { return r.name == name; });
+      if (!kept) resolve_removed(task->rule);
+    }
     if (new_source) {
       smartsight_->close();
       smartsight_ = make_smartsight(next->smartsight);
@@ -514,12 +549,11 @@ class daemon {
       c.rule = rule.name;
       c.checkpoint = out.window.end;
       for (const fetch::session_row* row : d.new_sessions)
-        c.notified.push_back(
-            {rule.name, row->sessionid, evaluate::notified_expiry(rule, row->endtime)});
+        c.notified.push_back({rule.name, row->sessionid, evaluate::ended_at(row->endtime)});
       c.outbox = rows;
       if (inc.next.firing)
-        c.incident =
-            state::incident_row{rule.name, inc.next.key, inc.next.started_at, inc.next.polls_below};
+        c.incident = state::incident_row{rule.name, inc.next.key, inc.next.started_at,
+                                         inc.next.polls_below, rule.sinks};
       else
         c.clear_incident = before.firing;
       try {
@@ -656,7 +690,8 @@ class daemon {
       else
         e.sessions = d.new_sessions;
       for (notify::rendered& r : notify::render(sink, e))
-        rows.push_back({new_id(), name, rule.name, std::move(r.body), now, 0, {}});
+        rows.push_back({new_id(), name, rule.name, std::move(r.body), now, 0, {},
+                        std::string(config::to_string(sink.type))});
     }
     return rows;
   }
@@ -674,10 +709,10 @@ class daemon {
     if (!store_ || now < t.next_expiry) return;
     t.next_expiry = now + 60;
     try {
-      store_->expire_notified(t.rule.name, before);
+      store_->forget_notified(t.rule.name, before);
       if (now >= next_expiry_) {
         next_expiry_ = now + 60;
-        store_->expire_notified(evaluate::forget_before_any(now, cfg_->max_catchup));
+        store_->forget_notified(evaluate::forget_before_any(now, cfg_->max_catchup, cfg_->rules));
       }
     } catch (const state::store_error& e) {
       spdlog::error("could not forget expired sessions in the state database: {}", e.what());

@@ -66,7 +66,34 @@ CREATE TABLE dead_letters(
   reason TEXT NOT NULL
 );
 )sql"},
+    // Notified pairs keep when their session ended, so that what may be forgotten follows the
+    // rule's current settings; v1's expiries stand in for it (later than the real end, so
+    // those pairs are kept longer, never forgotten early). Outbox rows keep the sink type
+    // they were written for; incidents the sinks that were told they fire.
+    migration{2, R"sql(
+ALTER TABLE notified RENAME COLUMN expires_at TO ended_at;
+DROP INDEX notified_expires_at;
+CREATE INDEX notified_ended_at ON notified(ended_at);
+ALTER TABLE outbox ADD COLUMN sink_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE incidents ADD COLUMN sinks TEXT NOT NULL DEFAULT '';
+)sql"},
 };
+
+// Sink names are identifiers: a comma never occurs in one.
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ",") + n;
+  return out;
+}
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> out;
+  for (std::size_t from = 0; from < text.size();) {
+    std::size_t to = std::min(text.find(',', from), text.size());
+    out.push_back(text.substr(from, to - from));
+    from = to + 1;
+  }
+  return out;
+}
 
 constexpr int current_version = migrations.back().to;
 
@@ -398,7 +425,7 @@ std::optional<std::int64_t> store::checkpoint(const std::string& rule) const {
 
 std::vector<notified_row> store::notified() const {
   statement s(impl_->db.get(), impl_->path,
-              "SELECT rule, sessionid, expires_at FROM notified ORDER BY rule, sessionid");
+              "SELECT rule, sessionid, ended_at FROM notified ORDER BY rule, sessionid");
   std::vector<notified_row> out;
   while (s.step()) out.push_back({s.text(0), s.text(1), s.int64(2)});
   return out;
@@ -406,7 +433,7 @@ std::vector<notified_row> store::notified() const {
 
 std::vector<notified_row> store::notified(const std::string& rule) const {
   statement s(impl_->db.get(), impl_->path,
-              "SELECT rule, sessionid, expires_at FROM notified WHERE rule = ?1 ORDER BY sessionid");
+              "SELECT rule, sessionid, ended_at FROM notified WHERE rule = ?1 ORDER BY sessionid");
   s.bind(1, rule);
   std::vector<notified_row> out;
   while (s.step()) out.push_back({s.text(0), s.text(1), s.int64(2)});
@@ -415,19 +442,20 @@ std::vector<notified_row> store::notified(const std::string& rule) const {
 
 std::vector<incident_row> store::incidents() const {
   statement s(impl_->db.get(), impl_->path,
-              "SELECT rule, key, started_at, polls_below FROM incidents ORDER BY rule");
+              "SELECT rule, key, started_at, polls_below, sinks FROM incidents ORDER BY rule");
   std::vector<incident_row> out;
-  while (s.step()) out.push_back({s.text(0), s.text(1), s.real(2), s.int32(3)});
+  while (s.step()) out.push_back({s.text(0), s.text(1), s.real(2), s.int32(3), split(s.text(4))});
   return out;
 }
 
 std::vector<outbox_row> store::outbox() const {
   statement s(impl_->db.get(), impl_->path,
-              "SELECT id, sink, rule, body, created_at, attempts, last_error FROM outbox "
-              "ORDER BY seq");
+              "SELECT id, sink, rule, body, created_at, attempts, last_error, sink_type "
+              "FROM outbox ORDER BY seq");
   std::vector<outbox_row> out;
   while (s.step()) {
-    out.push_back({s.text(0), s.text(1), s.text(2), s.blob(3), s.real(4), s.int32(5), s.text(6)});
+    out.push_back({s.text(0), s.text(1), s.text(2), s.blob(3), s.real(4), s.int32(5), s.text(6),
+                   s.text(7)});
   }
   return out;
 }
@@ -457,16 +485,16 @@ void store::commit(const poll_commit& c) {
   }
   for (const notified_row& n : c.notified) {
     d.cached(d.put_notified,
-             "INSERT OR IGNORE INTO notified(rule, sessionid, expires_at) VALUES(?1, ?2, ?3)")
+             "INSERT OR IGNORE INTO notified(rule, sessionid, ended_at) VALUES(?1, ?2, ?3)")
         .bind(1, n.rule)
         .bind(2, n.sessionid)
-        .bind(3, n.expires_at)
+        .bind(3, n.ended_at)
         .run();
   }
   for (const outbox_row& o : c.outbox) {
     d.cached(d.put_outbox,
-             "INSERT INTO outbox(id, sink, rule, body, created_at, attempts, last_error) "
-             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+             "INSERT INTO outbox(id, sink, rule, body, created_at, attempts, last_error, "
+             "sink_type) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
         .bind(1, o.id)
         .bind(2, o.sink)
         .bind(3, o.rule)
@@ -474,18 +502,22 @@ void store::commit(const poll_commit& c) {
         .bind(5, o.created_at)
         .bind(6, o.attempts)
         .bind(7, o.last_error)
+        .bind(8, o.sink_type)
         .run();
   }
   if (c.incident) {
     // Stored under the commit's rule: it is "the rule's incident" whatever the row says.
     d.cached(d.put_incident,
-             "INSERT INTO incidents(rule, key, started_at, polls_below) VALUES(?1, ?2, ?3, ?4) "
+             "INSERT INTO incidents(rule, key, started_at, polls_below, sinks) "
+             "VALUES(?1, ?2, ?3, ?4, ?5) "
              "ON CONFLICT(rule) DO UPDATE SET key = excluded.key, "
-             "started_at = excluded.started_at, polls_below = excluded.polls_below")
+             "started_at = excluded.started_at, polls_below = excluded.polls_below, "
+             "sinks = excluded.sinks")
         .bind(1, c.rule)
         .bind(2, c.incident->key)
         .bind(3, c.incident->started_at)
         .bind(4, c.incident->polls_below)
+        .bind(5, join(c.incident->sinks))
         .run();
   } else if (c.clear_incident) {
     d.cached(d.del_incident, "DELETE FROM incidents WHERE rule = ?1").bind(1, c.rule).run();
@@ -520,15 +552,15 @@ void store::dead(const std::string& id, const std::string& reason, double now) {
   tx.commit();
 }
 
-void store::expire_notified(std::int64_t before) {
-  statement s(impl_->db.get(), impl_->path, "DELETE FROM notified WHERE expires_at < ?1");
-  s.bind(1, before).run();
+void store::forget_notified(std::int64_t ended_before) {
+  statement s(impl_->db.get(), impl_->path, "DELETE FROM notified WHERE ended_at < ?1");
+  s.bind(1, ended_before).run();
 }
 
-void store::expire_notified(const std::string& rule, std::int64_t before) {
+void store::forget_notified(const std::string& rule, std::int64_t ended_before) {
   statement s(impl_->db.get(), impl_->path,
-              "DELETE FROM notified WHERE rule = ?1 AND expires_at < ?2");
-  s.bind(1, rule).bind(2, before).run();
+              "DELETE FROM notified WHERE rule = ?1 AND ended_at < ?2");
+  s.bind(1, rule).bind(2, ended_before).run();
 }
 
 }  // namespace qoewatch::state

@@ -29,6 +29,7 @@ struct outbox_row {
   double created_at = 0;  // epoch seconds
   int attempts = 0;
   std::string last_error;  // of the last failed attempt, "" before any
+  std::string sink_type;   // the type of sink the body was written for ("" before schema v2)
   bool operator==(const outbox_row&) const = default;
 };
 
@@ -50,13 +51,14 @@ struct incident_row {
   std::string key;
   double started_at = 0;
   int polls_below = 0;
+  std::vector<std::string> sinks;  // the rule's sinks when it was last recorded
   bool operator==(const incident_row&) const = default;
 };
 
 struct notified_row {
   std::string rule;
   std::string sessionid;
-  std::int64_t expires_at = 0;  // epoch seconds
+  std::int64_t ended_at = 0;  // when the session ended, epoch seconds rounded up
   bool operator==(const notified_row&) const = default;
 };
 
@@ -103,10 +105,10 @@ class store {
   void attempt_failed(const std::string& id, int attempts, const std::string& error);
   /// Moves the outbox row to the dead letters (one transaction).
   void dead(const std::string& id, const std::string& reason, double now);
-  /// Forgets notified pairs of every rule with expires_at < before.
-  void expire_notified(std::int64_t before);
-  /// Forgets the rule's notified pairs with expires_at < before.
-  void expire_notified(const std::string& rule, std::int64_t before);
+  /// Forgets notified pairs of every rule with ended_at < ended_before.
+  void forget_notified(std::int64_t ended_before);
+  /// Forgets the rule's notified pairs with ended_at < ended_before.
+  void forget_notified(const std::string& rule, std::int64_t ended_before);
 
  private:
   struct impl;

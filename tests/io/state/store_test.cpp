@@ -98,7 +98,7 @@ class StateStore : public ::testing::Test {
 };
 
 outbox_row notification(const std::string& id, const std::string& body = "{\"a\":1}") {
-  return {id, "pager", "slow-start", body, 1700000000.25, 0, ""};
+  return {id, "pager", "slow-start", body, 1700000000.25, 0, "", "pagerduty"};
 }
 
 poll_commit full_commit() {
@@ -107,7 +107,8 @@ poll_commit full_commit() {
   c.checkpoint = 1700000060;
   c.notified = {{"slow-start", "s1", 1700086400}, {"slow-start", "s2", 1700086460}};
   c.outbox = {notification("msg_b"), notification("msg_a")};
-  c.incident = incident_row{"slow-start", "slow-start/1700000000", 1700000000.5, 1};
+  c.incident =
+      incident_row{"slow-start", "slow-start/1700000000", 1700000000.5, 1, {"pager", "chat"}};
   return c;
 }
 
@@ -203,7 +204,8 @@ TEST_F(StateStore, IncidentIsReplacedKeptOrCleared) {
   s->commit(c);
   poll_commit next;
   next.rule = "slow-start";
-  next.incident = incident_row{"slow-start", "slow-start/1700000000", 1700000000.5, 2};
+  next.incident =
+      incident_row{"slow-start", "slow-start/1700000000", 1700000000.5, 2, {"pager", "chat"}};
   s->commit(next);
   EXPECT_EQ(s->incidents(), std::vector<incident_row>{*next.incident});
   next.incident.reset();  // neither row nor clear: untouched
@@ -282,11 +284,11 @@ TEST_F(StateStore, ExpireNotifiedForgetsOnlyPairsThatExpiredBeforeNow) {
   c.rule = "rebuffering";
   c.notified = {{"rebuffering", "old", 99}, {"rebuffering", "older", 50}};
   s->commit(c);
-  s->expire_notified("slow-start", 100);
+  s->forget_notified("slow-start", 100);
   EXPECT_EQ(s->notified("slow-start"),
             (std::vector<notified_row>{{"slow-start", "edge", 100}, {"slow-start", "new", 101}}));
   EXPECT_EQ(s->notified("rebuffering").size(), 2u) << "another rule's pairs are left alone";
-  s->expire_notified(60);
+  s->forget_notified(60);
   EXPECT_EQ(s->notified(), (std::vector<notified_row>{{"rebuffering", "old", 99},
                                                        {"slow-start", "edge", 100},
                                                        {"slow-start", "new", 101}}));
@@ -355,9 +357,46 @@ TEST_F(StateStore, ADatabaseFromANewerQoewatchIsRefused) {
 TEST_F(StateStore, ReopeningACurrentDatabaseKeepsItsVersionAndData) {
   store::open(dir())->commit(full_commit());
   auto s = store::open(dir());
-  EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "1");
+  EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "2");
   EXPECT_EQ(s->outbox().size(), 2u);
   EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
+}
+
+TEST_F(StateStore, AVersionOneDatabaseIsMigratedKeepingEverything) {
+  // What qoewatch 0.1 (schema v1) left: a notified pair with its expiry, a queued
+  // notification and a firing incident.
+  foreign(R"sql(
+PRAGMA application_id = 1903125879;
+CREATE TABLE checkpoints(rule TEXT PRIMARY KEY, window_end INTEGER NOT NULL);
+CREATE TABLE notified(rule TEXT NOT NULL, sessionid TEXT NOT NULL, expires_at INTEGER NOT NULL,
+  PRIMARY KEY(rule, sessionid)) WITHOUT ROWID;
+CREATE INDEX notified_expires_at ON notified(expires_at);
+CREATE TABLE incidents(rule TEXT PRIMARY KEY, key TEXT NOT NULL, started_at REAL NOT NULL,
+  polls_below INTEGER NOT NULL);
+CREATE TABLE outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
+  sink TEXT NOT NULL, rule TEXT NOT NULL, body BLOB NOT NULL, created_at REAL NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '');
+CREATE TABLE dead_letters(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,
+  sink TEXT NOT NULL, rule TEXT NOT NULL, body BLOB NOT NULL, created_at REAL NOT NULL,
+  dead_at REAL NOT NULL, attempts INTEGER NOT NULL, reason TEXT NOT NULL);
+INSERT INTO checkpoints VALUES('slow-start', 1700000060);
+INSERT INTO notified VALUES('slow-start', 's1', 1700000900);
+INSERT INTO incidents VALUES('slow-start', 'slow-start/1700000000', 1700000000.5, 0);
+INSERT INTO outbox(id, sink, rule, body, created_at) VALUES('msg_a', 'pager', 'slow-start',
+  '{"a":1}', 1700000000.25);
+PRAGMA user_version = 1;
+)sql");
+  auto s = store::open(dir());
+  EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "2");
+  EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
+  // The old expiry stands in for the end time: later than the real one, so kept longer.
+  EXPECT_EQ(s->notified(), (std::vector<notified_row>{{"slow-start", "s1", 1700000900}}));
+  EXPECT_EQ(s->incidents(),
+            (std::vector<incident_row>{{"slow-start", "slow-start/1700000000", 1700000000.5, 0, {}}}));
+  ASSERT_EQ(s->outbox().size(), 1u);
+  EXPECT_EQ(s->outbox()[0].sink_type, "") << "unknown: written before types were recorded";
+  s->forget_notified(1700000901);
+  EXPECT_TRUE(s->notified().empty());
 }
 
 TEST_F(StateStore, AnEmptyFileBecomesANewDatabase) {
