@@ -460,6 +460,42 @@ rules:
   EXPECT_NE(listed.find("1 dead letter(s)"), std::string::npos) << listed;
 }
 
+TEST_F(Delivery, ASinkRetypedWhileQoewatchWasStoppedKeepsItsOldQueueAsDeadLetters) {
+  sim s({"--rate", "0"});
+  std::string accepted = (dir_.path / "accepted.jsonl").string();
+  receiver hook(accepted, 503);
+  std::string cfg = config(s.port, hook.port, "30s", "");
+  add_sessions(s, {session("a", wall_now() - 1, slow)});
+  auto daemon = start(cfg, s.key);
+  ASSERT_TRUE(
+      eventually([&] { return metric("qoewatch_outbox_pending{sink=\"hook\"}") == 1; }, 20s))
+      << daemon->log();
+  daemon->signal(SIGTERM);
+  ASSERT_EQ(daemon->wait(15s), 0);
+
+  // The queued body is a webhook body: a Slack sink of the same name must not send it.
+  std::string text = read_file(cfg);
+  text.replace(text.find("type: webhook"), 13, "type: slack");
+  dir_.write("qoewatch.yaml", text);
+  hook.set_status(200);
+  daemon = start(cfg, s.key);
+  ASSERT_TRUE(
+      eventually([&] { return metric("qoewatch_dead_letters_total{sink=\"hook\"}") == 1; }, 20s))
+      << daemon->log();
+  EXPECT_EQ(metric("qoewatch_outbox_pending{sink=\"hook\"}"), 0);
+  EXPECT_TRUE(notifications(accepted).empty());
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait(15s), 0);
+  child_process list(QOEWATCHD_BINARY, {"--config", cfg, "--dead-letters"});
+  std::string out;
+  while (auto line = list.read_line(10s)) out += *line + "\n";
+  EXPECT_EQ(list.wait(10s), 0) << list.log();
+  EXPECT_NE(out.find("reason: sink hook changed type from webhook to slack while qoewatch was "
+                     "stopped"),
+            std::string::npos)
+      << out;
+}
+
 TEST_F(Delivery, RejectedAndExpiredNotificationsBecomeListedDeadLetters) {
   sim s({"--rate", "0"});
   std::string accepted = (dir_.path / "accepted.jsonl").string();
