@@ -1,5 +1,4 @@
 // qoewatchd: the executable is this file alone; everything else lives in the libraries.
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -10,6 +9,7 @@
 #include "cli/options.hpp"
 #include "config/load.hpp"
 #include "run/daemon.hpp"
+#include "run/logging.hpp"
 
 int main(int argc, char** argv) {
   using namespace qoewatch;
@@ -29,12 +29,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  // Logs go to stderr: stdout belongs to --check-config and --dry-run output.
-  auto logger = spdlog::stderr_logger_st("qoewatchd");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
-  logger->set_level(spdlog::level::from_str(opt.log_level));
-  logger->flush_on(spdlog::level::trace);
-  spdlog::set_default_logger(logger);
+  run::setup_logging(opt.log_level, opt.log_format);
 
   if (opt.dead_letters) {
     // Listing needs the config's state_dir only: no secrets, so it works for anyone who can

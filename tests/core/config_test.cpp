@@ -556,3 +556,34 @@ rules: [{name: r, qoefilter: latency > 5}]
   EXPECT_NE(got[3].find("relative.url\" is not a URL"), std::string::npos) << got[3];
   for (const std::string& e : got) EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
 }
+
+TEST(Config, SecretFilesMayLiveInTheServiceCredentialsDirectory) {
+  temp_dir dir;
+  dir.write("creds/smartsight_api_key", "k3y-from-systemd\n");
+  dir.write("creds/pd", "R0UTE\n");
+  std::string path = dir.write("c.yaml", R"(smartsight:
+  customer_id: 1
+  api_key_file: $CREDENTIALS_DIRECTORY/smartsight_api_key
+sinks:
+  - {name: pd, type: pagerduty, routing_key_file: $CREDENTIALS_DIRECTORY/pd}
+rules: [{name: r, qoefilter: latency > 5}]
+)");
+  ::setenv("CREDENTIALS_DIRECTORY", (dir.path() / "creds").c_str(), 1);
+  config::secrets secrets;
+  config::load_result r = config::load_with_secrets(path, secrets);
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+  ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
+  EXPECT_EQ(r.config->smartsight.api_key_file, "$CREDENTIALS_DIRECTORY/smartsight_api_key");
+  EXPECT_EQ(secrets.api_key, "k3y-from-systemd");
+  EXPECT_EQ(secrets.routing_keys.at("pd"), "R0UTE");
+
+  // Outside systemd, unset: a clear error, not a file named "$CREDENTIALS_DIRECTORY".
+  config::load_result outside = config::load_with_secrets(path, secrets);
+  std::vector<std::string> got = texts(outside);
+  ASSERT_EQ(got.size(), 2u) << testing::PrintToString(got);
+  EXPECT_NE(got[0].find("smartsight.api_key_file: cannot read "
+                        "\"$CREDENTIALS_DIRECTORY/smartsight_api_key\": CREDENTIALS_DIRECTORY is "
+                        "not set (systemd sets it for a service with LoadCredential="),
+            std::string::npos)
+      << got[0];
+}

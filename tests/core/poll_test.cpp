@@ -204,8 +204,9 @@ TEST(Poll, NoWindowTheRuleCanPollNextHoldsAForgottenSession) {
                                    << max_catchup.count() << " later " << later;
       }
       fetch::window next =
-          fetch::window_after(rule, std::chrono::system_clock::time_point(std::chrono::seconds(now)),
-                              cp, max_catchup)
+          fetch::window_after(rule,
+                              std::chrono::system_clock::time_point(std::chrono::seconds(now)), cp,
+                              max_catchup)
               .w;
       EXPECT_GE(before, next.start - 30 - 2);
     }

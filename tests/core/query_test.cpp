@@ -131,6 +131,16 @@ TEST(Cli, ParsesTheDocumentedForms) {
   EXPECT_TRUE(cli::parse({"--help"}));
 }
 
+TEST(Cli, LogFormatIsTextOrJson) {
+  EXPECT_EQ(cli::parse({"--config", "q.yaml"}).value->log_format, "text");
+  EXPECT_EQ(cli::parse({"--config", "q.yaml", "--log-format", "json"}).value->log_format, "json");
+  EXPECT_EQ(cli::parse({"--config", "q.yaml", "--log-format=text"}).value->log_format, "text");
+  EXPECT_EQ(cli::parse({"--config", "q.yaml", "--log-format", "xml"}).error,
+            "unknown log format 'xml' (use text or json)");
+  EXPECT_EQ(cli::parse({"--config", "q.yaml", "--log-format"}).error,
+            "--log-format needs a format (text or json)");
+}
+
 TEST(Cli, RejectsWhatItDoesNotKnow) {
   EXPECT_EQ(cli::parse({}).error, "--config FILE is required");
   EXPECT_EQ(cli::parse({"--config"}).error, "--config needs a file name");
@@ -185,8 +195,7 @@ TEST(Query, CatchingUpCoversTheOutageInContiguousWindowSizedSlices) {
   }
   ASSERT_EQ(slices.size(), 6u);  // five slices of the hour, then the normal window
   EXPECT_EQ(slices.front().start, end - 3600);
-  for (std::size_t i = 1; i < slices.size(); ++i)
-    EXPECT_EQ(slices[i].start, slices[i - 1].end);
+  for (std::size_t i = 1; i < slices.size(); ++i) EXPECT_EQ(slices[i].start, slices[i - 1].end);
   EXPECT_EQ(slices.back(), fetch::window_at(r, now));
   EXPECT_EQ(skipped, 3600);
 }

@@ -325,8 +325,8 @@ TEST_F(Delivery, ARuleRemovedWhileFiringResolvesAndRemembersWhatItSentWhenItCome
   dir_.write("qoewatch.yaml", no_sinks);
   daemon->signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return statuses("slow").size() == 4; }, 10s)) << daemon->log();
-  EXPECT_EQ(statuses("slow"), (std::vector<std::string>{"firing", "resolved", "firing",
-                                                        "resolved"}));
+  EXPECT_EQ(statuses("slow"),
+            (std::vector<std::string>{"firing", "resolved", "firing", "resolved"}));
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
 }
@@ -393,8 +393,9 @@ rules:
     delay: 0s
 )");
   };
-  const std::string webhook = "\n  - {name: hook, type: webhook, url: \"http://127.0.0.1:" +
-                              hook.port + "/qoe\", max_sessions_per_notification: 1}";
+  const std::string webhook =
+      "\n  - {name: hook, type: webhook, url: \"http://127.0.0.1:" + hook.port +
+      "/qoe\", max_sessions_per_notification: 1}";
   const std::string slack =
       "\n  - {name: hook, type: slack, url: \"http://127.0.0.1:" + hook.port + "/slack\"}";
   std::string cfg = write_config(webhook);

@@ -292,12 +292,15 @@ TEST_F(Sinks, SecretsThatAnswersEchoNeverReachTheLogNorTheState) {
   dir_.write("chat.url", "http://127.0.0.1:" + refusing.port + slack_path + "\n");
   const std::string sinks = R"(  - name: pd
     type: pagerduty
-    url: http://127.0.0.1:)" + refusing.port + R"(/v2/enqueue
+    url: http://127.0.0.1:)" +
+                            refusing.port + R"(/v2/enqueue
     routing_key_file: pd.key
   - name: hook
     type: webhook
-    url: http://127.0.0.1:)" + refusing.port + R"(/qoe
-    headers: {Authorization: ")" + token + R"("}
+    url: http://127.0.0.1:)" +
+                            refusing.port + R"(/qoe
+    headers: {Authorization: ")" +
+                            token + R"("}
   - name: chat
     type: slack
     url_file: chat.url
@@ -318,8 +321,7 @@ TEST_F(Sinks, SecretsThatAnswersEchoNeverReachTheLogNorTheState) {
   std::string cfg = config(gateway.port, sinks, "10m");
   child_process once(QOEWATCHD_BINARY, {"--config", cfg, "--once"}, {{"QW_KEY", api_key}});
   EXPECT_EQ(once.wait(30s), 1);
-  EXPECT_NE(once.log().find(R"("X-API-Key": "[redacted]")"), std::string::npos)
-      << once.log();
+  EXPECT_NE(once.log().find(R"("X-API-Key": "[redacted]")"), std::string::npos) << once.log();
   EXPECT_EQ(secrets_in(once.log()), "") << once.log();
 
   // Every sink's receiver refuses with an echo: the reasons of the dead letters are redacted.
@@ -332,8 +334,8 @@ TEST_F(Sinks, SecretsThatAnswersEchoNeverReachTheLogNorTheState) {
                         std::string("qoewatch_dead_letters_total{sink=\"") + sink + "\"}")
         .value_or(0);
   };
-  ASSERT_TRUE(eventually([&] { return dead("pd") >= 1 && dead("hook") >= 1 && dead("chat") >= 1; },
-                         30s))
+  ASSERT_TRUE(
+      eventually([&] { return dead("pd") >= 1 && dead("hook") >= 1 && dead("chat") >= 1; }, 30s))
       << daemon->log();
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);

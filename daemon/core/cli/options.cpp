@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <optional>
 
 #include "fetch/query.hpp"
 
@@ -12,6 +13,23 @@ parse_result parse(const std::vector<std::string_view>& args) {
   options o;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view a = args[i];
+    // `--name VALUE` or `--name=VALUE`: the value, or std::nullopt (with r.error) when absent.
+    auto value = [&](std::string_view name,
+                     std::string_view needs) -> std::optional<std::string_view> {
+      std::string_view v;
+      if (a.size() > name.size() && a.starts_with(name) && a[name.size()] == '=')
+        v = a.substr(name.size() + 1);
+      else if (i + 1 < args.size())
+        v = args[++i];
+      if (v.empty()) {
+        r.error = std::string(name) + " needs " + std::string(needs);
+        return std::nullopt;
+      }
+      return v;
+    };
+    auto is = [&a](std::string_view name) {
+      return a == name || (a.starts_with(name) && a.size() > name.size() && a[name.size()] == '=');
+    };
     if (a == "--help" || a == "-h") {
       o.help = true;
     } else if (a == "--version") {
@@ -24,37 +42,31 @@ parse_result parse(const std::vector<std::string_view>& args) {
       o.dry_run = true;
     } else if (a == "--dead-letters") {
       o.dead_letters = true;
-    } else if (a == "--log-level" || a.rfind("--log-level=", 0) == 0) {
-      std::string_view level;
-      if (a == "--log-level") {
-        if (i + 1 >= args.size()) {
-          r.error = "--log-level needs a level (trace, debug, info, warn, error, critical, off)";
-          return r;
-        }
-        level = args[++i];
-      } else {
-        level = a.substr(12);
+    } else if (is("--log-format")) {
+      std::optional<std::string_view> format = value("--log-format", "a format (text or json)");
+      if (!format) return r;
+      if (*format != "text" && *format != "json") {
+        r.error = "unknown log format '" + std::string(*format) + "' (use text or json)";
+        return r;
       }
+      o.log_format = std::string(*format);
+    } else if (is("--log-level")) {
+      std::optional<std::string_view> level =
+          value("--log-level", "a level (trace, debug, info, warn, error, critical, off)");
+      if (!level) return r;
       static constexpr std::string_view levels[] = {"trace", "debug",    "info", "warn",
                                                     "error", "critical", "off"};
-      if (std::find(std::begin(levels), std::end(levels), level) == std::end(levels)) {
-        r.error = "unknown log level '" + std::string(level) +
+      if (std::find(std::begin(levels), std::end(levels), *level) == std::end(levels)) {
+        r.error = "unknown log level '" + std::string(*level) +
                   "' (use trace, debug, info, warn, error, critical or off)";
         return r;
       }
-      o.log_level = std::string(level);
-    } else if (a == "--config" || a == "-c") {
-      if (i + 1 >= args.size() || args[i + 1].empty()) {
-        r.error = "--config needs a file name";
-        return r;
-      }
-      o.config = std::string(args[++i]);
-    } else if (a.rfind("--config=", 0) == 0) {
-      o.config = std::string(a.substr(9));
-      if (o.config.empty()) {
-        r.error = "--config needs a file name";
-        return r;
-      }
+      o.log_level = std::string(*level);
+    } else if (is("--config") || a == "-c") {
+      if (a == "-c") a = "--config";
+      std::optional<std::string_view> file = value("--config", "a file name");
+      if (!file) return r;
+      o.config = std::string(*file);
     } else {
       r.error = "unknown argument '" + std::string(a) + "'";
       return r;
@@ -80,6 +92,7 @@ parse_result parse(const std::vector<std::string_view>& args) {
 
 std::string usage() {
   return "usage: qoewatchd --config FILE [--once] [--dry-run] [--log-level LEVEL]\n"
+         "                 [--log-format text|json]\n"
          "       qoewatchd --config FILE --check-config\n"
          "       qoewatchd --config FILE --dead-letters\n"
          "       qoewatchd --version | --help\n"
@@ -96,6 +109,8 @@ std::string usage() {
          "      --dead-letters  list the notifications given up on (rejected by the receiver\n"
          "                      or older than the sink's max_age) from the state database\n"
          "      --log-level L   trace, debug, info (default), warn, error, critical or off\n"
+         "      --log-format F  text (default; under systemd's journal: <N> priority prefixes\n"
+         "                      and no timestamps) or json (one object per line)\n"
          "      --version       print the version and exit\n"
          "  -h, --help          print this help and exit\n"
          "\n"

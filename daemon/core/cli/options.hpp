@@ -12,14 +12,15 @@
 namespace qoewatch::cli {
 
 struct options {
-  std::string config;              // --config FILE
-  bool check_config = false;       // --check-config
-  bool version = false;            // --version
-  bool help = false;               // --help / -h
-  bool once = false;               // --once: poll every rule once, deliver, exit
-  bool dry_run = false;            // --dry-run: print notifications instead of sending them
-  bool dead_letters = false;       // --dead-letters: list notifications given up on, exit
-  std::string log_level = "info";  // --log-level trace|debug|info|warn|error|critical|off
+  std::string config;               // --config FILE
+  bool check_config = false;        // --check-config
+  bool version = false;             // --version
+  bool help = false;                // --help / -h
+  bool once = false;                // --once: poll every rule once, deliver, exit
+  bool dry_run = false;             // --dry-run: print notifications instead of sending them
+  bool dead_letters = false;        // --dead-letters: list notifications given up on, exit
+  std::string log_level = "info";   // --log-level trace|debug|info|warn|error|critical|off
+  std::string log_format = "text";  // --log-format text|json
 };
 
 struct parse_result {

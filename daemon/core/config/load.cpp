@@ -143,6 +143,9 @@ std::optional<std::string> url_problem(const std::string& url, const std::string
   return std::nullopt;
 }
 
+// Secret files may be named relative to the folder systemd gives the service's credentials.
+constexpr std::string_view credentials_prefix = "$CREDENTIALS_DIRECTORY/";
+
 class loader {
  public:
   std::vector<diagnostic> errors;
@@ -337,9 +340,8 @@ class loader {
       error(file, key_env.Mark(), key_path(path, "api_key_env"),
             "api_key_file and api_key_env are both set (keep one)");
     } else if (key_file) {
-      if (auto s = text(file, key_file, key_path(path, "api_key_file"))) {
-        fs::path p(*s);
-        out.api_key_file = p.is_absolute() ? p.string() : (dir / p).lexically_normal().string();
+      if (auto s = secret_path(dir, text(file, key_file, key_path(path, "api_key_file")))) {
+        out.api_key_file = *s;
         out.api_key_where = {file, key_file.Mark().line + 1, key_file.Mark().column + 1};
       }
     } else if (key_env) {
@@ -423,8 +425,15 @@ class loader {
   // A file path, relative to the config file's folder.
   std::optional<std::string> file_path(const std::string& file, const fs::path& dir,
                                        const YAML::Node& n, const std::string& path) {
-    std::optional<std::string> s = text(file, n, path);
+    return secret_path(dir, text(file, n, path));
+  }
+
+  // A path as written: absolute, relative to the config file's folder, or (for the files
+  // secrets are read from) under $CREDENTIALS_DIRECTORY, kept as written: systemd sets that
+  // variable for the service alone, so it is expanded when the secrets are read.
+  static std::optional<std::string> secret_path(const fs::path& dir, std::optional<std::string> s) {
     if (!s) return std::nullopt;
+    if (s->starts_with(credentials_prefix)) return s;
     fs::path p(*s);
     return p.is_absolute() ? p.string() : (dir / p).lexically_normal().string();
   }
@@ -588,8 +597,8 @@ class loader {
       const std::string path = index_path("sinks", i);
       if (!check_map(file, s, path,
                      {"name", "type", "url", "url_file", "urls", "headers", "secret_file",
-                      "routing_key_file",
-                      "summary", "max_sessions_per_notification", "max_age", "rate_limit", "burst"},
+                      "routing_key_file", "summary", "max_sessions_per_notification", "max_age",
+                      "rate_limit", "burst"},
                      "name, type, url"))
         continue;
       sink_config sink;
@@ -1088,8 +1097,19 @@ std::optional<std::string> clean_token(std::string key, std::string_view what,
   return key;
 }
 
-std::optional<std::string> read_token_file(const std::string& path, std::string_view what,
+std::optional<std::string> read_token_file(const std::string& written, std::string_view what,
                                            std::string& error) {
+  std::string path = written;
+  if (written.starts_with(credentials_prefix)) {
+    const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+    if (dir == nullptr || *dir == '\0') {
+      error = "cannot read " + in_quotes(written) +
+              ": CREDENTIALS_DIRECTORY is not set (systemd sets it for a service with "
+              "LoadCredential=; elsewhere set it to the folder holding the credential files)";
+      return std::nullopt;
+    }
+    path = std::string(dir) + "/" + written.substr(credentials_prefix.size());
+  }
   std::string err;
   std::optional<std::string> text = read_file(path, err);
   if (!text) {

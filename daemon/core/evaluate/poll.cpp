@@ -100,8 +100,8 @@ std::int64_t forget_before_any(std::int64_t now, duration max_catchup,
                                const std::vector<config::rule_config>& rules) {
   std::int64_t before = now - seconds_of(max_catchup) - 2;
   for (const config::rule_config& r : rules)
-    before = std::min(before, forget_before(r, now, std::nullopt, max_catchup) -
-                                  seconds_of(max_catchup));
+    before = std::min(before,
+                      forget_before(r, now, std::nullopt, max_catchup) - seconds_of(max_catchup));
   return before;
 }
 

@@ -143,9 +143,8 @@ struct delivery::impl {
       if (std::size_t space = value.find_last_of(' '); space != std::string::npos)
         out.push_back(value.substr(space + 1));
     }
-    for (const std::string& url : {secrets.url, sink.type == config::sink_type::slack
-                                                    ? sink.url
-                                                    : std::string{}}) {
+    for (const std::string& url :
+         {secrets.url, sink.type == config::sink_type::slack ? sink.url : std::string{}}) {
       if (url.empty()) continue;
       std::vector<std::string> forms{url};
       if (auto parsed = boost::urls::parse_absolute_uri(url))
@@ -287,8 +286,8 @@ struct delivery::impl {
     while (!queue.empty()) {
       state::outbox_row& row = queue.front();
       if (give_up) {
-        bury_front(*retired + (row.last_error.empty() ? std::string{}
-                                                      : " (last: " + row.last_error + ")"));
+        bury_front(*retired +
+                   (row.last_error.empty() ? std::string{} : " (last: " + row.last_error + ")"));
         continue;
       }
       if (auto wait = bucket.take(std::chrono::steady_clock::now()); wait > 0ms) {
@@ -346,8 +345,8 @@ void bury(state::store& store, metrics::registry* metrics, const state::outbox_r
   try {
     store.dead(row.id, reason, epoch_now());
   } catch (const std::exception& e) {
-    spdlog::critical("sink {}: could not record a dead letter in the state database: {}",
-                     row.sink, e.what());
+    spdlog::critical("sink {}: could not record a dead letter in the state database: {}", row.sink,
+                     e.what());
   }
   if (metrics) metrics->record_dead_letter(row.sink);
   spdlog::error(

@@ -22,15 +22,17 @@
 #include "export/status_server.hpp"
 #include "fetch/page.hpp"
 #include "fetch/query.hpp"
+#include "hash.hpp"
 #include "http/client.hpp"
 #include "http/retry_after.hpp"
-#include "hash.hpp"
 #include "incident/incident.hpp"
 #include "notify/delivery.hpp"
 #include "notify/payload.hpp"
 #include "notify/render.hpp"
-#include "schedule/schedule.hpp"
 #include "redact.hpp"
+#include "run/service_manager.hpp"
+#include "schedule/schedule.hpp"
+#include "service/status.hpp"
 #include "state/store.hpp"
 
 namespace qoewatch::run {
@@ -154,6 +156,10 @@ class daemon {
       signals_.add(SIGINT);
       signals_.add(SIGHUP);
       net::co_spawn(ioc_, handle_signals(), log_exception("signal handling"));
+      // Config, rules, the metrics port and every rule's schedule are up.
+      service_.ready(status_line());
+      if (service_.watchdog())
+        net::co_spawn(ioc_, watchdog(*service_.watchdog()), log_exception("watchdog"));
     }
     ioc_.run();
     return exit_code_;
@@ -439,8 +445,7 @@ class daemon {
     if (next->listen != cfg_->listen)
       spdlog::warn("listen changed to {}; it takes effect at the next restart", next->listen);
     if (next->state_dir != cfg_->state_dir)
-      spdlog::warn("state_dir changed to {}; it takes effect at the next restart",
-                   next->state_dir);
+      spdlog::warn("state_dir changed to {}; it takes effect at the next restart", next->state_dir);
     // Resolves of removed rules go out before their sinks may be retired with them.
     for (const auto& [name, task] : tasks_) {
       bool kept = std::any_of(next->rules.begin(), next->rules.end(),
@@ -690,16 +695,20 @@ class daemon {
       else
         e.sessions = d.new_sessions;
       for (notify::rendered& r : notify::render(sink, e))
-        rows.push_back({new_id(), name, rule.name, std::move(r.body), now, 0, {},
+        rows.push_back({new_id(),
+                        name,
+                        rule.name,
+                        std::move(r.body),
+                        now,
+                        0,
+                        {},
                         std::string(config::to_string(sink.type))});
     }
     return rows;
   }
 
   // A webhook-id: unique across rules, sinks and restarts.
-  std::string new_id() {
-    return "msg_" + hex16(ids_()) + hex16(ids_());
-  }
+  std::string new_id() { return "msg_" + hex16(ids_()) + hex16(ids_()); }
 
   // Forgets the rule's notified pairs no future window can hold; in the database at most once
   // a minute, where pairs of rules no longer configured go too once no catch-up can reach them.
@@ -736,8 +745,11 @@ class daemon {
       --polling_[t->rule.name];
       double seconds = std::chrono::duration<double>(steady::now() - started).count();
       if (t->cancelled || stopping_) break;
+      last_poll_ = system_clock::now();
       // Catching up after downtime: the next slice follows at once, on the same schedule.
-      if (apply(*t, out, seconds) && out.behind) {
+      const bool applied = apply(*t, out, seconds);
+      service_.status(status_line());
+      if (applied && out.behind) {
         due = steady::now();
         continue;
       }
@@ -759,6 +771,23 @@ class daemon {
   }
 
   // ---- process ----
+
+  // What `systemctl status` shows.
+  std::string status_line() const {
+    std::vector<service::rule_state> rules;
+    for (const auto& [name, t] : tasks_)
+      rules.push_back({name, t->polled_once, t->source_up, incidents_.count(name) > 0});
+    return service::status_line(rules, pending(), last_poll_);
+  }
+
+  // Pings from the event loop itself: a loop that hangs stops them, and systemd restarts it.
+  net::awaitable<void> watchdog(std::chrono::microseconds interval) {
+    while (!stopping_) {
+      service_.ping_watchdog();
+      watchdog_timer_.expires_after(interval / 2);
+      co_await watchdog_timer_.async_wait(use_tuple);
+    }
+  }
 
   net::awaitable<void> once() {
     std::size_t failed = 0;
@@ -817,8 +846,10 @@ class daemon {
       auto [ec, sig] = co_await signals_.async_wait(use_tuple);
       if (ec) co_return;
       if (sig == SIGHUP) {
+        service_.reloading();
         try {
           reload();
+          service_.ready(status_line());
         } catch (const std::exception& e) {
           // A bug, not bad input (that is reported by reload itself): keep serving.
           spdlog::critical(
@@ -826,6 +857,7 @@ class daemon {
               "configuration",
               e.what());
           metrics_.record_config_load(false, epoch_seconds(system_clock::now()));
+          service_.ready(status_line());
         }
         continue;
       }
@@ -837,6 +869,7 @@ class daemon {
 
   // Stops polling at once; gives notifications already being delivered the grace period.
   net::awaitable<void> stop_gracefully() {
+    service_.stopping();
     stopping_ = true;
     for (auto& [name, t] : tasks_) cancel(*t);
     smartsight_->close();
@@ -882,6 +915,7 @@ class daemon {
     }
     status_.stop();
     signals_.cancel();
+    watchdog_timer_.cancel();
   }
 
   struct sink_entry {
@@ -909,6 +943,9 @@ class daemon {
   std::mt19937_64 ids_{std::random_device{}()};
   std::int64_t next_expiry_ = 0;
   std::string external_url_;
+  service_manager service_;
+  net::steady_timer watchdog_timer_{ioc_};
+  std::optional<system_clock::time_point> last_poll_;  // when the latest poll finished
   bool stopping_ = false;
   int exit_code_ = 0;
 };

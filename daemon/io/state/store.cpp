@@ -454,8 +454,8 @@ std::vector<outbox_row> store::outbox() const {
               "FROM outbox ORDER BY seq");
   std::vector<outbox_row> out;
   while (s.step()) {
-    out.push_back({s.text(0), s.text(1), s.text(2), s.blob(3), s.real(4), s.int32(5), s.text(6),
-                   s.text(7)});
+    out.push_back(
+        {s.text(0), s.text(1), s.text(2), s.blob(3), s.real(4), s.int32(5), s.text(6), s.text(7)});
   }
   return out;
 }

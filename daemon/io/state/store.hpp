@@ -91,7 +91,7 @@ class store {
 
   // ---- reading, at start-up ----
   std::optional<std::int64_t> checkpoint(const std::string& rule) const;
-  std::vector<notified_row> notified() const;     // all pairs
+  std::vector<notified_row> notified() const;  // all pairs
   std::vector<notified_row> notified(const std::string& rule) const;
   std::vector<incident_row> incidents() const;    // firing incidents
   std::vector<outbox_row> outbox() const;         // pending, in insertion order

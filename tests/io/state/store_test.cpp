@@ -290,8 +290,8 @@ TEST_F(StateStore, ExpireNotifiedForgetsOnlyPairsThatExpiredBeforeNow) {
   EXPECT_EQ(s->notified("rebuffering").size(), 2u) << "another rule's pairs are left alone";
   s->forget_notified(60);
   EXPECT_EQ(s->notified(), (std::vector<notified_row>{{"rebuffering", "old", 99},
-                                                       {"slow-start", "edge", 100},
-                                                       {"slow-start", "new", 101}}));
+                                                      {"slow-start", "edge", 100},
+                                                      {"slow-start", "new", 101}}));
 }
 
 TEST_F(StateStore, TheDatabaseIsInWalModeWithOthersReadingWhileItIsOpen) {
@@ -391,8 +391,9 @@ PRAGMA user_version = 1;
   EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
   // The old expiry stands in for the end time: later than the real one, so kept longer.
   EXPECT_EQ(s->notified(), (std::vector<notified_row>{{"slow-start", "s1", 1700000900}}));
-  EXPECT_EQ(s->incidents(),
-            (std::vector<incident_row>{{"slow-start", "slow-start/1700000000", 1700000000.5, 0, {}}}));
+  EXPECT_EQ(
+      s->incidents(),
+      (std::vector<incident_row>{{"slow-start", "slow-start/1700000000", 1700000000.5, 0, {}}}));
   ASSERT_EQ(s->outbox().size(), 1u);
   EXPECT_EQ(s->outbox()[0].sink_type, "") << "unknown: written before types were recorded";
   s->forget_notified(1700000901);

@@ -1,0 +1,61 @@
+// What systemd and the journal get from qoewatchd: the STATUS= line, priorities, JSON lines.
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+
+#include "service/status.hpp"
+
+using namespace qoewatch;
+using std::chrono::system_clock;
+
+namespace {
+system_clock::time_point at(std::int64_t epoch_ms) {
+  return system_clock::time_point(std::chrono::milliseconds(epoch_ms));
+}
+}  // namespace
+
+TEST(ServiceStatus, SaysWhatAnOperatorChecksFirst) {
+  using service::rule_state;
+  EXPECT_EQ(
+      service::status_line({{"a", false, true, false}, {"b", false, true, false}}, 0, std::nullopt),
+      "2 rules, waiting for the first polls, 0 notifications pending");
+  EXPECT_EQ(service::status_line({{"a", true, true, false}, {"b", true, true, true}}, 1,
+                                 at(1'800'000'003'000)),
+            "2 rules, all sources up, 1 firing (b), last poll 08:00:03Z, 1 notification pending");
+  EXPECT_EQ(service::status_line({{"a", true, false, true},
+                                  {"b", true, false, false},
+                                  {"c", true, false, false},
+                                  {"d", true, false, false},
+                                  {"e", false, true, false}},
+                                 12, at(1'800'000'003'000)),
+            "5 rules, 4 sources down (a, b, c and 1 more), 1 firing (a), last poll 08:00:03Z, 12 "
+            "notifications pending");
+  EXPECT_EQ(
+      service::status_line({{"a", true, true, false}, {"b", false, true, false}}, 0, std::nullopt),
+      "2 rules, b not polled yet, 0 notifications pending");
+  EXPECT_EQ(service::status_line({{"only", true, true, false}}, 0, std::nullopt),
+            "1 rule, all sources up, 0 notifications pending");
+}
+
+TEST(ServiceStatus, JournalPrioritiesFollowSyslog) {
+  EXPECT_EQ(service::syslog_priority("critical"), 2);
+  EXPECT_EQ(service::syslog_priority("error"), 3);
+  EXPECT_EQ(service::syslog_priority("warning"), 4);
+  EXPECT_EQ(service::syslog_priority("info"), 6);
+  EXPECT_EQ(service::syslog_priority("debug"), 7);
+  EXPECT_EQ(service::syslog_priority("trace"), 7);
+}
+
+TEST(ServiceStatus, JsonLogLinesAreOneValidObjectWhateverTheMessage) {
+  const std::string line = service::json_log_line(at(1'800'000'003'045), "warning",
+                                                  "rule \"slow\": poll\nfailed\t\x01 \xff\xfe ok");
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  boost::json::value v = boost::json::parse(line);
+  EXPECT_EQ(v.at("time"), "2027-01-15T08:00:03.045Z");
+  EXPECT_EQ(v.at("level"), "warning");
+  EXPECT_EQ(v.at("message"), "rule \"slow\": poll\nfailed\t\x01 \xef\xbf\xbd\xef\xbf\xbd ok");
+  // Well-formed multi-byte characters pass unchanged; a truncated one does not.
+  EXPECT_EQ(boost::json::parse(service::json_log_line(at(0), "info", "caf\xc3\xa9 \xe2\x82"))
+                .at("message"),
+            "caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd");
+}
