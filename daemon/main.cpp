@@ -11,6 +11,10 @@
 #include "run/daemon.hpp"
 #include "run/logging.hpp"
 
+// EX_CONFIG: the configuration is unusable, so restarting cannot help (the unit's
+// RestartPreventExitStatus).
+constexpr int config_error_exit = 78;
+
 int main(int argc, char** argv) {
   using namespace qoewatch;
   std::vector<std::string_view> args(argv + 1, argv + argc);
@@ -45,10 +49,19 @@ int main(int argc, char** argv) {
   config::secrets secrets;
   config::load_result loaded = config::load_with_secrets(opt.config, secrets);
   if (!loaded.errors.empty()) {
-    for (const config::diagnostic& d : loaded.errors) std::cerr << d.to_string() << "\n";
-    std::cerr << "qoewatchd: " << loaded.errors.size()
-              << (loaded.errors.size() == 1 ? " error" : " errors") << " in " << opt.config << "\n";
-    return 1;
+    const std::string summary = std::to_string(loaded.errors.size()) +
+                                (loaded.errors.size() == 1 ? " error" : " errors") + " in " +
+                                opt.config;
+    if (opt.check_config) {
+      for (const config::diagnostic& d : loaded.errors) std::cerr << d.to_string() << "\n";
+      std::cerr << "qoewatchd: " << summary << "\n";
+      return 1;
+    }
+    // A service's start: through the logger, so the journal files them as errors (and JSON
+    // logs stay one object per line).
+    for (const config::diagnostic& d : loaded.errors) spdlog::critical("{}", d.to_string());
+    spdlog::critical("{}; not starting", summary);
+    return config_error_exit;
   }
   if (opt.check_config) {
     std::cout << cli::check_config_report(*loaded.config, std::chrono::system_clock::now());

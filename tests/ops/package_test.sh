@@ -10,6 +10,9 @@ if dpkg-query -W -f='${Status}' qoewatch 2>/dev/null | grep -q 'install ok insta
   echo "SKIP: a qoewatch package is installed on this machine; not touching it"
   exit 77
 fi
+for p in /usr/bin/qoewatchd /etc/qoewatch /var/lib/qoewatch /var/lib/private/qoewatch; do
+  if [ -e "$p" ]; then echo "SKIP: $p exists (qoewatch installed by hand?); not touching it"; exit 77; fi
+done
 work=$(mktemp -d /tmp/qoewatch-deb.XXXXXX)
 cleanup() { dpkg -P qoewatch >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -58,5 +61,5 @@ dpkg -r qoewatch >"$work/remove.log" 2>&1 || { cat "$work/remove.log"; fail "dpk
 [ ! -e /usr/bin/qoewatchd ] || fail "binary left after remove"
 grep -q "edited by the admin" /etc/qoewatch/qoewatch.yaml || fail "remove lost the edited config"
 dpkg -P qoewatch >"$work/purge.log" 2>&1 || { cat "$work/purge.log"; fail "dpkg -P"; }
-[ ! -e /etc/qoewatch/qoewatch.yaml ] || fail "config left after purge"
+[ ! -e /etc/qoewatch ] || fail "/etc/qoewatch left after purge: $(find /etc/qoewatch)"
 echo "package installed, checked, removed and purged"
