@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   api_config.customer_id = o.customer_id;
   api_config.api_key = o.api_key;
   api_config.query = o.query;
+  api_config.cache_pages = o.cache_pages;
   sim::session_store store(std::move(gen), start);
   store.advance(start);
   sim::sim_api api(std::move(api_config), std::move(store));

@@ -58,6 +58,8 @@ options:
                             pages; pages: the other way round
   --extra-counters          also send totalrecords and a per-row totalpages
   --require-listed-fields   400 when qoefilter/orderby use a field missing from metrics
+  --cache-pages             select, sort and render each listsessions page once and answer
+                            repeats from memory (benchmarks; pays off with --rate 0)
   --help                    print this text
 
 test control (same X-API-Key): POST /_sim/sessions (JSON array), DELETE /_sim/sessions,
@@ -74,7 +76,7 @@ cli_result parse_cli(std::span<const std::string_view> args, const env_lookup& g
     return r;
   };
   static constexpr std::string_view flags[] = {"--help", "--extra-counters",
-                                               "--require-listed-fields"};
+                                               "--require-listed-fields", "--cache-pages"};
   static constexpr std::string_view valued[] = {
       "--listen",         "--customer-id", "--api-key-env", "--seed",    "--rate",    "--backlog",
       "--backlog-window", "--scenario",    "--tls-cert",    "--tls-key", "--counters"};
@@ -102,6 +104,7 @@ cli_result parse_cli(std::span<const std::string_view> args, const env_lookup& g
       if (name == "--help") o.help = true;
       if (name == "--extra-counters") o.query.extra_counters = true;
       if (name == "--require-listed-fields") o.query.require_listed_fields = true;
+      if (name == "--cache-pages") o.cache_pages = true;
       continue;
     }
     if (!value) {

@@ -5,7 +5,7 @@
 //                  [--backlog N [--backlog-window DURATION]] [--scenario FILE]
 //                  [--tls-cert FILE --tls-key FILE]
 //                  [--counters records|pages] [--extra-counters] [--require-listed-fields]
-//                  [--help]
+//                  [--cache-pages] [--help]
 // Options also accept the --name=value form.
 #pragma once
 
@@ -35,6 +35,7 @@ struct cli_options {
   std::string tls_cert;
   std::string tls_key;  // both set or both empty
   query_options query;
+  bool cache_pages = false;  // --cache-pages
 };
 
 struct cli_result {

@@ -1,12 +1,15 @@
 #include "core/query.hpp"
 
 #include <algorithm>
+#include <limits>
+#include <memory>
 #include <optional>
 #include <string_view>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
+#include "core/json_text.hpp"
 #include "rules/dimension_filter.hpp"
 #include "rules/expr.hpp"
 #include "rules/identifier.hpp"
@@ -215,12 +218,8 @@ void select(const Session& s, candidate cand, const parsed_query& q, std::int64_
   out.push_back(cand);
 }
 
-}  // namespace
-
-query_result handle_listsessions(const query_params& params, const session_store& store,
-                                 std::int64_t now, const query_options& options) {
-  query_result result;
-  parsed_query q;
+// Parses the parameters and applies --require-listed-fields; returns the 400 message or empty.
+std::string validate(const query_params& params, const query_options& options, parsed_query& q) {
   std::string error = parse_query(params, q);
   if (error.empty() && options.require_listed_fields) {
     auto listed = [&q](std::string_view n) {
@@ -232,18 +231,22 @@ query_result handle_listsessions(const query_params& params, const session_store
           error = "qoefilter: " + m + " is not in metrics (list every field it reads)";
     if (error.empty() && !listed(q.orderby)) error = "orderby: " + q.orderby + " is not in metrics";
   }
-  if (!error.empty()) {
-    result.status = 400;
-    result.body = boost::json::object{{"error", error}};
-    return result;
-  }
+  return error;
+}
 
+std::vector<candidate> select_all(const parsed_query& q, const session_store& store,
+                                  std::int64_t now) {
   std::vector<candidate> selected;
   for (const generated_session& s : store.generated())
     select(s, candidate{&s, nullptr}, q, now, selected);
   for (const control_session& s : store.control())
     select(s, candidate{nullptr, &s}, q, now, selected);
+  return selected;
+}
 
+// Orders the selected rows and returns the first `count` of them in order.
+std::vector<candidate> sorted_prefix(const std::vector<candidate>& selected, const parsed_query& q,
+                                     std::int64_t now, std::size_t count) {
   std::vector<keyed> rows;
   rows.reserve(selected.size());
   std::string scratch;
@@ -269,19 +272,29 @@ query_result handle_listsessions(const query_params& params, const session_store
     if (a.rank == 1 && a.text != b.text) return asc ? a.text < b.text : a.text > b.text;
     return a.id < b.id;
   };
-  const auto total = static_cast<std::int64_t>(rows.size());
-  const std::int64_t page_end = std::min(total, q.offset >= total ? total : q.offset + q.limit);
-  if (page_end < total)
-    std::partial_sort(rows.begin(), rows.begin() + page_end, rows.end(), before);
+  count = std::min(count, rows.size());
+  if (count < rows.size())
+    std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(count), rows.end(),
+                      before);
   else
     std::sort(rows.begin(), rows.end(), before);
+  std::vector<candidate> out;
+  out.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) out.push_back(rows[i].cand);
+  return out;
+}
 
+// The page [offset, offset + limit) of `total` rows, `ordered` holding at least its rows.
+boost::json::object render_page(const parsed_query& q, const std::vector<candidate>& ordered,
+                                std::int64_t total, std::int64_t now,
+                                const query_options& options) {
+  const std::int64_t page_end = std::min(total, q.offset >= total ? total : q.offset + q.limit);
   const std::int64_t pages = total == 0 ? 0 : (total + q.limit - 1) / q.limit;
   boost::json::array page;
   for (std::int64_t i = std::min(q.offset, total); i < page_end; ++i) {
     boost::json::object row;
     for (const std::string& name : q.metrics) {
-      field f = rows[static_cast<std::size_t>(i)].cand.get(name, now);
+      field f = ordered[static_cast<std::size_t>(i)].get(name, now);
       if (std::holds_alternative<std::monostate>(f)) continue;
       row[name] = json_of(f);
     }
@@ -295,8 +308,149 @@ query_result handle_listsessions(const query_params& params, const session_store
   body["pagecount"] = records ? pages : total;
   if (options.extra_counters) body["totalrecords"] = total;
   body["response"] = std::move(page);
-  result.body = std::move(body);
+  return body;
+}
+
+// The time after `now` at which the first session of the store changes status (pending to
+// running, running to ended); INT64_MAX when every session has ended.
+std::int64_t next_status_change(const session_store& store, std::int64_t now) {
+  std::int64_t next = std::numeric_limits<std::int64_t>::max();
+  auto visit = [&](std::int64_t start, std::int64_t end) {
+    if (now < start)
+      next = std::min(next, start);
+    else if (now < end)
+      next = std::min(next, end);
+  };
+  for (const generated_session& s : store.generated()) visit(s.starttime, s.endtime);
+  for (const control_session& s : store.control()) visit(s.starttime, s.endtime);
+  return next;
+}
+
+}  // namespace
+
+query_result handle_listsessions(const query_params& params, const session_store& store,
+                                 std::int64_t now, const query_options& options) {
+  query_result result;
+  parsed_query q;
+  std::string error = validate(params, options, q);
+  if (!error.empty()) {
+    result.status = 400;
+    result.body = boost::json::object{{"error", error}};
+    return result;
+  }
+  std::vector<candidate> selected = select_all(q, store, now);
+  const auto total = static_cast<std::int64_t>(selected.size());
+  const std::int64_t page_end = std::min(total, q.offset >= total ? total : q.offset + q.limit);
+  std::vector<candidate> ordered =
+      sorted_prefix(selected, q, now, static_cast<std::size_t>(page_end));
+  result.body = render_page(q, ordered, total, now, options);
   return result;
+}
+
+// ---- page_cache ----
+
+struct page_cache::ordered_rows {
+  std::vector<candidate> rows;  // every matching row, in response order
+};
+
+page_cache::page_cache(std::size_t max_bytes) : max_bytes_(max_bytes) {}
+page_cache::~page_cache() = default;
+
+void page_cache::clear() {
+  periods_.clear();
+  selections_.clear();
+  pages_.clear();
+  bytes_ = 0;
+}
+
+page_answer page_cache::answer(const query_params& params, const session_store& store,
+                               std::int64_t now, const query_options& options) {
+  page_answer out;
+  parsed_query q;
+  std::string error = validate(params, options, q);
+  if (!error.empty()) {
+    // Errors are cheap and not cached.
+    out.status = 400;
+    out.body = to_json_text(boost::json::object{{"error", error}});
+    return out;
+  }
+
+  // Everything cached was computed at a time from which no session changed status, from this
+  // exact set of sessions.
+  if (!valid_ || store.version() != version_ || now < computed_at_ || now >= stable_until_) {
+    clear();
+    valid_ = true;
+    version_ = store.version();
+    computed_at_ = now;
+    stable_until_ = next_status_change(store, now);
+  }
+
+  // The period selects the sessions (of the right status) whose time lies in [start, end];
+  // the same sessions lie in [first, last] of their times, so that range stands for every
+  // period selecting them: pages read with a sliding "now - window" bound still match.
+  const period_key pk{q.start, q.end, q.started, q.allstatus};
+  auto p = periods_.find(pk);
+  if (p == periods_.end()) {
+    if (periods_.size() >= max_periods) periods_.clear();
+    std::int64_t first = std::numeric_limits<std::int64_t>::max();
+    std::int64_t last = std::numeric_limits<std::int64_t>::min();
+    auto visit = [&](std::int64_t start, std::int64_t end) {
+      session_status st = status_at(start, end, now);
+      if (st == session_status::pending || (st == session_status::running && !q.allstatus)) return;
+      std::int64_t t = q.started ? start : end;
+      if (t < q.start || t > q.end) return;
+      first = std::min(first, t);
+      last = std::max(last, t);
+    };
+    for (const generated_session& s : store.generated()) visit(s.starttime, s.endtime);
+    for (const control_session& s : store.control()) visit(s.starttime, s.endtime);
+    p = periods_.emplace(pk, std::make_pair(first, last)).first;
+  }
+
+  // The selection key: every parameter but the period and paging, in request order (a
+  // parameter given twice was refused above), then the canonical period.
+  std::string key;
+  for (const auto& [k, v] : params) {
+    if (k == "period" || k == "limit" || k == "offset") continue;
+    key += k;
+    key += '=';
+    key += v;
+    key += '\n';
+  }
+  key += "period=" + std::to_string(p->second.first) + "," + std::to_string(p->second.second);
+  std::string page_key =
+      key + "\nlimit=" + std::to_string(q.limit) + "\noffset=" + std::to_string(q.offset);
+
+  if (auto hit = pages_.find(page_key); hit != pages_.end()) {
+    ++hits_;
+    out.body = hit->second.body;
+    out.rows = hit->second.rows;
+    return out;
+  }
+  ++misses_;
+
+  auto sel = selections_.find(key);
+  if (sel == selections_.end()) {
+    auto rows = std::make_unique<ordered_rows>();
+    std::vector<candidate> selected = select_all(q, store, now);
+    rows->rows = sorted_prefix(selected, q, now, selected.size());
+    const std::size_t cost = rows->rows.size() * sizeof(candidate) + key.size();
+    if (bytes_ + cost > max_bytes_) clear();
+    bytes_ += cost;
+    sel = selections_.emplace(key, std::move(rows)).first;
+  }
+  const std::vector<candidate>& ordered = sel->second->rows;
+  const auto total = static_cast<std::int64_t>(ordered.size());
+  out.body = to_json_text(render_page(q, ordered, total, now, options));
+  const std::int64_t page_end = std::min(total, q.offset >= total ? total : q.offset + q.limit);
+  out.rows = static_cast<std::size_t>(page_end - std::min(q.offset, total));
+
+  const std::size_t cost = out.body.size() + page_key.size();
+  if (bytes_ + cost <= max_bytes_) {
+    bytes_ += cost;
+    pages_.emplace(std::move(page_key), cached_body{out.body, out.rows});
+  }
+  return out;
 }
 
 }  // namespace qoewatch::sim

@@ -18,7 +18,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <string>
+#include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -55,5 +59,64 @@ inline constexpr std::int64_t max_limit = 100000;
 /// The store should have been advanced to `now`. Never throws for any input.
 query_result handle_listsessions(const query_params& params, const session_store& store,
                                  std::int64_t now, const query_options& options = {});
+
+/// A listsessions answer as JSON text.
+struct page_answer {
+  unsigned status = 200;  // 200 or 400
+  std::string body;       // the page, or {"error": ...}
+  std::size_t rows = 0;   // rows in a 200 page
+};
+
+/// Remembers listsessions answers (--cache-pages), so reading the same backlog again (a
+/// benchmark, several tools side by side) costs a lookup instead of a scan, a sort and a
+/// render per page. Every answer is byte for byte the one handle_listsessions would give:
+///   - a query's matching rows are selected and sorted once, then every page is cut from them;
+///     each rendered page is kept, up to `max_bytes` in all (beyond it, everything is dropped
+///     and caching starts over);
+///   - the period is reduced to the first and last time of the sessions it selects, so two
+///     periods that select the same sessions (a poller's sliding `now - window`) share pages;
+///   - everything is dropped when the store changes (store.version()) and when `now` reaches
+///     the first status change of any session (a running session ending), so it only pays off
+///     for a store that stands still: a fixed backlog with --rate 0.
+/// Errors (400) are answered without caching. Not thread-safe; never throws but bad_alloc.
+class page_cache {
+ public:
+  static constexpr std::size_t default_max_bytes = std::size_t{2} << 30;
+  explicit page_cache(std::size_t max_bytes = default_max_bytes);
+  ~page_cache();
+  page_cache(const page_cache&) = delete;
+  page_cache& operator=(const page_cache&) = delete;
+
+  page_answer answer(const query_params& params, const session_store& store, std::int64_t now,
+                     const query_options& options = {});
+
+  std::uint64_t hits() const { return hits_; }      // pages answered from the cache
+  std::uint64_t misses() const { return misses_; }  // pages rendered
+  std::size_t bytes() const { return bytes_; }      // memory held, roughly
+
+ private:
+  struct ordered_rows;
+  struct cached_body {
+    std::string body;
+    std::size_t rows = 0;
+  };
+  // start, end, sessiontype=started, allstatus
+  using period_key = std::tuple<std::int64_t, std::int64_t, bool, bool>;
+  static constexpr std::size_t max_periods = 4096;
+
+  void clear();
+
+  std::size_t max_bytes_;
+  bool valid_ = false;
+  std::uint64_t version_ = 0;
+  std::int64_t computed_at_ = 0;
+  std::int64_t stable_until_ = 0;
+  std::map<period_key, std::pair<std::int64_t, std::int64_t>> periods_;
+  std::unordered_map<std::string, std::unique_ptr<ordered_rows>> selections_;
+  std::unordered_map<std::string, cached_body> pages_;
+  std::size_t bytes_ = 0;
+  std::uint64_t hits_ = 0;
+  std::uint64_t misses_ = 0;
+};
 
 }  // namespace qoewatch::sim

@@ -98,7 +98,9 @@ std::string error_body(std::string_view message) {
 }
 
 sim_api::sim_api(api_config config, session_store store)
-    : config_(std::move(config)), store_(std::move(store)) {}
+    : config_(std::move(config)), store_(std::move(store)) {
+  if (config_.cache_pages) cache_ = std::make_unique<page_cache>();
+}
 
 api_response sim_api::handle(const api_request& req, std::int64_t now) {
   bool counted = true;
@@ -136,6 +138,15 @@ api_response sim_api::route(const api_request& req, std::int64_t now, bool& coun
     // '+' is a space in query values (form encoding), as browsers and curl send it.
     for (const boost::urls::param& p : url->params(boost::urls::encoding_opts(true)))
       params.emplace_back(p.key, p.value);
+    if (cache_) {
+      page_answer a = cache_->answer(params, store_, now, config_.query);
+      api_response r;
+      r.status = a.status;
+      r.body = std::move(a.body);
+      r.rows = a.rows;
+      listsessions_.add(r.status);
+      return r;
+    }
     query_result q = handle_listsessions(params, store_, now, config_.query);
     api_response r;
     r.status = q.status;
@@ -216,6 +227,9 @@ api_response sim_api::stats_body() const {
   o["sessions"] = boost::json::object{{"generated", store_.generated().size()},
                                       {"control", store_.control().size()},
                                       {"generating", store_.generating()}};
+  if (cache_)
+    o["page_cache"] = boost::json::object{
+        {"hits", cache_->hits()}, {"misses", cache_->misses()}, {"bytes", cache_->bytes()}};
   api_response r;
   r.body = to_json_text(o);
   return r;

@@ -4,7 +4,8 @@
 //   GET    /mm-apis/listsessions/{customerId}   the session list (see query.hpp)
 //   POST   /_sim/sessions   body: JSON array of session objects to add (test control)
 //   DELETE /_sim/sessions   removes all sessions; generation stops until restart
-//   GET    /_sim/stats      request counts; DELETE /_sim/stats resets them
+//   GET    /_sim/stats      request counts (and page cache hits, with cache_pages);
+//                           DELETE /_sim/stats resets them
 //
 // Every path requires the X-API-Key header (401 first, then 404/405/400). Error bodies are
 // {"error": "<text>"}.
@@ -12,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +28,7 @@ struct api_config {
   std::string api_key;
   query_options query;
   std::size_t max_control_sessions = 1'000'000;
+  bool cache_pages = false;  // answer listsessions through a page_cache (--cache-pages)
 };
 
 struct api_request {
@@ -76,6 +79,7 @@ class sim_api {
   session_store store_;
   status_counts all_;
   status_counts listsessions_;
+  std::unique_ptr<page_cache> cache_;  // with cache_pages only
 };
 
 /// A JSON error body: {"error": message}.

@@ -18,12 +18,14 @@ session_store::session_store(generator_config config, std::int64_t sim_start)
 
 void session_store::advance(std::int64_t now) {
   if (!generating_) return;
+  bool changed = false;
   if (!backlog_done_) {
     backlog_done_ = true;
     for (generated_session& s :
          generate_backlog(config_.seed, config_.backlog, config_.backlog_window, sim_start_)) {
       apply_scenario(config_.incidents, sim_start_, s);
       generated_.push_back(s);
+      changed = true;
     }
   }
   const std::int64_t last_minute = floor_div(now + max_watchtime_seconds, 60);
@@ -37,15 +39,20 @@ void session_store::advance(std::int64_t now) {
       if (s.endtime < sim_start_) continue;  // the first minute: only what ends after start
       apply_scenario(config_.incidents, sim_start_, s);
       generated_.push_back(s);
+      changed = true;
     }
   }
   const std::int64_t cutoff = now - config_.retention;
   while (!generated_.empty() &&
-         (generated_.front().endtime < cutoff || generated_.size() > config_.max_generated))
+         (generated_.front().endtime < cutoff || generated_.size() > config_.max_generated)) {
     generated_.pop_front();
+    changed = true;
+  }
+  if (changed) ++version_;
 }
 
 void session_store::add_control(std::vector<control_session> sessions) {
+  ++version_;
   for (control_session& s : sessions) {
     auto same = std::find_if(control_.begin(), control_.end(),
                              [&s](const control_session& c) { return c.sessionid == s.sessionid; });
@@ -57,6 +64,7 @@ void session_store::add_control(std::vector<control_session> sessions) {
 }
 
 void session_store::clear() {
+  ++version_;
   generating_ = false;
   generated_.clear();
   generated_.shrink_to_fit();

@@ -46,12 +46,17 @@ class session_store {
   std::int64_t sim_start() const { return sim_start_; }
   const generator_config& config() const { return config_; }
 
+  /// Changes whenever a session is added or removed (generation, retention, control
+  /// sessions, clear()), so a cache of query answers knows when it is stale.
+  std::uint64_t version() const { return version_; }
+
  private:
   generator_config config_;
   std::int64_t sim_start_;
   std::int64_t next_minute_;  // the first minute bucket not generated yet
   bool backlog_done_ = false;
   bool generating_ = true;
+  std::uint64_t version_ = 0;
   std::deque<generated_session> generated_;  // in bucket order (endtime order within a minute)
   std::vector<control_session> control_;
 };

@@ -174,8 +174,12 @@ TEST(Poll, NotifiedSessionsAreForgottenPerRuleByWhenTheyEnded) {
   n.insert("other", "a", 1001);
   n.expire("r", 1001);
   EXPECT_TRUE(n.contains("r", "a"));
+  EXPECT_EQ(n.size(), 2u);
   n.expire("r", 1002);
   EXPECT_FALSE(n.contains("r", "a"));
+  EXPECT_EQ(n.size(), 1u);
+  EXPECT_FALSE(n.insert("other", "a", 1001)) << "already there: counted once";
+  EXPECT_EQ(n.size(), 1u);
   EXPECT_TRUE(n.contains("other", "a")) << "each rule has its own horizon";
   n.insert("r", "b", 5000);
   n.insert("gone", "c", 5000);

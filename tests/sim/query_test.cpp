@@ -456,4 +456,58 @@ TEST(Query, AcceptsOptionalAndUnknownParameters) {
   EXPECT_EQ(r.body.at("totalcount").as_int64(), 25);
 }
 
+// smartsight-sim --cache-pages: answers equal the uncached ones, repeats are hits,
+// a period selecting the same sessions shares pages, and a store change or a status change
+// drops the cache.
+TEST(PageCache, AnswersExactlyAsTheQueryEngineAndFollowsTheStore) {
+  session_store st = twenty_five();
+  page_cache cache;
+  const std::vector<query_params> requests = {
+      params({{"limit", "10"}}),
+      params({{"limit", "10"}, {"offset", "10"}}),
+      params({{"limit", "10"}, {"offset", "20"}}),
+      params({{"limit", "10"}, {"offset", "30"}}),
+      params({{"order", "asc"}, {"limit", "7"}, {"offset", "3"}}),
+      params({{"qoefilter", "latency > 10 OR latency < 2"}}),
+      params({{"metrics", "sessionid,status"}, {"allstatus", "1"}}),
+      params({{"limit", "0"}}),  // a 400, never cached
+  };
+  for (int round = 0; round < 2; ++round)
+    for (const query_params& p : requests) {
+      query_result want = handle_listsessions(p, st, now);
+      page_answer got = cache.answer(p, st, now);
+      EXPECT_EQ(got.status, want.status);
+      EXPECT_EQ(got.body, to_json_text(want.body));
+    }
+  EXPECT_EQ(cache.hits(), 7u);
+  EXPECT_EQ(cache.misses(), 7u);
+
+  // Another period holding the same 25 sessions: the same pages, from the cache.
+  query_params wider =
+      params({{"period", "start=" + std::to_string(now - 5000) + ",end=" + std::to_string(now)},
+              {"limit", "10"}});
+  EXPECT_EQ(cache.answer(wider, st, now).body,
+            to_json_text(handle_listsessions(wider, st, now).body));
+  EXPECT_EQ(cache.hits(), 8u);
+
+  // A new session: the cache follows the store.
+  st.add_control({make("new", now - 50, {{"latency", 99.0}})});
+  EXPECT_EQ(cache.answer(params({{"limit", "10"}}), st, now).body,
+            to_json_text(handle_listsessions(params({{"limit", "10"}}), st, now).body));
+  EXPECT_EQ(cache.hits(), 8u);
+
+  // A running session that ends: the status change drops the cache.
+  session_store live = store_of({make("run", now + 30, {{"latency", 3.0}}, now - 30)});
+  page_cache c2;
+  query_params p = params({{"metrics", "sessionid,status"},
+                           {"allstatus", "1"},
+                           {"period", "start=" + hour_ago + ",end=" + std::to_string(now + 60)}});
+  EXPECT_EQ(c2.answer(p, live, now).body, to_json_text(handle_listsessions(p, live, now).body));
+  EXPECT_EQ(c2.answer(p, live, now + 30).body,
+            to_json_text(handle_listsessions(p, live, now + 30).body));
+  EXPECT_EQ(c2.hits(), 0u);
+  EXPECT_NE(c2.answer(p, live, now + 30).body.find("ENDED"), std::string::npos);
+  EXPECT_EQ(c2.hits(), 1u);
+}
+
 }  // namespace

@@ -44,7 +44,9 @@ std::optional<summary> summarize(std::vector<double> values) {
 bool notified_sessions::insert(std::string_view rule, std::string_view sessionid,
                                std::int64_t ended_at) {
   auto& sessions = by_rule_[std::string(rule)];
-  return sessions.emplace(std::string(sessionid), ended_at).second;
+  const bool added = sessions.emplace(std::string(sessionid), ended_at).second;
+  size_ += added ? 1 : 0;
+  return added;
 }
 
 bool notified_sessions::contains(std::string_view rule, std::string_view sessionid) const {
@@ -55,19 +57,15 @@ bool notified_sessions::contains(std::string_view rule, std::string_view session
 void notified_sessions::expire(std::string_view rule, std::int64_t before) {
   auto r = by_rule_.find(std::string(rule));
   if (r == by_rule_.end()) return;
-  std::erase_if(r->second, [before](const auto& entry) { return entry.second < before; });
+  size_ -= std::erase_if(r->second, [before](const auto& entry) { return entry.second < before; });
 }
 
 void notified_sessions::retain_rules(const std::vector<std::string>& keep) {
   std::erase_if(by_rule_, [&](const auto& entry) {
-    return std::find(keep.begin(), keep.end(), entry.first) == keep.end();
+    const bool gone = std::find(keep.begin(), keep.end(), entry.first) == keep.end();
+    if (gone) size_ -= entry.second.size();
+    return gone;
   });
-}
-
-std::size_t notified_sessions::size() const {
-  std::size_t n = 0;
-  for (const auto& [rule, sessions] : by_rule_) n += sessions.size();
-  return n;
 }
 
 namespace {

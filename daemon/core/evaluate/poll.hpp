@@ -62,10 +62,11 @@ class notified_sessions {
   void expire(std::string_view rule, std::int64_t before);
   /// Forgets every pair of rules not in `keep` (after a reload removed rules).
   void retain_rules(const std::vector<std::string>& keep);
-  std::size_t size() const;
+  std::size_t size() const { return size_; }
 
  private:
   std::unordered_map<std::string, std::unordered_map<std::string, std::int64_t>> by_rule_;
+  std::size_t size_ = 0;  // kept as pairs come and go: read after every poll
 };
 
 /// A session's end time as notified pairs keep it: whole epoch seconds, rounded up.

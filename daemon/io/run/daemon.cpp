@@ -748,7 +748,7 @@ class daemon {
       last_poll_ = system_clock::now();
       // Catching up after downtime: the next slice follows at once, on the same schedule.
       const bool applied = apply(*t, out, seconds);
-      service_.status(status_line());
+      update_status();
       if (applied && out.behind) {
         due = steady::now();
         continue;
@@ -771,6 +771,16 @@ class daemon {
   }
 
   // ---- process ----
+
+  // At most once a second, and only under systemd: with a thousand rules, polls finish a
+  // hundred times a second.
+  void update_status() {
+    if (!service_.enabled()) return;
+    steady::time_point now = steady::now();
+    if (now < next_status_) return;
+    next_status_ = now + 1s;
+    service_.status(status_line());
+  }
 
   // What `systemctl status` shows.
   std::string status_line() const {
@@ -946,6 +956,7 @@ class daemon {
   service_manager service_;
   net::steady_timer watchdog_timer_{ioc_};
   std::optional<system_clock::time_point> last_poll_;  // when the latest poll finished
+  steady::time_point next_status_{};                   // STATUS= updates are throttled
   bool stopping_ = false;
   int exit_code_ = 0;
 };

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <cstdint>
+#include <cstdlib>
 
 namespace qoewatch::run {
 
@@ -17,6 +18,8 @@ std::string one_line(std::string s) {
 }  // namespace
 
 service_manager::service_manager() {
+  const char* socket = std::getenv("NOTIFY_SOCKET");
+  enabled_ = socket != nullptr && *socket != '\0';
   std::uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
     watchdog_ = std::chrono::microseconds(static_cast<std::int64_t>(usec));

@@ -15,6 +15,9 @@ class service_manager {
   /// Reads NOTIFY_SOCKET and WATCHDOG_USEC (and WATCHDOG_PID) from the environment.
   service_manager();
 
+  /// True under a service manager (NOTIFY_SOCKET is set): worth composing a status for.
+  bool enabled() const { return enabled_; }
+
   /// The watchdog interval systemd expects pings within, when it watches this process.
   std::optional<std::chrono::microseconds> watchdog() const { return watchdog_; }
 
@@ -26,6 +29,7 @@ class service_manager {
 
  private:
   void send(const std::string& message) const;
+  bool enabled_ = false;
   std::optional<std::chrono::microseconds> watchdog_;
 };
 

@@ -1,0 +1,150 @@
+// bench_parse_floor: the parse floor of `bench/run`. Parses saved listsessions pages with the
+// JSON library qoewatchd uses (Boost.JSON, boost::json::parse with its default memory
+// resource, as fetch::parse_page does) and touches every value of every row, with no
+// evaluation: what reading the pages costs at the least, in CPU.
+//
+//   bench_parse_floor [--repeat N] FILE...
+//
+// Each file is read into memory first; only parsing and touching is timed, with the thread's
+// CPU clock. With --repeat N every file is parsed N times and the fastest pass is reported.
+// Prints one line:
+//   pages=P bytes=B rows=R values=V parse_cpu_s=S parse_wall_s=W checksum=C
+// Exit 1 when a file cannot be read or is not a page ({"response":[...]}), 2 for usage.
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+namespace {
+
+namespace json = boost::json;
+
+double clock_seconds(clockid_t id) {
+  timespec ts{};
+  clock_gettime(id, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+struct totals {
+  std::uint64_t rows = 0;
+  std::uint64_t values = 0;
+  std::uint64_t checksum = 0;  // keeps the touching from being optimised away
+};
+
+// Touches one value the way an evaluator must at the least: look at its kind and payload.
+void touch(const json::value& v, totals& t) {
+  ++t.values;
+  switch (v.kind()) {
+    case json::kind::string:
+      t.checksum += v.get_string().size();
+      break;
+    case json::kind::double_:
+      t.checksum += static_cast<std::uint64_t>(v.get_double() * 1000.0);
+      break;
+    case json::kind::int64:
+      t.checksum += static_cast<std::uint64_t>(v.get_int64());
+      break;
+    case json::kind::uint64:
+      t.checksum += v.get_uint64();
+      break;
+    default:
+      t.checksum += 1;
+      break;
+  }
+}
+
+// Parses one page and touches every row; false when it is not a page.
+bool parse_and_touch(std::string_view body, totals& t) {
+  boost::system::error_code ec;
+  json::value doc = json::parse(body, ec);
+  if (ec) return false;
+  const json::object* top = doc.if_object();
+  if (!top) return false;
+  const json::value* list = top->if_contains("response");
+  if (!list || !list->is_array()) return false;
+  for (const json::value& row : list->get_array()) {
+    ++t.rows;
+    if (const json::object* o = row.if_object())
+      for (const json::key_value_pair& kv : *o) {
+        t.checksum += kv.key().size();
+        touch(kv.value(), t);
+      }
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> files;
+  int repeat = 1;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--repeat" && i + 1 < argc) {
+      repeat = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--help" || a.starts_with("--")) {
+      std::cerr << "usage: bench_parse_floor [--repeat N] FILE...\n";
+      return a == "--help" ? 0 : 2;
+    } else {
+      files.emplace_back(a);
+    }
+  }
+  if (files.empty()) {
+    std::cerr << "usage: bench_parse_floor [--repeat N] FILE...\n";
+    return 2;
+  }
+
+  std::uint64_t bytes = 0;
+  totals result;
+  double best_cpu = std::numeric_limits<double>::max();
+  double best_wall = 0;
+  std::string body;
+  for (int pass = 0; pass < repeat; ++pass) {
+    totals t;
+    double cpu = 0;
+    double wall = 0;
+    bytes = 0;
+    for (const std::string& f : files) {
+      std::ifstream in(f, std::ios::binary);
+      if (!in) {
+        std::cerr << "bench_parse_floor: cannot read " << f << "\n";
+        return 1;
+      }
+      body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      bytes += body.size();
+      const double c0 = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
+      const double w0 = clock_seconds(CLOCK_MONOTONIC);
+      const bool ok = parse_and_touch(body, t);
+      cpu += clock_seconds(CLOCK_THREAD_CPUTIME_ID) - c0;
+      wall += clock_seconds(CLOCK_MONOTONIC) - w0;
+      if (!ok) {
+        std::cerr << "bench_parse_floor: " << f << " is not a listsessions page\n";
+        return 1;
+      }
+    }
+    if (cpu < best_cpu) {
+      best_cpu = cpu;
+      best_wall = wall;
+    }
+    result = t;
+  }
+  std::printf(
+      "pages=%zu bytes=%llu rows=%llu values=%llu parse_cpu_s=%.4f parse_wall_s=%.4f "
+      "checksum=%llu\n",
+      files.size(), static_cast<unsigned long long>(bytes),
+      static_cast<unsigned long long>(result.rows), static_cast<unsigned long long>(result.values),
+      best_cpu, best_wall, static_cast<unsigned long long>(result.checksum));
+  return 0;
+}
