@@ -93,10 +93,13 @@ page_result parse_page(std::string_view body, const row_schema& schema) {
   page_result r;
   boost::system::error_code ec;
   // The document lives for this call only: it is built in an arena (one buffer per thread,
-  // reused page after page, grown when a page needs more), not with an allocation and a free
-  // per value: malloc/free were the biggest cost of a poll.
+  // reused page after page), not with an allocation and a free per value: malloc/free were
+  // the biggest cost of a poll. The buffer stops growing at 4 MiB; a larger page takes the
+  // rest from the heap for this call only, so one huge answer does not stay in the RSS.
+  constexpr std::size_t kept_at_most = 4u << 20;
   thread_local std::vector<unsigned char> buffer;
-  if (buffer.size() < body.size() * 2 + 4096) buffer.resize(body.size() * 2 + 4096);
+  const std::size_t wanted = std::min(body.size() * 2 + 4096, kept_at_most);
+  if (buffer.size() < wanted) buffer.resize(wanted);
   json::monotonic_resource arena(buffer.data(), buffer.size());
   json::value doc = json::parse(body, ec, &arena);
   if (ec) {
