@@ -278,6 +278,20 @@ struct delivery::impl {
     return false;
   }
 
+  // "reason (last: HTTP 503 ...)": why a row is given up on, with its last failure if any.
+  static std::string with_last_error(const std::string& reason, const state::outbox_row& row) {
+    return row.last_error.empty() ? reason : reason + " (last: " + row.last_error + ")";
+  }
+
+  // Waits for the sink's token bucket when it is empty; true when it waited (the caller looks
+  // at its queue again: a stop or a new front row may have come meanwhile).
+  net::awaitable<bool> paced() {
+    auto wait = bucket.take(std::chrono::steady_clock::now());
+    if (wait <= 0ms) co_return false;
+    co_await sleep(wait);
+    co_return true;
+  }
+
   // A retired sink, with the settings it had: one last attempt for each row still queued (a
   // removed rule's resolve may be among them). The first that fails becomes a dead letter,
   // and so does everything after it: a sink being removed is often one that no longer works.
@@ -286,14 +300,10 @@ struct delivery::impl {
     while (!queue.empty()) {
       state::outbox_row& row = queue.front();
       if (give_up) {
-        bury_front(*retired +
-                   (row.last_error.empty() ? std::string{} : " (last: " + row.last_error + ")"));
+        bury_front(with_last_error(*retired, row));
         continue;
       }
-      if (auto wait = bucket.take(std::chrono::steady_clock::now()); wait > 0ms) {
-        co_await sleep(wait);
-        continue;
-      }
+      if (co_await paced()) continue;
       outcome o = co_await attempt(row);
       if (settle(o)) continue;
       give_up = true;
@@ -312,14 +322,10 @@ struct delivery::impl {
       double age = epoch_now() - row.created_at;
       double max_age = std::chrono::duration<double>(sink.max_age).count();
       if (age > max_age) {
-        bury_front("undelivered after " + format_duration(sink.max_age) +
-                   (row.last_error.empty() ? std::string{} : " (last: " + row.last_error + ")"));
+        bury_front(with_last_error("undelivered after " + format_duration(sink.max_age), row));
         continue;
       }
-      if (auto wait = bucket.take(std::chrono::steady_clock::now()); wait > 0ms) {
-        co_await sleep(wait);
-        continue;
-      }
+      if (co_await paced()) continue;
       outcome o = co_await attempt(row);
       if (settle(o) || stopping) continue;
       std::uniform_real_distribution<double> unit(0.0, 1.0);
