@@ -57,6 +57,21 @@ sinks:
         std::map<std::string, std::string>{{"QW_KEY", key}});
   }
 
+  // A second rule, kept when "slow" is removed from the config.
+  static constexpr const char* other_rule = R"(  - name: other
+    qoefilter: "fatalerrors > 0"
+    interval: 1s
+    window: 30s
+    delay: 0s
+)";
+
+  // The config text without the rule "slow" (written before other_rule).
+  static std::string without_rule_slow(std::string text) {
+    const std::size_t from = text.find("  - name: slow");
+    text.erase(from, text.find("  - name: other") - from);
+    return text;
+  }
+
   std::optional<double> metric(const std::string& series) {
     return metric_value(http_request(listen_, "GET", "/metrics").body, series);
   }
@@ -275,17 +290,9 @@ TEST_F(Delivery, ARuleRemovedWhileFiringResolvesAndRemembersWhatItSentWhenItCome
   sim s({"--rate", "0"});
   std::string accepted = (dir_.path / "accepted.jsonl").string();
   receiver hook(accepted);
-  const std::string other = R"(  - name: other
-    qoefilter: "fatalerrors > 0"
-    interval: 1s
-    window: 30s
-    delay: 0s
-)";
-  std::string cfg = config(s.port, hook.port, "30s", "", other);
+  std::string cfg = config(s.port, hook.port, "30s", "", other_rule);
   const std::string with_slow = read_file(cfg);
-  std::string without_slow = with_slow;
-  const std::size_t from = without_slow.find("  - name: slow");
-  without_slow.erase(from, without_slow.find("  - name: other") - from);
+  const std::string without_slow = without_rule_slow(with_slow);
   auto statuses = [&](const std::string& rule) {
     std::vector<std::string> out;
     for (const json::value& n : notifications(accepted))
@@ -335,16 +342,8 @@ TEST_F(Delivery, ARuleRemovedWhileQoewatchWasStoppedResolvesAtTheNextStart) {
   sim s({"--rate", "0"});
   std::string accepted = (dir_.path / "accepted.jsonl").string();
   receiver hook(accepted);
-  const std::string other = R"(  - name: other
-    qoefilter: "fatalerrors > 0"
-    interval: 1s
-    window: 30s
-    delay: 0s
-)";
-  std::string cfg = config(s.port, hook.port, "30s", "", other);
-  std::string without_slow = read_file(cfg);
-  const std::size_t from = without_slow.find("  - name: slow");
-  without_slow.erase(from, without_slow.find("  - name: other") - from);
+  std::string cfg = config(s.port, hook.port, "30s", "", other_rule);
+  const std::string without_slow = without_rule_slow(read_file(cfg));
   add_sessions(s, {session("a", wall_now() - 1, slow)});
   auto daemon = start(cfg, s.key);
   ASSERT_TRUE(eventually([&] { return sessions_by_rule(accepted)["slow"].size() == 1; }, 20s))
@@ -399,13 +398,6 @@ rules:
   const std::string slack =
       "\n  - {name: hook, type: slack, url: \"http://127.0.0.1:" + hook.port + "/slack\"}";
   std::string cfg = write_config(webhook);
-  auto dead_letters = [&] {
-    child_process list(QOEWATCHD_BINARY, {"--config", cfg, "--dead-letters"});
-    std::string out;
-    while (auto line = list.read_line(10s)) out += *line + "\n";
-    EXPECT_EQ(list.wait(10s), 0) << list.log();
-    return out;
-  };
 
   // The receiver holds each POST for 2 s; while "a1" is on the wire and "a2" waits behind it,
   // a reload removes the sink: "a1" completes, "a2" gets its last attempt, nothing is lost.
@@ -421,7 +413,7 @@ rules:
   ASSERT_TRUE(eventually([&] { return notifications(accepted).size() == 2; }, 15s))
       << daemon->log();
   std::this_thread::sleep_for(1s);  // for the daemon to settle the answer
-  EXPECT_NE(dead_letters().find("0 dead letter(s)"), std::string::npos)
+  EXPECT_NE(dead_letters(cfg).find("0 dead letter(s)"), std::string::npos)
       << "accepted by the receiver, so not a dead letter\n"
       << daemon->log();
   EXPECT_FALSE(metric("qoewatch_outbox_pending{sink=\"hook\"}").has_value());
@@ -454,7 +446,7 @@ rules:
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
 
-  const std::string listed = dead_letters();
+  const std::string listed = dead_letters(cfg);
   EXPECT_NE(listed.find("reason: sink hook changed type from webhook to slack"), std::string::npos)
       << listed;
   EXPECT_NE(listed.find("\"b\""), std::string::npos) << listed;
@@ -487,10 +479,7 @@ TEST_F(Delivery, ASinkRetypedWhileQoewatchWasStoppedKeepsItsOldQueueAsDeadLetter
   EXPECT_TRUE(notifications(accepted).empty());
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
-  child_process list(QOEWATCHD_BINARY, {"--config", cfg, "--dead-letters"});
-  std::string out;
-  while (auto line = list.read_line(10s)) out += *line + "\n";
-  EXPECT_EQ(list.wait(10s), 0) << list.log();
+  const std::string out = dead_letters(cfg);
   EXPECT_NE(out.find("reason: sink hook changed type from webhook to slack while qoewatch was "
                      "stopped"),
             std::string::npos)
@@ -517,10 +506,7 @@ TEST_F(Delivery, RejectedAndExpiredNotificationsBecomeListedDeadLetters) {
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
 
-  child_process list(QOEWATCHD_BINARY, {"--config", cfg, "--dead-letters"});
-  std::string out;
-  while (auto line = list.read_line(10s)) out += *line + "\n";
-  EXPECT_EQ(list.wait(10s), 0) << list.log();
+  const std::string out = dead_letters(cfg);
   EXPECT_NE(out.find("sink=hook rule=slow"), std::string::npos) << out;
   EXPECT_NE(out.find("reason: HTTP 400"), std::string::npos) << out;
   EXPECT_NE(out.find("reason: undelivered after 3s (last: HTTP 503"), std::string::npos) << out;

@@ -56,6 +56,14 @@ void receiver::set_delay(double seconds) const {
   if (r.status != 200) throw std::runtime_error("receiver did not take the new delay");
 }
 
+std::string dead_letters(const std::string& cfg) {
+  test::child_process list(QOEWATCHD_BINARY, {"--config", cfg, "--dead-letters"});
+  std::string out;
+  while (auto line = list.read_line(10s)) out += *line + "\n";
+  EXPECT_EQ(list.wait(10s), 0) << list.log();
+  return out;
+}
+
 std::string session(const std::string& id, std::int64_t endtime, const std::string& more) {
   return R"({"sessionid":")" + id + R"(","endtime":)" + std::to_string(endtime) +
          R"(,"starttime":)" + std::to_string(endtime - 300) + (more.empty() ? "" : ",") + more +

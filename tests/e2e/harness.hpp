@@ -37,6 +37,9 @@ struct receiver {
 /// A session row as the simulator serves it.
 std::string session(const std::string& id, std::int64_t endtime, const std::string& more);
 
+/// What `qoewatchd --config CFG --dead-letters` prints (the test fails unless it exits 0).
+std::string dead_letters(const std::string& cfg);
+
 /// Adds sessions to the simulator (asserting it accepted them).
 void add_sessions(const test::sim& s, const std::vector<std::string>& sessions);
 
