@@ -1,6 +1,8 @@
 #include "duration.hpp"
 
 #include <cstdint>
+#include <cstdio>
+#include <ctime>
 #include <limits>
 
 namespace qoewatch {
@@ -63,6 +65,21 @@ std::string format_duration(duration d) {
   part(1000, "s");
   part(1, "ms");
   return out;
+}
+
+std::string utc_rfc3339(std::chrono::system_clock::time_point t, bool millis) {
+  const auto secs = std::chrono::floor<std::chrono::seconds>(t);
+  std::time_t whole = static_cast<std::time_t>(secs.time_since_epoch().count());
+  std::tm tm{};
+  gmtime_r(&whole, &tm);
+  char buf[40];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (millis) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count();
+    n += static_cast<std::size_t>(
+        std::snprintf(buf + n, sizeof buf - n, ".%03d", static_cast<int>(ms)));
+  }
+  return std::string(buf, n) + "Z";
 }
 
 }  // namespace qoewatch

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,5 +26,14 @@ std::string format_duration(duration d);
 inline double epoch_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
+
+/// `d` in whole seconds (truncated): what windows, checkpoints and expiries count in.
+inline std::int64_t whole_seconds(duration d) {
+  return std::chrono::duration_cast<std::chrono::seconds>(d).count();
+}
+
+/// `t` in UTC as RFC 3339, "2026-11-27T05:33:18Z" (the second rounded down), or with
+/// milliseconds, "2026-11-27T05:33:18.314Z".
+std::string utc_rfc3339(std::chrono::system_clock::time_point t, bool millis = false);
 
 }  // namespace qoewatch

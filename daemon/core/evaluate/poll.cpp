@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "duration.hpp"
 #include "rules/expr.hpp"
 
 namespace qoewatch::evaluate {
@@ -69,12 +70,9 @@ void notified_sessions::retain_rules(const std::vector<std::string>& keep) {
 }
 
 namespace {
-std::int64_t seconds_of(duration d) {
-  return std::chrono::duration_cast<std::chrono::seconds>(d).count();
-}
 // Margin for polls that run late and for rounding: one interval and 2 s.
 std::int64_t margin(const config::rule_config& rule) {
-  return seconds_of(rule.interval) + 2;
+  return whole_seconds(rule.interval) + 2;
 }
 }  // namespace
 
@@ -84,11 +82,11 @@ std::int64_t ended_at(double endtime) {
 
 std::int64_t forget_before(const config::rule_config& rule, std::int64_t now,
                            std::optional<std::int64_t> checkpoint, duration max_catchup) {
-  const std::int64_t end = now - seconds_of(rule.delay);
-  const std::int64_t normal_start = end - seconds_of(rule.window);
+  const std::int64_t end = now - whole_seconds(rule.delay);
+  const std::int64_t normal_start = end - whole_seconds(rule.window);
   // fetch::window_after never starts a window before both the checkpoint and the normal
   // start, nor before max_catchup reaches (or the normal start, if that is earlier).
-  const std::int64_t earliest = std::min(end - seconds_of(max_catchup), normal_start);
+  const std::int64_t earliest = std::min(end - whole_seconds(max_catchup), normal_start);
   const std::int64_t start =
       std::max(checkpoint ? std::min(*checkpoint, normal_start) : normal_start, earliest);
   return start - margin(rule);
@@ -96,10 +94,10 @@ std::int64_t forget_before(const config::rule_config& rule, std::int64_t now,
 
 std::int64_t forget_before_any(std::int64_t now, duration max_catchup,
                                const std::vector<config::rule_config>& rules) {
-  std::int64_t before = now - seconds_of(max_catchup) - 2;
+  std::int64_t before = now - whole_seconds(max_catchup) - 2;
   for (const config::rule_config& r : rules)
-    before = std::min(before,
-                      forget_before(r, now, std::nullopt, max_catchup) - seconds_of(max_catchup));
+    before = std::min(
+        before, forget_before(r, now, std::nullopt, max_catchup) - whole_seconds(max_catchup));
   return before;
 }
 

@@ -2,19 +2,17 @@
 
 #include <algorithm>
 
+#include "duration.hpp"
 #include "rules/expr.hpp"
 
 namespace qoewatch::fetch {
 
 window window_at(const config::rule_config& rule, std::chrono::system_clock::time_point now) {
-  using std::chrono::duration_cast;
-  using std::chrono::seconds;
-  std::int64_t now_s = duration_cast<seconds>(now.time_since_epoch()).count();
-  std::int64_t delay_s = duration_cast<seconds>(rule.delay).count();
-  std::int64_t window_s = duration_cast<seconds>(rule.window).count();
+  std::int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   window w;
-  w.end = now_s - delay_s;
-  w.start = w.end - window_s;
+  w.end = now_s - whole_seconds(rule.delay);
+  w.start = w.end - whole_seconds(rule.window);
   return w;
 }
 
@@ -22,15 +20,13 @@ catchup window_after(const config::rule_config& rule, std::chrono::system_clock:
                      std::optional<std::int64_t> checkpoint, duration max_catchup) {
   catchup c{window_at(rule, now), 0};
   if (!checkpoint || *checkpoint >= c.w.start) return c;
-  std::int64_t reach = std::chrono::duration_cast<std::chrono::seconds>(max_catchup).count();
+  std::int64_t reach = whole_seconds(max_catchup);
   std::int64_t earliest = std::min(c.w.end - reach, c.w.start);
   c.w.start = std::max(*checkpoint, earliest);
   c.skipped_seconds = c.w.start - *checkpoint;
-  std::int64_t slice = std::max<std::int64_t>(
-      1, std::chrono::duration_cast<std::chrono::seconds>(rule.window).count());
+  std::int64_t slice = std::max<std::int64_t>(1, whole_seconds(rule.window));
   // A poll a second late (interval == window) is not an outage: slice only beyond an interval.
-  std::int64_t late = std::chrono::duration_cast<std::chrono::seconds>(rule.interval).count();
-  if (c.w.end - c.w.start > slice + late) {
+  if (c.w.end - c.w.start > slice + whole_seconds(rule.interval)) {
     c.w.end = c.w.start + slice;
     c.behind = true;
   }

@@ -4,9 +4,9 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <cmath>
-#include <ctime>
 #include <map>
 
+#include "duration.hpp"
 #include "hash.hpp"
 #include "rules/expr.hpp"
 #include "rules/metric_dictionary.hpp"
@@ -70,12 +70,8 @@ std::string summary_of(const config::rule_config& rule, const fetch::row_schema&
 }
 
 std::string rfc3339(double epoch_seconds) {
-  auto t = static_cast<std::time_t>(std::floor(epoch_seconds));
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  const auto whole = static_cast<std::int64_t>(std::floor(epoch_seconds));
+  return utc_rfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(whole)));
 }
 
 std::string fingerprint(const std::vector<std::pair<std::string, std::string>>& labels) {

@@ -2,7 +2,8 @@
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
-#include <ctime>
+
+#include "duration.hpp"
 
 namespace qoewatch::service {
 
@@ -18,22 +19,6 @@ std::string some_names(const std::vector<std::string>& names) {
 
 std::string plural(std::size_t n, std::string_view one, std::string_view many) {
   return std::to_string(n) + " " + std::string(n == 1 ? one : many);
-}
-
-std::string utc(std::chrono::system_clock::time_point t, const char* format, bool millis) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::size_t n = std::strftime(buf, sizeof buf, format, &tm);
-  std::string out(buf, n);
-  if (millis) {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-    char frac[8];
-    std::snprintf(frac, sizeof frac, ".%03d", static_cast<int>(((ms % 1000) + 1000) % 1000));
-    out += frac;
-  }
-  return out + "Z";
 }
 
 // `s` with every byte that is not part of well-formed UTF-8 (RFC 3629) replaced by U+FFFD.
@@ -93,7 +78,7 @@ std::string status_line(const std::vector<rule_state>& rules, std::size_t pendin
     out += ", " + plural(down.size(), "source", "sources") + " down (" + some_names(down) + ")";
   if (!firing.empty())
     out += ", " + std::to_string(firing.size()) + " firing (" + some_names(firing) + ")";
-  if (last_poll) out += ", last poll " + utc(*last_poll, "%H:%M:%S", false);
+  if (last_poll) out += ", last poll " + utc_rfc3339(*last_poll).substr(11);  // "08:00:03Z"
   out += ", " + plural(pending, "notification", "notifications") + " pending";
   return out;
 }
@@ -108,7 +93,7 @@ int syslog_priority(std::string_view level) {
 
 std::string json_log_line(std::chrono::system_clock::time_point time, std::string_view level,
                           std::string_view message) {
-  return "{\"time\":\"" + utc(time, "%Y-%m-%dT%H:%M:%S", true) +
+  return "{\"time\":\"" + utc_rfc3339(time, true) +
          "\",\"level\":" + boost::json::serialize(boost::json::string(level)) +
          ",\"message\":" + boost::json::serialize(boost::json::string(valid_utf8(message))) + "}";
 }
