@@ -251,7 +251,7 @@ struct delivery::impl {
 
   void bury_front(const std::string& reason) {
     // A last error stored by an older version may not have been redacted.
-    notify::bury(store, &metrics, queue.front(), redact(reason, secret_values()));
+    notify::bury(store, metrics, queue.front(), redact(reason, secret_values()));
     ++dead;
     queue.pop_front();
     publish_outbox();
@@ -346,7 +346,7 @@ struct delivery::impl {
   }
 };
 
-void bury(state::store& store, metrics::registry* metrics, const state::outbox_row& row,
+void bury(state::store& store, metrics::registry& metrics, const state::outbox_row& row,
           const std::string& reason) {
   try {
     store.dead(row.id, reason, epoch_now());
@@ -354,7 +354,7 @@ void bury(state::store& store, metrics::registry* metrics, const state::outbox_r
     spdlog::critical("sink {}: could not record a dead letter in the state database: {}", row.sink,
                      e.what());
   }
-  if (metrics) metrics->record_dead_letter(row.sink);
+  metrics.record_dead_letter(row.sink);
   spdlog::error(
       "sink {}: notification {} for rule {} moved to the dead letters: {} (list them with "
       "qoewatchd --dead-letters)",

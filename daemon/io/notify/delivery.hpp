@@ -32,10 +32,10 @@ struct sink_secrets {
   bool operator==(const sink_secrets&) const = default;
 };
 
-/// Moves an outbox row to the dead letters: stored, counted (unless `metrics` is null) and
-/// logged once. A store that cannot be written is logged; the row is then tried again after a
-/// restart.
-void bury(state::store& store, metrics::registry* metrics, const state::outbox_row& row,
+/// Moves an outbox row to the dead letters: stored, counted (the registry ignores sinks no
+/// longer configured) and logged once. A store that cannot be written is logged; the row is
+/// then tried again after a restart.
+void bury(state::store& store, metrics::registry& metrics, const state::outbox_row& row,
           const std::string& reason);
 
 class delivery {

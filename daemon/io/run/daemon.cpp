@@ -55,6 +55,11 @@ bool same_settings(T a, T b) {
   return a == b;
 }
 
+bool has_rule(const config::daemon_config& cfg, const std::string& name) {
+  return std::any_of(cfg.rules.begin(), cfg.rules.end(),
+                     [&](const config::rule_config& r) { return r.name == name; });
+}
+
 // Completion handler for co_spawn: a coroutine that throws is a bug; log it with its name.
 auto log_exception(std::string what) {
   return [what = std::move(what)](std::exception_ptr e) {
@@ -267,25 +272,29 @@ class daemon {
     incidents_.erase(rule.name);
     const double now = epoch_seconds(system_clock::now());
     evaluate::poll_accumulator nothing(rule);
-    std::vector<state::outbox_row> rows =
-        render(rule, nothing, evaluate::decision{}, before,
-               {incident::state{}, incident::transition::resolved},
-               fetch::window_at(rule, system_clock::now()), now);
+    state::poll_commit c;
+    c.rule = rule.name;
+    c.outbox = render(rule, nothing, evaluate::decision{}, before,
+                      {incident::state{}, incident::transition::resolved},
+                      fetch::window_at(rule, system_clock::now()), now);
+    c.clear_incident = true;
+    // On failure the incident stays in the database: it resumes if the rule comes back.
+    commit_and_hand(c, "the resolve of incident " + before.key);
+  }
+
+  // Writes what a commit holds, then hands its outbox rows to the sinks. When the database
+  // refuses it, nothing is sent and the failure is logged, naming `what`. A dry run has no
+  // database: the rows are printed.
+  void commit_and_hand(state::poll_commit& c, const std::string& what) {
     if (store_) {
-      state::poll_commit c;
-      c.rule = rule.name;
-      c.outbox = rows;
-      c.clear_incident = true;
       try {
         store_->commit(c);
-      } catch (const state::store_error& e) {
-        // The incident stays in the database: it resumes if the rule comes back.
-        spdlog::error("rule {}: could not queue the resolve of incident {}: {}", rule.name,
-                      before.key, e.what());
+      } catch (const std::exception& e) {
+        spdlog::error("rule {}: could not queue {}: {}", c.rule, what, e.what());
         return;
       }
     }
-    hand_to_sinks(rows);
+    hand_to_sinks(c.outbox);
   }
 
   // Incidents of rules removed from the config while qoewatch was stopped: resolved at start,
@@ -293,9 +302,7 @@ class daemon {
   // gone; the resolve carries its name, incident key and a description saying so.
   void resolve_orphans() {
     for (const state::incident_row& i : store_->incidents()) {
-      bool configured = std::any_of(cfg_->rules.begin(), cfg_->rules.end(),
-                                    [&](const config::rule_config& r) { return r.name == i.rule; });
-      if (configured) continue;
+      if (has_rule(*cfg_, i.rule)) continue;
       config::rule_config gone;
       gone.name = i.rule;
       gone.description = "rule removed from the config while qoewatch was stopped";
@@ -312,12 +319,12 @@ class daemon {
     for (state::outbox_row& row : store_->outbox()) {
       auto it = sinks_.find(row.sink);
       if (it == sinks_.end()) {
-        notify::bury(*store_, &metrics_, row, "sink " + row.sink + " is no longer in the config");
+        notify::bury(*store_, metrics_, row, "sink " + row.sink + " is no longer in the config");
         continue;
       }
       const std::string type(config::to_string(it->second.config.type));
       if (!row.sink_type.empty() && row.sink_type != type) {
-        notify::bury(*store_, &metrics_, row,
+        notify::bury(*store_, metrics_, row,
                      "sink " + row.sink + " changed type from " + row.sink_type + " to " + type +
                          " while qoewatch was stopped");
         continue;
@@ -391,7 +398,6 @@ class daemon {
         continue;
       }
       cancel(*it->second);
-      if (now == cfg_->rules.end()) resolve_removed(it->second->rule);
       it = tasks_.erase(it);
     }
     notified_.retain_rules(names);
@@ -447,11 +453,8 @@ class daemon {
     if (next->state_dir != cfg_->state_dir)
       spdlog::warn("state_dir changed to {}; it takes effect at the next restart", next->state_dir);
     // Resolves of removed rules go out before their sinks may be retired with them.
-    for (const auto& [name, task] : tasks_) {
-      bool kept = std::any_of(next->rules.begin(), next->rules.end(),
-                              [&](const config::rule_config& r) { return r.name == name; });
-      if (!kept) resolve_removed(task->rule);
-    }
+    for (const auto& [name, task] : tasks_)
+      if (!has_rule(*next, name)) resolve_removed(task->rule);
     if (new_source) {
       smartsight_->close();
       smartsight_ = make_smartsight(next->smartsight);
@@ -624,20 +627,11 @@ class daemon {
     evaluate::poll_accumulator nothing(t.rule);
     evaluate::decision d;
     d.offending = t.last_offending;
-    std::vector<state::outbox_row> rows =
-        render(t.rule, nothing, d, current, {current, incident::transition::none},
-               fetch::window_at(t.rule, system_clock::now()), now);
-    if (rows.empty()) return;
     state::poll_commit c;
     c.rule = t.rule.name;
-    c.outbox = rows;
-    try {
-      store_->commit(c);
-    } catch (const std::exception& e) {
-      spdlog::error("rule {}: could not queue the Alertmanager refresh: {}", t.rule.name, e.what());
-      return;
-    }
-    hand_to_sinks(rows);
+    c.outbox = render(t.rule, nothing, d, current, {current, incident::transition::none},
+                      fetch::window_at(t.rule, system_clock::now()), now);
+    if (!c.outbox.empty()) commit_and_hand(c, "the Alertmanager refresh");
   }
 
   // Committed outbox rows go to their sinks' queues; a dry run prints them instead.
