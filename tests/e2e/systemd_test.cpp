@@ -73,6 +73,18 @@ std::int64_t monotonic_usec() {
   return static_cast<std::int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
+// qoewatchd --config CFG EXTRA... with stderr as systemd's journal sees it: JOURNAL_STREAM
+// names the device and inode of the very file its stderr is.
+std::unique_ptr<child_process> under_journal(const std::string& cfg,
+                                             const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {
+      "-c", "JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec \"$0\" \"$@\"",
+      QOEWATCHD_BINARY, "--config", cfg};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return std::make_unique<child_process>("/bin/sh", args,
+                                         std::map<std::string, std::string>{{"QW_KEY", "k"}});
+}
+
 std::string joined(const std::vector<std::string>& messages) {
   std::string out;
   for (const std::string& m : messages) out += "[" + m + "] ";
@@ -160,14 +172,9 @@ TEST_F(Systemd, ReadyWatchdogReloadAndStoppingReachTheServiceManagerInOrder) {
 TEST_F(Systemd, UnderTheJournalLinesCarryPrioritiesAndNoTimestamps) {
   // SmartSight is unreachable: --once logs an error and exits 1.
   std::string cfg = config(free_port());
-  child_process journal("/bin/sh",
-                        {"-c",
-                         "JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec \"$0\" "
-                         "--config \"$1\" --once",
-                         QOEWATCHD_BINARY, cfg},
-                        {{"QW_KEY", "k"}});
-  EXPECT_EQ(journal.wait(30s), 1) << journal.log();
-  std::istringstream lines(journal.log());
+  auto journal = under_journal(cfg, {"--once"});
+  EXPECT_EQ(journal->wait(30s), 1) << journal->log();
+  std::istringstream lines(journal->log());
   std::size_t n = 0;
   bool error_line = false;
   const std::regex timestamp(R"(\d{4}-\d\d-\d\dT\d\d:\d\d)");
@@ -178,8 +185,8 @@ TEST_F(Systemd, UnderTheJournalLinesCarryPrioritiesAndNoTimestamps) {
     if (line.rfind("<3>rule slow: poll failed", 0) == 0) error_line = true;
   }
   EXPECT_GE(n, 3u);
-  EXPECT_TRUE(error_line) << journal.log();
-  EXPECT_EQ(journal.log().rfind("<6>", 0), 0u) << journal.log();
+  EXPECT_TRUE(error_line) << journal->log();
+  EXPECT_EQ(journal->log().rfind("<6>", 0), 0u) << journal->log();
 
   // A JOURNAL_STREAM naming some other file (stderr redirected elsewhere): plain text lines.
   child_process elsewhere(QOEWATCHD_BINARY, {"--config", cfg, "--once"},
@@ -192,17 +199,12 @@ TEST_F(Systemd, AnUnusableConfigStopsTheStartAsCriticalWithExitCode78) {
   // 78 is the unit's RestartPreventExitStatus: restarting cannot fix a config.
   std::string cfg = config(free_port());
   dir_.write("qoewatch.yaml", read_file(cfg) + "bogus_key: 1\n");
-  child_process journal("/bin/sh",
-                        {"-c",
-                         "JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec \"$0\" "
-                         "--config \"$1\"",
-                         QOEWATCHD_BINARY, cfg},
-                        {{"QW_KEY", "k"}});
-  EXPECT_EQ(journal.wait(30s), 78) << journal.log();
-  EXPECT_NE(journal.log().find("<2>" + cfg + ":15:1: bogus_key: unknown key"), std::string::npos)
-      << journal.log();
-  EXPECT_NE(journal.log().find("<2>1 error in " + cfg + "; not starting"), std::string::npos)
-      << journal.log();
+  auto journal = under_journal(cfg, {});
+  EXPECT_EQ(journal->wait(30s), 78) << journal->log();
+  EXPECT_NE(journal->log().find("<2>" + cfg + ":15:1: bogus_key: unknown key"), std::string::npos)
+      << journal->log();
+  EXPECT_NE(journal->log().find("<2>1 error in " + cfg + "; not starting"), std::string::npos)
+      << journal->log();
 }
 
 TEST_F(Systemd, JsonLogsAreOneObjectPerLine) {
