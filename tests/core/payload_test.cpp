@@ -140,6 +140,27 @@ TEST(Payload, FingerprintIsStableAndOrderIndependent) {
   EXPECT_EQ(a, "47ec1162a8d8141b") << "the hash must never change across versions";
 }
 
+TEST(Payload, FingerprintWithAnExtraLabelEqualsTheWholeSetsFingerprint) {
+  // Alerts are fingerprinted from the rule's sorted labels plus their sessionid, without
+  // copying and sorting the set per alert: the hash must be the one of the whole set.
+  using labels = std::vector<std::pair<std::string, std::string>>;
+  const std::vector<labels> sets = {{},
+                                    {{"alertname", "r"}},
+                                    {{"alertname", "r"}, {"severity", "warning"}, {"team", "x"}},
+                                    {{"a", "1"}, {"sessionid", "a"}, {"zz", ""}},
+                                    {{"sessionid", "z"}, {"sessionid", ""}}};
+  for (const labels& set : sets) {
+    labels sorted = set;
+    std::sort(sorted.begin(), sorted.end());
+    for (std::string id : {"", "a", "x", "zzz", "\xff"}) {
+      labels whole = set;
+      whole.emplace_back("sessionid", id);
+      EXPECT_EQ(notify::fingerprint_with(sorted, {"sessionid", id}), notify::fingerprint(whole))
+          << set.size() << " labels, sessionid " << id;
+    }
+  }
+}
+
 TEST(Payload, Rfc3339IsUtc) {
   EXPECT_EQ(notify::rfc3339(0), "1970-01-01T00:00:00Z");
   EXPECT_EQ(notify::rfc3339(1775749980.9), "2026-04-09T15:53:00Z");

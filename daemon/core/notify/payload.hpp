@@ -3,7 +3,9 @@
 // the rule, the window and the query. Pure code.
 #pragma once
 
+#include <boost/json/fwd.hpp>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -29,15 +31,46 @@ std::vector<std::string> build_notifications(const config::rule_config& rule,
                                              std::span<const fetch::session_row* const> sessions,
                                              const context& ctx, std::size_t max_per_notification);
 
+/// The same bodies as trees, handed to `each` one at a time so that the caller can add to a
+/// body before serializing it once, and never holds more than one. A body lives only during
+/// its call (it is built in an arena reused for the next).
+void each_notification(const config::rule_config& rule, const fetch::row_schema& schema,
+                       std::span<const fetch::session_row* const> sessions, const context& ctx,
+                       std::size_t max_per_notification,
+                       const std::function<void(boost::json::object& body)>& each);
+
 /// "latency 7.4 s > 5 s": the comparisons of the condition that hold for the row (those not
 /// under NOT), joined by ", "; when none does, "matches <condition>".
 std::string summary_of(const config::rule_config& rule, const fetch::row_schema& schema,
                        const fetch::session_row& row);
+
+/// summary_of prepared once for a rule and its schema: the comparisons and where their metrics
+/// sit in a row are found once, not for every session.
+class session_summary {
+ public:
+  session_summary(const config::rule_config& rule, const fetch::row_schema& schema);
+  std::string operator()(const fetch::session_row& row) const;
+
+ private:
+  struct term {
+    std::size_t metric;  // index into row.metrics
+    rules::cmp_op op;
+    double threshold;
+    std::string name;  // "latency "
+    std::string tail;  // " s > 5 s": unit, operator, threshold and unit
+  };
+  std::vector<term> terms_;
+  std::string fallback_;  // "matches <condition>"
+};
 
 /// RFC 3339 UTC with seconds, e.g. "2026-04-09T15:53:00Z" (fractions of a second dropped).
 std::string rfc3339(double epoch_seconds);
 
 /// A stable 16-hex-digit hash of a label set (order-independent).
 std::string fingerprint(const std::vector<std::pair<std::string, std::string>>& labels);
+
+/// fingerprint(labels + {extra}) for a `sorted` label set, without copying or sorting it.
+std::string fingerprint_with(const std::vector<std::pair<std::string, std::string>>& sorted,
+                             const std::pair<std::string_view, std::string_view>& extra);
 
 }  // namespace qoewatch::notify

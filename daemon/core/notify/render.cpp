@@ -120,6 +120,7 @@ struct view {
   const config::rule_config& rule;
   const fetch::row_schema& schema;
   std::string condition;
+  session_summary session{rule, schema};
 
   std::map<std::string, std::string> vars(std::size_t count) const {
     return {{"rule", rule.name},
@@ -231,9 +232,7 @@ std::vector<rendered> render_webhook(const view& v) {
     return out;
   }
 
-  for (std::string& text :
-       build_notifications(v.rule, v.schema, e.sessions, e.ctx, v.batch_size())) {
-    json::object body = json::parse(text).as_object();
+  each_notification(v.rule, v.schema, e.sessions, e.ctx, v.batch_size(), [&](json::object& body) {
     if (!e.incident.key.empty()) body["qoewatch"].as_object()["incident"] = v.incident_object();
     if (!v.sink.summary.empty()) {
       std::size_t count = body["alerts"].as_array().size();
@@ -242,7 +241,7 @@ std::vector<rendered> render_webhook(const view& v) {
       if (error.empty()) body["commonAnnotations"].as_object()["summary"] = filled;
     }
     out.push_back({json::serialize(body)});
-  }
+  });
   return out;
 }
 
@@ -288,7 +287,7 @@ std::vector<rendered> render_alertmanager(const view& v) {
       const fetch::session_row& row = *e.sessions[i];
       label_list labels = rule_labels(v.rule, true);
       if (!row.sessionid.empty()) set_label(labels, "sessionid", row.sessionid);
-      json::object annotations{{"summary", summary_of(v.rule, v.schema, row)}};
+      json::object annotations{{"summary", v.session(row)}};
       if (!v.rule.description.empty()) annotations["description"] = v.rule.description;
       v.add_evidence(annotations, row);
       alerts.push_back(postable(labels, std::move(annotations), row.endtime, firing_ends));
@@ -333,8 +332,7 @@ std::vector<rendered> render_slack(const view& v) {
     for (std::size_t i = first; i < last; ++i) {
       const fetch::session_row& row = *e.sessions[i];
       std::string line =
-          slack_text("\xe2\x80\xa2 `" + row.sessionid + "` " + summary_of(v.rule, v.schema, row),
-                     slack_line_limit);
+          slack_text("\xe2\x80\xa2 `" + row.sessionid + "` " + v.session(row), slack_line_limit);
       std::size_t after = last - i - 1;
       std::size_t reserve = after == 0 ? 0 : more(after).size() + 1;
       if (list.size() + 1 + line.size() + reserve > slack_text_limit) {
@@ -383,7 +381,7 @@ std::vector<rendered> render_pagerduty(const view& v) {
     json::array sessions;
     for (std::size_t i = first; i < last; ++i) {
       const fetch::session_row& row = *e.sessions[i];
-      json::object s{{"sessionid", row.sessionid}, {"summary", summary_of(v.rule, v.schema, row)}};
+      json::object s{{"sessionid", row.sessionid}, {"summary", v.session(row)}};
       v.add_evidence(s, row);
       sessions.push_back(std::move(s));
     }
