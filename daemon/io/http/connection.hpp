@@ -30,6 +30,8 @@ using beast_request = beast::http::request<beast::http::string_body>;
 
 /// Largest response header block accepted.
 inline constexpr std::size_t max_header_bytes = 64u << 10;
+// How much one read may take from the socket.
+inline constexpr std::size_t read_buffer_bytes = 64u << 10;
 
 /// "host:port" as written in messages and the Host header ("[::1]:8080" for IPv6).
 std::string authority(const origin& o);

@@ -403,6 +403,31 @@ TEST(http_client, oversized_response_header_is_refused) {
   });
 }
 
+TEST(http_client, response_header_cap_holds_however_the_bytes_arrive) {
+  // Reads are 64 KiB: the whole header usually arrives in one. 2 KiB under the cap passes,
+  // 2 KiB over it fails, both on a fresh connection and on a reused one.
+  auto fields = [](std::size_t total) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (int i = 0; total > 0; ++i) {
+      std::size_t n = std::min<std::size_t>(total, 4000);
+      out.emplace_back("X-F-" + std::to_string(1000 + i), std::string(n, 'h'));
+      total -= n;
+    }
+    return out;
+  };
+  run([&](net::io_context& ioc) -> net::awaitable<void> {
+    test_server under(ioc, {.headers = fields(62u << 10)});
+    client c(ioc.get_executor(), local(under), {});
+    for (int i = 0; i < 2; ++i) EXPECT_EQ(ok(co_await c.send(get())).status, 200);
+    test_server over(ioc, {.headers = fields(66u << 10)});
+    client c2(ioc.get_executor(), local(over), {});
+    const failure f = failed(co_await c2.send(get()));
+    EXPECT_EQ(f.kind, failure_kind::too_large);
+    EXPECT_NE(f.message.find("response header larger than 65536 bytes"), std::string::npos)
+        << f.message;
+  });
+}
+
 TEST(http_client, malformed_response_is_a_protocol_failure) {
   run([](net::io_context& ioc) -> net::awaitable<void> {
     test_server srv(ioc, {.raw_response = "SMTP ready\r\n\r\n"});
