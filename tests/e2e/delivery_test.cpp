@@ -286,6 +286,54 @@ TEST_F(Delivery, ALongOutageIsCaughtUpOnInSlicesThatEachFitMaxPages) {
   EXPECT_EQ(sessions_by_rule(accepted)["slow"].size(), 8u);
 }
 
+TEST_F(Delivery, QuietPollsCheckpointsReachTheDatabaseWithinSecondsAndAtStop) {
+  // Polls that notify nothing write their checkpoints together, at most a second later,
+  // not one disk sync each: the database still follows the polls closely, and holds the
+  // last poll of every rule after a stop.
+  sim s({"--rate", "0"});
+  receiver hook((dir_.path / "accepted.jsonl").string());
+  std::string cfg = config(s.port, hook.port, "10s", "", other_rule);
+  const std::string db = (dir_.path / "state/qoewatch.db").string();
+  auto stored = [&](const std::string& rule) -> std::int64_t {
+    std::string q = dir_.write(
+        "q.sh", "sqlite3 " + db + " \"SELECT window_end FROM checkpoints WHERE rule = '" + rule +
+                    "'\" > " + (dir_.path / "q.txt").string() + " 2>/dev/null");
+    if (std::system(("sh " + q).c_str()) != 0) return 0;
+    std::string text = read_file(dir_.path / "q.txt");
+    return text.empty() ? 0 : std::stoll(text);
+  };
+  // The end of the rule's last window in the log: "rule slow: window 100..110: ...".
+  auto logged = [](const std::string& log, const std::string& rule) -> std::int64_t {
+    const std::size_t line = log.rfind("rule " + rule + ": window ");
+    if (line == std::string::npos) return -1;
+    return std::stoll(log.substr(log.find("..", line) + 2));
+  };
+  auto daemon = start(cfg, s.key);
+  std::this_thread::sleep_for(4s);
+  for (int i = 0; i < 3; ++i) {
+    for (const std::string rule : {"slow", "other"}) {
+      const std::int64_t lag = wall_now() - stored(rule);
+      EXPECT_LE(lag, 3) << rule << ": the database's checkpoint trails the polls by " << lag
+                        << " s\n"
+                        << daemon->log();
+    }
+    std::this_thread::sleep_for(700ms);
+  }
+  daemon->signal(SIGTERM);
+  ASSERT_EQ(daemon->wait(15s), 0) << daemon->log();
+  for (const std::string rule : {"slow", "other"})
+    EXPECT_EQ(stored(rule), logged(daemon->log(), rule)) << rule << "\n" << daemon->log();
+
+  // --once polls both rules at the same moment: the second one's checkpoint is written at exit.
+  std::this_thread::sleep_for(1100ms);
+  child_process once(QOEWATCHD_BINARY, {"--config", cfg, "--once", "--log-level", "debug"},
+                     {{"QW_KEY", s.key}});
+  ASSERT_EQ(once.wait(60s), 0) << once.log();
+  for (const std::string rule : {"slow", "other"})
+    EXPECT_EQ(stored(rule), logged(once.log(), rule)) << rule << "\n" << once.log();
+  EXPECT_TRUE(json_lines((dir_.path / "accepted.jsonl").string()).empty());
+}
+
 TEST_F(Delivery, ARuleRemovedWhileFiringResolvesAndRemembersWhatItSentWhenItComesBack) {
   sim s({"--rate", "0"});
   std::string accepted = (dir_.path / "accepted.jsonl").string();

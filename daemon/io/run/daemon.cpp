@@ -167,6 +167,7 @@ class daemon {
         net::co_spawn(ioc_, watchdog(*service_.watchdog()), log_exception("watchdog"));
     }
     ioc_.run();
+    flush_checkpoints(true);
     return exit_code_;
   }
 
@@ -177,10 +178,12 @@ class daemon {
     net::steady_timer timer;
     bool cancelled = false;
     bool polled_once = false;
-    bool source_up = true;                   // for logging transitions only
-    std::optional<std::int64_t> checkpoint;  // end of the last fully processed window
-    std::size_t last_offending = 0;          // in the last successfully polled window
-    std::int64_t next_expiry = 0;            // when to forget its expired pairs in the store
+    bool source_up = true;                           // for logging transitions only
+    std::optional<std::int64_t> checkpoint;          // end of the last fully processed window
+    std::optional<std::int64_t> durable_checkpoint;  // the checkpoint the database holds
+    std::optional<state::incident_row> committed_incident;  // as last written by this task
+    std::size_t last_offending = 0;  // in the last successfully polled window
+    std::int64_t next_expiry = 0;    // when to forget its expired pairs in the store
     rule_task(net::any_io_executor ex, config::rule_config r, std::shared_ptr<http::client> c)
         : rule(std::move(r)), smartsight(std::move(c)), timer(ex) {}
   };
@@ -215,6 +218,7 @@ class daemon {
   // notified and its firing incident.
   struct memory {
     std::optional<std::int64_t> checkpoint;
+    std::optional<std::int64_t> durable_checkpoint;
     std::vector<state::notified_row> notified;
     std::optional<state::incident_row> incident;
   };
@@ -234,7 +238,9 @@ class daemon {
     for (const config::rule_config& r : next.rules) {
       if (!needs_task(r, new_source)) continue;
       memory& m = out[r.name];
-      m.checkpoint = store_->checkpoint(r.name);
+      m.checkpoint = m.durable_checkpoint = store_->checkpoint(r.name);
+      if (auto d = deferred_checkpoints_.find(r.name); d != deferred_checkpoints_.end())
+        m.checkpoint = d->second;
       if (tasks_.count(r.name)) continue;  // running: what it remembers is in memory already
       if (!incidents) incidents = store_->incidents();
       m.notified = store_->notified(r.name);
@@ -410,6 +416,7 @@ class daemon {
       auto task = std::make_shared<rule_task>(ioc_.get_executor(), r, smartsight_);
       if (auto m = remembered.find(r.name); m != remembered.end()) {
         task->checkpoint = m->second.checkpoint;
+        task->durable_checkpoint = m->second.durable_checkpoint;
         if (!running.count(r.name)) remember(*task, m->second);
       }
       tasks_.emplace(r.name, task);
@@ -564,15 +571,27 @@ class daemon {
                                          inc.next.polls_below, rule.sinks};
       else
         c.clear_incident = before.firing;
-      try {
-        store_->commit(c);
-      } catch (const std::exception& e) {
-        // Nothing of this poll happened: the next one covers the window again.
-        report.success = false;
-        metrics_.record_poll(rule.name, report);
-        spdlog::critical("rule {}: could not record the poll in the state database: {}", rule.name,
-                         e.what());
-        return false;
+      if (c.notified.empty() && c.outbox.empty() && !c.clear_incident &&
+          c.incident == t.committed_incident) {
+        // Only the checkpoint moved: it is written with the next commit, at most a second
+        // later (flush_checkpoints). With a thousand rules that saves ~100 disk syncs a
+        // second; a crash in between re-polls a few seconds that notify nothing new.
+        deferred_checkpoints_[rule.name] = *c.checkpoint;
+      } else {
+        std::vector<state::poll_commit> batch = deferred_batch(rule.name);
+        batch.push_back(std::move(c));
+        try {
+          store_->commit(batch);
+        } catch (const std::exception& e) {
+          // Nothing of this poll happened: the next one covers the window again.
+          report.success = false;
+          metrics_.record_poll(rule.name, report);
+          spdlog::critical("rule {}: could not record the poll in the state database: {}",
+                           rule.name, e.what());
+          return false;
+        }
+        t.committed_incident = batch.back().incident;
+        written(batch);
       }
     }
     if (!t.source_up) spdlog::info("rule {}: source is back", rule.name);
@@ -616,7 +635,48 @@ class daemon {
       spdlog::info("rule {}: incident {} resolved after {} quiet poll(s)", rule.name, before.key,
                    rule.resolve_after);
     hand_to_sinks(rows);
+    flush_checkpoints(false);
     return true;
+  }
+
+  // The deferred checkpoints of every rule but `except`, as commits.
+  std::vector<state::poll_commit> deferred_batch(const std::string& except = {}) const {
+    std::vector<state::poll_commit> batch;
+    for (const auto& [rule, end] : deferred_checkpoints_) {
+      if (rule == except) continue;
+      batch.emplace_back();
+      batch.back().rule = rule;
+      batch.back().checkpoint = end;
+    }
+    return batch;
+  }
+
+  // After `batch` is durable: what the database holds now, and nothing left deferred.
+  void written(const std::vector<state::poll_commit>& batch) {
+    for (const state::poll_commit& c : batch) {
+      if (!c.checkpoint) continue;
+      if (auto it = tasks_.find(c.rule); it != tasks_.end())
+        it->second->durable_checkpoint = c.checkpoint;
+      deferred_checkpoints_.erase(c.rule);
+    }
+  }
+
+  // Writes the deferred checkpoints in one transaction: once a second, or now when `now`.
+  // On failure they stay deferred (and notified pairs stay in the database: see
+  // forget_expired), to be written by the next commit or flush.
+  void flush_checkpoints(bool now) {
+    if (!store_ || deferred_checkpoints_.empty()) return;
+    const steady::time_point t = steady::now();
+    if (!now && t < next_flush_) return;
+    next_flush_ = t + 1s;
+    std::vector<state::poll_commit> batch = deferred_batch();
+    try {
+      store_->commit(batch);
+      written(batch);
+    } catch (const std::exception& e) {
+      spdlog::error("could not record the checkpoints of {} rule(s) in the state database: {}",
+                    batch.size(), e.what());
+    }
   }
 
   // A failed poll neither fires nor resolves, but Alertmanager resolves alerts that are not
@@ -712,7 +772,10 @@ class daemon {
     if (!store_ || now < t.next_expiry) return;
     t.next_expiry = now + 60;
     try {
-      store_->forget_notified(t.rule.name, before);
+      // From the checkpoint the database holds: after a crash, polling resumes from there.
+      store_->forget_notified(
+          t.rule.name,
+          evaluate::forget_before(t.rule, now, t.durable_checkpoint, cfg_->max_catchup));
       if (now >= next_expiry_) {
         next_expiry_ = now + 60;
         store_->forget_notified(evaluate::forget_before_any(now, cfg_->max_catchup, cfg_->rules));
@@ -946,6 +1009,8 @@ class daemon {
   std::map<std::string, incident::state> incidents_;  // firing ones, by rule
   std::mt19937_64 ids_{std::random_device{}()};
   std::int64_t next_expiry_ = 0;
+  std::map<std::string, std::int64_t> deferred_checkpoints_;  // by rule, not yet written
+  steady::time_point next_flush_{};
   std::string external_url_;
   service_manager service_;
   net::steady_timer watchdog_timer_{ioc_};

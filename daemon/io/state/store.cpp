@@ -245,6 +245,9 @@ struct store::impl {
     return slot->reset();
   }
 
+  // One poll_commit's statements, inside the caller's transaction.
+  void write(const poll_commit& c);
+
   // A single-value PRAGMA or query, as text ("" when it returns no row).
   std::string query_text(std::string_view sql) {
     statement s(db.get(), path, sql);
@@ -473,8 +476,18 @@ std::vector<dead_letter> store::dead_letters() const {
 }
 
 void store::commit(const poll_commit& c) {
+  commit(std::span<const poll_commit>(&c, 1));
+}
+
+void store::commit(std::span<const poll_commit> batch) {
   impl& d = *impl_;
   impl::transaction tx(d);
+  for (const poll_commit& c : batch) d.write(c);
+  tx.commit();
+}
+
+void store::impl::write(const poll_commit& c) {
+  impl& d = *this;
   if (c.checkpoint) {
     d.cached(d.put_checkpoint,
              "INSERT INTO checkpoints(rule, window_end) VALUES(?1, ?2) "
@@ -522,7 +535,6 @@ void store::commit(const poll_commit& c) {
   } else if (c.clear_incident) {
     d.cached(d.del_incident, "DELETE FROM incidents WHERE rule = ?1").bind(1, c.rule).run();
   }
-  tx.commit();
 }
 
 void store::delivered(const std::string& id) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -99,6 +100,8 @@ class store {
 
   // ---- writing ----
   void commit(const poll_commit& c);  // one transaction
+  /// Several commits in one transaction, in order (a later one wins): one disk sync for many.
+  void commit(std::span<const poll_commit> batch);
   /// Delivered: the row leaves the outbox.
   void delivered(const std::string& id);
   /// A failed attempt: attempts and last_error are updated.

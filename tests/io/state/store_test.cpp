@@ -217,6 +217,30 @@ TEST_F(StateStore, IncidentIsReplacedKeptOrCleared) {
   EXPECT_TRUE(s->incidents().empty());
 }
 
+TEST_F(StateStore, ABatchIsOneTransactionInOrder) {
+  auto s = store::open(dir());
+  std::vector<poll_commit> batch(3);
+  batch[0].rule = "a";
+  batch[0].checkpoint = 100;
+  batch[1].rule = "b";
+  batch[1].checkpoint = 200;
+  batch[2].rule = "a";
+  batch[2].checkpoint = 150;  // later in the batch: it wins
+  s->commit(batch);
+  EXPECT_EQ(s->checkpoint("a"), 150);
+  EXPECT_EQ(s->checkpoint("b"), 200);
+
+  // One bad member fails the whole batch: nothing of it is kept.
+  std::vector<poll_commit> bad(2);
+  bad[0].rule = "a";
+  bad[0].checkpoint = 300;
+  bad[1] = full_commit();
+  bad[1].outbox = {notification("msg_a"), notification("msg_a")};
+  expect_error([&] { s->commit(bad); }, "UNIQUE constraint failed: outbox.id");
+  EXPECT_EQ(s->checkpoint("a"), 150);
+  EXPECT_TRUE(s->outbox().empty());
+}
+
 TEST_F(StateStore, AFailedCommitLeavesNothingBehindAndTheStoreUsable) {
   auto s = store::open(dir());
   poll_commit bad = full_commit();
