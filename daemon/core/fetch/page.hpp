@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,7 +53,33 @@ struct page_result {
 
 /// Parses a response body `{"response":[{...}, ...], ...}`. A body that is not JSON, not an
 /// object, or has no "response" array is an error (the poll fails); bad rows are skipped.
+/// Reads like boost::json's DOM: of keys given twice in one object, the last counts.
 page_result parse_page(std::string_view body, const row_schema& schema);
+
+/// Counts of one page (what parse_page's `page` holds besides the rows).
+struct page_counts {
+  std::size_t rows_in_page = 0;
+  std::array<std::size_t, skip_reason_count> skipped{};
+};
+
+struct scan_result {
+  std::optional<page_counts> value;
+  std::string error;  // when !value: as page_result::error
+  explicit operator bool() const { return value.has_value(); }
+};
+
+/// Reads `body` like parse_page, but hands each usable row to `on_row` as it is read instead
+/// of collecting them; rows that are skipped cost no allocation. The row passed is reused from
+/// row to row: valid only during the call.
+///
+/// Whether the body is usable is known only at its end, so on error (the result is false) the
+/// caller must discard whatever it received for this page. A body with "response" more than
+/// once at top level reads its last one, as parse_page does: when a later one begins after rows
+/// were handed over, `on_restart` is called and the caller must drop those rows; without
+/// `on_restart`, such a body is an error. Exceptions thrown by the callbacks propagate.
+scan_result scan_page(std::string_view body, const row_schema& schema,
+                      const std::function<void(const session_row&)>& on_row,
+                      const std::function<void()>& on_restart = {});
 
 /// Reads a number given as a JSON number or as a string holding one ("7.4", " 12 ").
 /// std::nullopt for anything else, including NaN and infinities.
