@@ -138,6 +138,29 @@ TEST(Poll, SessionsRepeatedAcrossPagesCountOnce) {
   EXPECT_EQ(acc.rows_fetched(), 4u);
 }
 
+TEST(Poll, BodiesAreJudgedAsTheyAreReadAndABadOneChangesNothing) {
+  // The daemon hands response bodies straight to the accumulator: the same verdicts as
+  // pages, and a body found unusable after its rows were read leaves no trace of them.
+  config::rule_config rule = rule_from("  - {name: r, qoefilter: latency > 5}\n");
+  evaluate::poll_accumulator acc(rule);
+  ASSERT_TRUE(acc.add_body(R"({"response":[{"latency":9,"sessionid":"a","endtime":1},
+                                           {"latency":2,"sessionid":"ok","endtime":1},
+                                           {"latency":"x","sessionid":"bad","endtime":1}]})"));
+  fetch::scan_result broken =
+      acc.add_body(R"({"response":[{"latency":9,"sessionid":"b","endtime":1}],"n":)");
+  EXPECT_FALSE(broken);
+  EXPECT_EQ(broken.error.rfind("response is not JSON: ", 0), 0u) << broken.error;
+  // Of two "response" arrays the last counts, as in the DOM: "c" is taken back.
+  ASSERT_TRUE(acc.add_body(R"({"response":[{"latency":9,"sessionid":"c","endtime":1}],
+                               "response":[{"latency":9,"sessionid":"d","endtime":1},
+                                           {"latency":9,"sessionid":"a","endtime":1}]})"));
+  // "b" may come again on a later page and is then new.
+  ASSERT_TRUE(acc.add_body(R"({"response":[{"latency":9,"sessionid":"b","endtime":1}]})"));
+  EXPECT_EQ(ids(acc.offending()), (std::vector<std::string>{"a", "d", "b"}));
+  EXPECT_EQ(acc.rows_fetched(), 3u + 2u + 1u);
+  EXPECT_EQ(skipped(acc, fetch::skip_reason::not_a_number), 1u);
+}
+
 TEST(Poll, EachOffendingSessionIsNewOnceAcrossOverlappingWindows) {
   config::rule_config rule =
       rule_from("  - {name: r, qoefilter: latency > 5, interval: 1m, window: 3m, delay: 0s}\n");

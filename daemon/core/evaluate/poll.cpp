@@ -16,18 +16,39 @@ poll_accumulator::poll_accumulator(const config::rule_config& rule)
 void poll_accumulator::add(const fetch::page& p) {
   rows_fetched_ += p.rows_in_page;
   for (std::size_t i = 0; i < skipped_.size(); ++i) skipped_[i] += p.skipped[i];
-  const std::vector<std::string>& names = schema_.metrics;
-  for (const fetch::session_row& row : p.rows) {
-    auto lookup = [&](std::string_view metric) -> std::optional<double> {
-      for (std::size_t i = 0; i < names.size(); ++i)
-        if (names[i] == metric) return row.metrics[i];
-      return std::nullopt;
-    };
-    // parse_page only returns rows holding every metric, so the verdict is always known.
-    if (rules::evaluate(rule_->condition, lookup).value_or(false) &&
-        seen_.insert(row.sessionid).second)
-      offending_.push_back(row);
+  for (const fetch::session_row& row : p.rows) judge(row);
+}
+
+fetch::scan_result poll_accumulator::add_body(std::string_view body) {
+  const std::size_t before = offending_.size();
+  fetch::scan_result r = fetch::scan_page(
+      body, schema_, [this](const fetch::session_row& row) { judge(row); },
+      [this, before] { forget_since(before); });
+  if (!r) {
+    forget_since(before);
+    return r;
   }
+  rows_fetched_ += r.value->rows_in_page;
+  for (std::size_t i = 0; i < skipped_.size(); ++i) skipped_[i] += r.value->skipped[i];
+  return r;
+}
+
+void poll_accumulator::judge(const fetch::session_row& row) {
+  const std::vector<std::string>& names = schema_.metrics;
+  auto lookup = [&](std::string_view metric) -> std::optional<double> {
+    for (std::size_t i = 0; i < names.size(); ++i)
+      if (names[i] == metric) return row.metrics[i];
+    return std::nullopt;
+  };
+  // Rows handed over hold every metric, so the verdict is always known.
+  if (rules::evaluate(rule_->condition, lookup).value_or(false) &&
+      seen_.insert(row.sessionid).second)
+    offending_.push_back(row);
+}
+
+void poll_accumulator::forget_since(std::size_t offending) {
+  for (std::size_t i = offending; i < offending_.size(); ++i) seen_.erase(offending_[i].sessionid);
+  offending_.resize(offending);
 }
 
 std::optional<summary> summarize(std::vector<double> values) {

@@ -27,6 +27,10 @@ class poll_accumulator {
   /// earlier page of the same poll (pages can shift while sessions end) counts once.
   void add(const fetch::page& p);
 
+  /// The same for a response body read as it is parsed (fetch::scan_page): only offending
+  /// rows are kept, no page is built. An unusable body is the error and changes nothing.
+  fetch::scan_result add_body(std::string_view body);
+
   const fetch::row_schema& schema() const { return schema_; }
   std::size_t rows_fetched() const { return rows_fetched_; }
   const std::array<std::size_t, fetch::skip_reason_count>& skipped() const { return skipped_; }
@@ -34,6 +38,9 @@ class poll_accumulator {
   const std::vector<fetch::session_row>& offending() const { return offending_; }
 
  private:
+  void judge(const fetch::session_row& row);
+  void forget_since(std::size_t offending);  // drops offending rows from that index on
+
   const config::rule_config* rule_;
   fetch::row_schema schema_;
   std::size_t rows_fetched_ = 0;

@@ -517,12 +517,11 @@ class daemon {
         out.retry_after = http::retry_after(res);
         co_return out;
       }
-      fetch::page_result page = fetch::parse_page(res.body, out.acc->schema());
+      fetch::scan_result page = out.acc->add_body(res.body);
       if (!page) {
         out.error = "unusable response for offset " + std::to_string(offset) + ": " + page.error;
         co_return out;
       }
-      out.acc->add(*page.value);
       if (page.value->rows_in_page < static_cast<std::size_t>(api.page_size)) break;
     }
     out.success = true;
