@@ -183,7 +183,6 @@ class daemon {
     std::optional<std::int64_t> durable_checkpoint;  // the checkpoint the database holds
     std::optional<state::incident_row> committed_incident;  // as last written by this task
     std::size_t last_offending = 0;  // in the last successfully polled window
-    std::int64_t next_expiry = 0;    // when to forget its expired pairs in the store
     rule_task(net::any_io_executor ex, config::rule_config r, std::shared_ptr<http::client> c)
         : rule(std::move(r)), smartsight(std::move(c)), timer(ex) {}
   };
@@ -407,6 +406,7 @@ class daemon {
       it = tasks_.erase(it);
     }
     notified_.retain_rules(names);
+    expired_in_store_.clear();
     metrics_.retain_rules(names);
     std::erase_if(incidents_, [&](const auto& entry) {
       return std::find(names.begin(), names.end(), entry.first) == names.end();
@@ -763,22 +763,23 @@ class daemon {
   // A webhook-id: unique across rules, sinks and restarts.
   std::string new_id() { return "msg_" + hex16(ids_()) + hex16(ids_()); }
 
-  // Forgets the rule's notified pairs no future window can hold; in the database at most once
-  // a minute, where pairs of rules no longer configured go too once no catch-up can reach them.
+  // Forgets the rule's notified pairs no future window can hold. In the database, for all
+  // rules in one transaction at most once a minute (one each was ~17 disk syncs a second with
+  // a thousand rules), where pairs of rules no longer configured go too once no catch-up can
+  // reach them.
   void forget_expired(rule_task& t, std::int64_t now) {
     std::int64_t before = evaluate::forget_before(t.rule, now, t.checkpoint, cfg_->max_catchup);
     notified_.expire(t.rule.name, before);
-    if (!store_ || now < t.next_expiry) return;
-    t.next_expiry = now + 60;
+    if (!store_) return;
+    // From the checkpoint the database holds: after a crash, polling resumes from there.
+    expired_in_store_[t.rule.name] =
+        evaluate::forget_before(t.rule, now, t.durable_checkpoint, cfg_->max_catchup);
+    if (now < next_expiry_) return;
+    next_expiry_ = now + 60;
     try {
-      // From the checkpoint the database holds: after a crash, polling resumes from there.
-      store_->forget_notified(
-          t.rule.name,
-          evaluate::forget_before(t.rule, now, t.durable_checkpoint, cfg_->max_catchup));
-      if (now >= next_expiry_) {
-        next_expiry_ = now + 60;
-        store_->forget_notified(evaluate::forget_before_any(now, cfg_->max_catchup, cfg_->rules));
-      }
+      store_->forget_notified(expired_in_store_,
+                              evaluate::forget_before_any(now, cfg_->max_catchup, cfg_->rules));
+      expired_in_store_.clear();
     } catch (const state::store_error& e) {
       spdlog::error("could not forget expired sessions in the state database: {}", e.what());
     }
@@ -1007,7 +1008,10 @@ class daemon {
   evaluate::notified_sessions notified_;
   std::map<std::string, incident::state> incidents_;  // firing ones, by rule
   std::mt19937_64 ids_{std::random_device{}()};
-  std::int64_t next_expiry_ = 0;
+  std::int64_t next_expiry_ = 0;  // when to forget expired pairs in the store next
+  // Per rule, pairs that ended before this can go from the store; computed with the rule's
+  // settings at its last poll, so a reload drops them all.
+  std::map<std::string, std::int64_t> expired_in_store_;
   std::map<std::string, std::int64_t> deferred_checkpoints_;  // by rule, not yet written
   steady::time_point next_flush_{};
   std::string external_url_;

@@ -225,7 +225,7 @@ struct store::impl {
   // Hot-path statements, prepared on first use and kept for the life of the connection.
   std::unique_ptr<statement> begin, commit_tx;
   std::unique_ptr<statement> put_checkpoint, put_notified, put_outbox, put_incident, del_incident;
-  std::unique_ptr<statement> del_outbox, upd_attempt, ins_dead;
+  std::unique_ptr<statement> del_outbox, upd_attempt, ins_dead, del_notified_rule;
 
   [[noreturn]] void fail(const std::string& what) const {
     throw store_error(path + ": " + what + ": " + sqlite3_errmsg(db.get()));
@@ -564,15 +564,20 @@ void store::dead(const std::string& id, const std::string& reason, double now) {
   tx.commit();
 }
 
-void store::forget_notified(std::int64_t ended_before) {
-  statement s(impl_->db.get(), impl_->path, "DELETE FROM notified WHERE ended_at < ?1");
-  s.bind(1, ended_before).run();
-}
-
-void store::forget_notified(const std::string& rule, std::int64_t ended_before) {
-  statement s(impl_->db.get(), impl_->path,
-              "DELETE FROM notified WHERE rule = ?1 AND ended_at < ?2");
-  s.bind(1, rule).bind(2, ended_before).run();
+void store::forget_notified(const std::map<std::string, std::int64_t>& per_rule,
+                            std::optional<std::int64_t> all_before) {
+  impl& d = *impl_;
+  impl::transaction tx(d);
+  for (const auto& [rule, before] : per_rule)
+    d.cached(d.del_notified_rule, "DELETE FROM notified WHERE rule = ?1 AND ended_at < ?2")
+        .bind(1, rule)
+        .bind(2, before)
+        .run();
+  if (all_before)
+    statement(d.db.get(), d.path, "DELETE FROM notified WHERE ended_at < ?1")
+        .bind(1, *all_before)
+        .run();
+  tx.commit();
 }
 
 }  // namespace qoewatch::state

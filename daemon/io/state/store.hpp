@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -108,10 +109,10 @@ class store {
   void attempt_failed(const std::string& id, int attempts, const std::string& error);
   /// Moves the outbox row to the dead letters (one transaction).
   void dead(const std::string& id, const std::string& reason, double now);
-  /// Forgets notified pairs of every rule with ended_at < ended_before.
-  void forget_notified(std::int64_t ended_before);
-  /// Forgets the rule's notified pairs with ended_at < ended_before.
-  void forget_notified(const std::string& rule, std::int64_t ended_before);
+  /// Forgets, in one transaction, each listed rule's notified pairs with ended_at below its
+  /// bound, and (when given) every rule's pairs with ended_at < `all_before`.
+  void forget_notified(const std::map<std::string, std::int64_t>& per_rule,
+                       std::optional<std::int64_t> all_before = std::nullopt);
 
  private:
   struct impl;

@@ -308,11 +308,11 @@ TEST_F(StateStore, ExpireNotifiedForgetsOnlyPairsThatExpiredBeforeNow) {
   c.rule = "rebuffering";
   c.notified = {{"rebuffering", "old", 99}, {"rebuffering", "older", 50}};
   s->commit(c);
-  s->forget_notified("slow-start", 100);
+  s->forget_notified({{"slow-start", 100}});
   EXPECT_EQ(s->notified("slow-start"),
             (std::vector<notified_row>{{"slow-start", "edge", 100}, {"slow-start", "new", 101}}));
   EXPECT_EQ(s->notified("rebuffering").size(), 2u) << "another rule's pairs are left alone";
-  s->forget_notified(60);
+  s->forget_notified({}, 60);
   EXPECT_EQ(s->notified(), (std::vector<notified_row>{{"rebuffering", "old", 99},
                                                       {"slow-start", "edge", 100},
                                                       {"slow-start", "new", 101}}));
@@ -420,7 +420,7 @@ PRAGMA user_version = 1;
       (std::vector<incident_row>{{"slow-start", "slow-start/1700000000", 1700000000.5, 0, {}}}));
   ASSERT_EQ(s->outbox().size(), 1u);
   EXPECT_EQ(s->outbox()[0].sink_type, "") << "unknown: written before types were recorded";
-  s->forget_notified(1700000901);
+  s->forget_notified({}, 1700000901);
   EXPECT_TRUE(s->notified().empty());
 }
 
