@@ -3,11 +3,13 @@
 // sessions to notify, each exactly once across overlapping windows.
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 
 #include "config/load.hpp"
 #include "evaluate/poll.hpp"
 #include "fetch/page.hpp"
+#include "rules/expr.hpp"
 #include "schedule/schedule.hpp"
 
 using namespace qoewatch;
@@ -123,6 +125,42 @@ TEST(Poll, WholeConditionIsEvaluatedLocallyOnEveryRow) {
   EXPECT_EQ(ids(acc.offending()), (std::vector<std::string>{"both", "errors"}));
   EXPECT_EQ(acc.rows_fetched(), 5u);
   EXPECT_EQ(skipped(acc, fetch::skip_reason::missing_metric), 1u);
+}
+
+TEST(Poll, VerdictsEqualTheRuleLanguagesOwnEvaluation) {
+  // The accumulator judges with a condition compiled to row positions: on random rows it must
+  // agree with rules::evaluate, for nested AND / OR / NOT and a metric used twice.
+  const char* conditions[] = {
+      "latency > 5 AND (cirrbufferingratio >= 2 OR NOT errors = 0)",
+      "NOT (latency <= 3 OR latency > 8) AND NOT NOT errors != 1",
+      "qualityofexperience < 2 OR (cirrbufferingratio > 5 AND NOT errors = 0) OR latency = 2"};
+  std::mt19937 rng(7);
+  for (const char* condition : conditions) {
+    config::rule_config rule =
+        rule_from(std::string("  - {name: r, qoefilter: \"") + condition + "\"}\n");
+    evaluate::poll_accumulator acc(rule);
+    fetch::page p;
+    std::set<std::string> expected;
+    for (int i = 0; i < 2000; ++i) {
+      fetch::session_row row;
+      row.sessionid = "s" + std::to_string(i);
+      row.endtime = 1;
+      for (std::size_t m = 0; m < acc.schema().metrics.size(); ++m)
+        row.metrics.push_back(static_cast<double>(rng() % 10));
+      auto lookup = [&](std::string_view metric) -> std::optional<double> {
+        for (std::size_t m = 0; m < acc.schema().metrics.size(); ++m)
+          if (acc.schema().metrics[m] == metric) return row.metrics[m];
+        return std::nullopt;
+      };
+      if (rules::evaluate(rule.condition, lookup).value()) expected.insert(row.sessionid);
+      p.rows.push_back(std::move(row));
+    }
+    acc.add(p);
+    std::vector<std::string> got = ids(acc.offending());
+    EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), expected) << condition;
+    EXPECT_GT(expected.size(), 0u) << condition;
+    EXPECT_LT(expected.size(), 2000u) << condition;
+  }
 }
 
 TEST(Poll, SessionsRepeatedAcrossPagesCountOnce) {

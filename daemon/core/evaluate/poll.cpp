@@ -11,7 +11,40 @@
 namespace qoewatch::evaluate {
 
 poll_accumulator::poll_accumulator(const config::rule_config& rule)
-    : rule_(&rule), schema_(fetch::schema_for(rule)) {}
+    : rule_(&rule),
+      schema_(fetch::schema_for(rule)),
+      condition_(compile(rule.condition, schema_.metrics)) {}
+
+poll_accumulator::node poll_accumulator::compile(const rules::expr& e,
+                                                 const std::vector<std::string>& metrics) {
+  node n;
+  n.k = e.k;
+  if (e.k == rules::expr::kind::compare) {
+    // schema_for takes the metrics from this very condition: every one is there.
+    n.metric = static_cast<std::size_t>(std::find(metrics.begin(), metrics.end(), e.cmp.metric) -
+                                        metrics.begin());
+    n.op = e.cmp.op;
+    n.value = e.cmp.value;
+  }
+  for (const rules::expr& c : e.children) n.children.push_back(compile(c, metrics));
+  return n;
+}
+
+bool poll_accumulator::holds(const node& n, const std::vector<double>& values) {
+  switch (n.k) {
+    case rules::expr::kind::compare:
+      return n.metric < values.size() && rules::compare(values[n.metric], n.op, n.value);
+    case rules::expr::kind::not_:
+      return !holds(n.children.front(), values);
+    case rules::expr::kind::and_:
+      return std::all_of(n.children.begin(), n.children.end(),
+                         [&](const node& c) { return holds(c, values); });
+    case rules::expr::kind::or_:
+      return std::any_of(n.children.begin(), n.children.end(),
+                         [&](const node& c) { return holds(c, values); });
+  }
+  return false;
+}
 
 void poll_accumulator::add(const fetch::page& p) {
   rows_fetched_ += p.rows_in_page;
@@ -34,15 +67,8 @@ fetch::scan_result poll_accumulator::add_body(std::string_view body) {
 }
 
 void poll_accumulator::judge(const fetch::session_row& row) {
-  const std::vector<std::string>& names = schema_.metrics;
-  auto lookup = [&](std::string_view metric) -> std::optional<double> {
-    for (std::size_t i = 0; i < names.size(); ++i)
-      if (names[i] == metric) return row.metrics[i];
-    return std::nullopt;
-  };
   // Rows handed over hold every metric, so the verdict is always known.
-  if (rules::evaluate(rule_->condition, lookup).value_or(false) &&
-      seen_.insert(row.sessionid).second)
+  if (holds(condition_, row.metrics) && seen_.insert(row.sessionid).second)
     offending_.push_back(row);
 }
 

@@ -38,11 +38,24 @@ class poll_accumulator {
   const std::vector<fetch::session_row>& offending() const { return offending_; }
 
  private:
+  // The condition with each metric resolved to its place in a row, once per poll: rows hold
+  // every metric, so it is judged without name lookups and with short circuits.
+  struct node {
+    rules::expr::kind k = rules::expr::kind::compare;
+    std::size_t metric = 0;
+    rules::cmp_op op = rules::cmp_op::gt;
+    double value = 0;
+    std::vector<node> children;
+  };
+  static node compile(const rules::expr& e, const std::vector<std::string>& metrics);
+  static bool holds(const node& n, const std::vector<double>& values);
+
   void judge(const fetch::session_row& row);
   void forget_since(std::size_t offending);  // drops offending rows from that index on
 
   const config::rule_config* rule_;
   fetch::row_schema schema_;
+  node condition_;
   std::size_t rows_fetched_ = 0;
   std::array<std::size_t, fetch::skip_reason_count> skipped_{};
   std::vector<fetch::session_row> offending_;
