@@ -11,9 +11,7 @@
 namespace qoewatch::evaluate {
 
 poll_accumulator::poll_accumulator(const config::rule_config& rule)
-    : rule_(&rule),
-      schema_(fetch::schema_for(rule)),
-      condition_(compile(rule.condition, schema_.metrics)) {}
+    : schema_(fetch::schema_for(rule)), condition_(compile(rule.condition, schema_.metrics)) {}
 
 poll_accumulator::node poll_accumulator::compile(const rules::expr& e,
                                                  const std::vector<std::string>& metrics) {

@@ -53,7 +53,6 @@ class poll_accumulator {
   void judge(const fetch::session_row& row);
   void forget_since(std::size_t offending);  // drops offending rows from that index on
 
-  const config::rule_config* rule_;
   fetch::row_schema schema_;
   node condition_;
   std::size_t rows_fetched_ = 0;
