@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "e2e/harness.hpp"
@@ -17,6 +18,15 @@ using namespace qoewatch::e2e;
 using namespace std::chrono_literals;
 
 namespace {
+
+// `count` sessions that every rule of Daemon::config finds offending, ended 5 s ago.
+void add_offending(sim& s, const std::string& id_prefix, int count) {
+  std::vector<std::string> sessions;
+  for (int i = 0; i < count; ++i)
+    sessions.push_back(session(id_prefix + std::to_string(i), wall_now() - 5,
+                               R"("latency":9,"cirrbufferingratio":0,"fatalerrors":0)"));
+  add_sessions(s, sessions);
+}
 
 class Daemon : public testing::Test {
  protected:
@@ -259,6 +269,45 @@ TEST_F(Daemon, OnceDryRunPrintsNotificationsAndSendsNothing) {
   EXPECT_EQ(read_file(dir_.path / "received.jsonl"), "") << "--dry-run must send nothing";
 }
 
+TEST_F(Daemon, AWindowOfManyPagesCostsAtMostOneRequestMoreAndAlertsEachSessionOnce) {
+  // After the first full page, each next page is requested before the one in hand is judged
+  // (prefetch): ten sessions in pages of 3 are read at offsets 0, 3, 6, 9 once each, and the
+  // request for offset 12, sent while the short page 9 was judged, is the only one wasted.
+  sim s({"--rate", "0"});
+  receiver hook((dir_.path / "received.jsonl").string());
+  add_offending(s, "p", 10);
+  child_process once(QOEWATCHD_BINARY,
+                     {"--config", config(s.port, hook.port, "0"), "--once", "--dry-run"},
+                     {{"QW_KEY", s.key}});
+  std::vector<std::string> ids;
+  while (auto line = once.read_line(20s)) {
+    const json::value body = json::parse(*line);
+    for (const json::value& a : body.at("alerts").as_array())
+      ids.emplace_back(a.at("labels").at("sessionid").as_string());
+  }
+  EXPECT_EQ(once.wait(10s), 0) << once.log();
+  EXPECT_EQ(ids.size(), 10u);
+  EXPECT_EQ(as_set(ids).size(), 10u);
+  EXPECT_NE(once.log().find("10 rows in 4 page(s), 10 offending"), std::string::npos) << once.log();
+  // The test config has two rules, each with its own query: every page of each is asked for
+  // once. (The wasted request may still be on its way into the simulator's log.)
+  std::map<std::string, std::map<std::string, int>> offsets_by_query;
+  std::istringstream sim_log(s.process.log());
+  for (std::string line; std::getline(sim_log, line);) {
+    const std::size_t get = line.find("GET /mm-apis/listsessions/");
+    const std::size_t at = line.find("&offset=");
+    if (get == std::string::npos || at == std::string::npos) continue;
+    const std::size_t end = line.find_first_not_of("0123456789", at + 8);
+    ++offsets_by_query[line.substr(get, at - get)][line.substr(at + 8, end - at - 8)];
+  }
+  ASSERT_EQ(offsets_by_query.size(), 2u) << s.process.log();
+  for (auto& [query, offsets] : offsets_by_query) {
+    offsets.erase("12");
+    EXPECT_EQ(offsets, (std::map<std::string, int>{{"0", 1}, {"3", 1}, {"6", 1}, {"9", 1}}))
+        << query;
+  }
+}
+
 TEST_F(Daemon, OnceFailsWhenSmartSightIsUnreachable) {
   receiver hook((dir_.path / "received.jsonl").string());
   std::string closed = free_port();
@@ -361,11 +410,7 @@ TEST_F(Daemon, ReloadPointingASinkElsewhereDeliversWhatItStillOwes) {
 TEST_F(Daemon, AWindowBeyondMaxPagesFailsThePollInsteadOfTruncatingIt) {
   sim s({"--rate", "0"});
   receiver hook((dir_.path / "received.jsonl").string());
-  std::vector<std::string> sessions;
-  for (int i = 0; i < 7; ++i)
-    sessions.push_back(session("m" + std::to_string(i), wall_now() - 5,
-                               R"("latency":9,"cirrbufferingratio":0,"fatalerrors":0)"));
-  add_sessions(s, sessions);
+  add_offending(s, "m", 7);
   std::string cfg = read_file(config(s.port, hook.port, "0"));
   const std::string page_size = "  page_size: 3";
   cfg.replace(cfg.find(page_size), page_size.size(), page_size + "\n  max_pages: 2");
