@@ -199,6 +199,49 @@ TEST(Poll, BodiesAreJudgedAsTheyAreReadAndABadOneChangesNothing) {
   EXPECT_EQ(skipped(acc, fetch::skip_reason::not_a_number), 1u);
 }
 
+TEST(Poll, EachSessionCountsOnceThroughGrowthRepeatsAndTakenBackPages) {
+  // Many pages, ids repeated within and across pages (short and long ids), some bodies broken
+  // at the end, some with a second "response": offending rows are those of a plain reference
+  // that keeps the first row of each session from the bodies that count.
+  config::rule_config rule = rule_from("  - {name: r, qoefilter: latency > 5}\n");
+  evaluate::poll_accumulator acc(rule);
+  std::mt19937 rng(7);
+  std::vector<std::string> expected;
+  std::set<std::string> expected_set;
+  auto id_of = [&](int n) {
+    return n % 3 == 0 ? "s" + std::to_string(n) : "session-with-a-longer-id-" + std::to_string(n);
+  };
+  for (int page = 0; page < 300; ++page) {
+    const int kind = static_cast<int>(rng() % 10);  // 0: broken, 1: two "response" arrays
+    std::vector<std::string> rows_first, rows;
+    auto rows_of = [&](std::vector<std::string>& into, std::vector<std::string>& offending) {
+      std::string json;
+      for (int r = 0; r < 40; ++r) {
+        const std::string id = id_of(static_cast<int>(rng() % 6000));
+        const int latency = static_cast<int>(rng() % 10);
+        json += (json.empty() ? "" : ",") + std::string(R"({"latency":)") +
+                std::to_string(latency) + R"(,"sessionid":")" + id + R"(","endtime":1})";
+        if (latency > 5) offending.push_back(id);
+      }
+      into.push_back(json);
+    };
+    std::vector<std::string> parts, taken_back, counted;
+    if (kind == 1) rows_of(parts, taken_back);
+    rows_of(parts, counted);
+    std::string body;
+    if (kind == 1)
+      body = R"({"response":[)" + parts[0] + R"(],"response":[)" + parts[1] + "]}";
+    else
+      body = R"({"response":[)" + parts[0] + "]" + (kind == 0 ? ",}" : "}");
+    EXPECT_EQ(static_cast<bool>(acc.add_body(body)), kind != 0) << page;
+    if (kind == 0) continue;
+    for (const std::string& id : counted)
+      if (expected_set.insert(id).second) expected.push_back(id);
+  }
+  EXPECT_EQ(ids(acc.offending()), expected);
+  EXPECT_GT(expected.size(), 1000u);
+}
+
 TEST(Poll, EachOffendingSessionIsNewOnceAcrossOverlappingWindows) {
   config::rule_config rule =
       rule_from("  - {name: r, qoefilter: latency > 5, interval: 1m, window: 3m, delay: 0s}\n");

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <numeric>
+#include <string_view>
 
 #include "duration.hpp"
 #include "rules/expr.hpp"
@@ -66,13 +68,49 @@ fetch::scan_result poll_accumulator::add_body(std::string_view body) {
 
 void poll_accumulator::judge(const fetch::session_row& row) {
   // Rows handed over hold every metric, so the verdict is always known.
-  if (holds(condition_, row.metrics) && seen_.insert(row.sessionid).second)
-    offending_.push_back(row);
+  if (holds(condition_, row.metrics) && first_offense(row.sessionid)) offending_.push_back(row);
 }
 
 void poll_accumulator::forget_since(std::size_t offending) {
-  for (std::size_t i = offending; i < offending_.size(); ++i) seen_.erase(offending_[i].sessionid);
   offending_.resize(offending);
+  index_offending(seen_.size());
+}
+
+namespace {
+constexpr std::uint64_t slot_index_mask = 0xffff'ffff;
+std::uint64_t tag_of(std::size_t hash) {
+  return static_cast<std::uint64_t>(hash) >> 32 << 32;
+}
+}  // namespace
+
+bool poll_accumulator::first_offense(std::string_view sessionid) {
+  if ((offending_.size() + 1) * 2 > seen_.size())
+    index_offending(std::max<std::size_t>(64, seen_.size() * 2));
+  const std::size_t hash = std::hash<std::string_view>{}(sessionid);
+  const std::uint64_t tag = tag_of(hash);
+  const std::size_t mask = seen_.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    const std::uint64_t slot = seen_[i];
+    if (slot == 0) {
+      seen_[i] = tag | (offending_.size() + 1);
+      return true;
+    }
+    if ((slot & ~slot_index_mask) == tag &&
+        offending_[(slot & slot_index_mask) - 1].sessionid == sessionid)
+      return false;
+  }
+}
+
+void poll_accumulator::index_offending(std::size_t slots) {
+  seen_.assign(slots, 0);
+  if (slots == 0) return;
+  const std::size_t mask = slots - 1;
+  for (std::size_t n = 0; n < offending_.size(); ++n) {
+    const std::size_t hash = std::hash<std::string_view>{}(offending_[n].sessionid);
+    std::size_t i = hash & mask;
+    while (seen_[i] != 0) i = (i + 1) & mask;
+    seen_[i] = tag_of(hash) | (n + 1);
+  }
 }
 
 std::optional<summary> summarize(std::vector<double> values) {

@@ -9,7 +9,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "config/config.hpp"
@@ -52,13 +51,19 @@ class poll_accumulator {
 
   void judge(const fetch::session_row& row);
   void forget_since(std::size_t offending);  // drops offending rows from that index on
+  // Whether no offending row holds `sessionid` yet; if so, the next one added will.
+  bool first_offense(std::string_view sessionid);
+  void index_offending(std::size_t slots);  // rebuilds seen_ with that many slots
 
   fetch::row_schema schema_;
   node condition_;
   std::size_t rows_fetched_ = 0;
   std::array<std::size_t, fetch::skip_reason_count> skipped_{};
   std::vector<fetch::session_row> offending_;
-  std::unordered_set<std::string> seen_;
+  // The offending rows by session id: open addressing, at most half full, each slot a hash
+  // tag (high 32 bits) and an index into offending_ plus one (low 32 bits; 0: empty). No copy
+  // of the id and no allocation per row, unlike a set of strings.
+  std::vector<std::uint64_t> seen_;
 };
 
 struct summary {

@@ -62,26 +62,30 @@ struct raw_value {
   enum class kind : unsigned char { absent, null, boolean, int64, uint64, double_, string, other };
   kind k = kind::absent;
   bool b = false;
+  bool finite_number = false;  // k is a number kind and d holds it, finite
   std::int64_t i = 0;
   std::uint64_t u = 0;
-  double d = 0;
+  double d = 0;   // the number, as a double, for every number kind
   std::string s;  // reused from row to row, so a kept capacity means no allocation
+
+  // Numbers are converted as they are read: the parser already knows their kind there, so
+  // reading them at the row's end needs no switch on it.
+  void set_number(kind number_kind, double value) {
+    k = number_kind;
+    d = value;
+    finite_number = std::isfinite(value);
+  }
+  void set(kind other) {
+    k = other;
+    finite_number = false;
+  }
 };
 
 // A value as a number: numbers and numeric strings count; everything else does not.
 std::optional<double> number_of(const raw_value& v) {
-  switch (v.k) {
-    case raw_value::kind::double_:
-      return std::isfinite(v.d) ? std::optional<double>(v.d) : std::nullopt;
-    case raw_value::kind::int64:
-      return static_cast<double>(v.i);
-    case raw_value::kind::uint64:
-      return static_cast<double>(v.u);
-    case raw_value::kind::string:
-      return to_number(v.s);
-    default:
-      return std::nullopt;
-  }
+  if (v.finite_number) return v.d;
+  if (v.k == raw_value::kind::string) return to_number(v.s);
+  return std::nullopt;
 }
 
 template <class Integer>
@@ -281,7 +285,7 @@ class page_scanner {
     if (raw_value* v = scalar()) {
       if (n == s.size()) v->s.clear();
       v->s.append(s.data(), s.size());
-      v->k = raw_value::kind::string;
+      v->set(raw_value::kind::string);
     }
     return true;
   }
@@ -289,34 +293,31 @@ class page_scanner {
   bool on_number_part(json::string_view, json::error_code&) { return true; }
   bool on_int64(std::int64_t i, json::string_view, json::error_code&) {
     if (raw_value* v = scalar()) {
-      v->k = raw_value::kind::int64;
+      v->set_number(raw_value::kind::int64, static_cast<double>(i));
       v->i = i;
     }
     return true;
   }
   bool on_uint64(std::uint64_t u, json::string_view, json::error_code&) {
     if (raw_value* v = scalar()) {
-      v->k = raw_value::kind::uint64;
+      v->set_number(raw_value::kind::uint64, static_cast<double>(u));
       v->u = u;
     }
     return true;
   }
   bool on_double(double d, json::string_view, json::error_code&) {
-    if (raw_value* v = scalar()) {
-      v->k = raw_value::kind::double_;
-      v->d = d;
-    }
+    if (raw_value* v = scalar()) v->set_number(raw_value::kind::double_, d);
     return true;
   }
   bool on_bool(bool b, json::error_code&) {
     if (raw_value* v = scalar()) {
-      v->k = raw_value::kind::boolean;
+      v->set(raw_value::kind::boolean);
       v->b = b;
     }
     return true;
   }
   bool on_null(json::error_code&) {
-    if (raw_value* v = scalar()) v->k = raw_value::kind::null;
+    if (raw_value* v = scalar()) v->set(raw_value::kind::null);
     return true;
   }
 
@@ -355,13 +356,13 @@ class page_scanner {
   void open(bool is_object) {
     switch (where_) {
       case where::row:
-        if (slot_ != nullptr) slot_->k = raw_value::kind::other;
+        if (slot_ != nullptr) slot_->set(raw_value::kind::other);
         slot_ = nullptr;
         break;
       case where::response:
         ++counts_.rows_in_page;
         if (is_object) {
-          for (raw_value& v : values_) v.k = raw_value::kind::absent;
+          for (raw_value& v : values_) v.set(raw_value::kind::absent);
           slot_ = nullptr;
           in_row_ = true;
         } else {
