@@ -1,8 +1,7 @@
 #include "duration.hpp"
 
+#include <chrono>
 #include <cstdint>
-#include <cstdio>
-#include <ctime>
 #include <limits>
 
 namespace qoewatch {
@@ -67,19 +66,43 @@ std::string format_duration(duration d) {
   return out;
 }
 
+namespace {
+// `value` in `width` decimal digits, zero-padded.
+char* digits(char* out, unsigned value, int width) {
+  for (int i = width - 1; i >= 0; --i, value /= 10) out[i] = static_cast<char>('0' + value % 10);
+  return out + width;
+}
+}  // namespace
+
 std::string utc_rfc3339(std::chrono::system_clock::time_point t, bool millis) {
-  const auto secs = std::chrono::floor<std::chrono::seconds>(t);
-  std::time_t whole = static_cast<std::time_t>(secs.time_since_epoch().count());
-  std::tm tm{};
-  gmtime_r(&whole, &tm);
-  char buf[40];
-  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  // Calendar arithmetic rather than gmtime_r and strftime: this runs for every alert rendered
+  // (tens of thousands after an outage), and strftime consults the locale.
+  using namespace std::chrono;
+  const auto secs = floor<seconds>(t);
+  const auto day = floor<days>(secs);
+  const year_month_day date{day};
+  // system_clock counts 64-bit nanoseconds here: years 1677 to 2262, always four digits.
+  const hh_mm_ss<seconds> time{secs - day};
+  char buf[32];
+  char* p = digits(buf, static_cast<unsigned>(static_cast<int>(date.year())), 4);
+  *p++ = '-';
+  p = digits(p, static_cast<unsigned>(date.month()), 2);
+  *p++ = '-';
+  p = digits(p, static_cast<unsigned>(date.day()), 2);
+  *p++ = 'T';
+  p = digits(p, static_cast<unsigned>(time.hours().count()), 2);
+  *p++ = ':';
+  p = digits(p, static_cast<unsigned>(time.minutes().count()), 2);
+  *p++ = ':';
+  p = digits(p, static_cast<unsigned>(time.seconds().count()), 2);
+  std::size_t n = static_cast<std::size_t>(p - buf);
   if (millis) {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count();
-    n += static_cast<std::size_t>(
-        std::snprintf(buf + n, sizeof buf - n, ".%03d", static_cast<int>(ms)));
+    auto ms = duration_cast<milliseconds>(t - secs).count();
+    buf[n++] = '.';
+    n = static_cast<std::size_t>(digits(buf + n, static_cast<unsigned>(ms), 3) - buf);
   }
-  return std::string(buf, n) + "Z";
+  buf[n++] = 'Z';
+  return std::string(buf, n);
 }
 
 }  // namespace qoewatch

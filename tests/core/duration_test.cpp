@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <ctime>
 #include <limits>
 #include <optional>
 #include <ostream>
@@ -161,4 +163,44 @@ TEST(DurationRoundTrip, ParseThenFormatIsCanonical) {
 }
 
 }  // namespace
+// What utc_rfc3339 printed before it did its own calendar arithmetic: gmtime_r + strftime.
+std::string rfc3339_reference(std::int64_t secs, int ms, bool millis) {
+  std::time_t whole = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&whole, &tm);
+  char buf[64];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (millis) n += static_cast<std::size_t>(std::snprintf(buf + n, sizeof buf - n, ".%03d", ms));
+  return std::string(buf, n) + "Z";
+}
+
+std::string rfc3339_of(std::int64_t secs, int ms, bool millis) {
+  return utc_rfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(secs) +
+                                                           std::chrono::milliseconds(ms)),
+                     millis);
+}
+
+TEST(UtcRfc3339, PrintsCalendarEdges) {
+  EXPECT_EQ(rfc3339_of(0, 0, false), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(rfc3339_of(-1, 0, false), "1969-12-31T23:59:59Z");
+  EXPECT_EQ(rfc3339_of(951782400, 0, false), "2000-02-29T00:00:00Z");
+  EXPECT_EQ(rfc3339_of(1709251199, 999, true), "2024-02-29T23:59:59.999Z");
+  EXPECT_EQ(rfc3339_of(1795762591, 7, true), "2026-11-27T06:56:31.007Z");
+  // The ends of what system_clock (64-bit nanoseconds) holds.
+  EXPECT_EQ(rfc3339_of(-9'223'372'036, 0, false), "1677-09-21T00:12:44Z");
+  EXPECT_EQ(rfc3339_of(9'223'372'035, 0, false), "2262-04-11T23:47:15Z");
+}
+
+TEST(UtcRfc3339, AgreesWithGmtimeAndStrftimeOnRandomInstants) {
+  std::mt19937_64 rng(11);
+  std::uniform_int_distribution<std::int64_t> secs(-9'223'372'036, 9'223'372'035);
+  std::uniform_int_distribution<int> ms(0, 999);
+  for (int i = 0; i < 20000; ++i) {
+    const std::int64_t s = secs(rng);
+    const int m = ms(rng);
+    const bool millis = i % 2 == 0;
+    ASSERT_EQ(rfc3339_of(s, m, millis), rfc3339_reference(s, m, millis)) << s << " " << m;
+  }
+}
+
 }  // namespace qoewatch
