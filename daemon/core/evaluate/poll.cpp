@@ -127,19 +127,20 @@ std::optional<summary> summarize(std::vector<double> values) {
 
 bool notified_sessions::insert(std::string_view rule, std::string_view sessionid,
                                std::int64_t ended_at) {
-  auto& sessions = by_rule_[std::string(rule)];
-  const bool added = sessions.emplace(std::string(sessionid), ended_at).second;
+  auto r = by_rule_.find(rule);
+  if (r == by_rule_.end()) r = by_rule_.emplace(std::string(rule), by_text<std::int64_t>{}).first;
+  const bool added = r->second.emplace(std::string(sessionid), ended_at).second;
   size_ += added ? 1 : 0;
   return added;
 }
 
 bool notified_sessions::contains(std::string_view rule, std::string_view sessionid) const {
-  auto r = by_rule_.find(std::string(rule));
-  return r != by_rule_.end() && r->second.count(std::string(sessionid)) > 0;
+  auto r = by_rule_.find(rule);
+  return r != by_rule_.end() && r->second.contains(sessionid);
 }
 
 void notified_sessions::expire(std::string_view rule, std::int64_t before) {
-  auto r = by_rule_.find(std::string(rule));
+  auto r = by_rule_.find(rule);
   if (r == by_rule_.end()) return;
   size_ -= std::erase_if(r->second, [before](const auto& entry) { return entry.second < before; });
 }

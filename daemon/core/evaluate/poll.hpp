@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -89,7 +90,15 @@ class notified_sessions {
   std::size_t size() const { return size_; }
 
  private:
-  std::unordered_map<std::string, std::unordered_map<std::string, std::int64_t>> by_rule_;
+  // Looked up by string_view: no key is copied to check or record a pair (tens of thousands
+  // per poll after an outage).
+  struct text_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  template <class V>
+  using by_text = std::unordered_map<std::string, V, text_hash, std::equal_to<>>;
+  by_text<by_text<std::int64_t>> by_rule_;
   std::size_t size_ = 0;  // kept as pairs come and go: read after every poll
 };
 
