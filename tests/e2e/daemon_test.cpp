@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <boost/json.hpp>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -306,6 +307,44 @@ TEST_F(Daemon, AWindowOfManyPagesCostsAtMostOneRequestMoreAndAlertsEachSessionOn
     EXPECT_EQ(offsets, (std::map<std::string, int>{{"0", 1}, {"3", 1}, {"6", 1}, {"9", 1}}))
         << query;
   }
+}
+
+TEST_F(Daemon, PollsThatNotifyTogetherShareTheirDiskSyncs) {
+  // Group commit: a poll that notifies is durable before its notifications go out, but polls
+  // that finish together share one transaction and one disk sync. strace counts the syncs of
+  // a --once run in which 21 rules notify at once; a delivery's outbox update syncs once per
+  // POST, and a run with nothing to notify gives the syncs of opening the database.
+  sim s({"--rate", "0"});
+  sim empty({"--rate", "0"});
+  receiver hook((dir_.path / "received.jsonl").string());
+  add_offending(s, "g", 4);
+  std::string rules = "rules:\n";
+  for (int i = 0; i < 20; ++i)
+    rules += "  - {name: g" + std::to_string(i) + ", qoefilter: \"latency > 3\"}\n";
+  dir_.write("rules/group.yaml", rules);
+  const std::string trace = (dir_.path / "syncs.txt").string();
+  auto syncs_of_once = [&](const sim& source) {
+    std::filesystem::remove_all(dir_.path / "state");
+    child_process once("/usr/bin/strace",
+                       {"-f", "-e", "trace=fdatasync,fsync", "-o", trace, QOEWATCHD_BINARY,
+                        "--config", config(source.port, hook.port, "0"), "--once"},
+                       {{"QW_KEY", source.key}});
+    EXPECT_EQ(once.wait(60s), 0) << once.log();
+    std::istringstream lines(read_file(trace));
+    int syncs = 0;
+    for (std::string line; std::getline(lines, line);)
+      if (line.find("sync(") != std::string::npos) ++syncs;
+    return syncs;
+  };
+  const int opening = syncs_of_once(empty);
+  const int run = syncs_of_once(s);
+  const auto posts = static_cast<int>(json_lines((dir_.path / "received.jsonl").string()).size());
+  // 21 rules with 4 offending sessions each, 2 per POST (rebuf finds none of them).
+  ASSERT_EQ(posts, 42);
+  // Both runs write the checkpoints once; one sync per notifying poll would add 20 more.
+  const int more_commits = run - opening - posts;
+  EXPECT_LE(more_commits, 8) << run << " syncs in all, " << opening << " opening, " << posts
+                             << " deliveries";
 }
 
 TEST_F(Daemon, OnceFailsWhenSmartSightIsUnreachable) {

@@ -321,23 +321,20 @@ class daemon {
                       {incident::state{}, incident::transition::resolved},
                       fetch::window_at(rule, system_clock::now()), now);
     c.clear_incident = true;
-    // On failure the incident stays in the database: it resumes if the rule comes back.
+    // Until it is written, the incident stays in the database: it resumes if the rule comes
+    // back before then.
     commit_and_hand(c, "the resolve of incident " + before.key);
   }
 
-  // Writes what a commit holds, then hands its outbox rows to the sinks. When the database
-  // refuses it, nothing is sent and the failure is logged, naming `what`. A dry run has no
-  // database: the rows are printed.
+  // Writes what a commit holds (after the rule's queued commits, at once), then hands its
+  // outbox rows to the sinks. When the database refuses it, it stays queued (write_group)
+  // and nothing is sent; the failure is logged, naming `what`. A dry run has no database:
+  // the rows are printed.
   void commit_and_hand(state::poll_commit& c, const std::string& what) {
-    if (store_) {
-      try {
-        store_->commit(c);
-      } catch (const std::exception& e) {
-        spdlog::error("rule {}: could not queue {}: {}", c.rule, what, e.what());
-        return;
-      }
-    }
-    hand_to_sinks(c.outbox);
+    if (!store_) return hand_to_sinks(c.outbox);
+    const std::string rule = c.rule;
+    pending_commits_.push_back(std::move(c));
+    if (!write_group()) spdlog::error("rule {}: {} waits for the state database", rule, what);
   }
 
   // Incidents of rules removed from the config while qoewatch was stopped: resolved at start,
@@ -473,6 +470,7 @@ class daemon {
 
   bool reload() {
     spdlog::info("reloading {}", opt_.config_path);
+    flush_checkpoints(true);  // what is remembered below is read from the database
     config::secrets secrets;
     config::load_result loaded = config::load_with_secrets(opt_.config_path, secrets);
     if (!loaded.errors.empty()) {
@@ -624,7 +622,8 @@ class daemon {
       c.checkpoint = out.window.end;
       for (const fetch::session_row* row : d.new_sessions)
         c.notified.push_back({rule.name, row->sessionid, evaluate::ended_at(row->endtime)});
-      c.outbox = rows;
+      c.outbox = std::move(rows);
+      rows.clear();
       if (inc.next.firing)
         c.incident = state::incident_row{rule.name, inc.next.key, inc.next.started_at,
                                          inc.next.polls_below, rule.sinks};
@@ -637,20 +636,9 @@ class daemon {
         // second; a crash in between re-polls a few seconds that notify nothing new.
         deferred_checkpoints_[rule.name] = *c.checkpoint;
       } else {
-        std::vector<state::poll_commit> batch = deferred_batch(rule.name);
-        batch.push_back(std::move(c));
-        try {
-          store_->commit(batch);
-        } catch (const std::exception& e) {
-          // Nothing of this poll happened: the next one covers the window again.
-          report.success = false;
-          metrics_.record_poll(rule.name, report);
-          spdlog::critical("rule {}: could not record the poll in the state database: {}",
-                           rule.name, e.what());
-          return false;
-        }
-        t.committed_incident = batch.back().incident;
-        written(batch);
+        // Its notifications go to the sinks once this is durable (write_group).
+        t.committed_incident = c.incident;
+        queue_commit(std::move(c));
       }
     }
     if (!t.source_up) spdlog::info("rule {}: source is back", rule.name);
@@ -693,16 +681,15 @@ class daemon {
     else if (inc.change == incident::transition::resolved)
       spdlog::info("rule {}: incident {} resolved after {} quiet poll(s)", rule.name, before.key,
                    rule.resolve_after);
-    hand_to_sinks(rows);
+    hand_to_sinks(rows);  // a dry run's: they were not queued for the database
     flush_checkpoints(false);
     return true;
   }
 
-  // The deferred checkpoints of every rule but `except`, as commits.
-  std::vector<state::poll_commit> deferred_batch(const std::string& except = {}) const {
+  // The deferred checkpoints, as commits.
+  std::vector<state::poll_commit> deferred_batch() const {
     std::vector<state::poll_commit> batch;
     for (const auto& [rule, end] : deferred_checkpoints_) {
-      if (rule == except) continue;
       batch.emplace_back();
       batch.back().rule = rule;
       batch.back().checkpoint = end;
@@ -720,22 +707,66 @@ class daemon {
     }
   }
 
-  // Writes the deferred checkpoints in one transaction: once a second, or now when `now`.
-  // On failure they stay deferred (and notified pairs stay in the database: see
-  // forget_expired), to be written by the next commit or flush.
-  void flush_checkpoints(bool now) {
-    if (!store_ || deferred_checkpoints_.empty()) return;
-    const steady::time_point t = steady::now();
-    if (!now && t < next_flush_) return;
-    next_flush_ = t + 1s;
-    std::vector<state::poll_commit> batch = deferred_batch();
+  // Group commit. A poll that notifies must be durable before its notifications are sent,
+  // and each transaction costs a disk sync: a thousand rules starting fresh notify a thousand
+  // times in their first interval. So commits are queued, and the queue is written in one
+  // transaction at most every group_window: at once when the database has been idle that
+  // long (a lone poll waits for nothing), otherwise when the window ends.
+  void queue_commit(state::poll_commit c) {
+    // It carries the rule's newest checkpoint: an older deferred one must not follow it.
+    if (c.checkpoint) deferred_checkpoints_.erase(c.rule);
+    pending_commits_.push_back(std::move(c));
+    const steady::time_point earliest = last_group_write_ + group_window;
+    if (steady::now() >= earliest)
+      write_group();
+    else
+      schedule_group_write(earliest);
+  }
+
+  void schedule_group_write(steady::time_point at) {
+    if (group_scheduled_) return;
+    group_scheduled_ = true;
+    group_timer_.expires_at(at);
+    group_timer_.async_wait([this](const boost::system::error_code& ec) {
+      group_scheduled_ = false;
+      if (!ec) write_group();
+    });
+  }
+
+  // Writes the queued commits and the deferred checkpoints in one transaction, in order (the
+  // checkpoints deferred since are newer), then hands the commits' notifications to the
+  // sinks. On failure everything stays queued and is tried again a second later: nothing is
+  // sent before it is durable, and a restart meanwhile polls those windows again.
+  bool write_group() {
+    if (!store_ || (pending_commits_.empty() && deferred_checkpoints_.empty())) return true;
+    const steady::time_point now = steady::now();
+    last_group_write_ = now;
+    next_flush_ = now + 1s;
+    std::vector<state::poll_commit> batch = std::move(pending_commits_);
+    pending_commits_.clear();
+    const std::size_t polls = batch.size();
+    for (state::poll_commit& c : deferred_batch()) batch.push_back(std::move(c));
     try {
       store_->commit(batch);
-      written(batch);
     } catch (const std::exception& e) {
-      spdlog::error("could not record the checkpoints of {} rule(s) in the state database: {}",
-                    batch.size(), e.what());
+      batch.resize(polls);
+      pending_commits_ = std::move(batch);
+      spdlog::critical(
+          "could not record {} poll(s) and the checkpoints of {} rule(s) in the state "
+          "database: {}; retrying every second, their notifications wait",
+          polls, deferred_checkpoints_.size(), e.what());
+      schedule_group_write(now + 1s);
+      return false;
     }
+    written(batch);
+    for (std::size_t i = 0; i < polls; ++i) hand_to_sinks(batch[i].outbox);
+    return true;
+  }
+
+  // Writes what is queued or deferred: once a second, or now when `now`.
+  void flush_checkpoints(bool now) {
+    if (!now && steady::now() < next_flush_) return;
+    write_group();
   }
 
   // A failed poll neither fires nor resolves, but Alertmanager resolves alerts that are not
@@ -947,6 +978,7 @@ class daemon {
           log_exception("rule " + name));
     }
     if (remaining > 0) co_await done.async_wait(use_tuple);
+    flush_checkpoints(true);  // the last group of commits: their notifications go out now
     // Deliver what the polls found, within the shutdown grace period.
     steady::time_point deadline = steady::now() + shutdown_grace;
     net::steady_timer wait(ioc_);
@@ -997,6 +1029,7 @@ class daemon {
   // Stops polling at once; gives notifications already being delivered the grace period.
   net::awaitable<void> stop_gracefully() {
     service_.stopping();
+    flush_checkpoints(true);  // queued notifications get the grace period too
     stopping_ = true;
     for (auto& [name, t] : tasks_) cancel(*t);
     smartsight_->close();
@@ -1043,6 +1076,7 @@ class daemon {
     status_.stop();
     signals_.cancel();
     watchdog_timer_.cancel();
+    group_timer_.cancel();  // run() writes what is still queued once the loop has returned
   }
 
   struct sink_entry {
@@ -1074,6 +1108,12 @@ class daemon {
   std::map<std::string, std::int64_t> expired_in_store_;
   std::map<std::string, std::int64_t> deferred_checkpoints_;  // by rule, not yet written
   steady::time_point next_flush_{};
+  // Group commit (queue_commit): polls waiting for their transaction, in order.
+  static constexpr auto group_window = 50ms;
+  std::vector<state::poll_commit> pending_commits_;
+  steady::time_point last_group_write_{};
+  net::steady_timer group_timer_{ioc_};
+  bool group_scheduled_ = false;
   std::string external_url_;
   service_manager service_;
   net::steady_timer watchdog_timer_{ioc_};
