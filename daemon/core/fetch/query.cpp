@@ -76,22 +76,22 @@ std::string_view origin(std::string_view base_url) {
 }
 }  // namespace
 
-std::string listsessions_target(const config::smartsight_config& api,
-                                const config::rule_config& rule, window w, std::int64_t offset) {
+listsessions_query::listsessions_query(const config::smartsight_config& api,
+                                       const config::rule_config& rule)
+    : origin_(origin(api.base_url)) {
   std::string metrics;
   for (const std::string& m : requested_metrics(rule)) {
     if (!metrics.empty()) metrics += ',';
     metrics += m;
   }
-  std::string target(base_path(api.base_url));
-  target += "/mm-apis/listsessions/" + std::to_string(api.customer_id);
-  auto param = [&target](std::string_view name, std::string_view value) {
-    target += target.find('?') == std::string::npos ? '?' : '&';
-    target += name;
-    target += '=';
-    target += percent_encode(value);
+  head_ = std::string(base_path(api.base_url)) + "/mm-apis/listsessions/" +
+          std::to_string(api.customer_id) + "?period=";
+  auto param = [this](std::string_view name, std::string_view value) {
+    middle_ += '&';
+    middle_ += name;
+    middle_ += '=';
+    middle_ += percent_encode(value);
   };
-  param("period", "start=" + std::to_string(w.start) + ",end=" + std::to_string(w.end));
   param("metrics", metrics);
   param("aggby", "sessionid");
   param("sessiontype", "ended");
@@ -99,13 +99,33 @@ std::string listsessions_target(const config::smartsight_config& api,
   std::string server_filter = rules::server_side_filter(rule.condition);
   if (!server_filter.empty()) param("qoefilter", server_filter);
   param("limit", std::to_string(api.page_size));
-  param("offset", std::to_string(offset));
-  return target;
+  middle_ += "&offset=";
+}
+
+std::string listsessions_query::target(window w, std::int64_t offset) const {
+  // "start=S,end=E", percent-encoded: '=' is %3D and ',' is %2C; the digits stay as they are.
+  std::string t = head_;
+  t += "start%3D";
+  t += std::to_string(w.start);
+  t += "%2Cend%3D";
+  t += std::to_string(w.end);
+  t += middle_;
+  t += std::to_string(offset);
+  return t;
+}
+
+std::string listsessions_query::url(window w, std::int64_t offset) const {
+  return origin_ + target(w, offset);
+}
+
+std::string listsessions_target(const config::smartsight_config& api,
+                                const config::rule_config& rule, window w, std::int64_t offset) {
+  return listsessions_query(api, rule).target(w, offset);
 }
 
 std::string listsessions_url(const config::smartsight_config& api, const config::rule_config& rule,
                              window w, std::int64_t offset) {
-  return std::string(origin(api.base_url)) + listsessions_target(api, rule, w, offset);
+  return listsessions_query(api, rule).url(w, offset);
 }
 
 }  // namespace qoewatch::fetch

@@ -56,4 +56,20 @@ std::string listsessions_target(const config::smartsight_config& api,
 std::string listsessions_url(const config::smartsight_config& api, const config::rule_config& rule,
                              window w, std::int64_t offset);
 
+/// listsessions_target and listsessions_url prepared once for a rule: only the window and the
+/// offset change from request to request (with a thousand rules, building the whole target
+/// for every request was 3.6 % of the daemon's CPU).
+class listsessions_query {
+ public:
+  listsessions_query(const config::smartsight_config& api, const config::rule_config& rule);
+  std::string target(window w, std::int64_t offset) const;
+  std::string url(window w, std::int64_t offset) const;
+
+ private:
+  std::string origin_;  // scheme, host and port of base_url
+  std::string head_;    // {prefix}/mm-apis/listsessions/{customer}?period=
+  std::string middle_;  // &metrics=..&aggby=..&sessiontype=..[&filter=..][&qoefilter=..]
+                        // &limit=..&offset=
+};
+
 }  // namespace qoewatch::fetch

@@ -223,6 +223,19 @@ class daemon {
     std::size_t last_offending = 0;  // in the last successfully polled window
     rule_task(net::any_io_executor ex, config::rule_config r, std::shared_ptr<http::client> c)
         : rule(std::move(r)), smartsight(std::move(c)), timer(ex) {}
+
+    // The rule's listsessions request, prepared once for the SmartSight settings in use.
+    const fetch::listsessions_query& query(const config::smartsight_config& api) {
+      if (!query_ || !(query_api_ == api)) {
+        query_.emplace(api, rule);
+        query_api_ = api;
+      }
+      return *query_;
+    }
+
+   private:
+    std::optional<fetch::listsessions_query> query_;
+    config::smartsight_config query_api_;
   };
 
   std::shared_ptr<http::client> make_smartsight(const config::smartsight_config& s) {
@@ -317,9 +330,10 @@ class daemon {
     evaluate::poll_accumulator nothing(rule);
     state::poll_commit c;
     c.rule = rule.name;
-    c.outbox = render(rule, nothing, evaluate::decision{}, before,
-                      {incident::state{}, incident::transition::resolved},
-                      fetch::window_at(rule, system_clock::now()), now);
+    c.outbox =
+        render(rule, fetch::listsessions_query(cfg_->smartsight, rule), nothing,
+               evaluate::decision{}, before, {incident::state{}, incident::transition::resolved},
+               fetch::window_at(rule, system_clock::now()), now);
     c.clear_incident = true;
     // Until it is written, the incident stays in the database: it resumes if the rule comes
     // back before then.
@@ -518,6 +532,7 @@ class daemon {
     // A reload may swap cfg_ while this poll waits on the network: hold the one it started with.
     std::shared_ptr<const config::daemon_config> cfg = cfg_;
     const config::smartsight_config& api = cfg->smartsight;
+    const fetch::listsessions_query& query = t.query(api);
     poll_outcome out;
     fetch::catchup c =
         fetch::window_after(rule, system_clock::now(), t.checkpoint, cfg->max_catchup);
@@ -527,7 +542,7 @@ class daemon {
     out.acc = std::make_unique<evaluate::poll_accumulator>(rule);
     auto page_request = [&](std::int64_t offset) {
       http::request req;
-      req.target = fetch::listsessions_target(api, rule, out.window, offset);
+      req.target = query.target(out.window, offset);
       req.headers = {{"X-API-Key", secrets_.api_key}, {"Accept", "application/json"}};
       return req;
     };
@@ -613,7 +628,8 @@ class daemon {
     const incident::step_result inc = incident::step(rule, before, d.offending, now);
     // Below min_sessions nothing is notified: those sessions are news once the rule fires.
     if (!inc.next.firing) d.new_sessions.clear();
-    std::vector<state::outbox_row> rows = render(rule, acc, d, before, inc, out.window, now);
+    std::vector<state::outbox_row> rows =
+        render(rule, t.query(cfg_->smartsight), acc, d, before, inc, out.window, now);
 
     // Everything the poll decided becomes durable together, before any delivery starts.
     if (store_) {
@@ -779,7 +795,8 @@ class daemon {
     d.offending = t.last_offending;
     state::poll_commit c;
     c.rule = t.rule.name;
-    c.outbox = render(t.rule, nothing, d, current, {current, incident::transition::none},
+    c.outbox = render(t.rule, t.query(cfg_->smartsight), nothing, d, current,
+                      {current, incident::transition::none},
                       fetch::window_at(t.rule, system_clock::now()), now);
     if (!c.outbox.empty()) commit_and_hand(c, "the Alertmanager refresh");
   }
@@ -804,6 +821,7 @@ class daemon {
 
   // The outbox rows a poll produces: per sink of the rule, the bodies in the sink's format.
   std::vector<state::outbox_row> render(const config::rule_config& rule,
+                                        const fetch::listsessions_query& query,
                                         const evaluate::poll_accumulator& acc,
                                         const evaluate::decision& d, const incident::state& before,
                                         const incident::step_result& inc, const fetch::window& w,
@@ -823,7 +841,7 @@ class daemon {
     e.ctx.external_url = external_url_;
     e.ctx.customer_id = cfg_->smartsight.customer_id;
     e.ctx.window = w;
-    e.ctx.query = fetch::listsessions_url(cfg_->smartsight, rule, w, 0);
+    e.ctx.query = query.url(w, 0);
     std::vector<const fetch::session_row*> window_sessions;
     for (const fetch::session_row& row : acc.offending()) window_sessions.push_back(&row);
     for (const std::string& name : rule.sinks) {
