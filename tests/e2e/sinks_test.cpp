@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cstdlib>
 #include <memory>
@@ -55,6 +56,19 @@ sinks:
   temp_dir dir_;
   std::string listen_ = free_port();
 };
+
+// The secrets of which 8 characters or more appear in `text`, space-separated: half a key is a
+// leak too.
+std::string secrets_in(const std::string& text, const std::vector<std::string>& secrets) {
+  std::string found;
+  for (const std::string& secret : secrets)
+    for (std::size_t at = 0; at + 8 <= secret.size(); ++at)
+      if (text.find(secret.substr(at, 8)) != std::string::npos) {
+        found += secret + " ";
+        break;
+      }
+  return found;
+}
 
 // The bodies of accepted POSTs in a --requests file, with their headers.
 std::vector<json::object> accepted(const std::string& requests) {
@@ -305,16 +319,8 @@ TEST_F(Sinks, SecretsThatAnswersEchoNeverReachTheLogNorTheState) {
     type: slack
     url_file: chat.url
 )";
-  // Any 8 characters of a secret count: half a key is a leak too.
-  auto secrets_in = [&](const std::string& text) {
-    std::string found;
-    for (const std::string& secret : {api_key, routing_key, token, slack_path})
-      for (std::size_t at = 0; at + 8 <= secret.size(); ++at)
-        if (text.find(secret.substr(at, 8)) != std::string::npos) {
-          found += secret + " ";
-          break;
-        }
-    return found;
+  auto leaked = [&](const std::string& text) {
+    return secrets_in(text, {api_key, routing_key, token, slack_path});
   };
 
   // SmartSight's gateway echoes the X-API-Key header.
@@ -322,7 +328,7 @@ TEST_F(Sinks, SecretsThatAnswersEchoNeverReachTheLogNorTheState) {
   child_process once(QOEWATCHD_BINARY, {"--config", cfg, "--once"}, {{"QW_KEY", api_key}});
   EXPECT_EQ(once.wait(30s), 1);
   EXPECT_NE(once.log().find(R"("X-API-Key": "[redacted]")"), std::string::npos) << once.log();
-  EXPECT_EQ(secrets_in(once.log()), "") << once.log();
+  EXPECT_EQ(leaked(once.log()), "") << once.log();
 
   // Every sink's receiver refuses with an echo: the reasons of the dead letters are redacted.
   sim s({"--rate", "0"});
@@ -339,12 +345,101 @@ TEST_F(Sinks, SecretsThatAnswersEchoNeverReachTheLogNorTheState) {
       << daemon->log();
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
-  EXPECT_EQ(secrets_in(daemon->log()), "") << daemon->log();
+  EXPECT_EQ(leaked(daemon->log()), "") << daemon->log();
   const std::string listed = dead_letters(cfg);
   EXPECT_NE(listed.find("[redacted]"), std::string::npos) << listed;
-  EXPECT_EQ(secrets_in(listed), "") << listed;
+  EXPECT_EQ(leaked(listed), "") << listed;
   std::string dump = dir_.write("dump.sh", "sqlite3 " + (dir_.path / "state/qoewatch.db").string() +
                                                " .dump > " + (dir_.path / "dump.sql").string());
   ASSERT_EQ(std::system(("sh " + dump).c_str()), 0);
-  EXPECT_EQ(secrets_in(read_file(dir_.path / "dump.sql")), "");
+  EXPECT_EQ(leaked(read_file(dir_.path / "dump.sql")), "");
+}
+
+TEST_F(Sinks, NoSecretAppearsInAnythingTheDaemonWritesOrShows) {
+  // The API key, the webhook's signing secret and header token, PagerDuty's routing key and
+  // Slack's URL: not 8 characters of one may appear in --check-config, --dry-run, the log at
+  // debug level, /metrics, the state database (outbox rows while every receiver refuses) or
+  // the process's command line.
+  const std::string api_key = "AK3mZq8WvT1xLp6R";
+  const std::string signing = "whsec_c2lnbmluZy1zZWNyZXQtOTk4Nw==";
+  const std::string token = "Bearer Hq7Vz2Lm9Kd4Tx8W";
+  const std::string routing_key = "RKw62Jd9Pq3Zt8Va";
+  const std::string slack_path = "/services/T1/B1/SLm3Qz8Wv5Xc7Rk";
+  const std::vector<std::string> secrets = {api_key, signing, token, routing_key, slack_path};
+  sim s({"--rate", "0"}, "199493832", api_key);
+  const std::string requests = (dir_.path / "requests.jsonl").string();
+  receiver_options refuse;
+  refuse.status = 503;
+  refuse.requests = requests;
+  receiver refusing((dir_.path / "refused.jsonl").string(), refuse);
+  dir_.write("hook.secret", signing + "\n");
+  dir_.write("pd.key", routing_key + "\n");
+  dir_.write("chat.url", "http://127.0.0.1:" + refusing.port + slack_path + "\n");
+  add_sessions(s, {session("k1", wall_now() - 1, slow)});
+  const std::string cfg = config(s.port,
+                                 R"(  - name: hook
+    type: webhook
+    url: http://127.0.0.1:)" + refusing.port +
+                                     R"(/qoe
+    secret_file: hook.secret
+    headers: {Authorization: ")" + token +
+                                     R"("}
+  - name: pd
+    type: pagerduty
+    url: http://127.0.0.1:)" + refusing.port +
+                                     R"(/v2/enqueue
+    routing_key_file: pd.key
+  - name: chat
+    type: slack
+    url_file: chat.url
+)",
+                                 "10m");
+  const std::map<std::string, std::string> env = {{"QW_KEY", api_key}};
+  auto output_of = [&](std::vector<std::string> args) {
+    child_process p(QOEWATCHD_BINARY, std::move(args), env);
+    std::string out;
+    while (auto line = p.read_line(20s)) out += *line + "\n";
+    const int code = p.wait(20s);
+    return std::make_pair(code, out + p.log());
+  };
+
+  auto [checked, check_text] = output_of({"--config", cfg, "--check-config"});
+  EXPECT_EQ(checked, 0) << check_text;
+  EXPECT_NE(check_text.find("/mm-apis/listsessions/199493832"), std::string::npos) << check_text;
+  EXPECT_EQ(secrets_in(check_text, secrets), "") << check_text;
+
+  auto [dry, dry_text] =
+      output_of({"--config", cfg, "--once", "--dry-run", "--log-level", "debug"});
+  EXPECT_EQ(dry, 0) << dry_text;
+  EXPECT_NE(dry_text.find("\"k1\""), std::string::npos) << dry_text;  // bodies were printed
+  EXPECT_EQ(secrets_in(dry_text, secrets), "") << dry_text;
+
+  child_process daemon(QOEWATCHD_BINARY, {"--config", cfg, "--log-level", "debug"}, env);
+  auto pending = [&](const char* sink) {
+    return metric_value(http_request(listen_, "GET", "/metrics").body,
+                        std::string("qoewatch_outbox_pending{sink=\"") + sink + "\"}")
+        .value_or(0);
+  };
+  ASSERT_TRUE(eventually(
+      [&] { return pending("hook") >= 1 && pending("pd") >= 1 && pending("chat") >= 1; }, 30s))
+      << daemon.log();
+  // Refused at least once each, so the failures were logged with what the receivers said.
+  ASSERT_TRUE(eventually([&] { return json_lines(requests).size() >= 3; }, 30s));
+  const std::string metrics = http_request(listen_, "GET", "/metrics").body;
+  EXPECT_EQ(secrets_in(metrics, secrets), "") << metrics;
+  std::string cmdline = read_file("/proc/" + std::to_string(daemon.pid()) + "/cmdline");
+  std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+  EXPECT_NE(cmdline.find("--config"), std::string::npos) << cmdline;
+  EXPECT_EQ(secrets_in(cmdline, secrets), "") << cmdline;
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(15s), 0);
+  EXPECT_NE(daemon.log().find(" debug sink chat: POST of notification"), std::string::npos)
+      << "not at debug level: " << daemon.log();
+  EXPECT_EQ(secrets_in(daemon.log(), secrets), "") << daemon.log();
+  std::string dump = dir_.write("dump.sh", "sqlite3 " + (dir_.path / "state/qoewatch.db").string() +
+                                               " .dump > " + (dir_.path / "dump.sql").string());
+  ASSERT_EQ(std::system(("sh " + dump).c_str()), 0);
+  const std::string rows = read_file(dir_.path / "dump.sql");
+  EXPECT_NE(rows.find("INSERT INTO outbox"), std::string::npos) << rows;
+  EXPECT_EQ(secrets_in(rows, secrets), "") << rows;
 }
