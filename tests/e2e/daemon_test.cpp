@@ -400,10 +400,11 @@ TEST_F(Daemon, PollsOverHttpsVerifyingThePeer) {
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   sim s({"--rate", "0", "--tls-cert", cert, "--tls-key", key});
   receiver hook((dir_.path / "received.jsonl").string());
-  auto cfg_for = [&](const std::string& extra) {
-    std::string cfg = read_file(config(s.port, hook.port, "0"));
+  auto cfg_for = [&](const std::string& extra, const std::string& host = "localhost",
+                     const std::string& listen = "0") {
+    std::string cfg = read_file(config(s.port, hook.port, listen));
     std::size_t at = cfg.find("  base_url: http://127.0.0.1:");
-    cfg.replace(at, cfg.find('\n', at) - at, "  base_url: https://localhost:" + s.port + extra);
+    cfg.replace(at, cfg.find('\n', at) - at, "  base_url: https://" + host + ":" + s.port + extra);
     return dir_.write("tls.yaml", cfg);
   };
   // Trusting the simulator's certificate: the poll succeeds.
@@ -417,6 +418,33 @@ TEST_F(Daemon, PollsOverHttpsVerifyingThePeer) {
   EXPECT_EQ(untrusted.wait(30s), 1) << untrusted.log();
   EXPECT_NE(untrusted.log().find("certificate verify failed"), std::string::npos)
       << untrusted.log();
+  // Trusted, but the certificate names localhost, not 127.0.0.1: refused too.
+  child_process wrong_host(
+      QOEWATCHD_BINARY,
+      {"--config", cfg_for("\n  ca_file: " + cert, "127.0.0.1"), "--once", "--dry-run"},
+      {{"QW_KEY", s.key}});
+  EXPECT_EQ(wrong_host.wait(30s), 1) << wrong_host.log();
+  EXPECT_NE(wrong_host.log().find("certificate verify failed"), std::string::npos)
+      << wrong_host.log();
+  EXPECT_NE(wrong_host.log().find("mismatch"), std::string::npos) << wrong_host.log();
+  // Running, a refused certificate marks the source down on /metrics, and nothing is sent.
+  const std::string listen = free_port();
+  child_process daemon(QOEWATCHD_BINARY, {"--config", cfg_for("", "localhost", listen)},
+                       {{"QW_KEY", s.key}});
+  auto source_up = [&] {
+    return metric_value(http_request(listen, "GET", "/metrics").body,
+                        "qoewatch_source_up{rule=\"slow\"}");
+  };
+  ASSERT_TRUE(eventually([&] { return source_up() == 0.0; }, 20s)) << daemon.log();
+  const std::string why =
+      "rule slow: poll failed, source marked down: TLS handshake with "
+      "localhost:" +
+      s.port + " failed: certificate verify failed";
+  EXPECT_TRUE(eventually([&] { return daemon.log().find(why) != std::string::npos; }, 5s))
+      << daemon.log();
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(15s), 0);
+  EXPECT_EQ(read_file(dir_.path / "received.jsonl"), "");
 }
 
 TEST_F(Daemon, ReloadPointingASinkElsewhereDeliversWhatItStillOwes) {
