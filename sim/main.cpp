@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   api_config.api_key = o.api_key;
   api_config.query = o.query;
   api_config.cache_pages = o.cache_pages;
+  api_config.fault_seed = o.seed;
   sim::session_store store(std::move(gen), start);
   store.advance(start);
   sim::sim_api api(std::move(api_config), std::move(store));

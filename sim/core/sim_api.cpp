@@ -98,7 +98,7 @@ std::string error_body(std::string_view message) {
 }
 
 sim_api::sim_api(api_config config, session_store store)
-    : config_(std::move(config)), store_(std::move(store)) {
+    : config_(std::move(config)), store_(std::move(store)), faults_(config_.fault_seed) {
   if (config_.cache_pages) cache_ = std::make_unique<page_cache>();
 }
 
@@ -134,27 +134,11 @@ api_response sim_api::route(const api_request& req, std::int64_t now, bool& coun
       listsessions_.add(r.status);
       return r;
     }
-    query_params params;
-    // '+' is a space in query values (form encoding), as browsers and curl send it.
-    for (const boost::urls::param& p : url->params(boost::urls::encoding_opts(true)))
-      params.emplace_back(p.key, p.value);
-    if (cache_) {
-      page_answer a = cache_->answer(params, store_, now, config_.query);
-      api_response r;
-      r.status = a.status;
-      r.body = std::move(a.body);
-      r.rows = a.rows;
-      listsessions_.add(r.status);
-      return r;
-    }
-    query_result q = handle_listsessions(params, store_, now, config_.query);
-    api_response r;
-    r.status = q.status;
-    r.body = to_json_text(q.body);
-    if (q.status == 200) r.rows = q.body.at("response").as_array().size();
+    api_response r = listsessions(*url, now);
     listsessions_.add(r.status);
     return r;
   }
+  if (path == "/_sim/faults") return faults(req);
   if (path == "/_sim/sessions") {
     if (req.method == "POST") return add_sessions(req.body);
     if (req.method == "DELETE") {
@@ -177,6 +161,61 @@ api_response sim_api::route(const api_request& req, std::int64_t now, bool& coun
     return method_not_allowed("GET, DELETE");
   }
   return error(404, "no such resource: " + path);
+}
+
+api_response sim_api::listsessions(const boost::urls::url_view& url, std::int64_t now) {
+  const std::optional<fault_kind> fault = faults_.draw();
+  if (fault == fault_kind::server_error) {
+    api_response r = error(faults_.server_error_status(), "injected fault: server error");
+    r.fault = to_string(*fault);
+    return r;
+  }
+  if (fault == fault_kind::throttle) {
+    api_response r = error(429, "injected fault: too many requests");
+    r.retry_after = faults_.plan().retry_after_seconds;
+    r.fault = to_string(*fault);
+    return r;
+  }
+  query_params params;
+  // '+' is a space in query values (form encoding), as browsers and curl send it.
+  for (const boost::urls::param& p : url.params(boost::urls::encoding_opts(true)))
+    params.emplace_back(p.key, p.value);
+  api_response r;
+  if (cache_) {
+    page_answer a = cache_->answer(params, store_, now, config_.query);
+    r.status = a.status;
+    r.body = std::move(a.body);
+    r.rows = a.rows;
+  } else {
+    query_result q = handle_listsessions(params, store_, now, config_.query);
+    r.status = q.status;
+    r.body = to_json_text(q.body);
+    if (q.status == 200) r.rows = q.body.at("response").as_array().size();
+  }
+  if (!fault || r.status != 200) return r;
+  r.fault = to_string(*fault);
+  if (*fault == fault_kind::slow)
+    r.delay_ms = faults_.plan().slow_ms;
+  else if (*fault == fault_kind::reset)
+    r.reset = true;
+  else
+    r.body = faults_.corrupt(*fault, std::move(r.body));
+  return r;
+}
+
+api_response sim_api::faults(const api_request& req) {
+  if (req.method == "PUT") {
+    auto plan = parse_fault_plan(req.body);
+    if (auto* why = std::get_if<std::string>(&plan)) return error(400, "fault plan: " + *why);
+    faults_.set(std::get<fault_plan>(plan));
+  } else if (req.method == "DELETE") {
+    faults_.clear();
+  } else if (req.method != "GET") {
+    return method_not_allowed("GET, PUT, DELETE");
+  }
+  api_response r;
+  r.body = describe(faults_.plan(), faults_.injected());
+  return r;
 }
 
 api_response sim_api::add_sessions(std::string_view body) {

@@ -6,6 +6,9 @@
 //   DELETE /_sim/sessions   removes all sessions; generation stops until restart
 //   GET    /_sim/stats      request counts (and page cache hits, with cache_pages);
 //                           DELETE /_sim/stats resets them
+//   PUT    /_sim/faults     body: a fault plan (see faults.hpp): listsessions answers get
+//                           faults from now on; DELETE /_sim/faults ends them; GET shows
+//                           the plan and the faults injected so far
 //
 // Every path requires the X-API-Key header (401 first, then 404/405/400). Error bodies are
 // {"error": "<text>"}.
@@ -18,6 +21,9 @@
 #include <string>
 #include <string_view>
 
+#include <boost/url/url_view.hpp>
+
+#include "core/faults.hpp"
 #include "core/query.hpp"
 #include "core/store.hpp"
 
@@ -28,7 +34,8 @@ struct api_config {
   std::string api_key;
   query_options query;
   std::size_t max_control_sessions = 1'000'000;
-  bool cache_pages = false;  // answer listsessions through a page_cache (--cache-pages)
+  bool cache_pages = false;      // answer listsessions through a page_cache (--cache-pages)
+  std::uint64_t fault_seed = 1;  // faults are drawn from this (the simulator's --seed)
 };
 
 struct api_request {
@@ -43,6 +50,11 @@ struct api_response {
   std::string body;      // JSON text
   std::string allow;     // the Allow header for a 405, else empty
   std::size_t rows = 0;  // rows in a listsessions page (for the log)
+  // Injected faults (PUT /_sim/faults) the server carries out:
+  int retry_after = -1;  // >= 0: a Retry-After header, in seconds
+  int delay_ms = 0;      // wait this long before answering
+  bool reset = false;    // send the headers and half the body, then reset the connection
+  std::string fault;     // the fault's name, for the log; empty when none
 };
 
 struct status_counts {
@@ -73,6 +85,8 @@ class sim_api {
  private:
   api_response route(const api_request& req, std::int64_t now, bool& counted);
   api_response add_sessions(std::string_view body);
+  api_response listsessions(const boost::urls::url_view& url, std::int64_t now);
+  api_response faults(const api_request& req);
   api_response stats_body() const;
 
   api_config config_;
@@ -80,6 +94,7 @@ class sim_api {
   status_counts all_;
   status_counts listsessions_;
   std::unique_ptr<page_cache> cache_;  // with cache_pages only
+  fault_injector faults_;
 };
 
 /// A JSON error body: {"error": message}.

@@ -125,11 +125,31 @@ net::awaitable<void> serve(Stream& stream, sim_api& api) {
 
     std::string target(req.target().substr(0, max_logged_target));
     log(std::string(req.method_string()) + " " + target + " -> " + std::to_string(out.status) +
-        (out.status == 200 && out.rows ? " (" + std::to_string(out.rows) + " rows)" : ""));
+        (out.status == 200 && out.rows ? " (" + std::to_string(out.rows) + " rows)" : "") +
+        (out.fault.empty() ? "" : " [fault: " + out.fault + "]"));
 
+    if (out.delay_ms > 0) {
+      net::steady_timer wait(stream.get_executor(), std::chrono::milliseconds(out.delay_ms));
+      co_await wait.async_wait(use_tuple);
+    }
     auto res = make_response(out.status, req.version(), req.keep_alive(), std::move(out.body));
     if (!out.allow.empty()) res.set(http::field::allow, out.allow);
+    if (out.retry_after >= 0) res.set(http::field::retry_after, std::to_string(out.retry_after));
     beast::get_lowest_layer(stream).expires_after(idle_timeout);
+    if (out.reset) {
+      // The whole header (Content-Length included), half the body, then a reset (RST).
+      http::response_serializer<http::string_body> sr(res);
+      auto [hec, hn] = co_await http::async_write_header(stream, sr, use_tuple);
+      if (!hec) {
+        std::string_view half(res.body().data(), res.body().size() / 2);
+        co_await net::async_write(stream, net::buffer(half.data(), half.size()), use_tuple);
+      }
+      auto& socket = beast::get_lowest_layer(stream).socket();
+      boost::system::error_code ignored;
+      socket.set_option(net::socket_base::linger(true, 0), ignored);
+      socket.close(ignored);
+      co_return;
+    }
     auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
     if (wec || !res.keep_alive()) co_return;
   }

@@ -483,6 +483,55 @@ TEST(Http, ScenarioIncidentsChangeGeneratedSessions) {
   EXPECT_GT(slow, 100);
 }
 
+TEST(Http, InjectedFaultsReachTheWire) {
+  // Throttling carries Retry-After; a slow answer is the right one, late; a reset sends the
+  // whole header and half the body, then drops the connection, as a broken proxy would.
+  sim_process sim({"--rate", "0", "--backlog", "200", "--backlog-window", "10m"});
+  const std::string target = list_target(wall_now() - 3600, wall_now(), "&metrics=sessionid");
+  plain_client c(sim.port);
+  const response clean = c.get(target);
+  ASSERT_EQ(clean.result_int(), 200);
+
+  auto put = [&](const std::string& plan) {
+    plain_client control(sim.port);
+    response r = control.send(http::verb::put, "/_sim/faults", std::string(test_key), plan);
+    EXPECT_EQ(r.result_int(), 200) << r.body();
+  };
+  put(R"({"throttle": 1, "retry_after": 3})");
+  response throttled = c.get(target);
+  EXPECT_EQ(throttled.result_int(), 429);
+  EXPECT_EQ(throttled[http::field::retry_after], "3");
+
+  put(R"({"slow": 1, "slow_ms": 400})");
+  const auto before = std::chrono::steady_clock::now();
+  response slow = c.get(target);
+  EXPECT_GE(std::chrono::steady_clock::now() - before, std::chrono::milliseconds(400));
+  EXPECT_EQ(slow.body(), clean.body());
+
+  put(R"({"reset": 1})");
+  plain_client fresh(sim.port);
+  http::request<http::string_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.set("X-API-Key", std::string(test_key));
+  http::write(fresh.stream(), req);
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64u << 20);
+  beast::error_code ec;
+  http::read(fresh.stream(), buffer, parser, ec);
+  EXPECT_TRUE(ec == net::error::connection_reset || ec == http::error::partial_message)
+      << ec.message();
+  ASSERT_TRUE(parser.is_header_done());
+  EXPECT_EQ(parser.get().result_int(), 200);
+  ASSERT_TRUE(parser.content_length());
+  EXPECT_EQ(*parser.content_length(), clean.body().size());
+
+  plain_client control(sim.port);
+  ASSERT_EQ(control.send(http::verb::delete_, "/_sim/faults").result_int(), 200);
+  EXPECT_EQ(plain_client(sim.port).get(target).body(), clean.body());
+  EXPECT_NE(sim.log().find("[fault: reset]"), std::string::npos) << sim.log();
+}
+
 TEST(Http, OversizedBodyIs413) {
   sim_process sim({"--rate", "0"});
   net::io_context ioc;
