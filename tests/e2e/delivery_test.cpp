@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "e2e/harness.hpp"
 #include "support/process.hpp"
@@ -572,4 +574,79 @@ TEST_F(Delivery, ACorruptStateDatabaseStopsTheStartNamingTheFile) {
   EXPECT_NE(daemon->log().find(db + ": not a usable SQLite database"), std::string::npos)
       << daemon->log();
   EXPECT_EQ(read_file(db), std::string(8192, 'x')) << "never a silent reset";
+}
+
+TEST_F(Delivery, EveryKindOfSmartSightFaultLosesNothingAndRepeatsNothing) {
+  // The simulator injects each kind of fault in turn into every answer while offending
+  // sessions keep ending. A poll that gets one fails (and the next covers its window again) or,
+  // for rows whose values are of the wrong type, skips and counts those rows; counters that lie
+  // change nothing; /metrics answers throughout. Once the faults stop, every offending session
+  // is notified, each under one webhook-id.
+  sim s({"--rate", "0"});
+  const std::string requests = (dir_.path / "requests.jsonl").string();
+  receiver_options opts;
+  opts.requests = requests;
+  receiver hook((dir_.path / "accepted.jsonl").string(), opts);
+  auto set_faults = [&](const std::string& method, const std::string& plan) {
+    http_reply r = http_request(s.port, method, "/_sim/faults", plan, {{"X-API-Key", s.key}});
+    EXPECT_EQ(r.status, 200u) << r.body;
+  };
+  set_faults("PUT", R"({"server_error": 1})");
+  auto daemon = start(config(s.port, hook.port, "2m", ""), s.key);
+  auto polls = [&](const char* outcome) {
+    return metric(std::string("qoewatch_polls_total{outcome=\"") + outcome + "\",rule=\"slow\"}")
+        .value_or(0);
+  };
+  struct step {
+    const char* plan;
+    bool fails;
+  };
+  const step steps[] = {{R"({"server_error": 1})", true},
+                        {R"({"throttle": 1, "retry_after": 1})", true},
+                        {R"({"reset": 1})", true},
+                        {R"({"truncated": 1})", true},
+                        {R"({"malformed": 1})", true},
+                        {R"({"slow": 1, "slow_ms": 2500})", true},  // the timeout is 2 s
+                        {R"({"wrong_types": 1})", false},
+                        {R"({"lying_counters": 1})", false}};
+  std::vector<std::string> offending;
+  int n = 0;
+  for (const step& st : steps) {
+    set_faults("PUT", st.plan);
+    const std::string id = "f" + std::to_string(n++);
+    add_sessions(s, {session(id, wall_now() - 1, slow), session(id + "-ok", wall_now() - 1, fine)});
+    offending.push_back(id);
+    const double before = polls(st.fails ? "failure" : "success");
+    EXPECT_TRUE(eventually([&] { return polls(st.fails ? "failure" : "success") > before; }, 15s))
+        << st.plan << "\n"
+        << daemon->log();
+    if (st.fails) {
+      EXPECT_EQ(metric("qoewatch_source_up{rule=\"slow\"}"), 0) << st.plan;
+    }
+  }
+  EXPECT_GE(metric("qoewatch_rows_skipped_total{reason=\"bad_endtime\",rule=\"slow\"}").value_or(0),
+            1);
+  set_faults("DELETE", "");
+  ASSERT_TRUE(eventually(
+      [&] {
+        return sessions_by_rule((dir_.path / "accepted.jsonl").string())["slow"].size() >=
+               offending.size();
+      },
+      30s))
+      << daemon->log();
+  std::this_thread::sleep_for(3s);  // a repeat would come within a few polls
+  std::map<std::string, std::set<std::string>> ids_by_session;
+  for (const auto& [id, copies] : read_requests(requests).by_id)
+    for (const json::value& body : copies)
+      for (const std::string& session : session_ids(body)) ids_by_session[session].insert(id);
+  std::vector<std::string> notified;
+  for (const auto& [session, ids] : ids_by_session) {
+    notified.push_back(session);
+    EXPECT_EQ(ids.size(), 1u) << session << " was notified under several webhook-ids";
+  }
+  std::sort(offending.begin(), offending.end());
+  EXPECT_EQ(notified, offending);
+  EXPECT_EQ(metric("qoewatch_source_up{rule=\"slow\"}"), 1);
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait(15s), 0);
 }
