@@ -110,6 +110,21 @@ std::vector<std::string> session_ids(const json::value& body) {
   return out;
 }
 
+// The sessions of the accepted POSTs in a --requests file, sorted; a session that arrived
+// under two webhook-ids (notified twice, not merely retried) fails the test.
+std::vector<std::string> sessions_each_under_one_id(const std::string& requests) {
+  std::map<std::string, std::set<std::string>> ids_by_session;
+  for (const auto& [id, copies] : read_requests(requests).by_id)
+    for (const json::value& body : copies)
+      for (const std::string& session : session_ids(body)) ids_by_session[session].insert(id);
+  std::vector<std::string> out;
+  for (const auto& [session, ids] : ids_by_session) {
+    out.push_back(session);
+    EXPECT_EQ(ids.size(), 1u) << session << " was notified under several webhook-ids";
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_F(Delivery, AReceiverOutageAndASigkillLoseNothingAndRepeatNothing) {
@@ -635,18 +650,57 @@ TEST_F(Delivery, EveryKindOfSmartSightFaultLosesNothingAndRepeatsNothing) {
       30s))
       << daemon->log();
   std::this_thread::sleep_for(3s);  // a repeat would come within a few polls
-  std::map<std::string, std::set<std::string>> ids_by_session;
-  for (const auto& [id, copies] : read_requests(requests).by_id)
-    for (const json::value& body : copies)
-      for (const std::string& session : session_ids(body)) ids_by_session[session].insert(id);
-  std::vector<std::string> notified;
-  for (const auto& [session, ids] : ids_by_session) {
-    notified.push_back(session);
-    EXPECT_EQ(ids.size(), 1u) << session << " was notified under several webhook-ids";
-  }
+  const std::vector<std::string> notified = sessions_each_under_one_id(requests);
   std::sort(offending.begin(), offending.end());
   EXPECT_EQ(notified, offending);
   EXPECT_EQ(metric("qoewatch_source_up{rule=\"slow\"}"), 1);
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait(15s), 0);
+}
+
+TEST_F(Delivery, EveryKindOfReceiverFaultLosesNothingAndRepeatsNoSession) {
+  // The receiver answers 500, then 429 with Retry-After, then resets the connection after
+  // reading the request, then answers late, while offending sessions keep ending. Nothing is
+  // dropped: once the faults stop, every session has arrived, each under one webhook-id (a
+  // retried POST keeps its id, so a receiver can drop a repeat), and /metrics answered
+  // throughout.
+  sim s({"--rate", "0"});
+  const std::string requests = (dir_.path / "requests.jsonl").string();
+  receiver_options opts;
+  opts.requests = requests;
+  receiver hook((dir_.path / "accepted.jsonl").string(), opts);
+  auto daemon = start(config(s.port, hook.port, "2m", ""), s.key);
+  auto answered = [&](int status) {
+    int n = 0;
+    for (const json::value& r : json_lines(requests))
+      if (r.at("status").to_number<int>() == status) ++n;
+    return n;
+  };
+  const std::pair<const char*, int> faults[] = {{R"({"error": 1})", 500},
+                                                {R"({"throttle": 1, "retry_after": 1})", 429},
+                                                {R"({"reset": 1})", 0},
+                                                {R"({"slow": 1, "slow_s": 2})", 200}};
+  std::vector<std::string> offending;
+  int n = 0;
+  for (const auto& [plan, status] : faults) {
+    hook.set_faults(plan);
+    const int before = answered(status);
+    const std::string id = "r" + std::to_string(n++);
+    add_sessions(s, {session(id, wall_now() - 1, slow)});
+    offending.push_back(id);
+    EXPECT_TRUE(eventually([&] { return answered(status) > before; }, 30s)) << plan << "\n"
+                                                                            << daemon->log();
+    EXPECT_TRUE(metric("qoewatch_source_up{rule=\"slow\"}").has_value()) << "/metrics answers";
+  }
+  hook.set_faults("{}");
+  const std::string accepted = (dir_.path / "accepted.jsonl").string();
+  ASSERT_TRUE(eventually(
+      [&] { return as_set(sessions_by_rule(accepted)["slow"]).size() >= offending.size(); }, 60s))
+      << daemon->log();
+  const std::vector<std::string> notified = sessions_each_under_one_id(requests);
+  EXPECT_EQ(notified, offending);
+  EXPECT_GE(metric("qoewatch_notifications_total{outcome=\"failure\",sink=\"hook\"}").value_or(0),
+            3);
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
 }

@@ -56,6 +56,11 @@ void receiver::set_delay(double seconds) const {
   if (r.status != 200) throw std::runtime_error("receiver did not take the new delay");
 }
 
+void receiver::set_faults(const std::string& plan) const {
+  test::http_reply r = test::http_request(port, "PUT", "/_receiver/faults", plan);
+  if (r.status != 200) throw std::runtime_error("receiver refused the fault plan: " + r.body);
+}
+
 std::string dead_letters(const std::string& cfg) {
   test::child_process list(QOEWATCHD_BINARY, {"--config", cfg, "--dead-letters"});
   std::string out;

@@ -30,6 +30,9 @@ struct receiver {
   void set_status(int status) const;
   /// Makes every POST from now on wait `seconds` before it is answered and recorded.
   void set_delay(double seconds) const;
+  /// Injects faults into the POSTs from now on: a plan as scripts/webhook-receiver takes it,
+  /// e.g. {"reset": 1}; "{}" ends them.
+  void set_faults(const std::string& plan) const;
   std::string port;
   test::child_process process;
 };
