@@ -300,6 +300,12 @@ class pool {
 
 }  // namespace detail
 
+std::string describe(const result& r) {
+  if (const auto* f = std::get_if<failure>(&r)) return f->message;
+  const response& res = std::get<response>(r);
+  return "HTTP " + std::to_string(res.status) + ", " + std::to_string(res.body.size()) + " bytes";
+}
+
 const std::string* response::header(std::string_view name) const {
   for (const auto& [n, v] : headers) {
     if (n == name) return &v;

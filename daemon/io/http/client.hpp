@@ -66,6 +66,9 @@ struct failure {
 
 using result = std::variant<response, failure>;
 
+/// One line for a log: "HTTP 200, 1234 bytes", or the failure's message.
+std::string describe(const result& r);
+
 class client {
  public:
   client(boost::asio::any_io_executor ex, origin o, client_options opts);

@@ -204,10 +204,7 @@ struct delivery::impl {
       deliver::verdict v = deliver::verdict::retry;
       // Never the URL: a Slack webhook's is a secret.
       spdlog::debug("sink {}: POST of notification {} for rule {} ({} bytes): {}", name(), row.id,
-                    row.rule, body->size(),
-                    std::holds_alternative<http::response>(r)
-                        ? "HTTP " + std::to_string(std::get<http::response>(r).status)
-                        : std::get<http::failure>(r).message);
+                    row.rule, body->size(), http::describe(r));
       if (auto* f = std::get_if<http::failure>(&r)) {
         error = f->message;
       } else {

@@ -572,11 +572,7 @@ class daemon {
       next.reset();
       http::result& r = *awaited;
       ++out.pages;
-      spdlog::debug("rule {}: page at offset {}: {}", rule.name, offset,
-                    std::holds_alternative<http::response>(r)
-                        ? "HTTP " + std::to_string(std::get<http::response>(r).status) + ", " +
-                              std::to_string(std::get<http::response>(r).body.size()) + " bytes"
-                        : std::get<http::failure>(r).message);
+      spdlog::debug("rule {}: page at offset {}: {}", rule.name, offset, http::describe(r));
       if (auto* f = std::get_if<http::failure>(&r)) {
         out.error = f->message;
         co_return out;
