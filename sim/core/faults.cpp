@@ -10,13 +10,13 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::array<std::string_view, fault_kind_count> names = {
-    "server_error", "throttle",  "slow",        "reset",
-    "truncated",    "malformed", "wrong_types", "lying_counters"};
+    "server_error", "throttle",       "slow",      "reset",   "truncated", "malformed",
+    "wrong_types",  "lying_counters", "oversized", "endless", "trickle"};
 
 std::string known_keys() {
   std::string out;
   for (std::string_view n : names) out += std::string(n) + ", ";
-  return out + "retry_after or slow_ms";
+  return out + "retry_after, slow_ms, oversized_bytes or trickle_ms";
 }
 
 // A whole number in [low, high], or an error naming `key`.
@@ -45,10 +45,20 @@ std::variant<fault_plan, std::string> parse_fault_plan(std::string_view text) {
   fault_plan plan;
   double total = 0;
   for (const auto& [key, value] : doc.as_object()) {
-    if (key == "retry_after" || key == "slow_ms") {
-      auto n = key == "retry_after" ? whole(value, key, 0, 3600) : whole(value, key, 1, 600'000);
+    if (key == "retry_after" || key == "slow_ms" || key == "oversized_bytes" ||
+        key == "trickle_ms") {
+      auto n = key == "retry_after"       ? whole(value, key, 0, 3600)
+               : key == "oversized_bytes" ? whole(value, key, 1, 2'000'000'000)
+                                          : whole(value, key, 1, 600'000);
       if (auto* error = std::get_if<std::string>(&n)) return *error;
-      (key == "retry_after" ? plan.retry_after_seconds : plan.slow_ms) = std::get<int>(n);
+      if (key == "retry_after")
+        plan.retry_after_seconds = std::get<int>(n);
+      else if (key == "slow_ms")
+        plan.slow_ms = std::get<int>(n);
+      else if (key == "oversized_bytes")
+        plan.oversized_bytes = std::get<int>(n);
+      else
+        plan.trickle_ms = std::get<int>(n);
       continue;
     }
     std::size_t kind = 0;
@@ -75,6 +85,8 @@ std::string describe(const fault_plan& plan,
   }
   shares["retry_after"] = plan.retry_after_seconds;
   shares["slow_ms"] = plan.slow_ms;
+  shares["oversized_bytes"] = plan.oversized_bytes;
+  shares["trickle_ms"] = plan.trickle_ms;
   return json::serialize(json::object{{"plan", shares}, {"injected", counts}});
 }
 

@@ -23,8 +23,11 @@ enum class fault_kind : std::size_t {
   malformed,       // HTTP 200, a body that is not JSON though complete
   wrong_types,     // HTTP 200, JSON whose rows hold text where numbers belong
   lying_counters,  // HTTP 200, the right rows under totalcount and pagecount that are wrong
+  oversized,       // HTTP 200 with a Content-Length of oversized_bytes: the page, then spaces
+  endless,         // HTTP 200, a chunked body that never ends
+  trickle,         // the right answer, one byte every trickle_ms (a slow-loris peer)
 };
-inline constexpr std::size_t fault_kind_count = 8;
+inline constexpr std::size_t fault_kind_count = 11;
 
 /// "server_error", "throttle", ...: the keys of a fault plan.
 std::string_view to_string(fault_kind k);
@@ -33,6 +36,8 @@ struct fault_plan {
   std::array<double, fault_kind_count> shares{};  // by fault_kind; they add up to at most 1
   int retry_after_seconds = 1;                    // throttle
   int slow_ms = 20'000;                           // slow
+  std::int64_t oversized_bytes = 100'000'000;     // oversized
+  int trickle_ms = 200;                           // trickle
 };
 
 /// Reads a plan: {"server_error": 0.1, "throttle": 0.05, "retry_after": 2, "slow": 0.02,

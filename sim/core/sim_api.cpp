@@ -198,6 +198,13 @@ api_response sim_api::listsessions(const boost::urls::url_view& url, std::int64_
     r.delay_ms = faults_.plan().slow_ms;
   else if (*fault == fault_kind::reset)
     r.reset = true;
+  else if (*fault == fault_kind::oversized)
+    r.oversized_bytes = std::max<std::int64_t>(faults_.plan().oversized_bytes,
+                                               static_cast<std::int64_t>(r.body.size()));
+  else if (*fault == fault_kind::endless)
+    r.endless = true;
+  else if (*fault == fault_kind::trickle)
+    r.trickle_ms = faults_.plan().trickle_ms;
   else
     r.body = faults_.corrupt(*fault, std::move(r.body));
   return r;

@@ -54,7 +54,10 @@ struct api_response {
   int retry_after = -1;  // >= 0: a Retry-After header, in seconds
   int delay_ms = 0;      // wait this long before answering
   bool reset = false;    // send the headers and half the body, then reset the connection
-  std::string fault;     // the fault's name, for the log; empty when none
+  std::int64_t oversized_bytes = 0;  // > 0: Content-Length this, the body, then spaces
+  bool endless = false;              // a chunked body that never ends
+  int trickle_ms = 0;                // > 0: the answer one byte at a time, this far apart
+  std::string fault;                 // the fault's name, for the log; empty when none
 };
 
 struct status_counts {

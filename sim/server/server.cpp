@@ -71,6 +71,48 @@ http::response<http::string_body> make_response(unsigned status, unsigned versio
   return res;
 }
 
+// The answers of a hostile peer, written by hand: a Content-Length of `oversized_bytes` (the
+// page, then spaces), a chunked body that never ends, or the page one byte at a time. Each
+// goes on until it is done or the client gives up; the connection is not reused.
+template <class Stream>
+net::awaitable<void> hostile_answer(Stream& stream, const api_response& out) {
+  auto& socket = beast::get_lowest_layer(stream);
+  auto write = [&stream, &socket](std::string_view bytes) -> net::awaitable<bool> {
+    socket.expires_after(std::chrono::seconds(30));
+    auto [ec, n] =
+        co_await net::async_write(stream, net::buffer(bytes.data(), bytes.size()), use_tuple);
+    co_return !ec;
+  };
+  std::string head =
+      "HTTP/1.1 200 OK\r\nServer: smartsight-sim\r\nContent-Type: "
+      "application/json\r\nConnection: close\r\n";
+  const std::string spaces(64u << 10, ' ');
+  if (out.endless) {
+    head += "Transfer-Encoding: chunked\r\n\r\n";
+    const std::string chunk = "10000\r\n" + spaces + "\r\n";  // 0x10000 bytes each
+    if (!co_await write(head)) co_return;
+    for (std::uint64_t sent = 0; sent < (8ull << 30); sent += spaces.size())
+      if (!co_await write(chunk)) co_return;
+  } else if (out.oversized_bytes > 0) {
+    head += "Content-Length: " + std::to_string(out.oversized_bytes) + "\r\n\r\n";
+    if (!co_await write(head) || !co_await write(out.body)) co_return;
+    for (auto left = out.oversized_bytes - static_cast<std::int64_t>(out.body.size()); left > 0;
+         left -= static_cast<std::int64_t>(spaces.size()))
+      if (!co_await write(std::string_view(spaces).substr(
+              0, static_cast<std::size_t>(std::min<std::int64_t>(left, spaces.size())))))
+        co_return;
+  } else {
+    head += "Content-Length: " + std::to_string(out.body.size()) + "\r\n\r\n";
+    if (!co_await write(head)) co_return;
+    net::steady_timer pause(stream.get_executor());
+    for (char c : out.body) {
+      if (!co_await write(std::string_view(&c, 1))) co_return;
+      pause.expires_after(std::chrono::milliseconds(out.trickle_ms));
+      co_await pause.async_wait(use_tuple);
+    }
+  }
+}
+
 // Answers requests on one connection until the peer closes, an error, or a response that
 // closes the connection.
 template <class Stream>
@@ -128,6 +170,10 @@ net::awaitable<void> serve(Stream& stream, sim_api& api) {
         (out.status == 200 && out.rows ? " (" + std::to_string(out.rows) + " rows)" : "") +
         (out.fault.empty() ? "" : " [fault: " + out.fault + "]"));
 
+    if (out.oversized_bytes > 0 || out.endless || out.trickle_ms > 0) {
+      co_await hostile_answer(stream, out);
+      co_return;
+    }
     if (out.delay_ms > 0) {
       net::steady_timer wait(stream.get_executor(), std::chrono::milliseconds(out.delay_ms));
       co_await wait.async_wait(use_tuple);

@@ -704,3 +704,55 @@ TEST_F(Delivery, EveryKindOfReceiverFaultLosesNothingAndRepeatsNoSession) {
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
 }
+
+TEST_F(Delivery, HostileSmartSightAnswersAreCutOffWhileMetricsAnswer) {
+  // An answer larger than max_response_bytes, a chunked body that never ends and a peer that
+  // sends one byte at a time are each cut off by a cap or the 2 s deadline: the poll fails
+  // naming why, /metrics answers within a second throughout, and once the peer behaves the
+  // session waiting in the window is alerted.
+  sim s({"--rate", "0"});
+  receiver hook((dir_.path / "accepted.jsonl").string());
+  std::string cfg = read_file(config(s.port, hook.port, "2m", ""));
+  cfg.replace(cfg.find("  timeout: 2s"), 13, "  timeout: 2s\n  max_response_bytes: 1MiB");
+  auto set_faults = [&](const std::string& method, const std::string& plan) {
+    http_reply r = http_request(s.port, method, "/_sim/faults", plan, {{"X-API-Key", s.key}});
+    EXPECT_EQ(r.status, 200u) << r.body;
+  };
+  set_faults("PUT", R"({"oversized": 1, "oversized_bytes": 50000000})");
+  add_sessions(s, {session("h1", wall_now() - 1, slow)});
+  auto daemon = start(dir_.write("hostile.yaml", cfg), s.key);
+  const std::pair<const char*, const char*> steps[] = {
+      {R"({"oversized": 1, "oversized_bytes": 50000000})", "larger than"},
+      {R"({"endless": 1})", "larger than"},
+      {R"({"trickle": 1, "trickle_ms": 300})", "deadline of 2s exceeded"}};
+  for (const auto& [plan, why] : steps) {
+    set_faults("PUT", plan);
+    const double before =
+        metric("qoewatch_polls_total{outcome=\"failure\",rule=\"slow\"}").value_or(0);
+    const std::size_t log_before = daemon->log().size();
+    EXPECT_TRUE(eventually(
+        [&] {
+          const auto t0 = std::chrono::steady_clock::now();
+          const double failed =
+              metric("qoewatch_polls_total{outcome=\"failure\",rule=\"slow\"}").value_or(-1);
+          EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s) << "/metrics was slow: " << plan;
+          return failed > before && daemon->log().find(why, log_before) != std::string::npos;
+        },
+        20s))
+        << plan << "\n"
+        << daemon->log() << s.process.log();
+    EXPECT_EQ(metric("qoewatch_source_up{rule=\"slow\"}"), 0) << plan;
+  }
+  EXPECT_TRUE(sessions_by_rule((dir_.path / "accepted.jsonl").string())["slow"].empty());
+  set_faults("DELETE", "");
+  EXPECT_TRUE(eventually(
+      [&] {
+        return sessions_by_rule((dir_.path / "accepted.jsonl").string())["slow"] ==
+               std::vector<std::string>{"h1"};
+      },
+      20s))
+      << daemon->log();
+  EXPECT_EQ(metric("qoewatch_source_up{rule=\"slow\"}"), 1);
+  daemon->signal(SIGTERM);
+  EXPECT_EQ(daemon->wait(15s), 0);
+}
