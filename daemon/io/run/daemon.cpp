@@ -205,7 +205,7 @@ class daemon {
         net::co_spawn(ioc_, watchdog(*service_.watchdog()), log_exception("watchdog"));
     }
     ioc_.run();
-    flush_checkpoints(true);
+    write_group();
     return exit_code_;
   }
 
@@ -484,7 +484,7 @@ class daemon {
 
   bool reload() {
     spdlog::info("reloading {}", opt_.config_path);
-    flush_checkpoints(true);  // what is remembered below is read from the database
+    write_group();  // what is remembered below is read from the database
     config::secrets secrets;
     config::load_result loaded = config::load_with_secrets(opt_.config_path, secrets);
     if (!loaded.errors.empty()) {
@@ -649,7 +649,7 @@ class daemon {
       if (c.notified.empty() && c.outbox.empty() && !c.clear_incident &&
           c.incident == t.committed_incident) {
         // Only the checkpoint moved: it is written with the next commit, at most a second
-        // later (flush_checkpoints). With a thousand rules that saves ~100 disk syncs a
+        // later (write_group). With a thousand rules that saves ~100 disk syncs a
         // second; a crash in between re-polls a few seconds that notify nothing new.
         deferred_checkpoints_[rule.name] = *c.checkpoint;
       } else {
@@ -699,7 +699,7 @@ class daemon {
       spdlog::info("rule {}: incident {} resolved after {} quiet poll(s)", rule.name, before.key,
                    rule.resolve_after);
     hand_to_sinks(rows);  // a dry run's: they were not queued for the database
-    flush_checkpoints(false);
+    if (steady::now() >= next_flush_) write_group();  // deferred checkpoints: once a second
     return true;
   }
 
@@ -778,12 +778,6 @@ class daemon {
     written(batch);
     for (std::size_t i = 0; i < polls; ++i) hand_to_sinks(batch[i].outbox);
     return true;
-  }
-
-  // Writes what is queued or deferred: once a second, or now when `now`.
-  void flush_checkpoints(bool now) {
-    if (!now && steady::now() < next_flush_) return;
-    write_group();
   }
 
   // A failed poll neither fires nor resolves, but Alertmanager resolves alerts that are not
@@ -997,7 +991,7 @@ class daemon {
           log_exception("rule " + name));
     }
     if (remaining > 0) co_await done.async_wait(use_tuple);
-    flush_checkpoints(true);  // the last group of commits: their notifications go out now
+    write_group();  // the last group of commits: their notifications go out now
     // Deliver what the polls found, within the shutdown grace period.
     steady::time_point deadline = steady::now() + shutdown_grace;
     net::steady_timer wait(ioc_);
@@ -1048,7 +1042,7 @@ class daemon {
   // Stops polling at once; gives notifications already being delivered the grace period.
   net::awaitable<void> stop_gracefully() {
     service_.stopping();
-    flush_checkpoints(true);  // queued notifications get the grace period too
+    write_group();  // queued notifications get the grace period too
     stopping_ = true;
     for (auto& [name, t] : tasks_) cancel(*t);
     smartsight_->close();
