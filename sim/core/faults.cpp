@@ -11,7 +11,7 @@ namespace {
 
 constexpr std::array<std::string_view, fault_kind_count> names = {
     "server_error", "throttle",       "slow",      "reset",   "truncated", "malformed",
-    "wrong_types",  "lying_counters", "oversized", "endless", "trickle"};
+    "wrong_types",  "lying_counters", "oversized", "endless", "trickle",   "huge_header"};
 
 std::string known_keys() {
   std::string out;

@@ -26,8 +26,9 @@ enum class fault_kind : std::size_t {
   oversized,       // HTTP 200 with a Content-Length of oversized_bytes: the page, then spaces
   endless,         // HTTP 200, a chunked body that never ends
   trickle,         // the right answer, one byte every trickle_ms (a slow-loris peer)
+  huge_header,     // HTTP 200 whose header never ends: filler lines until the client gives up
 };
-inline constexpr std::size_t fault_kind_count = 11;
+inline constexpr std::size_t fault_kind_count = 12;
 
 /// "server_error", "throttle", ...: the keys of a fault plan.
 std::string_view to_string(fault_kind k);

@@ -205,6 +205,8 @@ api_response sim_api::listsessions(const boost::urls::url_view& url, std::int64_
     r.endless = true;
   else if (*fault == fault_kind::trickle)
     r.trickle_ms = faults_.plan().trickle_ms;
+  else if (*fault == fault_kind::huge_header)
+    r.huge_header = true;
   else
     r.body = faults_.corrupt(*fault, std::move(r.body));
   return r;

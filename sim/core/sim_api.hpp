@@ -57,6 +57,7 @@ struct api_response {
   std::int64_t oversized_bytes = 0;  // > 0: Content-Length this, the body, then spaces
   bool endless = false;              // a chunked body that never ends
   int trickle_ms = 0;                // > 0: the answer one byte at a time, this far apart
+  bool huge_header = false;          // a header that never ends
   std::string fault;                 // the fault's name, for the log; empty when none
 };
 

@@ -71,8 +71,9 @@ http::response<http::string_body> make_response(unsigned status, unsigned versio
   return res;
 }
 
-// The answers of a hostile peer, written by hand: a Content-Length of `oversized_bytes` (the
-// page, then spaces), a chunked body that never ends, or the page one byte at a time. Each
+// The answers of a hostile peer, written by hand: a header that never ends, a Content-Length
+// of `oversized_bytes` (the page, then spaces), a chunked body that never ends, or the page one
+// byte at a time. Each
 // goes on until it is done or the client gives up; the connection is not reused.
 template <class Stream>
 net::awaitable<void> hostile_answer(Stream& stream, const api_response& out) {
@@ -87,7 +88,13 @@ net::awaitable<void> hostile_answer(Stream& stream, const api_response& out) {
       "HTTP/1.1 200 OK\r\nServer: smartsight-sim\r\nContent-Type: "
       "application/json\r\nConnection: close\r\n";
   const std::string spaces(64u << 10, ' ');
-  if (out.endless) {
+  if (out.huge_header) {
+    // 1 KiB header lines, up to 1 GiB: far past any client's header cap.
+    const std::string line = "X-Filler: " + std::string(1012, 'f') + "\r\n";
+    if (!co_await write(head)) co_return;
+    for (int i = 0; i < (1 << 20); ++i)
+      if (!co_await write(line)) co_return;
+  } else if (out.endless) {
     head += "Transfer-Encoding: chunked\r\n\r\n";
     const std::string chunk = "10000\r\n" + spaces + "\r\n";  // 0x10000 bytes each
     if (!co_await write(head)) co_return;
@@ -170,7 +177,7 @@ net::awaitable<void> serve(Stream& stream, sim_api& api) {
         (out.status == 200 && out.rows ? " (" + std::to_string(out.rows) + " rows)" : "") +
         (out.fault.empty() ? "" : " [fault: " + out.fault + "]"));
 
-    if (out.oversized_bytes > 0 || out.endless || out.trickle_ms > 0) {
+    if (out.oversized_bytes > 0 || out.endless || out.trickle_ms > 0 || out.huge_header) {
       co_await hostile_answer(stream, out);
       co_return;
     }

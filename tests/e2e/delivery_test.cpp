@@ -706,10 +706,10 @@ TEST_F(Delivery, EveryKindOfReceiverFaultLosesNothingAndRepeatsNoSession) {
 }
 
 TEST_F(Delivery, HostileSmartSightAnswersAreCutOffWhileMetricsAnswer) {
-  // An answer larger than max_response_bytes, a chunked body that never ends and a peer that
-  // sends one byte at a time are each cut off by a cap or the 2 s deadline: the poll fails
-  // naming why, /metrics answers within a second throughout, and once the peer behaves the
-  // session waiting in the window is alerted.
+  // An answer larger than max_response_bytes, a chunked body that never ends, a header that
+  // never ends and a peer that sends one byte at a time are each cut off by a cap or the 2 s
+  // deadline: the poll fails naming why, /metrics answers within a second throughout, and
+  // once the peer behaves the session waiting in the window is alerted.
   sim s({"--rate", "0"});
   receiver hook((dir_.path / "accepted.jsonl").string());
   std::string cfg = read_file(config(s.port, hook.port, "2m", ""));
@@ -724,6 +724,7 @@ TEST_F(Delivery, HostileSmartSightAnswersAreCutOffWhileMetricsAnswer) {
   const std::pair<const char*, const char*> steps[] = {
       {R"({"oversized": 1, "oversized_bytes": 50000000})", "larger than"},
       {R"({"endless": 1})", "larger than"},
+      {R"({"huge_header": 1})", "header larger than"},
       {R"({"trickle": 1, "trickle_ms": 300})", "deadline of 2s exceeded"}};
   for (const auto& [plan, why] : steps) {
     set_faults("PUT", plan);

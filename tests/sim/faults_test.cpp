@@ -25,7 +25,8 @@ TEST(SimFaults, APlanNamesWhatIsWrongWithIt) {
   EXPECT_EQ(plan_error("{"), "not JSON: incomplete JSON");
   EXPECT_EQ(plan_error(R"({"timeout": 0.1})"),
             "unknown key \"timeout\" (use server_error, throttle, slow, reset, truncated, "
-            "malformed, wrong_types, lying_counters, oversized, endless, trickle, retry_after, "
+            "malformed, wrong_types, lying_counters, oversized, endless, trickle, huge_header, "
+            "retry_after, "
             "slow_ms, oversized_bytes or trickle_ms)");
   EXPECT_EQ(plan_error(R"({"oversized_bytes": 0})"), "oversized_bytes: 0 is not in 1..2000000000");
   EXPECT_EQ(plan_error(R"({"reset": 1.5})"), "reset: expected a share from 0 to 1");
@@ -158,6 +159,8 @@ TEST(SimFaults, TheControlEndpointSwitchesFaultsOnAndOffForListsessionsOnly) {
   EXPECT_TRUE(call(api, "GET", list).endless);
   ASSERT_EQ(call(api, "PUT", "/_sim/faults", R"({"trickle": 1, "trickle_ms": 50})").status, 200u);
   EXPECT_EQ(call(api, "GET", list).trickle_ms, 50);
+  ASSERT_EQ(call(api, "PUT", "/_sim/faults", R"({"huge_header": 1})").status, 200u);
+  EXPECT_TRUE(call(api, "GET", list).huge_header);
 
   ASSERT_EQ(call(api, "PUT", "/_sim/faults", R"({"wrong_types": 1})").status, 200u);
   EXPECT_NE(call(api, "GET", list).body.find(R"("latency":"n/a")"), std::string::npos);
