@@ -8,6 +8,7 @@
 
 #include "cli/options.hpp"
 #include "config/load.hpp"
+#include "export/status_server.hpp"
 #include "run/daemon.hpp"
 #include "run/logging.hpp"
 
@@ -61,6 +62,19 @@ int main(int argc, char** argv) {
     // logs stay one object per line).
     for (const config::diagnostic& d : loaded.errors) spdlog::critical("{}", d.to_string());
     spdlog::critical("{}; not starting", summary);
+    return config_error_exit;
+  }
+  if (std::string problem = metrics::tls_problem(secrets.tls_cert_pem, secrets.tls_key_pem);
+      loaded.config->web.tls() && !problem.empty()) {
+    const config::source_location& w = loaded.config->web.tls_where;
+    const std::string line =
+        w.file + ":" + std::to_string(w.line) + ":" + std::to_string(w.column) + ": " + problem;
+    if (opt.check_config) {
+      std::cerr << line << "\nqoewatchd: 1 error in " << opt.config << "\n";
+      return 1;
+    }
+    spdlog::critical("{}", line);
+    spdlog::critical("1 error in {}; not starting", opt.config);
     return config_error_exit;
   }
   if (opt.check_config) {

@@ -587,3 +587,80 @@ rules: [{name: r, qoefilter: latency > 5}]
             std::string::npos)
       << got[0];
 }
+
+TEST(Config, WebTlsAndBasicAuth) {
+  const std::string hash = "$2b$04$abcdefghijklmnopqrstuuNiYvmXvFtJDd4TYtHmhUlN9d1LAPLTu";
+  temp_dir dir;
+  std::string main = dir.write("q.yaml", std::string(minimal) +
+                                             "web:\n"
+                                             "  tls_cert_file: tls/cert.pem\n"
+                                             "  tls_key_file: $CREDENTIALS_DIRECTORY/web.key\n"
+                                             "  basic_auth_users:\n"
+                                             "    prometheus: \"" +
+                                             hash + "\"\n");
+  config::load_result r = config::load(main);
+  ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
+  const config::web_config& web = r.config->web;
+  EXPECT_EQ(web.tls_cert_file, (dir.path() / "tls/cert.pem").string());
+  EXPECT_EQ(web.tls_key_file, "$CREDENTIALS_DIRECTORY/web.key");
+  EXPECT_TRUE(web.tls());
+  EXPECT_EQ(web.basic_auth_users, (std::map<std::string, std::string>{{"prometheus", hash}}));
+  // Without web:, plain HTTP and no users.
+  config::load_result plain = config::load_from_string(minimal, "c.yaml");
+  ASSERT_TRUE(plain.config);
+  EXPECT_FALSE(plain.config->web.tls());
+  EXPECT_TRUE(plain.config->web.basic_auth_users.empty());
+}
+
+TEST(Config, WebErrorsNameTheSettingAndNeverRepeatAPassword) {
+  const std::string base = std::string(minimal) + "web:\n";
+  EXPECT_EQ(errors_of(base + "  tls_cert_file: c.pem\n"),
+            std::vector<std::string>{"c.yaml:8:18: web.tls_key_file: missing (tls_cert_file "
+                                     "needs the private key that goes with it)"});
+  EXPECT_EQ(errors_of(base + "  tls_key_file: k.pem\n"),
+            std::vector<std::string>{"c.yaml:8:17: web.tls_cert_file: missing (tls_key_file "
+                                     "needs the certificate that goes with it)"});
+  std::vector<std::string> got =
+      errors_of(base + "  basic_auth_users:\n    alice: hunter2hunter2\n");
+  ASSERT_EQ(got.size(), 1u) << testing::PrintToString(got);
+  EXPECT_EQ(got[0].substr(0, 48), "c.yaml:9:12: web.basic_auth_users.alice: is not ");
+  EXPECT_EQ(got[0].find("hunter2"), std::string::npos) << got[0];
+  got = errors_of(base +
+                  "  basic_auth_users:\n    \"a:b\": "
+                  "$2b$04$abcdefghijklmnopqrstuuNiYvmXvFtJDd4TYtHmhUlN9d1LAPLTu\n");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_NE(got[0].find("without ':'"), std::string::npos) << got[0];
+  EXPECT_EQ(errors_of(base + "  basic_auth_users: []\n").size(), 1u);
+  // Cost outside 04..31, wrong prefix, one character short.
+  for (const char* bad : {"$2b$03$abcdefghijklmnopqrstuuNiYvmXvFtJDd4TYtHmhUlN9d1LAPLTu",
+                          "$2x$10$abcdefghijklmnopqrstuuNiYvmXvFtJDd4TYtHmhUlN9d1LAPLTu",
+                          "$2b$10$abcdefghijklmnopqrstuuNiYvmXvFtJDd4TYtHmhUlN9d1LAPLT"}) {
+    EXPECT_EQ(errors_of(base + "  basic_auth_users: {u: \"" + bad + "\"}\n").size(), 1u) << bad;
+  }
+  got = errors_of(base + "  tls_certfile: x\n");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_NE(got[0].find("did you mean \"tls_cert_file\""), std::string::npos) << got[0];
+}
+
+TEST(Config, WebTlsFilesAreReadWithTheSecrets) {
+  temp_dir dir;
+  std::string cert = dir.write("cert.pem",
+                               "-----BEGIN CERTIFICATE-----\nMIIB\n-----END "
+                               "CERTIFICATE-----\n");
+  std::string key = dir.write("key.pem", "not a key\n");
+  std::string main =
+      dir.write("q.yaml", std::string(minimal) +
+                              "web:\n  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n");
+  ::setenv("QW_TEST_KEY", "k", 1);
+  config::secrets s;
+  config::load_result r = config::load_with_secrets(main, s);
+  ASSERT_FALSE(r.config);
+  EXPECT_EQ(texts(r), std::vector<std::string>{main + ":8:18: web.tls_key_file: \"" + key +
+                                               "\" holds no PEM private key (no -----BEGIN line)"});
+  dir.write("key.pem", "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n");
+  r = config::load_with_secrets(main, s);
+  ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
+  EXPECT_EQ(s.tls_cert_pem.substr(0, 27), "-----BEGIN CERTIFICATE-----");
+  EXPECT_EQ(s.tls_key_pem.substr(0, 27), "-----BEGIN PRIVATE KEY-----");
+  ::unsetenv("QW_TEST_KEY");
+}

@@ -1,10 +1,12 @@
 // The real binaries end to end: smartsight-sim with known sessions, qoewatchd, and the webhook
 // receiver from scripts/. Asserts what on-call and the dashboards would see.
+#include <crypt.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -445,6 +447,111 @@ TEST_F(Daemon, PollsOverHttpsVerifyingThePeer) {
   daemon.signal(SIGTERM);
   EXPECT_EQ(daemon.wait(15s), 0);
   EXPECT_EQ(read_file(dir_.path / "received.jsonl"), "");
+}
+
+namespace {
+
+// A bcrypt hash of `password` with a fresh salt (cost 4: fast; the daemon reads any cost).
+std::string bcrypt(const std::string& password) {
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  if (crypt_gensalt_rn("$2b$", 4, nullptr, 0, salt, sizeof salt) == nullptr) return "";
+  crypt_data data{};
+  const char* out = crypt_r(password.c_str(), salt, &data);
+  return out == nullptr ? "" : out;
+}
+
+// curl against the daemon's endpoint: "STATUS BODY", or "000" when no HTTP answer came. The
+// credentials go in a curl config file, never on a command line.
+std::string curl(const std::filesystem::path& dir, const std::string& url, const std::string& ca,
+                 const std::string& user_password = "") {
+  std::filesystem::path conf = dir / "curl.conf", out = dir / "curl.out";
+  std::ofstream(conf) << (user_password.empty() ? "" : "user = \"" + user_password + "\"\n");
+  std::string cmd = "curl -s --max-time 10 -K " + conf.string() + " --cacert " + ca + " -D " +
+                    (dir / "curl.headers").string() + " -o " + out.string() +
+                    " -w '%{http_code}' " + url + " > " + (dir / "curl.code").string();
+  (void)std::system(cmd.c_str());
+  std::string code = read_file(dir / "curl.code");
+  return code + " " + (std::filesystem::exists(out) ? read_file(out) : "");
+}
+
+}  // namespace
+
+TEST_F(Daemon, MetricsOverHttpsWithBasicAuth) {
+  std::string cert = (dir_.path / "cert.pem").string(), key = (dir_.path / "key.pem").string();
+  std::string other = (dir_.path / "other.pem").string();
+  std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost -days 1 -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1 && openssl genrsa -out " + other +
+      " 2048 >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  sim s({"--rate", "0"});
+  receiver hook((dir_.path / "received.jsonl").string());
+  const std::string listen = free_port();
+  const std::string base = read_file(config(s.port, hook.port, listen));
+  auto with_web = [&](const std::string& key_file, const std::string& users) {
+    return dir_.write("qoewatch.yaml", base + "web:\n  tls_cert_file: " + cert +
+                                           "\n  tls_key_file: " + key_file +
+                                           "\n  basic_auth_users:\n" + users);
+  };
+  const std::string first = "correct horse battery", second = "staple-2026";
+  const std::string hash = bcrypt(first);
+  ASSERT_EQ(hash.substr(0, 7), "$2b$04$");
+
+  // A key that does not go with the certificate: --check-config says which setting.
+  child_process check(
+      QOEWATCHD_BINARY,
+      {"--config", with_web(other, "    prometheus: \"" + hash + "\"\n"), "--check-config"},
+      {{"QW_KEY", s.key}});
+  EXPECT_EQ(check.wait(30s), 1) << check.log();
+  EXPECT_NE(check.log().find("web.tls_key_file: the private key does not belong to the "
+                             "certificate in web.tls_cert_file"),
+            std::string::npos)
+      << check.log();
+
+  std::string cfg = with_web(key, "    prometheus: \"" + hash + "\"\n");
+  child_process daemon(QOEWATCHD_BINARY, {"--config", cfg, "--log-level", "debug"},
+                       {{"QW_KEY", s.key}});
+  const std::string url = "https://localhost:" + listen;
+  ASSERT_TRUE(
+      eventually([&] { return curl(dir_.path, url + "/healthz", cert) == "200 ok\n"; }, 20s))
+      << daemon.log();
+  // Liveness needs no password; metrics and readiness do.
+  std::string reply = curl(dir_.path, url + "/metrics", cert);
+  EXPECT_EQ(reply, "401 unauthorized\n");
+  EXPECT_NE(
+      read_file(dir_.path / "curl.headers").find("WWW-Authenticate: Basic realm=\"qoewatch\""),
+      std::string::npos);
+  EXPECT_EQ(curl(dir_.path, url + "/readyz", cert).substr(0, 3), "401");
+  EXPECT_EQ(curl(dir_.path, url + "/metrics", cert, "prometheus:" + second).substr(0, 3), "401");
+  EXPECT_EQ(curl(dir_.path, url + "/metrics", cert, "grafana:" + first).substr(0, 3), "401");
+  reply = curl(dir_.path, url + "/metrics", cert, "prometheus:" + first);
+  EXPECT_EQ(reply.substr(0, 4), "200 ");
+  EXPECT_NE(reply.find("qoewatch_source_up{rule=\"slow\"}"), std::string::npos) << reply;
+  // Plain HTTP to the HTTPS port gets no HTTP answer.
+  EXPECT_EQ(curl(dir_.path, "http://127.0.0.1:" + listen + "/metrics", cert).substr(0, 3), "000");
+
+  // A reload changes the password at once: the old one is refused from then on.
+  with_web(key, "    prometheus: \"" + bcrypt(second) + "\"\n");
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return daemon.log().find("reloaded") != std::string::npos; }, 10s))
+      << daemon.log();
+  EXPECT_EQ(curl(dir_.path, url + "/metrics", cert, "prometheus:" + first).substr(0, 3), "401");
+  EXPECT_EQ(curl(dir_.path, url + "/metrics", cert, "prometheus:" + second).substr(0, 3), "200");
+  // A reload with a key that does not fit fails and keeps serving as before.
+  with_web(other, "    prometheus: \"" + bcrypt(second) + "\"\n");
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(eventually(
+      [&] { return daemon.log().find("reload failed: web.tls_key_file") != std::string::npos; },
+      10s))
+      << daemon.log();
+  EXPECT_EQ(curl(dir_.path, url + "/metrics", cert, "prometheus:" + second).substr(0, 3), "200");
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(15s), 0);
+  for (const std::string& secret : {first, second}) {
+    EXPECT_EQ(daemon.log().find(secret), std::string::npos) << secret;
+  }
+  EXPECT_EQ(daemon.log().find("PRIVATE KEY"), std::string::npos);
 }
 
 TEST_F(Daemon, ReloadPointingASinkElsewhereDeliversWhatItStillOwes) {

@@ -104,10 +104,23 @@ struct rule_config {
   bool operator==(const rule_config&) const = default;
 };
 
+// Who may read the daemon's own endpoints, and how (the `web:` section). Both TLS files or
+// neither; with basic_auth_users, /metrics and /readyz need one of the users (/healthz stays
+// open for liveness probes: it tells nothing but "ok").
+struct web_config {
+  std::string tls_cert_file;  // PEM chain; as written, or under $CREDENTIALS_DIRECTORY
+  std::string tls_key_file;   // PEM private key: a secret, read like the other secrets
+  std::map<std::string, std::string> basic_auth_users;  // user name: bcrypt hash ($2a/b/y$)
+  source_location tls_where;                            // tls_cert_file's entry
+  bool tls() const { return !tls_cert_file.empty(); }
+  bool operator==(const web_config&) const = default;
+};
+
 struct daemon_config {
   std::string file;  // the main config file as given
   smartsight_config smartsight;
   std::string listen = "0.0.0.0:9786";
+  web_config web;
   std::string state_dir = "/var/lib/qoewatch";
   // After downtime, polls cover from the last processed window end, but never more than this
   // far back; what is older is skipped with a warning.

@@ -146,6 +146,20 @@ std::optional<std::string> url_problem(const std::string& url, const std::string
 // Secret files may be named relative to the folder systemd gives the service's credentials.
 constexpr std::string_view credentials_prefix = "$CREDENTIALS_DIRECTORY/";
 
+// "$2b$10$" + 22 characters of salt + 31 of hash, in bcrypt's base64 alphabet; $2a$ and $2y$
+// (htpasswd's) are the same algorithm. Costs 04 to 31.
+bool is_bcrypt_hash(std::string_view h) {
+  if (h.size() != 60 || h[0] != '$' || h[1] != '2' || h[3] != '$' || h[6] != '$') return false;
+  if (h[2] != 'a' && h[2] != 'b' && h[2] != 'y') return false;
+  if (h[4] < '0' || h[4] > '3' || h[5] < '0' || h[5] > '9') return false;
+  int cost = (h[4] - '0') * 10 + (h[5] - '0');
+  if (cost < 4 || cost > 31) return false;
+  return std::all_of(h.begin() + 7, h.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '/';
+  });
+}
+
 class loader {
  public:
   std::vector<diagnostic> errors;
@@ -409,6 +423,59 @@ class loader {
       return;
     }
     out = *s;
+  }
+
+  void web(const std::string& file, const fs::path& dir, const YAML::Node& n, web_config& out) {
+    const std::string path = "web";
+    if (!check_map(file, n, path, {"tls_cert_file", "tls_key_file", "basic_auth_users"},
+                   "tls_cert_file and tls_key_file, basic_auth_users"))
+      return;
+    YAML::Node cert = n["tls_cert_file"];
+    YAML::Node key = n["tls_key_file"];
+    if (cert && !key) {
+      error(file, cert.Mark(), key_path(path, "tls_key_file"),
+            "missing (tls_cert_file needs the private key that goes with it)");
+    } else if (key && !cert) {
+      error(file, key.Mark(), key_path(path, "tls_cert_file"),
+            "missing (tls_key_file needs the certificate that goes with it)");
+    } else if (cert && key) {
+      auto c = secret_path(dir, text(file, cert, key_path(path, "tls_cert_file")));
+      auto k = secret_path(dir, text(file, key, key_path(path, "tls_key_file")));
+      if (c && k) {
+        out.tls_cert_file = *c;
+        out.tls_key_file = *k;
+        out.tls_where = {file, cert.Mark().line + 1, cert.Mark().column + 1};
+      }
+    }
+    YAML::Node users = n["basic_auth_users"];
+    if (!users) return;
+    const std::string users_path = key_path(path, "basic_auth_users");
+    if (!users.IsMap() || users.size() == 0) {
+      error(file, users.Mark(), users_path,
+            "must map user names to bcrypt hashes ({prometheus: $2b$10$...})");
+      return;
+    }
+    for (auto it = users.begin(); it != users.end(); ++it) {
+      const std::string user = it->first.IsScalar() ? it->first.Scalar() : std::string{};
+      const std::string user_path = users_path + "." + user;
+      if (user.empty() || user.find(':') != std::string::npos ||
+          std::any_of(user.begin(), user.end(),
+                      [](char ch) { return static_cast<unsigned char>(ch) < 0x20; })) {
+        error(file, it->first.Mark(), users_path,
+              "a user name must be non-empty text without ':' or control characters");
+        continue;
+      }
+      std::optional<std::string> hash = text(file, it->second, user_path);
+      if (!hash) continue;
+      if (!is_bcrypt_hash(*hash)) {
+        // The value may be a password written by mistake: never repeat it.
+        error(file, it->second.Mark(), user_path,
+              "is not a bcrypt hash ($2b$, two-digit cost, 53 characters; make one with "
+              "htpasswd -nBC 10 USER, and keep what follows the colon)");
+        continue;
+      }
+      out.basic_auth_users[user] = *hash;
+    }
   }
 
   void defaults(const std::string& file, const YAML::Node& n, rule_defaults& out) {
@@ -954,8 +1021,8 @@ load_result load_from_string(std::string_view yaml, const std::string& file) {
   cfg.file = file;
   const fs::path dir = fs::path(file).parent_path();
   if (!l.check_map(file, *root, "",
-                   {"smartsight", "listen", "state_dir", "max_catchup", "rule_files", "defaults",
-                    "sinks", "rules"},
+                   {"smartsight", "listen", "web", "state_dir", "max_catchup", "rule_files",
+                    "defaults", "sinks", "rules"},
                    "smartsight:, rules: or rule_files:, ...")) {
     result.errors = std::move(l.errors);
     return result;
@@ -967,6 +1034,7 @@ load_result load_from_string(std::string_view yaml, const std::string& file) {
     l.error(file, n.Mark(), "smartsight",
             "missing (required: base_url, customer_id and api_key_file or api_key_env)");
   if (YAML::Node v = n["listen"]) l.listen(file, v, cfg.listen);
+  if (YAML::Node v = n["web"]) l.web(file, dir, v, cfg.web);
   if (YAML::Node v = n["state_dir"]) {
     if (auto s = l.text(file, v, "state_dir")) {
       fs::path p(*s);
@@ -1097,9 +1165,11 @@ std::optional<std::string> clean_token(std::string key, std::string_view what,
   return key;
 }
 
-std::optional<std::string> read_token_file(const std::string& written, std::string_view what,
-                                           std::string& error) {
-  std::string path = written;
+// The text of a file a secret is read from: `written` is as in the config (absolute, or under
+// $CREDENTIALS_DIRECTORY). On failure `error` says which file and why.
+std::optional<std::string> read_secret_file(const std::string& written, std::string& error,
+                                            std::string& path) {
+  path = written;
   if (written.starts_with(credentials_prefix)) {
     const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
     if (dir == nullptr || *dir == '\0') {
@@ -1112,11 +1182,28 @@ std::optional<std::string> read_token_file(const std::string& written, std::stri
   }
   std::string err;
   std::optional<std::string> text = read_file(path, err);
-  if (!text) {
-    error = "cannot read " + in_quotes(path) + ": " + err;
+  if (!text) error = "cannot read " + in_quotes(path) + ": " + err;
+  return text;
+}
+
+std::optional<std::string> read_token_file(const std::string& written, std::string_view what,
+                                           std::string& error) {
+  std::string path;
+  std::optional<std::string> text = read_secret_file(written, error, path);
+  if (!text) return std::nullopt;
+  return clean_token(std::move(*text), what, in_quotes(path), error);
+}
+
+// A PEM file: some text holding "-----BEGIN ". What is in it is for OpenSSL to judge.
+std::optional<std::string> read_pem_file(const std::string& written, std::string_view what,
+                                         std::string& error) {
+  std::string path;
+  std::optional<std::string> text = read_secret_file(written, error, path);
+  if (text && text->find("-----BEGIN ") == std::string::npos) {
+    error = in_quotes(path) + " holds no PEM " + std::string(what) + " (no -----BEGIN line)";
     return std::nullopt;
   }
-  return clean_token(std::move(*text), what, in_quotes(path), error);
+  return text;
 }
 
 }  // namespace
@@ -1170,6 +1257,21 @@ secrets read_secrets(const daemon_config& cfg, std::vector<diagnostic>& errors) 
         fail("url_file", err);
       }
     }
+  }
+  if (cfg.web.tls()) {
+    auto fail = [&](const std::string& key, std::string message) {
+      const source_location& w = cfg.web.tls_where;
+      errors.push_back({w.file, w.line, w.column, "web." + key, std::move(message)});
+    };
+    std::string err;
+    if (auto pem = read_pem_file(cfg.web.tls_cert_file, "certificate", err))
+      out.tls_cert_pem = std::move(*pem);
+    else
+      fail("tls_cert_file", err);
+    if (auto pem = read_pem_file(cfg.web.tls_key_file, "private key", err))
+      out.tls_key_pem = std::move(*pem);
+    else
+      fail("tls_key_file", err);
   }
   return out;
 }

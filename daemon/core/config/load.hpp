@@ -45,6 +45,8 @@ struct secrets {
   std::map<std::string, std::string> signing_keys;  // sink name: HMAC key (decoded)
   std::map<std::string, std::string> routing_keys;  // sink name: PagerDuty routing key
   std::map<std::string, std::string> urls;          // sink name: URL read from url_file
+  std::string tls_cert_pem;                         // web.tls_cert_file's text
+  std::string tls_key_pem;                          // web.tls_key_file's text
   bool operator==(const secrets&) const = default;
 };
 

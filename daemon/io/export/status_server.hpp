@@ -1,12 +1,16 @@
 // The daemon's own HTTP endpoints on the event loop: /metrics (Prometheus text format),
 // /healthz (the process is alive and its loop turns) and /readyz (config loaded, every rule
 // polled at least once). One coroutine per connection, keep-alive, small request cap.
+// Optionally over HTTPS, and with HTTP basic auth (bcrypt hashes, as Prometheus exporters do)
+// on /metrics and /readyz; /healthz stays open for liveness probes. Passwords are checked on a
+// thread of their own (bcrypt is slow on purpose), so polls never wait for a login.
 // Not thread-safe: use from the event loop's thread.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -16,6 +20,15 @@ struct status_handlers {
   std::function<std::string()> metrics;    // the /metrics body
   std::function<std::string()> not_ready;  // empty when ready, else why not (for /readyz)
 };
+
+struct status_security {
+  std::string tls_cert_pem;  // PEM chain; with tls_key_pem, serve HTTPS. Both empty: HTTP
+  std::string tls_key_pem;
+  std::map<std::string, std::string> basic_auth_users;  // user: bcrypt hash; empty: no auth
+};
+
+/// Why the certificate and key cannot serve HTTPS ("web.tls_key_file: ..."), or "".
+std::string tls_problem(const std::string& cert_pem, const std::string& key_pem);
 
 class status_server {
  public:
@@ -27,6 +40,11 @@ class status_server {
   /// Binds `listen` ("HOST:PORT", "[::]:PORT"; port 0 picks one) and starts accepting.
   /// Returns an error message naming the address when it cannot.
   std::string start(const std::string& listen);
+
+  /// Serves new connections with `security` from now on (before start(), or at a reload:
+  /// a renewed certificate, changed users). Connections already open keep what they had.
+  /// On error (naming the web.* setting) nothing changes.
+  std::string secure(const status_security& security);
 
   /// The bound port (after a successful start).
   std::uint16_t port() const;

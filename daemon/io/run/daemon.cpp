@@ -121,14 +121,19 @@ http::client_options smartsight_options(const config::smartsight_config& s) {
   return o;
 }
 
+metrics::status_security web_security(const config::daemon_config& cfg,
+                                      const config::secrets& secrets) {
+  return {secrets.tls_cert_pem, secrets.tls_key_pem, cfg.web.basic_auth_users};
+}
+
 // The address a receiver can use to reach this daemon's /metrics.
-std::string external_url(const std::string& listen, std::uint16_t port) {
+std::string external_url(const std::string& listen, std::uint16_t port, bool tls) {
   std::string host = listen.substr(0, listen.rfind(':'));
   if (host == "0.0.0.0" || host == "[::]" || host == "::") {
     char name[256] = {};
     host = ::gethostname(name, sizeof name - 1) == 0 ? name : "localhost";
   }
-  return "http://" + host + ":" + std::to_string(port);
+  return (tls ? "https://" : "http://") + host + ":" + std::to_string(port);
 }
 
 // What one poll produced.
@@ -168,17 +173,21 @@ class daemon {
       }
     }
     if (!opt_.once) {
-      if (std::string err = status_.start(cfg_->listen); !err.empty()) {
+      std::string err = status_.secure(web_security(*cfg_, secrets_));
+      if (err.empty()) err = status_.start(cfg_->listen);
+      if (!err.empty()) {
         spdlog::critical("{}", err);
         return 1;
       }
-      spdlog::info("serving /metrics, /healthz and /readyz on {} (port {})", cfg_->listen,
-                   status_.port());
+      spdlog::info("serving /metrics, /healthz and /readyz on {} (port {}, {}{})", cfg_->listen,
+                   status_.port(), cfg_->web.tls() ? "HTTPS" : "HTTP",
+                   cfg_->web.basic_auth_users.empty() ? "" : ", basic auth");
     }
-    external_url_ = external_url(
-        cfg_->listen, opt_.once ? static_cast<std::uint16_t>(
-                                      std::stoi(cfg_->listen.substr(cfg_->listen.rfind(':') + 1)))
-                                : status_.port());
+    external_url_ = external_url(cfg_->listen,
+                                 opt_.once ? static_cast<std::uint16_t>(std::stoi(
+                                                 cfg_->listen.substr(cfg_->listen.rfind(':') + 1)))
+                                           : status_.port(),
+                                 cfg_->web.tls());
     smartsight_ = make_smartsight(cfg_->smartsight);
     try {
       apply_sinks();
@@ -504,6 +513,14 @@ class daemon {
       spdlog::error("reload failed: {}; still running the previous configuration", e.what());
       metrics_.record_config_load(false, epoch_seconds(system_clock::now()));
       return false;
+    }
+    if (!opt_.once) {
+      // A renewed certificate or changed users apply to new connections at once.
+      if (std::string err = status_.secure(web_security(*next, secrets)); !err.empty()) {
+        spdlog::error("reload failed: {}; still running the previous configuration", err);
+        metrics_.record_config_load(false, epoch_seconds(system_clock::now()));
+        return false;
+      }
     }
     if (next->listen != cfg_->listen)
       spdlog::warn("listen changed to {}; it takes effect at the next restart", next->listen);
