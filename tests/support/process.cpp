@@ -65,7 +65,10 @@ child_process::child_process(std::string binary, std::vector<std::string> args,
   std::vector<char*> argv;
   for (std::string& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
-  if (const char* path = std::getenv("PATH"); path && !env.count("PATH")) env["PATH"] = path;
+  // PATH, and the sanitizers' settings of a scripts/sanitize run, unless given.
+  for (const char* name : {"PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS"}) {
+    if (const char* value = std::getenv(name); value && !env.count(name)) env[name] = value;
+  }
   std::vector<std::string> env_s;
   for (const auto& [k, v] : env) env_s.push_back(k + "=" + v);
   std::vector<char*> envp;

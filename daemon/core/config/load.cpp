@@ -897,7 +897,10 @@ class loader {
     if (YAML::Node v = n["sinks"]) {
       if (auto list = string_list(file, v, key_path(path, "sinks"), "[oncall]")) {
         for (std::size_t i = 0; i < list->size(); ++i) {
-          const auto& [name, node] = (*list)[i];
+          // (Not a structured binding: clang 14, which builds the fuzz targets, cannot capture
+          // one in the lambda below.)
+          const std::string& name = (*list)[i].first;
+          const YAML::Node& node = (*list)[i].second;
           if (std::find(r.sinks.begin(), r.sinks.end(), name) != r.sinks.end()) {
             error(file, node.Mark(), index_path(key_path(path, "sinks"), i),
                   in_quotes(name) + " is listed twice");
