@@ -532,8 +532,9 @@ TEST_F(Daemon, MetricsOverHttpsWithBasicAuth) {
   // Plain HTTP to the HTTPS port gets no HTTP answer.
   EXPECT_EQ(curl(dir_.path, "http://127.0.0.1:" + listen + "/metrics", cert).substr(0, 3), "000");
 
-  // A reload changes the password at once: the old one is refused from then on.
-  with_web(key, "    prometheus: \"" + bcrypt(second) + "\"\n");
+  // A reload changes the password at once: the old one is refused from then on. (The new hash
+  // in htpasswd's $2y$ spelling, the same algorithm.)
+  with_web(key, "    prometheus: \"$2y$" + bcrypt(second).substr(4) + "\"\n");
   daemon.signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return daemon.log().find("reloaded") != std::string::npos; }, 10s))
       << daemon.log();
