@@ -64,8 +64,11 @@ int main(int argc, char** argv) {
     spdlog::critical("{}; not starting", summary);
     return config_error_exit;
   }
-  if (std::string problem = metrics::tls_problem(secrets.tls_cert_pem, secrets.tls_key_pem);
-      loaded.config->web.tls() && !problem.empty()) {
+  // A certificate or key OpenSSL cannot use is a config error (exit 78: no restart loop).
+  std::string problem;
+  if (loaded.config->web.tls())
+    problem = metrics::tls_problem(secrets.tls_cert_pem, secrets.tls_key_pem);
+  if (!problem.empty()) {
     const config::source_location& w = loaded.config->web.tls_where;
     const std::string line =
         w.file + ":" + std::to_string(w.line) + ":" + std::to_string(w.column) + ": " + problem;

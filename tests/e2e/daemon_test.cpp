@@ -509,6 +509,14 @@ TEST_F(Daemon, MetricsOverHttpsWithBasicAuth) {
                              "certificate in web.tls_cert_file"),
             std::string::npos)
       << check.log();
+  // Started that way, it stops as on any config error (78: systemd does not restart it).
+  child_process refused(QOEWATCHD_BINARY,
+                        {"--config", with_web(other, "    u: \"" + hash + "\"\n")},
+                        {{"QW_KEY", s.key}});
+  EXPECT_EQ(refused.wait(30s), 78) << refused.log();
+  EXPECT_NE(refused.log().find("web.tls_key_file: the private key does not belong"),
+            std::string::npos)
+      << refused.log();
 
   std::string cfg = with_web(key, "    prometheus: \"" + hash + "\"\n");
   child_process daemon(QOEWATCHD_BINARY, {"--config", cfg, "--log-level", "debug"},
