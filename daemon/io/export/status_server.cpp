@@ -168,6 +168,11 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
     return out;
   }
 
+  const std::string* hash_of(const std::string& user) const {
+    auto it = users.find(user);
+    return it == users.end() ? nullptr : &it->second;
+  }
+
   // Whether the request carries the password of a configured user.
   net::awaitable<bool> authorized(const http::request<http::empty_body>& req) {
     auto it = req.find(http::field::authorization);
@@ -177,14 +182,16 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
     std::string user = std::move(creds->first), password = std::move(creds->second);
     auto key = digest(user, password);
     if (accepted.contains(key)) co_return true;
-    auto found = users.find(user);
-    const std::string hash = found == users.end() ? unknown_user_hash : found->second;
+    const std::string* configured = hash_of(user);
+    const std::string hash = configured == nullptr ? unknown_user_hash : *configured;
     // (A coroutine of its own, not a capturing lambda: GCC 12 frees a coroutine lambda's
     // captures twice.)
     bool ok =
         co_await net::co_spawn(bcrypt_thread->get_executor(),
                                bcrypt_on_thread(std::move(password), hash), net::use_awaitable);
-    ok = ok && found != users.end();
+    // Looked up again: a reload meanwhile may have removed the user or changed the hash.
+    configured = hash_of(user);
+    ok = ok && configured != nullptr && *configured == hash;
     if (ok) {
       if (accepted.size() >= 64) accepted.clear();
       accepted.insert(key);
