@@ -452,10 +452,11 @@ TEST_F(Daemon, PollsOverHttpsVerifyingThePeer) {
 
 namespace {
 
-// A bcrypt hash of `password` with a fresh salt (cost 4: fast; the daemon reads any cost).
-std::string bcrypt(const std::string& password) {
+// A bcrypt hash of `password` with a fresh salt (cost 4 unless said: fast; the daemon reads
+// any cost).
+std::string bcrypt(const std::string& password, unsigned long cost = 4) {
   char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-  if (crypt_gensalt_rn("$2b$", 4, nullptr, 0, salt, sizeof salt) == nullptr) return "";
+  if (crypt_gensalt_rn("$2b$", cost, nullptr, 0, salt, sizeof salt) == nullptr) return "";
   crypt_data data{};
   const char* out = crypt_r(password.c_str(), salt, &data);
   return out == nullptr ? "" : out;
@@ -556,6 +557,48 @@ TEST_F(Daemon, MetricsOverHttpsWithBasicAuth) {
       10s))
       << daemon.log();
   EXPECT_EQ(curl(dir_.path, url + "/metrics", cert, "prometheus:" + second).substr(0, 3), "200");
+
+  // Wrong guesses queue on the bcrypt thread (cost 12: a few hundred ms each) while the event
+  // loop goes on: liveness, and a password already accepted, answer at once meanwhile.
+  with_web(key, "    prometheus: \"" + bcrypt(second, 12) + "\"\n");
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(eventually(
+      [&] {
+        const std::string log = daemon.log();
+        std::size_t n = 0;
+        for (std::size_t at = log.find("reloaded: "); at != std::string::npos;
+             at = log.find("reloaded: ", at + 1))
+          ++n;
+        return n == 2;
+      },
+      10s))
+      << daemon.log();
+  EXPECT_EQ(curl(dir_.path, url + "/metrics", cert, "prometheus:" + second).substr(0, 3), "200");
+  std::string flood;
+  for (int i = 0; i < 8; ++i) {
+    const std::string n = std::to_string(i);
+    std::ofstream(dir_.path / ("guess" + n + ".conf"))
+        << "user = \"prometheus:guess" << n << "\"\n";
+    flood += "curl -s --max-time 60 -K " + (dir_.path / ("guess" + n + ".conf")).string() +
+             " --cacert " + cert + " -o /dev/null -w '%{http_code}' " + url + "/metrics > " +
+             (dir_.path / ("guess" + n + ".code")).string() + " & ";
+  }
+  ASSERT_EQ(std::system(flood.c_str()), 0);
+  std::this_thread::sleep_for(300ms);  // the guesses are in, and queued behind each other
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(curl(dir_.path, url + "/healthz", cert), "200 ok\n");
+  EXPECT_EQ(curl(dir_.path, url + "/metrics", cert, "prometheus:" + second).substr(0, 3), "200");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_TRUE(eventually(
+      [&] {
+        for (int i = 0; i < 8; ++i) {
+          const auto f = dir_.path / ("guess" + std::to_string(i) + ".code");
+          if (!std::filesystem::exists(f) || read_file(f) != "401") return false;
+        }
+        return true;
+      },
+      30s));
+
   daemon.signal(SIGTERM);
   EXPECT_EQ(daemon.wait(15s), 0);
   for (const std::string& secret : {first, second}) {
