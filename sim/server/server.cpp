@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -298,10 +299,18 @@ int run_server(const server_config& config, sim_api& api) {
     log(std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
     ioc.stop();
   });
-  std::cout << "listening on " << format_endpoint(acceptor.local_endpoint()) << std::endl;
-  log(std::string(tls ? "serving HTTPS" : "serving HTTP") + "; stop with SIGTERM or SIGINT");
+  const std::string listening = "listening on " + format_endpoint(acceptor.local_endpoint());
   net::co_spawn(ioc, accept_loop(std::move(acceptor), tls ? &*tls : nullptr, api),
                 log_failure("listener"));
+  // Printed from inside the loop: a supervisor that signals on reading it finds the process
+  // already waiting for signals in the loop. (Under ThreadSanitizer, which defers a signal
+  // that arrives outside a blocking call, one sent before run() was sometimes never handled.)
+  const std::string serving =
+      std::string(tls ? "serving HTTPS" : "serving HTTP") + "; stop with SIGTERM or SIGINT";
+  net::post(ioc, [&listening, &serving] {
+    std::cout << listening << std::endl;
+    log(serving);
+  });
   ioc.run();
   return 0;
 }
