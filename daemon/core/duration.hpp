@@ -27,6 +27,13 @@ inline double epoch_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
+/// The wall-clock time `seconds` after the epoch: the inverse of epoch_seconds.
+inline std::chrono::system_clock::time_point from_epoch_seconds(double seconds) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::duration<double>(seconds)));
+}
+
 /// `d` in whole seconds (truncated): what windows, checkpoints and expiries count in.
 inline std::int64_t whole_seconds(duration d) {
   return std::chrono::duration_cast<std::chrono::seconds>(d).count();

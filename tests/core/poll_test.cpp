@@ -250,7 +250,8 @@ TEST(Poll, EachOffendingSessionIsNewOnceAcrossOverlappingWindows) {
     evaluate::poll_accumulator acc(rule);
     acc.add(page_of(body, acc.schema()));
     evaluate::decision d = evaluate::decide(rule, acc, notified);
-    evaluate::record(rule, d, notified);
+    for (const fetch::session_row* row : d.new_sessions)
+      notified.insert(rule.name, row->sessionid, evaluate::ended_at(row->endtime));
     return std::pair(ids(d.new_sessions), d.offending);
   };
   auto [first, n1] = poll(R"({"response":[{"latency":9,"sessionid":"a","endtime":100},

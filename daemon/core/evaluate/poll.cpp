@@ -220,9 +220,4 @@ decision decide(const config::rule_config& rule, const poll_accumulator& acc,
   return d;
 }
 
-void record(const config::rule_config& rule, const decision& d, notified_sessions& notified) {
-  for (const fetch::session_row* row : d.new_sessions)
-    notified.insert(rule.name, row->sessionid, ended_at(row->endtime));
-}
-
 }  // namespace qoewatch::evaluate

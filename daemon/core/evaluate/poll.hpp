@@ -126,12 +126,9 @@ struct decision {
 };
 
 /// Decides what a successful poll means: which offending sessions are new for the rule (not in
-/// `notified`), and the window's summaries. Records nothing: the caller records the sessions
-/// it notifies (see record) once that is durable. `acc` must outlive the result.
+/// `notified`), and the window's summaries. Records nothing: the rule step (evaluate/step.hpp)
+/// turns it into pairs to remember. `acc` must outlive the result.
 decision decide(const config::rule_config& rule, const poll_accumulator& acc,
                 const notified_sessions& notified);
-
-/// Records the decision's new sessions as notified for the rule.
-void record(const config::rule_config& rule, const decision& d, notified_sessions& notified);
 
 }  // namespace qoewatch::evaluate

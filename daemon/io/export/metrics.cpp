@@ -268,17 +268,18 @@ void registry::retain_rules(const std::vector<std::string>& keep) {
   }
 }
 
-void registry::record_poll(const std::string& rule, const poll_report& r) {
+void registry::record_poll(const std::string& rule, const poll_report& report) {
   impl::rule_series& s = impl_->series(rule);
-  s.poll_duration->Set(r.duration_seconds);
-  if (!r.success) {
+  s.poll_duration->Set(report.duration_seconds);
+  if (!report.success) {
     s.source_up->Set(0);
     s.polls_failure->Increment();
     return;
   }
   s.source_up->Set(1);
   s.polls_success->Increment();
-  s.last_success->Set(r.finished_at);
+  s.last_success->Set(report.finished_at);
+  const evaluate::poll_facts& r = report.facts;
   s.offending->Set(static_cast<double>(r.offending));
   s.fetched->Set(static_cast<double>(r.rows_fetched));
   s.new_sessions->Increment(static_cast<double>(r.new_sessions));

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "evaluate/poll.hpp"
+#include "evaluate/step.hpp"
 #include "fetch/page.hpp"
 
 namespace qoewatch::metrics {
@@ -20,14 +20,8 @@ namespace qoewatch::metrics {
 struct poll_report {
   bool success = false;
   double duration_seconds = 0;
-  double finished_at = 0;  // epoch seconds
-  // Only meaningful when success:
-  std::size_t rows_fetched = 0;
-  std::size_t offending = 0;
-  std::size_t new_sessions = 0;
-  std::array<std::size_t, fetch::skip_reason_count> skipped{};
-  std::optional<evaluate::summary> startup_seconds;
-  std::optional<evaluate::summary> rebuffering_ratio;
+  double finished_at = 0;     // epoch seconds
+  evaluate::poll_facts facts;  // only meaningful when success
 };
 
 class registry {

@@ -91,6 +91,7 @@ struct delivery::impl {
   net::steady_timer wake;
   std::size_t dead = 0;
   bool stopping = false;
+  bool finishing = false;  // end once the queue is empty (--once)
   bool in_flight = false;
   bool finished = false;
   std::optional<std::string> retired;  // why what is left becomes dead letters
@@ -318,6 +319,7 @@ struct delivery::impl {
     while (!stopping) {
       switch_settings();
       if (queue.empty()) {
+        if (finishing) break;
         co_await sleep(std::chrono::hours(24));
         continue;
       }
@@ -399,6 +401,11 @@ net::awaitable<void> delivery::run() {
 
 void delivery::stop() {
   impl_->stopping = true;
+  impl_->wake.cancel();
+}
+
+void delivery::finish() {
+  impl_->finishing = true;
   impl_->wake.cancel();
 }
 

@@ -58,6 +58,8 @@ class delivery {
   /// in the outbox for the next start.
   void stop();
 
+  /// Delivers what is queued, then returns from run() (--once: nothing more will come).
+  void finish();
   /// Stops delivering for good (the sink was removed, or changed type so its queued bodies no
   /// longer fit its new settings): the POST in flight finishes and counts as it ends; then
   /// every queued notification gets one last attempt with the old settings, and the first

@@ -14,66 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "state/records.hpp"
+
 namespace qoewatch::state {
 
 /// Opening, migrating or writing failed. what() names the database file and SQLite's reason.
 class store_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
-};
-
-/// A notification waiting in the outbox.
-struct outbox_row {
-  std::string id;  // webhook-id: unique, the same on every attempt and after restarts
-  std::string sink;
-  std::string rule;
-  std::string body;
-  double created_at = 0;  // epoch seconds
-  int attempts = 0;
-  std::string last_error;  // of the last failed attempt, "" before any
-  std::string sink_type;   // the type of sink the body was written for ("" before schema v2)
-  bool operator==(const outbox_row&) const = default;
-};
-
-struct dead_letter {
-  std::string id;
-  std::string sink;
-  std::string rule;
-  std::string body;
-  double created_at = 0;
-  double dead_at = 0;
-  int attempts = 0;
-  std::string reason;  // e.g. "HTTP 400: bad payload", "undelivered after 24h (last: HTTP 503)"
-  bool operator==(const dead_letter&) const = default;
-};
-
-/// A rule's incident while it fires (no row when it does not).
-struct incident_row {
-  std::string rule;
-  std::string key;
-  double started_at = 0;
-  int polls_below = 0;
-  std::vector<std::string> sinks;  // the rule's sinks when it was last recorded
-  bool operator==(const incident_row&) const = default;
-};
-
-struct notified_row {
-  std::string rule;
-  std::string sessionid;
-  std::int64_t ended_at = 0;  // when the session ended, epoch seconds rounded up
-  bool operator==(const notified_row&) const = default;
-};
-
-/// Everything one successful poll of one rule decided, written atomically.
-struct poll_commit {
-  std::string rule;
-  std::optional<std::int64_t> checkpoint;  // new end of the last fully processed window
-  std::vector<notified_row> notified;      // pairs to record (rule field as given)
-  std::vector<outbox_row> outbox;          // notifications to queue (attempts 0)
-  // The incident after the poll: a row replaces the rule's incident; std::nullopt with
-  // clear_incident deletes it; std::nullopt without clear_incident leaves it as is.
-  std::optional<incident_row> incident;
-  bool clear_incident = false;
 };
 
 class store {

@@ -1,0 +1,191 @@
+#include "evaluate/step.hpp"
+
+#include <algorithm>
+#include <span>
+#include <vector>
+
+#include "notify/render.hpp"
+
+namespace qoewatch::evaluate {
+
+namespace {
+
+using transition = incident::transition;
+
+const config::sink_config* find_sink(const config::daemon_config& cfg, const std::string& name) {
+  auto it = std::find_if(cfg.sinks.begin(), cfg.sinks.end(),
+                         [&](const config::sink_config& s) { return s.name == name; });
+  return it == cfg.sinks.end() ? nullptr : &*it;
+}
+
+// What the rows of one step say: the incident as it is after the step (or as it was, when the
+// step resolves it), and the sessions each kind of sink is told about.
+struct telling {
+  const fetch::row_schema* schema = nullptr;
+  std::span<const fetch::session_row* const> new_sessions;     // webhook, Slack, PagerDuty
+  std::span<const fetch::session_row* const> window_sessions;  // Alertmanager: the whole window
+  std::size_t offending = 0;
+  fetch::window window;
+  incident::state incident;  // firing; when resolving: the incident that resolves
+  bool resolved = false;
+};
+
+// The outbox rows: per sink of the rule still configured, the bodies in the sink's format.
+std::vector<state::outbox_row> render(const config::rule_config& rule, const telling& t,
+                                      double now, const step_env& env) {
+  std::vector<state::outbox_row> rows;
+  notify::event e;
+  e.rule = &rule;
+  e.schema = t.schema;
+  e.now = now;
+  e.incident.key = t.incident.key;
+  e.incident.resolved = t.resolved;
+  e.incident.started_at = t.incident.started_at;
+  e.incident.ended_at = now;
+  e.incident.offending = t.offending;
+  e.ctx.external_url = env.external_url;
+  e.ctx.customer_id = env.cfg->smartsight.customer_id;
+  e.ctx.window = t.window;
+  e.ctx.query = env.query->url(t.window, 0);
+  for (const std::string& name : rule.sinks) {
+    const config::sink_config* sink = find_sink(*env.cfg, name);
+    if (!sink) continue;
+    e.ctx.receiver = name;
+    // Alertmanager forgets alerts that are not re-sent: it gets the whole window each poll.
+    if (t.resolved)
+      e.sessions = {};
+    else if (sink->type == config::sink_type::alertmanager)
+      e.sessions = t.window_sessions;
+    else
+      e.sessions = t.new_sessions;
+    for (notify::rendered& r : notify::render(*sink, e))
+      rows.push_back({env.new_id(), name, rule.name, std::move(r.body), now, 0, {},
+                      std::string(config::to_string(sink->type))});
+  }
+  return rows;
+}
+
+step_effects polled(const config::rule_config& rule, const rule_state& current,
+                    const poll_outcome& out, const notified_sessions& notified, double now,
+                    const step_env& env) {
+  step_effects fx;
+  const poll_accumulator& acc = *out.acc;
+  decision d = decide(rule, acc, notified);
+  const incident::step_result inc = incident::step(rule, current.incident, d.offending, now);
+  // Below min_sessions nothing is notified: those sessions are news once the rule fires.
+  if (!inc.next.firing) d.new_sessions.clear();
+  fx.change = inc.change;
+  fx.incident_key = inc.change == transition::resolved ? current.incident.key : inc.next.key;
+
+  state::poll_commit& c = fx.commit;
+  c.rule = rule.name;
+  c.checkpoint = out.window.end;
+  if (inc.next.firing || inc.change == transition::resolved) {
+    std::vector<const fetch::session_row*> window_sessions;
+    window_sessions.reserve(acc.offending().size());
+    for (const fetch::session_row& row : acc.offending()) window_sessions.push_back(&row);
+    telling t{&acc.schema(), d.new_sessions, window_sessions, d.offending, out.window,
+              inc.change == transition::resolved ? current.incident : inc.next,
+              inc.change == transition::resolved};
+    c.outbox = render(rule, t, now, env);
+  }
+  c.notified.reserve(d.new_sessions.size());
+  for (const fetch::session_row* row : d.new_sessions)
+    c.notified.push_back({rule.name, row->sessionid, ended_at(row->endtime)});
+  if (inc.next.firing)
+    c.incident = state::incident_row{rule.name, inc.next.key, inc.next.started_at,
+                                     inc.next.polls_below, rule.sinks};
+  else
+    c.clear_incident = current.incident.firing;
+
+  fx.next = current;
+  fx.next.polled_once = true;
+  fx.next.source_up = true;
+  fx.next.checkpoint = out.window.end;
+  fx.next.last_offending = d.offending;
+  fx.next.incident = inc.next;
+  if (c.notified.empty() && c.outbox.empty() && !c.clear_incident &&
+      c.incident == current.committed_incident) {
+    // Only the checkpoint moved. A crash before it is written re-polls a few seconds that
+    // notify nothing new; with a thousand rules, writing each at once costs ~100 disk syncs
+    // a second.
+    fx.durability = write::checkpoint_only;
+  } else {
+    fx.durability = write::grouped;
+    fx.next.committed_incident = c.incident;
+  }
+
+  poll_facts& f = fx.facts;
+  f.rows_fetched = acc.rows_fetched();
+  f.offending = d.offending;
+  f.new_sessions = d.new_sessions.size();
+  f.skipped = acc.skipped();
+  for (std::size_t n : f.skipped) f.skipped_total += n;
+  f.startup_seconds = d.startup_seconds;
+  f.rebuffering_ratio = d.rebuffering_ratio;
+  return fx;
+}
+
+// A failed poll neither fires nor resolves, but Alertmanager resolves alerts that are not
+// re-sent within their endsAt: the firing incident's alert is kept alive through the outage.
+step_effects failed(const config::rule_config& rule, const rule_state& current, double now,
+                    const step_env& env) {
+  step_effects fx;
+  fx.next = current;
+  fx.next.polled_once = true;
+  fx.next.source_up = false;
+  if (!current.incident.firing || !env.durable) return fx;
+  const poll_accumulator nothing(rule);
+  telling t{&nothing.schema(), {}, {}, current.last_offending,
+            fetch::window_at(rule, from_epoch_seconds(now)), current.incident, false};
+  fx.commit.rule = rule.name;
+  fx.commit.outbox = render(rule, t, now, env);
+  if (!fx.commit.outbox.empty()) fx.durability = write::at_once;
+  fx.incident_key = current.incident.key;
+  return fx;
+}
+
+// A rule removed from the config can no longer resolve its incident by itself: it resolves
+// now, so no PagerDuty incident or Alertmanager alert is left behind.
+step_effects removed(const config::rule_config& rule, const rule_state& current, double now,
+                     const step_env& env) {
+  step_effects fx;
+  fx.next = current;
+  if (!current.incident.firing) return fx;
+  const poll_accumulator nothing(rule);
+  telling t{&nothing.schema(), {}, {}, 0, fetch::window_at(rule, from_epoch_seconds(now)),
+            current.incident, true};
+  fx.commit.rule = rule.name;
+  fx.commit.outbox = render(rule, t, now, env);
+  // Until it is written, the incident stays in the database: it resumes if the rule comes
+  // back before then.
+  fx.commit.clear_incident = true;
+  fx.durability = write::at_once;
+  fx.change = transition::resolved;
+  fx.incident_key = current.incident.key;
+  fx.next.incident = {};
+  fx.next.committed_incident.reset();
+  return fx;
+}
+
+}  // namespace
+
+step_effects step(const config::rule_config& rule, const rule_state& current,
+                  const poll_outcome& outcome, const notified_sessions& notified, double now,
+                  const step_env& env) {
+  switch (outcome.what) {
+    case poll_outcome::kind::polled:
+      return polled(rule, current, outcome, notified, now, env);
+    case poll_outcome::kind::failed:
+      return failed(rule, current, now, env);
+    case poll_outcome::kind::removed:
+      return removed(rule, current, now, env);
+  }
+  return {};
+}
+
+void remember(const state::poll_commit& c, notified_sessions& notified) {
+  for (const state::notified_row& n : c.notified) notified.insert(c.rule, n.sessionid, n.ended_at);
+}
+
+}  // namespace qoewatch::evaluate

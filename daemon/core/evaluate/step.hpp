@@ -1,0 +1,113 @@
+// The rule step: everything one poll of one rule decides, as one pure function. From the rule,
+// what the rule remembers, what the poll brought back (or why there was none), the pairs
+// already notified and the time, it computes the effects: the pairs to remember, the outbox
+// rows (rendered bodies, one per sink and batch), the incident's change, the checkpoint, and
+// the facts that metrics and logs report. The I/O layer (io/run) turns I/O into these inputs
+// and applies the effects; it makes no decision of its own.
+//
+// The same step serves a successful poll (a catch-up slice included), a failed one (an
+// Alertmanager alert is kept alive while the incident fires) and a rule removed from the
+// config (its firing incident is resolved). Time and randomness (the webhook ids) are passed
+// in, so every path is table-testable.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "evaluate/poll.hpp"
+#include "fetch/page.hpp"
+#include "fetch/query.hpp"
+#include "incident/incident.hpp"
+#include "state/records.hpp"
+
+namespace qoewatch::evaluate {
+
+/// What the daemon remembers of one rule between its polls.
+struct rule_state {
+  std::optional<std::int64_t> checkpoint;  // end of the last fully processed window
+  incident::state incident;                // the rule's incident (firing or not)
+  std::size_t last_offending = 0;          // in the last successfully polled window
+  // The incident row as this process last committed it: a poll that changes nothing else and
+  // leaves it as it was only moves the checkpoint, which need not be written at once.
+  std::optional<state::incident_row> committed_incident;
+  bool source_up = true;     // the last poll succeeded (or none ended yet)
+  bool polled_once = false;  // a poll of the rule has ended since it (re)started
+  bool operator==(const rule_state&) const = default;
+};
+
+/// Why the step runs, and what the poll brought back.
+struct poll_outcome {
+  enum class kind {
+    polled,   // every page of `window` was read into `acc`
+    failed,   // the poll ended without a usable answer: `error`, maybe `retry_after`
+    removed,  // the rule left the config: no poll; a firing incident must resolve now
+  };
+  kind what = kind::failed;
+  std::string error;                                // failed: why (may hold secrets: redact)
+  std::optional<std::chrono::seconds> retry_after;  // failed: SmartSight asked to wait
+  fetch::window window;                             // the window polled (polled, failed)
+  std::int64_t catchup_skipped = 0;  // window seconds max_catchup left out
+  bool behind = false;               // a catch-up slice: the next follows at once
+  std::unique_ptr<poll_accumulator> acc;  // polled: the window's offending rows
+  std::size_t pages = 0;                  // pages read (polled, failed)
+};
+
+/// The world the step renders into: the configuration in effect, how the rule's query reads,
+/// where this qoewatch serves /metrics, and a source of webhook ids.
+struct step_env {
+  const config::daemon_config* cfg = nullptr;         // the sinks by name, the customer id
+  const fetch::listsessions_query* query = nullptr;   // for the notifications' query URL
+  std::string external_url;                           // e.g. "http://host:9786"
+  // Effects are written to a state database (false in a dry run). Without one nothing
+  // outlives the process, so no Alertmanager alert is kept alive through an outage.
+  bool durable = true;
+  std::function<std::string()> new_id;  // a webhook-id, unique across rules, sinks, restarts
+};
+
+/// What a successful poll found, as metrics report it.
+struct poll_facts {
+  std::size_t rows_fetched = 0;
+  std::size_t offending = 0;     // in the window, new or not
+  std::size_t new_sessions = 0;  // notified by this poll
+  std::array<std::size_t, fetch::skip_reason_count> skipped{};
+  std::size_t skipped_total = 0;
+  std::optional<summary> startup_seconds;
+  std::optional<summary> rebuffering_ratio;
+};
+
+/// How `commit` must be written.
+enum class write {
+  nothing,          // no change at all (a failed poll with nothing to refresh)
+  checkpoint_only,  // only the checkpoint moved: it may wait for the next group write
+  grouped,  // pairs, rows or the incident changed: with the next group of commits, before the
+            // rows are sent
+  at_once,  // the same, in a transaction of its own now: a resolve or refresh that must reach
+            // its sinks before a reload retires them
+};
+
+struct step_effects {
+  rule_state next;             // what the rule remembers from now on
+  state::poll_commit commit;   // rule, checkpoint, pairs to remember, outbox rows, incident
+  write durability = write::nothing;
+  incident::transition change = incident::transition::none;
+  std::string incident_key;    // the incident that fired, fires on or resolved ("" if none)
+  poll_facts facts;            // polled only
+};
+
+/// One step of `rule`. `notified` is read, never changed: the caller records commit.notified
+/// (see remember) once the commit is written (or at once without a database). `now` is the
+/// poll's end, epoch seconds; env.new_id is called once per outbox row.
+step_effects step(const config::rule_config& rule, const rule_state& current,
+                  const poll_outcome& outcome, const notified_sessions& notified, double now,
+                  const step_env& env);
+
+/// Records the pairs a commit notified.
+void remember(const state::poll_commit& c, notified_sessions& notified);
+
+}  // namespace qoewatch::evaluate

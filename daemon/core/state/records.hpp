@@ -1,0 +1,68 @@
+// What the state database records, as plain values: the rows a poll of a rule produces
+// (outbox notifications, notified pairs, the rule's incident) and the commit that writes
+// them together. Produced by the pure rule step (evaluate/step.hpp), written by the store
+// (io/state/store.hpp). No I/O here.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace qoewatch::state {
+
+/// A notification waiting in the outbox.
+struct outbox_row {
+  std::string id;  // webhook-id: unique, the same on every attempt and after restarts
+  std::string sink;
+  std::string rule;
+  std::string body;
+  double created_at = 0;  // epoch seconds
+  int attempts = 0;
+  std::string last_error;  // of the last failed attempt, "" before any
+  std::string sink_type;   // the type of sink the body was written for ("" before schema v2)
+  bool operator==(const outbox_row&) const = default;
+};
+
+struct dead_letter {
+  std::string id;
+  std::string sink;
+  std::string rule;
+  std::string body;
+  double created_at = 0;
+  double dead_at = 0;
+  int attempts = 0;
+  std::string reason;  // e.g. "HTTP 400: bad payload", "undelivered after 24h (last: HTTP 503)"
+  bool operator==(const dead_letter&) const = default;
+};
+
+/// A rule's incident while it fires (no row when it does not).
+struct incident_row {
+  std::string rule;
+  std::string key;
+  double started_at = 0;
+  int polls_below = 0;
+  std::vector<std::string> sinks;  // the rule's sinks when it was last recorded
+  bool operator==(const incident_row&) const = default;
+};
+
+struct notified_row {
+  std::string rule;
+  std::string sessionid;
+  std::int64_t ended_at = 0;  // when the session ended, epoch seconds rounded up
+  bool operator==(const notified_row&) const = default;
+};
+
+/// Everything one successful poll of one rule decided, written atomically.
+struct poll_commit {
+  std::string rule;
+  std::optional<std::int64_t> checkpoint;  // new end of the last fully processed window
+  std::vector<notified_row> notified;      // pairs to record (rule field as given)
+  std::vector<outbox_row> outbox;          // notifications to queue (attempts 0)
+  // The incident after the poll: a row replaces the rule's incident; std::nullopt with
+  // clear_incident deletes it; std::nullopt without clear_incident leaves it as is.
+  std::optional<incident_row> incident;
+  bool clear_incident = false;
+};
+
+}  // namespace qoewatch::state

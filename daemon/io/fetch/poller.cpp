@@ -1,0 +1,133 @@
+#include "fetch/poller.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <optional>
+
+#include "http/client.hpp"
+#include "http/retry_after.hpp"
+#include "redact.hpp"
+
+namespace qoewatch::fetch {
+
+namespace {
+
+namespace net = boost::asio;
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+// A request sent now and awaited later: its exchange goes on while the caller works (the next
+// page of a poll arrives while this one is judged). Dropping it unawaited is fine; the
+// request still finishes, and its result is discarded.
+class in_flight {
+ public:
+  static std::shared_ptr<in_flight> start(net::any_io_executor ex, std::shared_ptr<http::client> c,
+                                          http::request req) {
+    auto f = std::make_shared<in_flight>(ex);
+    net::co_spawn(
+        ex,
+        [f, c = std::move(c), req = std::move(req)]() mutable -> net::awaitable<void> {
+          try {
+            f->result_ = co_await c->send(std::move(req));
+          } catch (const std::exception& e) {
+            f->result_ = http::failure{http::failure_kind::protocol, e.what()};
+          }
+          f->ready_.cancel();
+        },
+        net::detached);
+    return f;
+  }
+
+  explicit in_flight(net::any_io_executor ex)
+      : ready_(ex, net::steady_timer::time_point::max()) {}
+
+  net::awaitable<http::result> take() {
+    // One thread: the result cannot arrive between this check and the wait.
+    if (!result_) co_await ready_.async_wait(use_tuple);
+    co_return std::move(*result_);
+  }
+
+ private:
+  std::optional<http::result> result_;
+  net::steady_timer ready_;  // cancelled when result_ is set
+};
+
+}  // namespace
+
+net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule,
+                                            const page_source& src, catchup c) {
+  const config::smartsight_config& api = *src.api;
+  net::any_io_executor ex = co_await net::this_coro::executor;
+  evaluate::poll_outcome out;
+  out.what = evaluate::poll_outcome::kind::failed;
+  out.window = c.w;
+  out.catchup_skipped = c.skipped_seconds;
+  out.behind = c.behind;
+  out.acc = std::make_unique<evaluate::poll_accumulator>(rule);
+  auto page_request = [&](std::int64_t offset) {
+    http::request req;
+    req.target = src.query->target(out.window, offset);
+    req.headers = {{"X-API-Key", src.api_key}, {"Accept", "application/json"}};
+    return req;
+  };
+  const auto max_pages = static_cast<std::size_t>(api.max_pages);
+  // Once a page came back full, each next page is requested before the one in hand is
+  // judged, so SmartSight sends it meanwhile. A window that ends on the page in hand wastes
+  // that one request: the API has no counter trustworthy enough to stop on.
+  bool window_spans_pages = false;
+  std::shared_ptr<in_flight> next;
+  for (std::int64_t offset = 0;; offset += api.page_size) {
+    if (src.cancelled && src.cancelled()) {
+      out.error = "cancelled by a reload or shutdown";
+      co_return out;
+    }
+    if (out.pages >= max_pages) {
+      out.error = "window holds more than " + std::to_string(api.max_pages) + " pages of " +
+                  std::to_string(api.page_size) +
+                  " sessions (raise smartsight.max_pages or narrow the rule)";
+      co_return out;
+    }
+    // (Not a conditional expression: GCC 12 miscompiles co_await inside one.)
+    std::optional<http::result> awaited;
+    if (next)
+      awaited = co_await next->take();
+    else
+      awaited = co_await src.client->send(page_request(offset));
+    next.reset();
+    http::result& r = *awaited;
+    ++out.pages;
+    spdlog::debug("rule {}: page at offset {}: {}", rule.name, offset, http::describe(r));
+    if (auto* f = std::get_if<http::failure>(&r)) {
+      out.error = f->message;
+      co_return out;
+    }
+    const http::response& res = std::get<http::response>(r);
+    if (res.status < 200 || res.status >= 300) {
+      // Redacted before it is cut short: a cut must not leave half a key behind.
+      out.error = "SmartSight answered HTTP " + std::to_string(res.status) + ": " +
+                  redact(res.body, {src.api_key}).substr(0, 300);
+      out.retry_after = http::retry_after(res);
+      co_return out;
+    }
+    if (window_spans_pages && out.pages < max_pages) {
+      next = in_flight::start(ex, src.client, page_request(offset + api.page_size));
+      co_await net::post(ex, net::use_awaitable);  // it sends its request now
+    }
+    fetch::scan_result page = out.acc->add_body(res.body);
+    if (!page) {
+      out.error = "unusable response for offset " + std::to_string(offset) + ": " + page.error;
+      co_return out;
+    }
+    if (page.value->rows_in_page < static_cast<std::size_t>(api.page_size)) break;
+    window_spans_pages = true;
+  }
+  out.what = evaluate::poll_outcome::kind::polled;
+  co_return out;
+}
+
+}  // namespace qoewatch::fetch

@@ -1,0 +1,433 @@
+#include "run/rule_runner.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
+#include <random>
+
+#include "duration.hpp"
+#include "evaluate/step.hpp"
+#include "export/metrics.hpp"
+#include "fetch/poller.hpp"
+#include "hash.hpp"
+#include "http/client.hpp"
+#include "notify/payload.hpp"
+#include "notify/sinks.hpp"
+#include "redact.hpp"
+#include "run/task_group.hpp"
+#include "schedule/schedule.hpp"
+#include "state/commit_queue.hpp"
+#include "state/expiry.hpp"
+#include "state/store.hpp"
+
+namespace qoewatch::run {
+
+namespace net = boost::asio;
+using steady = std::chrono::steady_clock;
+using system_clock = std::chrono::system_clock;
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+namespace {
+
+// One rule's task and what it remembers.
+struct rule_task {
+  config::rule_config rule;
+  // The source it polls (SmartSight's settings, client and key): a reload that changes it
+  // replaces the task. Everything else (sinks, max_catchup) is read from the runner's world,
+  // the one in effect now.
+  rule_world world;
+  fetch::listsessions_query query;
+  evaluate::rule_state state;
+  std::optional<std::int64_t> durable_checkpoint;  // the checkpoint the database holds
+  task_group::id id = 0;
+  rule_task(config::rule_config r, rule_world w)
+      : rule(std::move(r)), world(std::move(w)), query(world.cfg->smartsight, rule) {}
+};
+
+const config::rule_config* find_rule(const config::daemon_config& cfg, const std::string& name) {
+  auto it = std::find_if(cfg.rules.begin(), cfg.rules.end(),
+                         [&](const config::rule_config& r) { return r.name == name; });
+  return it == cfg.rules.end() ? nullptr : &*it;
+}
+
+}  // namespace
+
+struct rule_runner::impl : std::enable_shared_from_this<impl> {
+  impl(net::any_io_executor e, rule_parts p, bool o) : ex(std::move(e)), parts(p), once(o) {}
+
+  net::any_io_executor ex;
+  rule_parts parts;
+  bool once;
+  rule_world world;
+  std::map<std::string, std::shared_ptr<rule_task>> tasks;
+  std::map<std::string, task_group::id> last_task;  // by rule: the newest task that polls it
+  evaluate::notified_sessions notified;
+  state::expiry_schedule expiry;
+  std::mt19937_64 ids{std::random_device{}()};
+  std::optional<system_clock::time_point> latest_poll;
+  std::function<void()> polled;
+
+  // A webhook-id: unique across rules, sinks and restarts.
+  std::string new_id() { return "msg_" + hex16(ids()) + hex16(ids()); }
+
+  evaluate::step_env env_for(const rule_task& t) {
+    evaluate::step_env env;
+    env.cfg = world.cfg.get();
+    env.query = &t.query;
+    env.external_url = world.external_url;
+    env.durable = parts.db != nullptr;
+    env.new_id = [this] { return new_id(); };
+    return env;
+  }
+
+  // Writes a step's commit as it asks; `what` names it when the database makes it wait.
+  void write(evaluate::step_effects& fx, const std::string& what) {
+    switch (fx.durability) {
+      case evaluate::write::nothing:
+        break;
+      case evaluate::write::checkpoint_only:
+        parts.commits.defer_checkpoint(fx.commit.rule, *fx.commit.checkpoint);
+        break;
+      case evaluate::write::grouped:
+        parts.commits.queue(std::move(fx.commit));
+        break;
+      case evaluate::write::at_once:
+        parts.commits.write_now(std::move(fx.commit), what);
+        break;
+    }
+  }
+
+  // Takes back what a rule that was not running remembers: the sessions a window can still
+  // hold, and its firing incident.
+  void remember(rule_task& t, const memory& m) {
+    const std::string& name = t.rule.name;
+    auto now = static_cast<std::int64_t>(epoch_seconds(system_clock::now()));
+    std::int64_t before =
+        evaluate::forget_before(t.rule, now, t.state.checkpoint, world.cfg->max_catchup);
+    std::size_t kept = 0;
+    for (const state::notified_row& n : m.notified)
+      if (n.ended_at >= before && notified.insert(name, n.sessionid, n.ended_at)) ++kept;
+    if (m.incident)
+      t.state.incident = {true, m.incident->key, m.incident->started_at,
+                          m.incident->polls_below};
+    parts.metrics.set_notified_sessions(notified.size());
+    if (t.state.checkpoint || kept || m.incident)
+      spdlog::info("rule {}: state {}: checkpoint {}, {} notified session(s){}", name,
+                   parts.db->path(),
+                   t.state.checkpoint ? std::to_string(*t.state.checkpoint) : "none", kept,
+                   m.incident ? ", incident " + m.incident->key + " firing" : "");
+  }
+
+  void resolve(rule_task& t) {
+    if (!t.state.incident.firing) return;
+    spdlog::warn("rule {} was removed from the config while incident {} fired: resolving it",
+                 t.rule.name, t.state.incident.key);
+    evaluate::poll_outcome gone;
+    gone.what = evaluate::poll_outcome::kind::removed;
+    evaluate::step_effects fx = evaluate::step(t.rule, t.state, gone, notified,
+                                               epoch_seconds(system_clock::now()), env_for(t));
+    t.state = fx.next;
+    write(fx, "the resolve of incident " + fx.incident_key);
+  }
+
+  // Forgets the rule's notified pairs no future window can hold: in memory at once, in the
+  // database when the expiry schedule says so (pairs of rules no longer configured go too,
+  // once no catch-up can reach them).
+  void forget_expired(rule_task& t, std::int64_t now) {
+    const config::daemon_config& cfg = *world.cfg;
+    notified.expire(t.rule.name,
+                    evaluate::forget_before(t.rule, now, t.state.checkpoint, cfg.max_catchup));
+    if (!parts.db) return;
+    // From the checkpoint the database holds: after a crash, polling resumes from there.
+    expiry.note(t.rule.name,
+                evaluate::forget_before(t.rule, now, t.durable_checkpoint, cfg.max_catchup));
+    std::optional<std::map<std::string, std::int64_t>> due = expiry.due(now);
+    if (!due) return;
+    try {
+      parts.db->forget_notified(*due,
+                                evaluate::forget_before_any(now, cfg.max_catchup, cfg.rules));
+      expiry.forgotten();
+    } catch (const state::store_error& e) {
+      spdlog::error("could not forget expired sessions in the state database: {}", e.what());
+    }
+  }
+
+  // Applies what a finished poll means. Returns false when it failed.
+  bool conclude(rule_task& t, const evaluate::poll_outcome& out, double seconds) {
+    const config::rule_config& rule = t.rule;
+    const double now = epoch_seconds(system_clock::now());
+    latest_poll = system_clock::now();
+    const bool was_up = t.state.source_up;
+    evaluate::step_effects fx = evaluate::step(rule, t.state, out, notified, now, env_for(t));
+    t.state = fx.next;
+    evaluate::remember(fx.commit, notified);
+
+    metrics::poll_report report;
+    report.success = out.what == evaluate::poll_outcome::kind::polled;
+    report.duration_seconds = seconds;
+    report.finished_at = now;
+    if (!report.success) {
+      parts.metrics.record_poll(rule.name, report);
+      // SmartSight or a gateway in front of it may echo the request, key and all.
+      const std::string error = redact(out.error, {t.world.api_key});
+      if (was_up)
+        spdlog::error("rule {}: poll failed, source marked down: {}", rule.name, error);
+      else
+        spdlog::warn("rule {}: poll failed again: {}", rule.name, error);
+      write(fx, "the Alertmanager refresh");
+      return false;
+    }
+    const evaluate::poll_facts& f = fx.facts;
+    write(fx, "the poll");
+    if (!was_up) spdlog::info("rule {}: source is back", rule.name);
+    report.facts = f;
+    parts.metrics.record_poll(rule.name, report);
+    parts.metrics.set_firing(rule.name, t.state.incident.firing);
+    forget_expired(t, static_cast<std::int64_t>(now));
+    parts.metrics.set_notified_sessions(notified.size());
+    if (out.catchup_skipped > 0) {
+      parts.metrics.record_catchup_skipped(rule.name, out.catchup_skipped);
+      spdlog::warn(
+          "rule {}: polling resumed after downtime longer than max_catchup ({}): sessions that "
+          "ended in the {}s before {} were never checked",
+          rule.name, format_duration(world.cfg->max_catchup), out.catchup_skipped,
+          notify::rfc3339(static_cast<double>(out.window.start)));
+    }
+    spdlog::info("rule {}: {}window {}..{}: {} rows in {} page(s), {} offending, {} new{}",
+                 rule.name, out.behind ? "catching up, " : "", out.window.start, out.window.end,
+                 f.rows_fetched, out.pages, f.offending, f.new_sessions,
+                 f.skipped_total ? fmt::format(", {} row(s) skipped", f.skipped_total)
+                                 : std::string{});
+    if (fx.change == incident::transition::fired)
+      spdlog::warn("rule {}: incident {} firing: {} offending session(s) in the window (min {})",
+                   rule.name, fx.incident_key, f.offending, rule.min_sessions);
+    else if (fx.change == incident::transition::resolved)
+      spdlog::info("rule {}: incident {} resolved after {} quiet poll(s)", rule.name,
+                   fx.incident_key, rule.resolve_after);
+    parts.commits.poll_done();  // checkpoints that moved alone: written once a second
+    return true;
+  }
+
+  net::awaitable<evaluate::poll_outcome> poll(rule_task& t, std::function<bool()> cancelled) {
+    // A reload may change the world while this poll waits on the network: hold both.
+    const rule_world source = t.world;
+    const std::shared_ptr<const config::daemon_config> cfg = world.cfg;
+    fetch::page_source src{source.smartsight, &source.cfg->smartsight, &t.query, source.api_key,
+                           std::move(cancelled)};
+    fetch::catchup c =
+        fetch::window_after(t.rule, system_clock::now(), t.state.checkpoint, cfg->max_catchup);
+    co_return co_await fetch::poll(t.rule, src, c);
+  }
+
+  // A poll, shielded from its task's cancellation: an exchange is never cut in the middle
+  // (the shutdown deadline aborts the client instead); the poll stops at its next page.
+  net::awaitable<evaluate::poll_outcome> shielded_poll(std::shared_ptr<rule_task> t,
+                                                       std::function<bool()> cancelled) {
+    co_return co_await net::co_spawn(
+        ex, poll(*t, std::move(cancelled)),
+        net::bind_cancellation_slot(net::cancellation_slot(), net::use_awaitable));
+  }
+
+  // One rule's loop: polls on its schedule until its task is cancelled.
+  net::awaitable<void> loop(std::shared_ptr<rule_task> t,
+                            std::optional<task_group::id> predecessor) {
+    co_await net::this_coro::throw_if_cancelled(false);
+    net::cancellation_state cs = co_await net::this_coro::cancellation_state;
+    auto cancelled = [cs] { return cs.cancelled() != net::cancellation_type::none; };
+    net::steady_timer timer(ex);
+    timer.expires_after(schedule::start_jitter(t->rule.name, t->rule.interval));
+    co_await timer.async_wait(use_tuple);
+    // A rule is never polled twice at once, not even by a task a reload replaced.
+    if (predecessor) co_await parts.tasks.ended(*predecessor);
+    steady::time_point due = steady::now();
+    while (!cancelled()) {
+      steady::time_point started = steady::now();
+      evaluate::poll_outcome out = co_await shielded_poll(t, cancelled);
+      double seconds = std::chrono::duration<double>(steady::now() - started).count();
+      if (cancelled()) break;
+      const bool applied = conclude(*t, out, seconds);
+      if (polled) polled();
+      // Catching up after downtime: the next slice follows at once, on the same schedule.
+      if (applied && out.behind) {
+        due = steady::now();
+        continue;
+      }
+      schedule::next_poll next = schedule::after(due, steady::now(), t->rule.interval);
+      if (next.skipped) {
+        parts.metrics.record_skipped_polls(t->rule.name, next.skipped);
+        spdlog::warn("rule {}: poll took {:.1f}s, longer than its interval; {} poll(s) skipped",
+                     t->rule.name, seconds, next.skipped);
+      }
+      due = next.due;
+      if (out.retry_after && steady::now() + *out.retry_after > due) {
+        spdlog::warn("rule {}: SmartSight asked to retry after {}s", t->rule.name,
+                     out.retry_after->count());
+        due = steady::now() + *out.retry_after;
+      }
+      timer.expires_at(due);
+      co_await timer.async_wait(use_tuple);
+    }
+  }
+
+  // --once: one rule, slice after slice while it catches up.
+  net::awaitable<void> poll_once(std::shared_ptr<rule_task> t, bool& ok) {
+    co_await net::this_coro::throw_if_cancelled(false);
+    net::cancellation_state cs = co_await net::this_coro::cancellation_state;
+    auto cancelled = [cs] { return cs.cancelled() != net::cancellation_type::none; };
+    for (bool behind = true; behind;) {
+      steady::time_point started = steady::now();
+      evaluate::poll_outcome out = co_await shielded_poll(t, cancelled);
+      double seconds = std::chrono::duration<double>(steady::now() - started).count();
+      ok = conclude(*t, out, seconds);
+      behind = ok && out.behind && !cancelled();
+    }
+  }
+};
+
+rule_runner::rule_runner(net::any_io_executor ex, rule_parts parts, bool once)
+    : impl_(std::make_shared<impl>(std::move(ex), parts, once)) {}
+
+rule_runner::~rule_runner() = default;
+
+std::map<std::string, rule_runner::memory> rule_runner::recall(
+    const config::reload_plan& plan) const {
+  std::map<std::string, memory> out;
+  state::store* db = impl_->parts.db;
+  if (!db) return out;
+  std::optional<std::vector<state::incident_row>> incidents;
+  for (const std::string& name : plan.start) {
+    memory& m = out[name];
+    m.checkpoint = m.durable_checkpoint = db->checkpoint(name);
+    if (auto d = impl_->parts.commits.deferred(name)) m.checkpoint = d;
+    if (std::find(plan.recall.begin(), plan.recall.end(), name) == plan.recall.end()) continue;
+    if (!incidents) incidents = db->incidents();
+    m.notified = db->notified(name);
+    for (const state::incident_row& i : *incidents)
+      if (i.rule == name) m.incident = i;
+  }
+  return out;
+}
+
+void rule_runner::resolve_removed(const config::reload_plan& plan) {
+  for (const std::string& name : plan.removed)
+    if (auto it = impl_->tasks.find(name); it != impl_->tasks.end()) impl_->resolve(*it->second);
+}
+
+void rule_runner::resolve_orphans() {
+  impl& r = *impl_;
+  for (const state::incident_row& i : r.parts.db->incidents()) {
+    if (find_rule(*r.world.cfg, i.rule)) continue;
+    config::rule_config gone;
+    gone.name = i.rule;
+    gone.description = "rule removed from the config while qoewatch was stopped";
+    // To the sinks that were told it fires, those still configured.
+    for (const std::string& sink : i.sinks)
+      for (const config::sink_config& s : r.world.cfg->sinks)
+        if (s.name == sink) gone.sinks.push_back(sink);
+    rule_task t(gone, r.world);
+    t.state.incident = {true, i.key, i.started_at, i.polls_below};
+    r.resolve(t);
+  }
+}
+
+void rule_runner::apply(const config::reload_plan& plan, rule_world world,
+                        const std::map<std::string, memory>& remembered) {
+  impl& r = *impl_;
+  r.world = std::move(world);
+  const config::daemon_config& cfg = *r.world.cfg;
+  std::map<std::string, incident::state> carried;  // incidents of restarted rules
+  for (const std::vector<std::string>* gone : {&plan.removed, &plan.restart}) {
+    for (const std::string& name : *gone) {
+      auto it = r.tasks.find(name);
+      if (it == r.tasks.end()) continue;
+      if (gone == &plan.restart) carried[name] = it->second->state.incident;
+      r.parts.tasks.cancel(it->second->id);
+      r.tasks.erase(it);
+    }
+  }
+  std::vector<std::string> names;
+  for (const config::rule_config& rule : cfg.rules) names.push_back(rule.name);
+  r.notified.retain_rules(names);
+  r.expiry.clear();
+  r.parts.metrics.retain_rules(names);
+  for (const std::string& name : plan.removed) r.last_task.erase(name);
+  for (const std::string& name : plan.start) {
+    auto t = std::make_shared<rule_task>(*find_rule(cfg, name), r.world);
+    // A restarted rule keeps its incident; one that was not running reads it back.
+    if (auto it = carried.find(name); it != carried.end()) t->state.incident = it->second;
+    if (auto m = remembered.find(name); m != remembered.end()) {
+      t->state.checkpoint = m->second.checkpoint;
+      t->durable_checkpoint = m->second.durable_checkpoint;
+      if (std::find(plan.recall.begin(), plan.recall.end(), name) != plan.recall.end())
+        r.remember(*t, m->second);
+    }
+    r.tasks[name] = t;
+    r.parts.metrics.add_rule(name);
+    r.parts.metrics.set_firing(name, t->state.incident.firing);
+    if (r.once) continue;
+    std::optional<task_group::id> predecessor;
+    if (auto it = r.last_task.find(name); it != r.last_task.end()) predecessor = it->second;
+    t->id = r.parts.tasks.spawn(r.loop(t, predecessor), "rule " + name);
+    r.last_task[name] = t->id;
+  }
+}
+
+net::awaitable<bool> rule_runner::once() {
+  auto keep = impl_;
+  std::size_t failed = 0;
+  std::vector<std::shared_ptr<bool>> results;
+  for (auto& [name, t] : keep->tasks) {
+    auto ok = std::make_shared<bool>(false);
+    results.push_back(ok);
+    keep->parts.tasks.spawn(
+        [](std::shared_ptr<impl> r, std::shared_ptr<rule_task> task,
+           std::shared_ptr<bool> result) -> net::awaitable<void> {
+          co_await r->poll_once(task, *result);
+        }(keep, t, ok),
+        "rule " + name);
+  }
+  co_await keep->parts.tasks.join(steady::time_point::max());
+  // Counted on every way out (a task that threw counts as failed), so --once can neither
+  // hang nor pass on a failure.
+  for (const auto& ok : results)
+    if (!*ok) ++failed;
+  co_return failed == 0;
+}
+
+void rule_runner::stop() {
+  impl_->parts.tasks.cancel_all();
+}
+
+void rule_runner::durable(const std::string& rule, std::int64_t checkpoint) {
+  if (auto it = impl_->tasks.find(rule); it != impl_->tasks.end())
+    it->second->durable_checkpoint = checkpoint;
+}
+
+std::string rule_runner::not_ready() const {
+  std::string waiting;
+  for (const auto& [name, t] : impl_->tasks)
+    if (!t->state.polled_once) waiting += (waiting.empty() ? "" : ", ") + name;
+  return waiting.empty() ? std::string{} : "waiting for the first poll of " + waiting;
+}
+
+std::vector<service::rule_state> rule_runner::status() const {
+  std::vector<service::rule_state> rules;
+  for (const auto& [name, t] : impl_->tasks)
+    rules.push_back({name, t->state.polled_once, t->state.source_up, t->state.incident.firing});
+  return rules;
+}
+
+std::optional<system_clock::time_point> rule_runner::last_poll() const {
+  return impl_->latest_poll;
+}
+
+void rule_runner::on_poll(std::function<void()> f) {
+  impl_->polled = std::move(f);
+}
+
+}  // namespace qoewatch::run

@@ -1,0 +1,296 @@
+// The rule step as a table: what one poll of one rule decides (pairs, rows, incident,
+// checkpoint, how it is written) for min_sessions, resolve_after, repeats across windows,
+// catch-up slices, failed polls while firing, and rules removed while firing. These used to
+// be checked only end to end, by running the daemon and sleeping.
+#include "evaluate/step.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <string>
+#include <vector>
+
+#include "config/load.hpp"
+
+using namespace qoewatch;
+using kind = evaluate::poll_outcome::kind;
+using evaluate::write;
+using incident::transition;
+
+namespace {
+
+constexpr double t0 = 1'775'750'000;  // a poll's end, epoch seconds
+
+config::daemon_config config_with(const std::string& rule_yaml) {
+  std::string yaml = R"(smartsight: {customer_id: 7, api_key_env: K}
+sinks:
+  - {name: hook, type: webhook, url: "http://h/"}
+  - {name: am, type: alertmanager, urls: ["http://am/"]}
+  - {name: pd, type: pagerduty, routing_key_file: /r}
+rules:
+)" + rule_yaml;
+  config::load_result r = config::load_from_string(yaml, "t.yaml");
+  for (const auto& d : r.errors) ADD_FAILURE() << d.to_string();
+  return r.config ? *r.config : config::daemon_config{};
+}
+
+// One rule, its query, and the step's world; ids are numbered so tests can name them.
+struct fixture {
+  explicit fixture(const std::string& rule_yaml)
+      : cfg(config_with(rule_yaml)), rule(cfg.rules.at(0)), query(cfg.smartsight, rule) {
+    env.cfg = &cfg;
+    env.query = &query;
+    env.external_url = "http://qoewatch:9786";
+    env.new_id = [this] { return "msg_" + std::to_string(++ids); };
+  }
+
+  // A poll of the window ending at `end` that read these sessions (id, latency).
+  evaluate::poll_outcome polled(std::int64_t end,
+                                const std::vector<std::pair<std::string, double>>& sessions,
+                                bool behind = false) {
+    evaluate::poll_outcome out;
+    out.what = kind::polled;
+    out.window = {end - 600, end};
+    out.behind = behind;
+    out.pages = 1;
+    out.acc = std::make_unique<evaluate::poll_accumulator>(rule);
+    boost::json::array rows;
+    for (const auto& [id, latency] : sessions)
+      rows.push_back({{"latency", latency}, {"sessionid", id}, {"endtime", end - 10}});
+    auto page = out.acc->add_body(boost::json::serialize(boost::json::object{{"response", rows}}));
+    EXPECT_TRUE(page) << page.error;
+    return out;
+  }
+
+  evaluate::poll_outcome failed() {
+    evaluate::poll_outcome out;
+    out.what = kind::failed;
+    out.error = "connection refused";
+    return out;
+  }
+
+  // Steps and keeps what the daemon would keep: the next state and the notified pairs.
+  evaluate::step_effects step(const evaluate::poll_outcome& out, double now = t0) {
+    evaluate::step_effects fx = evaluate::step(rule, state, out, notified, now, env);
+    state = fx.next;
+    evaluate::remember(fx.commit, notified);
+    return fx;
+  }
+
+  config::daemon_config cfg;
+  config::rule_config rule;
+  fetch::listsessions_query query;
+  evaluate::step_env env;
+  evaluate::rule_state state;
+  evaluate::notified_sessions notified;
+  int ids = 0;
+};
+
+std::vector<std::string> sinks_of(const state::poll_commit& c) {
+  std::vector<std::string> out;
+  for (const auto& r : c.outbox) out.push_back(r.sink);
+  return out;
+}
+
+std::vector<std::string> notified_ids(const state::poll_commit& c) {
+  std::vector<std::string> out;
+  for (const auto& n : c.notified) out.push_back(n.sessionid);
+  return out;
+}
+
+boost::json::value body(const state::outbox_row& r) { return boost::json::parse(r.body); }
+
+}  // namespace
+
+TEST(Step, BelowMinSessionsNothingIsNotifiedAndOnlyTheCheckpointMoves) {
+  fixture f("  - {name: slow, qoefilter: latency > 5, min_sessions: 3, sinks: [hook]}\n");
+  auto fx = f.step(f.polled(1000, {{"a", 7}, {"b", 9}, {"c", 1}}));
+  EXPECT_EQ(fx.durability, write::checkpoint_only);
+  EXPECT_EQ(fx.commit.checkpoint, 1000);
+  EXPECT_TRUE(fx.commit.notified.empty());
+  EXPECT_TRUE(fx.commit.outbox.empty());
+  EXPECT_FALSE(fx.commit.incident);
+  EXPECT_EQ(fx.change, transition::none);
+  EXPECT_EQ(fx.facts.offending, 2u);
+  EXPECT_EQ(fx.facts.new_sessions, 0u);
+  EXPECT_EQ(fx.facts.rows_fetched, 3u);
+  EXPECT_EQ(f.state.checkpoint, 1000);
+  EXPECT_FALSE(f.state.incident.firing);
+
+  // The third offender fires it: all three are news now, the two earlier ones included.
+  fx = f.step(f.polled(1030, {{"a", 7}, {"b", 9}, {"d", 6}}), t0 + 30);
+  EXPECT_EQ(fx.change, transition::fired);
+  EXPECT_EQ(fx.durability, write::grouped);
+  EXPECT_EQ(notified_ids(fx.commit), (std::vector<std::string>{"a", "b", "d"}));
+  ASSERT_EQ(sinks_of(fx.commit), std::vector<std::string>{"hook"});
+  EXPECT_EQ(fx.commit.outbox[0].id, "msg_1");
+  EXPECT_EQ(fx.commit.outbox[0].rule, "slow");
+  EXPECT_EQ(fx.commit.outbox[0].sink_type, "webhook");
+  EXPECT_EQ(fx.commit.outbox[0].created_at, t0 + 30);
+  EXPECT_EQ(body(fx.commit.outbox[0]).at("alerts").as_array().size(), 3u);
+  ASSERT_TRUE(fx.commit.incident);
+  EXPECT_EQ(fx.commit.incident->key, "slow/" + std::to_string(std::int64_t(t0 + 30)));
+  EXPECT_EQ(fx.commit.incident->sinks, std::vector<std::string>{"hook"});
+  EXPECT_EQ(fx.incident_key, fx.commit.incident->key);
+}
+
+TEST(Step, EachSessionIsNotifiedOnceAcrossOverlappingWindows) {
+  fixture f("  - {name: slow, qoefilter: latency > 5, sinks: [hook]}\n");
+  auto fx = f.step(f.polled(1000, {{"a", 7}}));
+  EXPECT_EQ(notified_ids(fx.commit), std::vector<std::string>{"a"});
+  fx = f.step(f.polled(1030, {{"a", 7}, {"b", 8}}), t0 + 30);
+  EXPECT_EQ(notified_ids(fx.commit), std::vector<std::string>{"b"});
+  EXPECT_EQ(fx.facts.offending, 2u);
+  // Nothing new, still firing, incident as committed: only the checkpoint moves.
+  fx = f.step(f.polled(1060, {{"a", 7}, {"b", 8}}), t0 + 60);
+  EXPECT_TRUE(fx.commit.outbox.empty());
+  EXPECT_EQ(fx.durability, write::checkpoint_only);
+  EXPECT_TRUE(f.state.incident.firing);
+}
+
+TEST(Step, ResolvesAfterResolveAfterQuietPollsWithOneResolvePerSink) {
+  fixture f(
+      "  - {name: slow, qoefilter: latency > 5, resolve_after: 2, sinks: [hook, am, pd]}\n");
+  auto fired = f.step(f.polled(1000, {{"a", 7}}));
+  ASSERT_EQ(fired.change, transition::fired);
+  const std::string key = fired.incident_key;
+
+  auto quiet = f.step(f.polled(1030, {}), t0 + 30);
+  EXPECT_EQ(quiet.change, transition::none);
+  EXPECT_TRUE(f.state.incident.firing);
+  EXPECT_EQ(f.state.incident.polls_below, 1);
+  // Still firing: Alertmanager alone hears it again (its alert expires otherwise), and the
+  // incident row changed (polls_below), so it is written now.
+  EXPECT_EQ(sinks_of(quiet.commit), std::vector<std::string>{"am"});
+  EXPECT_EQ(quiet.durability, write::grouped);
+
+  auto resolved = f.step(f.polled(1060, {}), t0 + 60);
+  EXPECT_EQ(resolved.change, transition::resolved);
+  EXPECT_EQ(resolved.incident_key, key);
+  EXPECT_TRUE(resolved.commit.clear_incident);
+  EXPECT_FALSE(resolved.commit.incident);
+  EXPECT_EQ(sinks_of(resolved.commit), (std::vector<std::string>{"hook", "am", "pd"}));
+  EXPECT_EQ(body(resolved.commit.outbox[0]).at("status"), "resolved");
+  EXPECT_EQ(body(resolved.commit.outbox[2]).at("event_action"), "resolve");
+  EXPECT_EQ(body(resolved.commit.outbox[2]).at("dedup_key").as_string(), key);
+  EXPECT_FALSE(f.state.incident.firing);
+
+  // Resolved and quiet: nothing to say any more.
+  auto after = f.step(f.polled(1090, {}), t0 + 90);
+  EXPECT_EQ(after.durability, write::checkpoint_only);
+}
+
+TEST(Step, AnOffenderAmongQuietPollsStartsTheCountAgain) {
+  fixture f("  - {name: slow, qoefilter: latency > 5, resolve_after: 2, sinks: [hook]}\n");
+  f.step(f.polled(1000, {{"a", 7}}));
+  f.step(f.polled(1030, {}), t0 + 30);
+  EXPECT_EQ(f.state.incident.polls_below, 1);
+  f.step(f.polled(1060, {{"a", 7}}), t0 + 60);
+  EXPECT_EQ(f.state.incident.polls_below, 0);
+  EXPECT_EQ(f.step(f.polled(1090, {}), t0 + 90).change, transition::none);
+  EXPECT_EQ(f.step(f.polled(1120, {}), t0 + 120).change, transition::resolved);
+}
+
+TEST(Step, AFailedPollKeepsTheAlertmanagerAlertAliveAndNothingElse) {
+  fixture f("  - {name: slow, qoefilter: latency > 5, sinks: [hook, am]}\n");
+  f.step(f.polled(1000, {{"a", 7}, {"b", 9}}));
+  const evaluate::rule_state before = f.state;
+  auto fx = f.step(f.failed(), t0 + 30);
+  EXPECT_EQ(fx.durability, write::at_once);
+  EXPECT_EQ(sinks_of(fx.commit), std::vector<std::string>{"am"});
+  EXPECT_FALSE(fx.commit.checkpoint);
+  EXPECT_TRUE(fx.commit.notified.empty());
+  EXPECT_FALSE(fx.commit.incident);
+  EXPECT_FALSE(fx.commit.clear_incident);
+  EXPECT_EQ(fx.change, transition::none);
+  // The incident alert, its endsAt pushed forward, saying how many offended last time.
+  boost::json::array alerts = body(fx.commit.outbox[0]).as_array();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].at("labels").at("incident").as_string(), before.incident.key);
+  // A failed poll neither fires nor resolves nor moves the checkpoint.
+  EXPECT_FALSE(f.state.source_up);
+  EXPECT_EQ(f.state.incident, before.incident);
+  EXPECT_EQ(f.state.checkpoint, before.checkpoint);
+  EXPECT_EQ(f.state.last_offending, 2u);
+}
+
+TEST(Step, AFailedPollSaysNothingWhenNotFiringOrWithoutAlertmanagerOrADatabase) {
+  fixture quiet("  - {name: slow, qoefilter: latency > 5, sinks: [am]}\n");
+  EXPECT_EQ(quiet.step(quiet.failed()).durability, write::nothing);
+  EXPECT_TRUE(quiet.state.polled_once);
+
+  fixture webhook_only("  - {name: slow, qoefilter: latency > 5, sinks: [hook, pd]}\n");
+  webhook_only.step(webhook_only.polled(1000, {{"a", 7}}));
+  EXPECT_EQ(webhook_only.step(webhook_only.failed()).durability, write::nothing);
+
+  fixture dry("  - {name: slow, qoefilter: latency > 5, sinks: [am]}\n");
+  dry.env.durable = false;
+  dry.step(dry.polled(1000, {{"a", 7}}));
+  EXPECT_EQ(dry.step(dry.failed()).durability, write::nothing);
+}
+
+TEST(Step, ARuleRemovedWhileFiringResolvesAtOnce) {
+  fixture f("  - {name: slow, qoefilter: latency > 5, sinks: [hook, pd]}\n");
+  const std::string key = f.step(f.polled(1000, {{"a", 7}})).incident_key;
+  evaluate::poll_outcome gone;
+  gone.what = kind::removed;
+  auto fx = f.step(gone, t0 + 45);
+  EXPECT_EQ(fx.change, transition::resolved);
+  EXPECT_EQ(fx.durability, write::at_once);
+  EXPECT_TRUE(fx.commit.clear_incident);
+  EXPECT_FALSE(fx.commit.checkpoint);
+  EXPECT_EQ(fx.incident_key, key);
+  ASSERT_EQ(sinks_of(fx.commit), (std::vector<std::string>{"hook", "pd"}));
+  EXPECT_EQ(body(fx.commit.outbox[0]).at("alerts").at(0).at("labels").at("incident").as_string(),
+            key);
+  EXPECT_FALSE(f.state.incident.firing);
+
+  // Not firing: nothing to resolve.
+  fixture idle("  - {name: slow, qoefilter: latency > 5, sinks: [hook]}\n");
+  EXPECT_EQ(idle.step(gone).durability, write::nothing);
+}
+
+TEST(Step, SinksNoLongerConfiguredGetNoRows) {
+  fixture f("  - {name: slow, qoefilter: latency > 5, sinks: [hook, am]}\n");
+  std::erase_if(f.cfg.sinks, [](const config::sink_config& s) { return s.name == "am"; });
+  EXPECT_EQ(sinks_of(f.step(f.polled(1000, {{"a", 7}})).commit),
+            std::vector<std::string>{"hook"});
+}
+
+TEST(Step, CatchUpSlicesEachMoveTheCheckpointAndJudgeMinSessionsAlone) {
+  fixture f("  - {name: slow, qoefilter: latency > 5, min_sessions: 2, sinks: [hook]}\n");
+  // Two slices of a long outage, one offender each: neither fires, both move the checkpoint.
+  auto first = f.step(f.polled(1000, {{"a", 7}}, true));
+  EXPECT_EQ(first.commit.checkpoint, 1000);
+  EXPECT_EQ(first.change, transition::none);
+  auto second = f.step(f.polled(1600, {{"b", 7}}, true), t0 + 1);
+  EXPECT_EQ(second.commit.checkpoint, 1600);
+  EXPECT_EQ(second.change, transition::none);
+  EXPECT_EQ(f.state.checkpoint, 1600);
+  // The last slice holds two: it fires with both.
+  auto last = f.step(f.polled(2200, {{"c", 7}, {"d", 8}}), t0 + 2);
+  EXPECT_EQ(last.change, transition::fired);
+  EXPECT_EQ(notified_ids(last.commit), (std::vector<std::string>{"c", "d"}));
+}
+
+TEST(Step, AFreshProcessWritesAFiringIncidentOnceThenDefers) {
+  // After a restart the rule remembers its incident, but this process has not written it.
+  fixture f("  - {name: slow, qoefilter: latency > 5, sinks: [hook]}\n");
+  f.state.incident = {true, "slow/1", 1, 0};
+  f.notified.insert("slow", "a", 1000);
+  auto fx = f.step(f.polled(1000, {{"a", 7}}));
+  EXPECT_EQ(fx.durability, write::grouped);
+  EXPECT_TRUE(fx.commit.outbox.empty());
+  ASSERT_TRUE(f.state.committed_incident);
+  EXPECT_EQ(f.state.committed_incident->key, "slow/1");
+  EXPECT_EQ(f.step(f.polled(1030, {{"a", 7}})).durability, write::checkpoint_only);
+}
+
+TEST(Step, IdsComeFromTheGivenSourceOnePerRow) {
+  fixture f("  - {name: slow, qoefilter: latency > 5, sinks: [hook, pd]}\n");
+  auto fx = f.step(f.polled(1000, {{"a", 7}}));
+  ASSERT_EQ(fx.commit.outbox.size(), 2u);
+  EXPECT_EQ(fx.commit.outbox[0].id, "msg_1");
+  EXPECT_EQ(fx.commit.outbox[1].id, "msg_2");
+  EXPECT_EQ(f.ids, 2);
+}
