@@ -17,10 +17,10 @@
 #include <sstream>
 #include <tuple>
 
-#include "notify/render.hpp"
-#include "notify/sign.hpp"
 #include "rules/identifier.hpp"
 #include "rules/metric_dictionary.hpp"
+#include "text/base64.hpp"
+#include "text/template.hpp"
 
 namespace qoewatch::config {
 
@@ -630,7 +630,7 @@ class loader {
     }
     if (YAML::Node v = s["summary"]) {
       if (auto tmpl = text(file, v, key_path(path, "summary"))) {
-        if (std::string why = notify::check_template(*tmpl); !why.empty())
+        if (std::string why = text::check_template(*tmpl); !why.empty())
           error(file, v.Mark(), key_path(path, "summary"), why);
         else
           sink.summary = *tmpl;
@@ -1232,7 +1232,7 @@ secrets read_secrets(const daemon_config& cfg, std::vector<diagnostic>& errors) 
     std::string err;
     if (!s.secret_file.empty()) {
       if (auto text = read_token_file(s.secret_file, "signing secret", err)) {
-        if (auto key = notify::signing_key(*text))
+        if (auto key = text::signing_key(*text))
           out.signing_keys[s.name] = std::move(*key);
         else
           fail("secret_file", "the secret in " + in_quotes(s.secret_file) +
