@@ -24,44 +24,6 @@
 
 namespace qoewatch::config {
 
-std::string_view to_string(severity s) {
-  switch (s) {
-    case severity::critical:
-      return "critical";
-    case severity::error:
-      return "error";
-    case severity::warning:
-      return "warning";
-    case severity::info:
-      return "info";
-  }
-  return "warning";
-}
-
-std::string_view to_string(sink_type t) {
-  switch (t) {
-    case sink_type::webhook:
-      return "webhook";
-    case sink_type::alertmanager:
-      return "alertmanager";
-    case sink_type::slack:
-      return "slack";
-    case sink_type::pagerduty:
-      return "pagerduty";
-  }
-  return "webhook";
-}
-
-double effective_rate_limit(const sink_config& s) {
-  if (s.rate_limit > 0) return s.rate_limit;
-  return s.type == sink_type::slack ? 1.0 : 10.0;
-}
-
-int effective_burst(const sink_config& s) {
-  if (s.burst > 0) return s.burst;
-  return s.type == sink_type::slack ? 1 : 20;
-}
-
 std::string diagnostic::to_string() const {
   std::string out = file;
   if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
@@ -115,6 +77,25 @@ std::string join_list(const std::vector<std::string_view>& items) {
     if (!out.empty()) out += ", ";
     out += i;
   }
+  return out;
+}
+
+// "a, b, c or d".
+std::string join_or(const std::vector<std::string_view>& items) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += i + 1 == items.size() ? " or " : ", ";
+    out += items[i];
+  }
+  return out;
+}
+
+// The names of one of config.hpp's enum tables, in its order.
+template <class Enum, std::size_t N>
+std::vector<std::string_view> names_of(
+    const std::array<std::pair<Enum, std::string_view>, N>& table) {
+  std::vector<std::string_view> out;
+  for (const auto& entry : table) out.push_back(entry.second);
   return out;
 }
 
@@ -697,20 +678,14 @@ class loader {
       }
       if (YAML::Node v = s["type"]) {
         if (auto t = text(file, v, key_path(path, "type"))) {
-          if (*t == "webhook") {
-            sink.type = sink_type::webhook;
-          } else if (*t == "alertmanager") {
-            sink.type = sink_type::alertmanager;
-          } else if (*t == "slack") {
-            sink.type = sink_type::slack;
-          } else if (*t == "pagerduty") {
-            sink.type = sink_type::pagerduty;
+          if (std::optional<sink_type> type = from_name(sink_types, *t)) {
+            sink.type = *type;
           } else {
-            std::string near = nearest(*t, {"webhook", "alertmanager", "slack", "pagerduty"});
+            std::string near = nearest(*t, names_of(sink_types));
             error(file, v.Mark(), key_path(path, "type"),
                   "unknown sink type " + in_quotes(*t) + " (" +
                       (near.empty() ? std::string{} : "did you mean " + in_quotes(near) + "? ") +
-                      "supported: webhook, alertmanager, slack, pagerduty)");
+                      "supported: " + join_list(names_of(sink_types)) + ")");
             ok = false;
           }
         } else {
@@ -718,7 +693,7 @@ class loader {
         }
       } else {
         error(file, s.Mark(), key_path(path, "type"),
-              "missing (required: webhook, alertmanager, slack or pagerduty)");
+              "missing (required: " + join_or(names_of(sink_types)) + ")");
         ok = false;
       }
       if (!ok) continue;
@@ -852,20 +827,14 @@ class loader {
 
     if (YAML::Node v = n["severity"]) {
       if (auto s = text(file, v, key_path(path, "severity"))) {
-        if (*s == "critical")
-          r.severity = severity::critical;
-        else if (*s == "error")
-          r.severity = severity::error;
-        else if (*s == "warning")
-          r.severity = severity::warning;
-        else if (*s == "info")
-          r.severity = severity::info;
-        else {
-          std::string near = nearest(*s, {"critical", "error", "warning", "info"});
+        if (std::optional<severity> level = from_name(severities, *s)) {
+          r.severity = *level;
+        } else {
+          std::string near = nearest(*s, names_of(severities));
           error(file, v.Mark(), key_path(path, "severity"),
                 in_quotes(*s) + " is not a severity (" +
                     (near.empty() ? std::string{} : "did you mean " + in_quotes(near) + "? ") +
-                    "use critical, error, warning or info)");
+                    "use " + join_or(names_of(severities)) + ")");
         }
       }
     }
