@@ -1,13 +1,13 @@
 // The config contract: what loads, what the defaults are, and the exact error texts an
 // operator reads (file:line:column: key.path: what is wrong (what would be right)).
+#include "config/load.hpp"
+
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
-
-#include "config/load.hpp"
 
 namespace fs = std::filesystem;
 using namespace qoewatch;
@@ -47,6 +47,18 @@ std::vector<std::string> texts(const config::load_result& r) {
   std::vector<std::string> out;
   for (const config::diagnostic& d : r.errors) out.push_back(d.to_string());
   return out;
+}
+
+// Secrets from the real files the test wrote, but from a made-up environment (`vars`): no
+// test reads or changes the process's own.
+config::secret_source with_env(std::map<std::string, std::string> vars) {
+  config::secret_source source = config::secret_source::system();
+  source.env = [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+  return source;
 }
 
 // Loads `yaml` as c.yaml and returns the error texts (empty when it loaded).
@@ -396,14 +408,11 @@ TEST(Config, ApiKeyIsReadTrimmedAndNeverEchoed) {
 
   api.api_key_file.clear();
   api.api_key_env = "QW_TEST_UNSET_VARIABLE";
-  ::unsetenv("QW_TEST_UNSET_VARIABLE");
-  EXPECT_FALSE(config::read_api_key(api, err));
+  EXPECT_FALSE(config::read_api_key(api, err, with_env({})));
   EXPECT_EQ(err.to_string(),
             "smartsight.api_key_env: environment variable "
             "QW_TEST_UNSET_VARIABLE is not set");
-  ::setenv("QW_TEST_UNSET_VARIABLE", "k3y", 1);
-  EXPECT_EQ(config::read_api_key(api, err), "k3y");
-  ::unsetenv("QW_TEST_UNSET_VARIABLE");
+  EXPECT_EQ(config::read_api_key(api, err, with_env({{"QW_TEST_UNSET_VARIABLE", "k3y"}})), "k3y");
 }
 
 TEST(Config, NearestSuggestsOnlyCloseNames) {
@@ -436,10 +445,9 @@ sinks:
 rules:
   - {name: r, qoefilter: latency > 5, min_sessions: 3, resolve_after: 4}
 )");
-  ::setenv("QW_SINK_KEY", "k", 1);
   config::secrets secrets;
-  config::load_result r = config::load_with_secrets(path, secrets);
-  ::unsetenv("QW_SINK_KEY");
+  config::load_result r =
+      config::load_with_secrets(path, secrets, with_env({{"QW_SINK_KEY", "k"}}));
   ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
   const config::daemon_config& c = *r.config;
   EXPECT_EQ(c.max_catchup, 30min);
@@ -541,10 +549,9 @@ sinks:
   - {name: chat2, type: slack, url_file: relative.url}
 rules: [{name: r, qoefilter: latency > 5}]
 )");
-  ::setenv("QW_SINK_KEY2", "k", 1);
   config::secrets secrets;
-  config::load_result r = config::load_with_secrets(path, secrets);
-  ::unsetenv("QW_SINK_KEY2");
+  config::load_result r =
+      config::load_with_secrets(path, secrets, with_env({{"QW_SINK_KEY2", "k"}}));
   EXPECT_FALSE(r.config);
   std::vector<std::string> got = texts(r);
   ASSERT_EQ(got.size(), 4u) << testing::PrintToString(got);
@@ -568,17 +575,16 @@ sinks:
   - {name: pd, type: pagerduty, routing_key_file: $CREDENTIALS_DIRECTORY/pd}
 rules: [{name: r, qoefilter: latency > 5}]
 )");
-  ::setenv("CREDENTIALS_DIRECTORY", (dir.path() / "creds").c_str(), 1);
   config::secrets secrets;
-  config::load_result r = config::load_with_secrets(path, secrets);
-  ::unsetenv("CREDENTIALS_DIRECTORY");
+  config::load_result r = config::load_with_secrets(
+      path, secrets, with_env({{"CREDENTIALS_DIRECTORY", (dir.path() / "creds").string()}}));
   ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
   EXPECT_EQ(r.config->smartsight.api_key_file, "$CREDENTIALS_DIRECTORY/smartsight_api_key");
   EXPECT_EQ(secrets.api_key, "k3y-from-systemd");
   EXPECT_EQ(secrets.routing_keys.at("pd"), "R0UTE");
 
   // Outside systemd, unset: a clear error, not a file named "$CREDENTIALS_DIRECTORY".
-  config::load_result outside = config::load_with_secrets(path, secrets);
+  config::load_result outside = config::load_with_secrets(path, secrets, with_env({}));
   std::vector<std::string> got = texts(outside);
   ASSERT_EQ(got.size(), 2u) << testing::PrintToString(got);
   EXPECT_NE(got[0].find("smartsight.api_key_file: cannot read "
@@ -651,16 +657,55 @@ TEST(Config, WebTlsFilesAreReadWithTheSecrets) {
   std::string main =
       dir.write("q.yaml", std::string(minimal) +
                               "web:\n  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n");
-  ::setenv("QW_TEST_KEY", "k", 1);
+  const config::secret_source env = with_env({{"QW_TEST_KEY", "k"}});
   config::secrets s;
-  config::load_result r = config::load_with_secrets(main, s);
+  config::load_result r = config::load_with_secrets(main, s, env);
   ASSERT_FALSE(r.config);
   EXPECT_EQ(texts(r), std::vector<std::string>{main + ":8:18: web.tls_key_file: \"" + key +
                                                "\" holds no PEM private key (no -----BEGIN line)"});
   dir.write("key.pem", "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n");
-  r = config::load_with_secrets(main, s);
+  r = config::load_with_secrets(main, s, env);
   ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
   EXPECT_EQ(s.tls_cert_pem.substr(0, 27), "-----BEGIN CERTIFICATE-----");
   EXPECT_EQ(s.tls_key_pem.substr(0, 27), "-----BEGIN PRIVATE KEY-----");
-  ::unsetenv("QW_TEST_KEY");
+}
+
+TEST(Config, SecretsAreReadOnlyThroughTheSourceGiven) {
+  config::load_result r = config::load_from_string(R"(smartsight:
+  customer_id: 1
+  api_key_file: $CREDENTIALS_DIRECTORY/api
+sinks:
+  - {name: hook, type: webhook, url: "http://h/", secret_file: /etc/q/hook.secret}
+  - {name: pd, type: pagerduty, routing_key_file: /etc/q/absent}
+rules: [{name: r, qoefilter: latency > 5}]
+)",
+                                                   "/etc/q/c.yaml");
+  ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
+  std::map<std::string, std::string> files = {{"/run/creds/api", " k3y\n"},
+                                              {"/etc/q/hook.secret", "whsec_aGVsbG8="}};
+  std::vector<std::string> asked;
+  config::secret_source source;
+  source.env = [](const std::string& name) -> std::optional<std::string> {
+    if (name == "CREDENTIALS_DIRECTORY") return "/run/creds";
+    return std::nullopt;
+  };
+  source.file = [&](const std::string& path, std::string& error) -> std::optional<std::string> {
+    asked.push_back(path);
+    auto it = files.find(path);
+    if (it == files.end()) {
+      error = "No such file or directory";
+      return std::nullopt;
+    }
+    return it->second;
+  };
+  std::vector<config::diagnostic> errors;
+  config::secrets s = config::read_secrets(*r.config, errors, source);
+  EXPECT_EQ(s.api_key, "k3y");
+  EXPECT_EQ(s.signing_keys.at("hook"), "hello");
+  EXPECT_EQ(asked, (std::vector<std::string>{"/run/creds/api", "/etc/q/hook.secret",
+                                             "/etc/q/absent"}));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].to_string(),
+            "/etc/q/c.yaml:6:5: sinks[1].routing_key_file: cannot read \"/etc/q/absent\": No such "
+            "file or directory");
 }

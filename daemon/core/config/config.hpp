@@ -104,8 +104,8 @@ std::string_view to_string(severity s);
 
 /// The value a name stands for in one of the tables above; std::nullopt for any other name.
 template <class Enum, std::size_t N>
-constexpr std::optional<Enum> from_name(const std::array<std::pair<Enum, std::string_view>, N>& table,
-                                        std::string_view name) {
+constexpr std::optional<Enum> from_name(
+    const std::array<std::pair<Enum, std::string_view>, N>& table, std::string_view name) {
   for (const auto& [value, spelled] : table)
     if (spelled == name) return value;
   return std::nullopt;

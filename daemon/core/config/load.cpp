@@ -17,6 +17,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "config/common.hpp"
 #include "rules/identifier.hpp"
 #include "rules/metric_dictionary.hpp"
 #include "text/base64.hpp"
@@ -24,108 +25,11 @@
 
 namespace qoewatch::config {
 
-std::string diagnostic::to_string() const {
-  std::string out = file;
-  if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
-  if (!out.empty()) out += ": ";
-  if (!path.empty()) out += path + ": ";
-  out += message;
-  return out;
-}
-
-std::string nearest(std::string_view word, const std::vector<std::string_view>& candidates) {
-  auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-  auto distance = [&](std::string_view a, std::string_view b) {
-    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-      cur[0] = i;
-      for (std::size_t j = 1; j <= b.size(); ++j) {
-        std::size_t sub = prev[j - 1] + (lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1);
-        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-      }
-      std::swap(prev, cur);
-    }
-    return prev[b.size()];
-  };
-  std::string best;
-  std::size_t best_d = std::max<std::size_t>(2, word.size() / 3) + 1;
-  for (std::string_view c : candidates) {
-    // A prefix of three or more letters ("crit") is as good a hint as a typo.
-    std::size_t d = word.size() >= 3 && c.substr(0, word.size()) == word ? 1 : distance(word, c);
-    if (d < best_d) {
-      best_d = d;
-      best = std::string(c);
-    }
-  }
-  return best;
-}
-
 namespace {
 
 namespace fs = std::filesystem;
 
 using rules::is_identifier;
-
-std::string in_quotes(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
-
-std::string join_list(const std::vector<std::string_view>& items) {
-  std::string out;
-  for (std::string_view i : items) {
-    if (!out.empty()) out += ", ";
-    out += i;
-  }
-  return out;
-}
-
-// "a, b, c or d".
-std::string join_or(const std::vector<std::string_view>& items) {
-  std::string out;
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += i + 1 == items.size() ? " or " : ", ";
-    out += items[i];
-  }
-  return out;
-}
-
-// The names of one of config.hpp's enum tables, in its order.
-template <class Enum, std::size_t N>
-std::vector<std::string_view> names_of(
-    const std::array<std::pair<Enum, std::string_view>, N>& table) {
-  std::vector<std::string_view> out;
-  for (const auto& entry : table) out.push_back(entry.second);
-  return out;
-}
-
-std::string key_path(const std::string& parent, std::string_view key) {
-  return parent.empty() ? std::string(key) : parent + "." + std::string(key);
-}
-std::string index_path(const std::string& parent, std::size_t i) {
-  return parent + "[" + std::to_string(i) + "]";
-}
-
-// Reads one YAML document and reports into a shared list of diagnostics. A `doc` is one file.
-// What is wrong with `url` as an http(s) address to POST or GET, if anything. `shown` is how
-// a message may name it: the URL itself, or where it came from when it is a secret.
-std::optional<std::string> url_problem(const std::string& url, const std::string& shown) {
-  auto u = boost::urls::parse_absolute_uri(url);
-  const std::string hint = " (write http://host[:port][/path] or https://...)";
-  if (!u) return shown + " is not a URL" + hint;
-  if (u->scheme() != "http" && u->scheme() != "https")
-    return "scheme " + in_quotes(u->scheme()) + " is not supported" + hint;
-  if (u->host().empty()) return shown + " has no host" + hint;
-  // Never echo the URL back: the user part may hold a password.
-  if (u->has_userinfo())
-    return "credentials in the URL are not allowed (they would end up in logs; use a header or "
-           "a secret file)";
-  if (u->has_fragment()) return "must not have a #fragment";
-  return std::nullopt;
-}
-
-// Secret files may be named relative to the folder systemd gives the service's credentials.
-constexpr std::string_view credentials_prefix = "$CREDENTIALS_DIRECTORY/";
 
 // "$2b$10$" + 22 characters of salt + 31 of hash, in bcrypt's base64 alphabet; $2a$ and $2y$
 // (htpasswd's) are the same algorithm. Costs 04 to 31.
@@ -935,21 +839,6 @@ std::optional<YAML::Node> parse_yaml(std::string_view yaml, const std::string& f
   }
 }
 
-std::optional<std::string> read_file(const std::string& path, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = std::strerror(errno);
-    return std::nullopt;
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) {
-    error = "read error";
-    return std::nullopt;
-  }
-  return ss.str();
-}
-
 diagnostic file_error(const std::string& file, std::string message) {
   diagnostic d;
   d.file = file;
@@ -1111,147 +1000,10 @@ load_result load(const std::string& path) {
   return load_from_string(*text, path);
 }
 
-namespace {
-
-// One token on one line, trimmed: what a key file, credential or variable holds. `what`
-// names it ("API key") and `source` where it came from, for the error.
-std::optional<std::string> clean_token(std::string key, std::string_view what,
-                                       const std::string& source, std::string& error) {
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!key.empty() && space(key.back())) key.pop_back();
-  std::size_t first = 0;
-  while (first < key.size() && space(key[first])) ++first;
-  key.erase(0, first);
-  if (key.empty()) {
-    error = "the " + std::string(what) + " in " + source + " is empty";
-    return std::nullopt;
-  }
-  // Keys go into HTTP headers and bodies: refuse anything that could break or inject one.
-  for (char c : key) {
-    if (c < 0x21 || c > 0x7e) {
-      error = "the " + std::string(what) + " in " + source +
-              " contains spaces or control characters (expected one token on one line)";
-      return std::nullopt;
-    }
-  }
-  return key;
-}
-
-// The text of a file a secret is read from: `written` is as in the config (absolute, or under
-// $CREDENTIALS_DIRECTORY). On failure `error` says which file and why.
-std::optional<std::string> read_secret_file(const std::string& written, std::string& error,
-                                            std::string& path) {
-  path = written;
-  if (written.starts_with(credentials_prefix)) {
-    const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
-    if (dir == nullptr || *dir == '\0') {
-      error = "cannot read " + in_quotes(written) +
-              ": CREDENTIALS_DIRECTORY is not set (systemd sets it for a service with "
-              "LoadCredential=; elsewhere set it to the folder holding the credential files)";
-      return std::nullopt;
-    }
-    path = std::string(dir) + "/" + written.substr(credentials_prefix.size());
-  }
-  std::string err;
-  std::optional<std::string> text = read_file(path, err);
-  if (!text) error = "cannot read " + in_quotes(path) + ": " + err;
-  return text;
-}
-
-std::optional<std::string> read_token_file(const std::string& written, std::string_view what,
-                                           std::string& error) {
-  std::string path;
-  std::optional<std::string> text = read_secret_file(written, error, path);
-  if (!text) return std::nullopt;
-  return clean_token(std::move(*text), what, in_quotes(path), error);
-}
-
-// A PEM file: some text holding "-----BEGIN ". What is in it is for OpenSSL to judge.
-std::optional<std::string> read_pem_file(const std::string& written, std::string_view what,
-                                         std::string& error) {
-  std::string path;
-  std::optional<std::string> text = read_secret_file(written, error, path);
-  if (text && text->find("-----BEGIN ") == std::string::npos) {
-    error = in_quotes(path) + " holds no PEM " + std::string(what) + " (no -----BEGIN line)";
-    return std::nullopt;
-  }
-  return text;
-}
-
-}  // namespace
-
-secrets read_secrets(const daemon_config& cfg, std::vector<diagnostic>& errors) {
-  secrets out;
-  diagnostic key_error;
-  if (std::optional<std::string> key = read_api_key(cfg.smartsight, key_error))
-    out.api_key = std::move(*key);
-  else
-    errors.push_back(std::move(key_error));
-  for (std::size_t i = 0; i < cfg.sinks.size(); ++i) {
-    const sink_config& s = cfg.sinks[i];
-    auto fail = [&](const std::string& key, std::string message) {
-      diagnostic d;
-      d.file = s.where.file;
-      d.line = s.where.line;
-      d.column = s.where.column;
-      d.path = index_path("sinks", i) + "." + key;
-      d.message = std::move(message);
-      errors.push_back(std::move(d));
-    };
-    std::string err;
-    if (!s.secret_file.empty()) {
-      if (auto text = read_token_file(s.secret_file, "signing secret", err)) {
-        if (auto key = text::signing_key(*text))
-          out.signing_keys[s.name] = std::move(*key);
-        else
-          fail("secret_file", "the secret in " + in_quotes(s.secret_file) +
-                                  " starts with whsec_ but the rest is not base64 (write "
-                                  "whsec_ followed by the base64 of at least one byte)");
-      } else {
-        fail("secret_file", err);
-      }
-    }
-    if (!s.routing_key_file.empty()) {
-      if (auto key = read_token_file(s.routing_key_file, "routing key", err))
-        out.routing_keys[s.name] = std::move(*key);
-      else
-        fail("routing_key_file", err);
-    }
-    if (!s.url_file.empty()) {
-      // The URL is the secret: no message may show it.
-      const std::string shown = "the URL in " + in_quotes(s.url_file);
-      if (auto url = read_token_file(s.url_file, "URL", err)) {
-        if (std::optional<std::string> problem = url_problem(*url, shown))
-          fail("url_file", *problem);
-        else
-          out.urls[s.name] = std::move(*url);
-      } else {
-        fail("url_file", err);
-      }
-    }
-  }
-  if (cfg.web.tls()) {
-    auto fail = [&](const std::string& key, std::string message) {
-      const source_location& w = cfg.web.tls_where;
-      errors.push_back({w.file, w.line, w.column, "web." + key, std::move(message)});
-    };
-    std::string err;
-    if (auto pem = read_pem_file(cfg.web.tls_cert_file, "certificate", err))
-      out.tls_cert_pem = std::move(*pem);
-    else
-      fail("tls_cert_file", err);
-    if (auto pem = read_pem_file(cfg.web.tls_key_file, "private key", err))
-      out.tls_key_pem = std::move(*pem);
-    else
-      fail("tls_key_file", err);
-  }
-  return out;
-}
-
-load_result load_with_secrets(const std::string& path, secrets& out) {
+load_result load_with_secrets(const std::string& path, secrets& out, const secret_source& source) {
   load_result r = load(path);
   if (!r.config) return r;
-  secrets read = read_secrets(*r.config, r.errors);
+  secrets read = read_secrets(*r.config, r.errors, source);
   if (!r.errors.empty()) {
     r.config.reset();
     return r;
@@ -1260,25 +1012,8 @@ load_result load_with_secrets(const std::string& path, secrets& out) {
   return r;
 }
 
-std::optional<std::string> read_api_key(const smartsight_config& cfg, diagnostic& error) {
-  error = diagnostic{};
-  error.file = cfg.api_key_where.file;
-  error.line = cfg.api_key_where.line;
-  error.column = cfg.api_key_where.column;
-  std::optional<std::string> key;
-  if (!cfg.api_key_file.empty()) {
-    error.path = "smartsight.api_key_file";
-    key = read_token_file(cfg.api_key_file, "API key", error.message);
-  } else {
-    error.path = "smartsight.api_key_env";
-    const char* v = cfg.api_key_env.empty() ? nullptr : std::getenv(cfg.api_key_env.c_str());
-    if (v == nullptr) {
-      error.message = "environment variable " + cfg.api_key_env + " is not set";
-      return std::nullopt;
-    }
-    key = clean_token(v, "API key", "environment variable " + cfg.api_key_env, error.message);
-  }
-  return key;
+load_result load_with_secrets(const std::string& path, secrets& out) {
+  return load_with_secrets(path, out, secret_source::system());
 }
 
 }  // namespace qoewatch::config
