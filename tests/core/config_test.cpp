@@ -1,60 +1,15 @@
 // The config contract: what loads, what the defaults are, and the exact error texts an
 // operator reads (file:line:column: key.path: what is wrong (what would be right)).
-#include <gtest/gtest.h>
-#include <stdlib.h>
-
-#include <filesystem>
-#include <fstream>
-#include <random>
-
 #include "config/load.hpp"
+
+#include <gtest/gtest.h>
+
+#include "config_fixtures.hpp"
 
 namespace fs = std::filesystem;
 using namespace qoewatch;
+using namespace qoewatch::testing_config;
 using namespace std::chrono_literals;
-
-namespace {
-
-class temp_dir {
- public:
-  temp_dir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("qoewatch-config-test-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~temp_dir() { fs::remove_all(path_); }
-  std::string write(const std::string& name, const std::string& text) const {
-    fs::path p = path_ / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << text;
-    return p.string();
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-const char* const minimal = R"(smartsight:
-  customer_id: 42
-  api_key_env: QW_TEST_KEY
-rules:
-  - name: slow
-    qoefilter: latency > 5
-)";
-
-std::vector<std::string> texts(const config::load_result& r) {
-  std::vector<std::string> out;
-  for (const config::diagnostic& d : r.errors) out.push_back(d.to_string());
-  return out;
-}
-
-// Loads `yaml` as c.yaml and returns the error texts (empty when it loaded).
-std::vector<std::string> errors_of(const std::string& yaml) {
-  return texts(config::load_from_string(yaml, "c.yaml"));
-}
-
-}  // namespace
 
 TEST(Config, MinimalFileGetsDocumentedDefaults) {
   config::load_result r = config::load_from_string(minimal, "c.yaml");
@@ -376,36 +331,6 @@ TEST(Config, MissingConfigFileIsAClearError) {
   EXPECT_EQ(got[0], "/nonexistent/q.yaml: cannot read the config file: No such file or directory");
 }
 
-TEST(Config, ApiKeyIsReadTrimmedAndNeverEchoed) {
-  temp_dir dir;
-  config::smartsight_config api;
-  api.api_key_file = dir.write("key", "  s3cr3t-key\n");
-  config::diagnostic err;
-  EXPECT_EQ(config::read_api_key(api, err), "s3cr3t-key");
-
-  api.api_key_file = dir.write("bad", "s3cr3t key\n");
-  EXPECT_FALSE(config::read_api_key(api, err));
-  EXPECT_EQ(err.message, "the API key in \"" + api.api_key_file +
-                             "\" contains spaces or control characters (expected one token on "
-                             "one line)");
-  EXPECT_EQ(err.to_string().find("s3cr3t"), std::string::npos);
-
-  api.api_key_file = (dir.path() / "absent").string();
-  EXPECT_FALSE(config::read_api_key(api, err));
-  EXPECT_EQ(err.message, "cannot read \"" + api.api_key_file + "\": No such file or directory");
-
-  api.api_key_file.clear();
-  api.api_key_env = "QW_TEST_UNSET_VARIABLE";
-  ::unsetenv("QW_TEST_UNSET_VARIABLE");
-  EXPECT_FALSE(config::read_api_key(api, err));
-  EXPECT_EQ(err.to_string(),
-            "smartsight.api_key_env: environment variable "
-            "QW_TEST_UNSET_VARIABLE is not set");
-  ::setenv("QW_TEST_UNSET_VARIABLE", "k3y", 1);
-  EXPECT_EQ(config::read_api_key(api, err), "k3y");
-  ::unsetenv("QW_TEST_UNSET_VARIABLE");
-}
-
 TEST(Config, NearestSuggestsOnlyCloseNames) {
   EXPECT_EQ(config::nearest("intervall", {"interval", "window"}), "interval");
   EXPECT_EQ(config::nearest("WINDOW", {"interval", "window"}), "window");
@@ -436,10 +361,9 @@ sinks:
 rules:
   - {name: r, qoefilter: latency > 5, min_sessions: 3, resolve_after: 4}
 )");
-  ::setenv("QW_SINK_KEY", "k", 1);
   config::secrets secrets;
-  config::load_result r = config::load_with_secrets(path, secrets);
-  ::unsetenv("QW_SINK_KEY");
+  config::load_result r =
+      config::load_with_secrets(path, secrets, with_env({{"QW_SINK_KEY", "k"}}));
   ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
   const config::daemon_config& c = *r.config;
   EXPECT_EQ(c.max_catchup, 30min);
@@ -528,66 +452,6 @@ TEST(Config, SinkMistakesAreNamed) {
                 "window that fire the rule, 1 to 1000000)"});
 }
 
-TEST(Config, UnreadableSinkSecretsAreErrorsThatNeverEchoTheSecret) {
-  temp_dir dir;
-  dir.write("bad.secret", "whsec_!!not-base64-hunter2\n");
-  dir.write("bad.url", "ftp://hooks.example/hunter2\n");
-  dir.write("relative.url", "/services/hunter2\n");
-  std::string path = dir.write("c.yaml", R"(smartsight: {customer_id: 1, api_key_env: QW_SINK_KEY2}
-sinks:
-  - {name: hook, type: webhook, url: "http://h/", secret_file: bad.secret}
-  - {name: pd, type: pagerduty, routing_key_file: missing.key}
-  - {name: chat, type: slack, url_file: bad.url}
-  - {name: chat2, type: slack, url_file: relative.url}
-rules: [{name: r, qoefilter: latency > 5}]
-)");
-  ::setenv("QW_SINK_KEY2", "k", 1);
-  config::secrets secrets;
-  config::load_result r = config::load_with_secrets(path, secrets);
-  ::unsetenv("QW_SINK_KEY2");
-  EXPECT_FALSE(r.config);
-  std::vector<std::string> got = texts(r);
-  ASSERT_EQ(got.size(), 4u) << testing::PrintToString(got);
-  EXPECT_NE(got[0].find("sinks[0].secret_file: the secret in"), std::string::npos) << got[0];
-  EXPECT_NE(got[1].find("sinks[1].routing_key_file: cannot read \""), std::string::npos) << got[1];
-  EXPECT_NE(got[2].find("sinks[2].url_file: scheme \"ftp\" is not supported"), std::string::npos)
-      << got[2];
-  EXPECT_NE(got[3].find("sinks[3].url_file: the URL in \""), std::string::npos) << got[3];
-  EXPECT_NE(got[3].find("relative.url\" is not a URL"), std::string::npos) << got[3];
-  for (const std::string& e : got) EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
-}
-
-TEST(Config, SecretFilesMayLiveInTheServiceCredentialsDirectory) {
-  temp_dir dir;
-  dir.write("creds/smartsight_api_key", "k3y-from-systemd\n");
-  dir.write("creds/pd", "R0UTE\n");
-  std::string path = dir.write("c.yaml", R"(smartsight:
-  customer_id: 1
-  api_key_file: $CREDENTIALS_DIRECTORY/smartsight_api_key
-sinks:
-  - {name: pd, type: pagerduty, routing_key_file: $CREDENTIALS_DIRECTORY/pd}
-rules: [{name: r, qoefilter: latency > 5}]
-)");
-  ::setenv("CREDENTIALS_DIRECTORY", (dir.path() / "creds").c_str(), 1);
-  config::secrets secrets;
-  config::load_result r = config::load_with_secrets(path, secrets);
-  ::unsetenv("CREDENTIALS_DIRECTORY");
-  ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
-  EXPECT_EQ(r.config->smartsight.api_key_file, "$CREDENTIALS_DIRECTORY/smartsight_api_key");
-  EXPECT_EQ(secrets.api_key, "k3y-from-systemd");
-  EXPECT_EQ(secrets.routing_keys.at("pd"), "R0UTE");
-
-  // Outside systemd, unset: a clear error, not a file named "$CREDENTIALS_DIRECTORY".
-  config::load_result outside = config::load_with_secrets(path, secrets);
-  std::vector<std::string> got = texts(outside);
-  ASSERT_EQ(got.size(), 2u) << testing::PrintToString(got);
-  EXPECT_NE(got[0].find("smartsight.api_key_file: cannot read "
-                        "\"$CREDENTIALS_DIRECTORY/smartsight_api_key\": CREDENTIALS_DIRECTORY is "
-                        "not set (systemd sets it for a service with LoadCredential="),
-            std::string::npos)
-      << got[0];
-}
-
 TEST(Config, WebTlsAndBasicAuth) {
   const std::string hash = "$2b$04$abcdefghijklmnopqrstuuNiYvmXvFtJDd4TYtHmhUlN9d1LAPLTu";
   temp_dir dir;
@@ -640,27 +504,4 @@ TEST(Config, WebErrorsNameTheSettingAndNeverRepeatAPassword) {
   got = errors_of(base + "  tls_certfile: x\n");
   ASSERT_EQ(got.size(), 1u);
   EXPECT_NE(got[0].find("did you mean \"tls_cert_file\""), std::string::npos) << got[0];
-}
-
-TEST(Config, WebTlsFilesAreReadWithTheSecrets) {
-  temp_dir dir;
-  std::string cert = dir.write("cert.pem",
-                               "-----BEGIN CERTIFICATE-----\nMIIB\n-----END "
-                               "CERTIFICATE-----\n");
-  std::string key = dir.write("key.pem", "not a key\n");
-  std::string main =
-      dir.write("q.yaml", std::string(minimal) +
-                              "web:\n  tls_cert_file: cert.pem\n  tls_key_file: key.pem\n");
-  ::setenv("QW_TEST_KEY", "k", 1);
-  config::secrets s;
-  config::load_result r = config::load_with_secrets(main, s);
-  ASSERT_FALSE(r.config);
-  EXPECT_EQ(texts(r), std::vector<std::string>{main + ":8:18: web.tls_key_file: \"" + key +
-                                               "\" holds no PEM private key (no -----BEGIN line)"});
-  dir.write("key.pem", "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n");
-  r = config::load_with_secrets(main, s);
-  ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
-  EXPECT_EQ(s.tls_cert_pem.substr(0, 27), "-----BEGIN CERTIFICATE-----");
-  EXPECT_EQ(s.tls_key_pem.substr(0, 27), "-----BEGIN PRIVATE KEY-----");
-  ::unsetenv("QW_TEST_KEY");
 }

@@ -9,6 +9,7 @@
 
 #include "config/load.hpp"
 #include "notify/render.hpp"
+#include "text/template.hpp"
 
 using namespace qoewatch;
 namespace json = boost::json;
@@ -560,7 +561,7 @@ TEST(RenderTemplate, EveryVariableIsFilledFromTheEvent) {
   for (auto& r : sc.rows) r.metrics = {7, 3};
   config::sink_config s = sink(config::sink_type::pagerduty, 2);
   std::string tmpl;
-  for (const std::string& n : notify::template_variables()) tmpl += n + "={{" + n + "}};";
+  for (const std::string& n : text::template_variables()) tmpl += n + "={{" + n + "}};";
   s.summary = tmpl;
   std::vector<json::value> b = bodies(s, sc.firing());
   ASSERT_EQ(b.size(), 2u);
@@ -570,41 +571,5 @@ TEST(RenderTemplate, EveryVariableIsFilledFromTheEvent) {
             "condition=latency > 5 AND (cirrbufferingratio > 2 OR latency > 9);"
             "incident=slow_startup_android/1775750580;window_start=2026-04-09T15:52:00Z;"
             "window_end=2026-04-09T16:02:00Z;customer_id=199493832;receiver=oncall;");
-  EXPECT_EQ(notify::template_variables().size(), 13u);
-}
-
-TEST(RenderTemplate, SpacesInsideBracesAndLiteralTextKept) {
-  std::map<std::string, std::string> vars = {{"rule", "r1"}, {"count", "3"}};
-  EXPECT_EQ(notify::fill_template("{{ rule }} had {{count}} } {x} }} {", vars),
-            "r1 had 3 } {x} }} {");
-  EXPECT_EQ(notify::fill_template("{{\trule  }}{{rule}}", vars), "r1r1");
-  EXPECT_EQ(notify::fill_template("", vars), "");
-  EXPECT_EQ(notify::check_template("{{ rule }}: {{ count }} over {{metric}}"), "");
-  EXPECT_EQ(notify::check_template("plain text, no placeholders"), "");
-}
-
-TEST(RenderTemplate, UnknownAndUnterminatedPlaceholdersAreErrors) {
-  EXPECT_EQ(notify::check_template("x {{ rules }}"),
-            "unknown placeholder {{rules}} (known: rule, description, severity, status, "
-            "count, offending, metric, condition, incident, window_start, window_end, "
-            "customer_id, receiver)");
-  EXPECT_EQ(notify::check_template("{{rule}} {{count"),
-            "unterminated placeholder {{ at column 10 (close it with }})");
-  EXPECT_NE(notify::check_template("{{}}"), "");
-
-  std::map<std::string, std::string> vars = {{"rule", "r1"}};
-  std::string error = "stale";
-  EXPECT_EQ(notify::fill_template("{{rule}}", vars, &error), "r1");
-  EXPECT_EQ(error, "");
-  notify::fill_template("{{nope}}", vars, &error);
-  EXPECT_EQ(error, "unknown placeholder {{nope}} (known: rule)");
-  notify::fill_template("{{rule", vars, &error);
-  EXPECT_EQ(error, "unterminated placeholder {{ at column 1 (close it with }})");
-  // Without a place for the error the placeholder stays as written.
-  EXPECT_EQ(notify::fill_template("{{nope}} {{rule}} {{rule", vars), "{{nope}} r1 {{rule");
-}
-
-TEST(RenderTemplate, EveryListedVariableIsAccepted) {
-  for (const std::string& n : notify::template_variables())
-    EXPECT_EQ(notify::check_template("{{" + n + "}}"), "") << n;
+  EXPECT_EQ(text::template_variables().size(), 13u);
 }

@@ -2,10 +2,13 @@
 // Defaults are member initialisers. No YAML types travel past the loader.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "duration.hpp"
@@ -48,6 +51,14 @@ struct rule_defaults {
 };
 
 enum class sink_type { webhook, alertmanager, slack, pagerduty };
+/// Every sink type with its name in the config, in the order messages list them. Parsing,
+/// to_string and the "supported: ..." hints all read this table.
+inline constexpr std::array<std::pair<sink_type, std::string_view>, 4> sink_types{{
+    {sink_type::webhook, "webhook"},
+    {sink_type::alertmanager, "alertmanager"},
+    {sink_type::slack, "slack"},
+    {sink_type::pagerduty, "pagerduty"},
+}};
 std::string_view to_string(sink_type t);
 
 inline constexpr std::string_view pagerduty_events_url = "https://events.pagerduty.com/v2/enqueue";
@@ -82,7 +93,23 @@ double effective_rate_limit(const sink_config& s);
 int effective_burst(const sink_config& s);
 
 enum class severity { critical, error, warning, info };
+/// Every severity with its name in the config (and in alert labels), most severe first.
+inline constexpr std::array<std::pair<severity, std::string_view>, 4> severities{{
+    {severity::critical, "critical"},
+    {severity::error, "error"},
+    {severity::warning, "warning"},
+    {severity::info, "info"},
+}};
 std::string_view to_string(severity s);
+
+/// The value a name stands for in one of the tables above; std::nullopt for any other name.
+template <class Enum, std::size_t N>
+constexpr std::optional<Enum> from_name(
+    const std::array<std::pair<Enum, std::string_view>, N>& table, std::string_view name) {
+  for (const auto& [value, spelled] : table)
+    if (spelled == name) return value;
+  return std::nullopt;
+}
 
 struct rule_config {
   std::string name;

@@ -2,984 +2,21 @@
 
 #include <glob.h>
 
-#include <yaml-cpp/yaml.h>
 #include <algorithm>
-#include <boost/url/parse.hpp>
-#include <cctype>
-#include <cerrno>
-#include <charconv>
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <tuple>
 
-#include "notify/render.hpp"
-#include "notify/sign.hpp"
-#include "rules/identifier.hpp"
+#include "config/common.hpp"
+#include "config/sections.hpp"
+#include "config/yaml_reader.hpp"
 #include "rules/metric_dictionary.hpp"
 
 namespace qoewatch::config {
 
-std::string_view to_string(severity s) {
-  switch (s) {
-    case severity::critical:
-      return "critical";
-    case severity::error:
-      return "error";
-    case severity::warning:
-      return "warning";
-    case severity::info:
-      return "info";
-  }
-  return "warning";
-}
-
-std::string_view to_string(sink_type t) {
-  switch (t) {
-    case sink_type::webhook:
-      return "webhook";
-    case sink_type::alertmanager:
-      return "alertmanager";
-    case sink_type::slack:
-      return "slack";
-    case sink_type::pagerduty:
-      return "pagerduty";
-  }
-  return "webhook";
-}
-
-double effective_rate_limit(const sink_config& s) {
-  if (s.rate_limit > 0) return s.rate_limit;
-  return s.type == sink_type::slack ? 1.0 : 10.0;
-}
-
-int effective_burst(const sink_config& s) {
-  if (s.burst > 0) return s.burst;
-  return s.type == sink_type::slack ? 1 : 20;
-}
-
-std::string diagnostic::to_string() const {
-  std::string out = file;
-  if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
-  if (!out.empty()) out += ": ";
-  if (!path.empty()) out += path + ": ";
-  out += message;
-  return out;
-}
-
-std::string nearest(std::string_view word, const std::vector<std::string_view>& candidates) {
-  auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-  auto distance = [&](std::string_view a, std::string_view b) {
-    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-      cur[0] = i;
-      for (std::size_t j = 1; j <= b.size(); ++j) {
-        std::size_t sub = prev[j - 1] + (lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1);
-        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-      }
-      std::swap(prev, cur);
-    }
-    return prev[b.size()];
-  };
-  std::string best;
-  std::size_t best_d = std::max<std::size_t>(2, word.size() / 3) + 1;
-  for (std::string_view c : candidates) {
-    // A prefix of three or more letters ("crit") is as good a hint as a typo.
-    std::size_t d = word.size() >= 3 && c.substr(0, word.size()) == word ? 1 : distance(word, c);
-    if (d < best_d) {
-      best_d = d;
-      best = std::string(c);
-    }
-  }
-  return best;
-}
-
 namespace {
 
 namespace fs = std::filesystem;
-
-using rules::is_identifier;
-
-std::string in_quotes(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
-
-std::string join_list(const std::vector<std::string_view>& items) {
-  std::string out;
-  for (std::string_view i : items) {
-    if (!out.empty()) out += ", ";
-    out += i;
-  }
-  return out;
-}
-
-std::string key_path(const std::string& parent, std::string_view key) {
-  return parent.empty() ? std::string(key) : parent + "." + std::string(key);
-}
-std::string index_path(const std::string& parent, std::size_t i) {
-  return parent + "[" + std::to_string(i) + "]";
-}
-
-// Reads one YAML document and reports into a shared list of diagnostics. A `doc` is one file.
-// What is wrong with `url` as an http(s) address to POST or GET, if anything. `shown` is how
-// a message may name it: the URL itself, or where it came from when it is a secret.
-std::optional<std::string> url_problem(const std::string& url, const std::string& shown) {
-  auto u = boost::urls::parse_absolute_uri(url);
-  const std::string hint = " (write http://host[:port][/path] or https://...)";
-  if (!u) return shown + " is not a URL" + hint;
-  if (u->scheme() != "http" && u->scheme() != "https")
-    return "scheme " + in_quotes(u->scheme()) + " is not supported" + hint;
-  if (u->host().empty()) return shown + " has no host" + hint;
-  // Never echo the URL back: the user part may hold a password.
-  if (u->has_userinfo())
-    return "credentials in the URL are not allowed (they would end up in logs; use a header or "
-           "a secret file)";
-  if (u->has_fragment()) return "must not have a #fragment";
-  return std::nullopt;
-}
-
-// Secret files may be named relative to the folder systemd gives the service's credentials.
-constexpr std::string_view credentials_prefix = "$CREDENTIALS_DIRECTORY/";
-
-// "$2b$10$" + 22 characters of salt + 31 of hash, in bcrypt's base64 alphabet; $2a$ and $2y$
-// (htpasswd's) are the same algorithm. Costs 04 to 31.
-bool is_bcrypt_hash(std::string_view h) {
-  if (h.size() != 60 || h[0] != '$' || h[1] != '2' || h[3] != '$' || h[6] != '$') return false;
-  if (h[2] != 'a' && h[2] != 'b' && h[2] != 'y') return false;
-  if (h[4] < '0' || h[4] > '3' || h[5] < '0' || h[5] > '9') return false;
-  int cost = (h[4] - '0') * 10 + (h[5] - '0');
-  if (cost < 4 || cost > 31) return false;
-  return std::all_of(h.begin() + 7, h.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '/';
-  });
-}
-
-class loader {
- public:
-  std::vector<diagnostic> errors;
-
-  void error(const std::string& file, const YAML::Mark& m, std::string path, std::string message) {
-    diagnostic d;
-    d.file = file;
-    if (!m.is_null()) {
-      d.line = m.line + 1;
-      d.column = m.column + 1;
-    }
-    d.path = std::move(path);
-    d.message = std::move(message);
-    errors.push_back(std::move(d));
-  }
-
-  // Position of character `offset` of a single-line scalar's text.
-  static YAML::Mark inside(const YAML::Node& scalar, std::size_t offset) {
-    YAML::Mark m = scalar.Mark();
-    if (m.is_null()) return m;
-    // yaml-cpp tags quoted scalars "!": skip the opening quote.
-    int quote = scalar.Tag() == "!" ? 1 : 0;
-    m.column += quote + static_cast<int>(offset);
-    return m;
-  }
-
-  // Reports keys of `map` not in `known`. Returns false when `map` is not a map.
-  bool check_map(const std::string& file, const YAML::Node& map, const std::string& path,
-                 const std::vector<std::string_view>& known, std::string_view what) {
-    if (!map.IsMap()) {
-      error(file, map.Mark(), path, "must be a mapping (" + std::string(what) + ")");
-      return false;
-    }
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      std::string key = it->first.Scalar();
-      if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-      if (path == "smartsight" && (key == "api_key" || key == "apikey" || key == "key")) {
-        error(file, it->first.Mark(), key_path(path, key),
-              "a literal API key does not belong in the config file (put it in a file named by "
-              "api_key_file, or an environment variable named by api_key_env)");
-        continue;
-      }
-      std::string near = nearest(key, known);
-      error(file, it->first.Mark(), key_path(path, key),
-            "unknown key" + (near.empty() ? " (valid keys: " + join_list(known) + ")"
-                                          : " (did you mean " + in_quotes(near) + "?)"));
-    }
-    return true;
-  }
-
-  std::optional<std::string> text(const std::string& file, const YAML::Node& n,
-                                  const std::string& path, bool allow_empty = false) {
-    if (!n.IsScalar()) {
-      error(file, n.Mark(), path, n.IsNull() ? "has no value" : "must be a string");
-      return std::nullopt;
-    }
-    if (!allow_empty && n.Scalar().empty()) {
-      error(file, n.Mark(), path, "must not be empty");
-      return std::nullopt;
-    }
-    return n.Scalar();
-  }
-
-  std::optional<duration> get_duration(const std::string& file, const YAML::Node& n,
-                                       const std::string& path, bool allow_zero) {
-    if (!n.IsScalar()) {
-      error(file, n.Mark(), path, "must be a duration (use 30s, 5m, 1h)");
-      return std::nullopt;
-    }
-    std::optional<duration> d = parse_duration(n.Scalar());
-    if (!d) {
-      error(file, n.Mark(), path, in_quotes(n.Scalar()) + " is not a duration (use 30s, 5m, 1h)");
-      return std::nullopt;
-    }
-    if (!allow_zero && d->count() == 0) {
-      error(file, n.Mark(), path, "must be longer than 0s");
-      return std::nullopt;
-    }
-    return d;
-  }
-
-  std::optional<std::int64_t> get_int(const std::string& file, const YAML::Node& n,
-                                      const std::string& path, std::int64_t lo, std::int64_t hi,
-                                      std::string_view what) {
-    std::string hint =
-        "(" + std::string(what) + ", " + std::to_string(lo) + " to " + std::to_string(hi) + ")";
-    if (!n.IsScalar()) {
-      error(file, n.Mark(), path, "must be a whole number " + hint);
-      return std::nullopt;
-    }
-    const std::string& s = n.Scalar();
-    std::int64_t v = 0;
-    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.empty() || ec != std::errc{} || ptr != s.data() + s.size()) {
-      error(file, n.Mark(), path, in_quotes(s) + " is not a whole number " + hint);
-      return std::nullopt;
-    }
-    if (v < lo || v > hi) {
-      error(file, n.Mark(), path, std::to_string(v) + " is out of range " + hint);
-      return std::nullopt;
-    }
-    return v;
-  }
-
-  // A byte count: 1048576, 512KiB, 64MiB, 1GiB.
-  std::optional<std::uint64_t> get_size(const std::string& file, const YAML::Node& n,
-                                        const std::string& path) {
-    const std::string hint = " (use 67108864, 512KiB, 64MiB or 1GiB)";
-    if (!n.IsScalar()) {
-      error(file, n.Mark(), path, "must be a size" + hint);
-      return std::nullopt;
-    }
-    const std::string& s = n.Scalar();
-    std::uint64_t v = 0;
-    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    std::string_view unit(ptr, static_cast<std::size_t>(s.data() + s.size() - ptr));
-    std::uint64_t scale = unit.empty()    ? 1
-                          : unit == "KiB" ? 1ull << 10
-                          : unit == "MiB" ? 1ull << 20
-                          : unit == "GiB" ? 1ull << 30
-                                          : 0;
-    if (s.empty() || ec != std::errc{} || scale == 0 || v == 0 || v > (1ull << 40) / scale) {
-      error(file, n.Mark(), path, in_quotes(s) + " is not a size" + hint);
-      return std::nullopt;
-    }
-    return v * scale;
-  }
-
-  std::optional<std::vector<std::pair<std::string, YAML::Node>>> string_list(
-      const std::string& file, const YAML::Node& n, const std::string& path,
-      std::string_view example) {
-    if (!n.IsSequence()) {
-      error(file, n.Mark(), path, "must be a list (write " + std::string(example) + ")");
-      return std::nullopt;
-    }
-    std::vector<std::pair<std::string, YAML::Node>> out;
-    bool ok = true;
-    for (std::size_t i = 0; i < n.size(); ++i) {
-      std::optional<std::string> s = text(file, n[i], index_path(path, i));
-      if (s)
-        out.emplace_back(*s, n[i]);
-      else
-        ok = false;
-    }
-    if (!ok) return std::nullopt;
-    return out;
-  }
-
-  // ---- parts of the main file ----
-
-  std::optional<std::string> http_url(const std::string& file, const YAML::Node& n,
-                                      const std::string& path) {
-    std::optional<std::string> s = text(file, n, path);
-    if (!s) return std::nullopt;
-    if (std::optional<std::string> problem = url_problem(*s, in_quotes(*s))) {
-      error(file, n.Mark(), path, *problem);
-      return std::nullopt;
-    }
-    return s;
-  }
-
-  void smartsight(const std::string& file, const fs::path& dir, const YAML::Node& n,
-                  smartsight_config& out) {
-    const std::string path = "smartsight";
-    if (!check_map(
-            file, n, path,
-            {"base_url", "customer_id", "api_key_file", "api_key_env", "timeout", "page_size",
-             "extra_metrics", "ca_file", "max_response_bytes", "max_pages", "max_concurrency"},
-            "base_url, customer_id, api_key_file or api_key_env, ..."))
-      return;
-    if (YAML::Node v = n["base_url"]) {
-      if (auto s = http_url(file, v, key_path(path, "base_url"))) {
-        std::string url = *s;
-        while (!url.empty() && url.back() == '/') url.pop_back();
-        if (url.find('?') != std::string::npos)
-          error(file, v.Mark(), key_path(path, "base_url"),
-                "must not have a query string (qoewatch builds the query)");
-        out.base_url = url;
-      }
-    }
-    if (YAML::Node v = n["customer_id"]) {
-      if (auto id = get_int(file, v, key_path(path, "customer_id"), 1,
-                            std::numeric_limits<std::int64_t>::max(), "the numeric customer id"))
-        out.customer_id = static_cast<std::uint64_t>(*id);
-    } else {
-      error(file, n.Mark(), key_path(path, "customer_id"),
-            "missing (required: the numeric SmartSight customer id)");
-    }
-    YAML::Node key_file = n["api_key_file"];
-    YAML::Node key_env = n["api_key_env"];
-    if (key_file && key_env) {
-      error(file, key_env.Mark(), key_path(path, "api_key_env"),
-            "api_key_file and api_key_env are both set (keep one)");
-    } else if (key_file) {
-      if (auto s = secret_path(dir, text(file, key_file, key_path(path, "api_key_file")))) {
-        out.api_key_file = *s;
-        out.api_key_where = {file, key_file.Mark().line + 1, key_file.Mark().column + 1};
-      }
-    } else if (key_env) {
-      if (auto s = text(file, key_env, key_path(path, "api_key_env"))) {
-        if (!is_identifier(*s)) {
-          error(file, key_env.Mark(), key_path(path, "api_key_env"),
-                in_quotes(*s) + " is not an environment variable name (letters, digits, _)");
-        } else {
-          out.api_key_env = *s;
-          out.api_key_where = {file, key_env.Mark().line + 1, key_env.Mark().column + 1};
-        }
-      }
-    } else {
-      error(file, n.Mark(), key_path(path, "api_key_file"),
-            "missing (set api_key_file: PATH or api_key_env: NAME to say where the API key is)");
-    }
-    if (YAML::Node v = n["timeout"])
-      if (auto d = get_duration(file, v, key_path(path, "timeout"), false)) out.timeout = *d;
-    if (YAML::Node v = n["page_size"])
-      if (auto i = get_int(file, v, key_path(path, "page_size"), 1, 100000, "rows per request"))
-        out.page_size = static_cast<int>(*i);
-    if (YAML::Node v = n["ca_file"]) {
-      if (auto f = text(file, v, key_path(path, "ca_file"))) {
-        fs::path p(*f);
-        out.ca_file = p.is_absolute() ? p.string() : (dir / p).lexically_normal().string();
-      }
-    }
-    if (YAML::Node v = n["max_response_bytes"])
-      if (auto b = get_size(file, v, key_path(path, "max_response_bytes")))
-        out.max_response_bytes = *b;
-    if (YAML::Node v = n["max_pages"])
-      if (auto i = get_int(file, v, key_path(path, "max_pages"), 1, 1000000, "pages per poll"))
-        out.max_pages = static_cast<int>(*i);
-    if (YAML::Node v = n["max_concurrency"])
-      if (auto i = get_int(file, v, key_path(path, "max_concurrency"), 1, 64,
-                           "requests in flight across all rules"))
-        out.max_concurrency = static_cast<int>(*i);
-    if (YAML::Node v = n["extra_metrics"]) {
-      if (auto list = string_list(file, v, key_path(path, "extra_metrics"), "[mymetric, ...]")) {
-        for (std::size_t i = 0; i < list->size(); ++i) {
-          const auto& [name, node] = (*list)[i];
-          if (!is_identifier(name))
-            error(file, node.Mark(), index_path(key_path(path, "extra_metrics"), i),
-                  in_quotes(name) + " is not a metric name (letters, digits, _)");
-          else
-            out.extra_metrics.push_back(name);
-        }
-      }
-    }
-  }
-
-  void listen(const std::string& file, const YAML::Node& n, std::string& out) {
-    std::optional<std::string> s = text(file, n, "listen");
-    if (!s) return;
-    std::size_t colon = s->rfind(':');
-    std::string host = colon == std::string::npos ? "" : s->substr(0, colon);
-    std::string port = colon == std::string::npos ? "" : s->substr(colon + 1);
-    int p = -1;
-    auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-    bool port_ok = !port.empty() && ec == std::errc{} && ptr == port.data() + port.size() &&
-                   p >= 0 && p <= 65535;
-    if (host.empty() || !port_ok) {
-      error(file, n.Mark(), "listen",
-            in_quotes(*s) + " is not HOST:PORT (write 0.0.0.0:9786, 127.0.0.1:9786 or [::]:9786)");
-      return;
-    }
-    out = *s;
-  }
-
-  void web(const std::string& file, const fs::path& dir, const YAML::Node& n, web_config& out) {
-    const std::string path = "web";
-    if (!check_map(file, n, path, {"tls_cert_file", "tls_key_file", "basic_auth_users"},
-                   "tls_cert_file and tls_key_file, basic_auth_users"))
-      return;
-    YAML::Node cert = n["tls_cert_file"];
-    YAML::Node key = n["tls_key_file"];
-    if (cert && !key) {
-      error(file, cert.Mark(), key_path(path, "tls_key_file"),
-            "missing (tls_cert_file needs the private key that goes with it)");
-    } else if (key && !cert) {
-      error(file, key.Mark(), key_path(path, "tls_cert_file"),
-            "missing (tls_key_file needs the certificate that goes with it)");
-    } else if (cert && key) {
-      auto c = secret_path(dir, text(file, cert, key_path(path, "tls_cert_file")));
-      auto k = secret_path(dir, text(file, key, key_path(path, "tls_key_file")));
-      if (c && k) {
-        out.tls_cert_file = *c;
-        out.tls_key_file = *k;
-        out.tls_where = {file, cert.Mark().line + 1, cert.Mark().column + 1};
-      }
-    }
-    YAML::Node users = n["basic_auth_users"];
-    if (!users) return;
-    const std::string users_path = key_path(path, "basic_auth_users");
-    if (!users.IsMap() || users.size() == 0) {
-      error(file, users.Mark(), users_path,
-            "must map user names to bcrypt hashes ({prometheus: $2b$10$...})");
-      return;
-    }
-    for (auto it = users.begin(); it != users.end(); ++it) {
-      const std::string user = it->first.IsScalar() ? it->first.Scalar() : std::string{};
-      const std::string user_path = users_path + "." + user;
-      if (user.empty() || user.find(':') != std::string::npos ||
-          std::any_of(user.begin(), user.end(),
-                      [](char ch) { return static_cast<unsigned char>(ch) < 0x20; })) {
-        error(file, it->first.Mark(), users_path,
-              "a user name must be non-empty text without ':' or control characters");
-        continue;
-      }
-      std::optional<std::string> hash = text(file, it->second, user_path);
-      if (!hash) continue;
-      if (!is_bcrypt_hash(*hash)) {
-        // The value may be a password written by mistake: never repeat it.
-        error(file, it->second.Mark(), user_path,
-              "is not a bcrypt hash ($2b$, two-digit cost, 53 characters; make one with "
-              "htpasswd -nBC 10 USER, and keep what follows the colon)");
-        continue;
-      }
-      out.basic_auth_users[user] = *hash;
-    }
-  }
-
-  void defaults(const std::string& file, const YAML::Node& n, rule_defaults& out) {
-    if (!check_map(file, n, "defaults", {"interval", "window", "delay"}, "interval, window, delay"))
-      return;
-    if (YAML::Node v = n["interval"])
-      if (auto d = get_duration(file, v, "defaults.interval", false)) out.interval = *d;
-    if (YAML::Node v = n["window"])
-      if (auto d = get_duration(file, v, "defaults.window", false)) out.window = *d;
-    if (YAML::Node v = n["delay"])
-      if (auto d = get_duration(file, v, "defaults.delay", true)) out.delay = *d;
-  }
-
-  // A file path, relative to the config file's folder.
-  std::optional<std::string> file_path(const std::string& file, const fs::path& dir,
-                                       const YAML::Node& n, const std::string& path) {
-    return secret_path(dir, text(file, n, path));
-  }
-
-  // A path as written: absolute, relative to the config file's folder, or (for the files
-  // secrets are read from) under $CREDENTIALS_DIRECTORY, kept as written: systemd sets that
-  // variable for the service alone, so it is expanded when the secrets are read.
-  static std::optional<std::string> secret_path(const fs::path& dir, std::optional<std::string> s) {
-    if (!s) return std::nullopt;
-    if (s->starts_with(credentials_prefix)) return s;
-    fs::path p(*s);
-    return p.is_absolute() ? p.string() : (dir / p).lexically_normal().string();
-  }
-
-  std::optional<double> get_number(const std::string& file, const YAML::Node& n,
-                                   const std::string& path, double lo, double hi,
-                                   std::string_view what) {
-    std::string hint = "(" + std::string(what) + ", " + rules::format_number(lo) + " to " +
-                       rules::format_number(hi) + ")";
-    double v = 0;
-    const std::string& s = n.IsScalar() ? n.Scalar() : std::string{};
-    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (!n.IsScalar() || s.empty() || ec != std::errc{} || ptr != s.data() + s.size() ||
-        !std::isfinite(v)) {
-      error(file, n.Mark(), path,
-            (s.empty() ? std::string("must be a number ") : in_quotes(s) + " is not a number ") +
-                hint);
-      return std::nullopt;
-    }
-    if (v < lo || v > hi) {
-      error(file, n.Mark(), path, rules::format_number(v) + " is out of range " + hint);
-      return std::nullopt;
-    }
-    return v;
-  }
-
-  // Everything of a sink after its name and type; false when something is wrong.
-  bool sink_settings(const std::string& file, const fs::path& dir, const YAML::Node& s,
-                     const std::string& path, sink_config& sink) {
-    std::size_t errors_before = errors.size();
-    const sink_type t = sink.type;
-    const std::string type_name(to_string(t));
-    // Keys that only some types take.
-    auto only_for = [&](const char* key, std::initializer_list<sink_type> types,
-                        const char* instead) {
-      YAML::Node v = s[key];
-      if (!v || std::find(types.begin(), types.end(), t) != types.end()) return;
-      error(file, v.Mark(), key_path(path, key),
-            "not used by " + type_name + " sinks" + std::string(instead));
-    };
-    only_for("urls", {sink_type::alertmanager},
-             t == sink_type::alertmanager ? "" : " (write url: for one address)");
-    only_for("url", {sink_type::webhook, sink_type::slack, sink_type::pagerduty},
-             " (an alertmanager sink takes urls: with every peer of the cluster)");
-    only_for("url_file", {sink_type::webhook, sink_type::slack}, "");
-    only_for("secret_file", {sink_type::webhook}, "");
-    only_for("headers", {sink_type::webhook, sink_type::alertmanager}, "");
-    only_for("routing_key_file", {sink_type::pagerduty}, "");
-
-    const bool takes_url_file = t == sink_type::webhook || t == sink_type::slack;
-    if (YAML::Node v = s["url"]) {
-      if (YAML::Node f = s["url_file"]; f && takes_url_file)
-        error(file, f.Mark(), key_path(path, "url_file"),
-              "write url or url_file, not both (url_file keeps a URL that is a secret, like "
-              "Slack's, out of the config)");
-      if (auto u = http_url(file, v, key_path(path, "url"))) sink.url = *u;
-    } else if (YAML::Node f = s["url_file"]; f && takes_url_file) {
-      if (auto p = file_path(file, dir, f, key_path(path, "url_file"))) sink.url_file = *p;
-    } else if (takes_url_file) {
-      error(file, s.Mark(), key_path(path, "url"),
-            t == sink_type::slack
-                ? "missing (required: the Slack incoming webhook URL, or url_file: a file "
-                  "holding it)"
-                : "missing (required: where to POST alerts)");
-    } else if (t == sink_type::pagerduty) {
-      sink.url = std::string(pagerduty_events_url);
-    }
-    if (YAML::Node v = s["urls"]) {
-      if (auto list = string_list(file, v, key_path(path, "urls"), "[http://am1:9093]")) {
-        for (std::size_t i = 0; i < list->size(); ++i) {
-          std::string p = index_path(key_path(path, "urls"), i);
-          if (auto u = http_url(file, (*list)[i].second, p)) {
-            std::string url = *u;
-            while (!url.empty() && url.back() == '/') url.pop_back();
-            if (std::find(sink.urls.begin(), sink.urls.end(), url) != sink.urls.end())
-              error(file, (*list)[i].second.Mark(), p, in_quotes(url) + " is listed twice");
-            else
-              sink.urls.push_back(url);
-          }
-        }
-        if (list->empty())
-          error(file, v.Mark(), key_path(path, "urls"),
-                "must list at least one Alertmanager (every peer of the cluster)");
-      }
-    } else if (t == sink_type::alertmanager) {
-      error(file, s.Mark(), key_path(path, "urls"),
-            "missing (required: the base URL of every Alertmanager of the cluster, e.g. "
-            "[http://am1:9093, http://am2:9093])");
-    }
-    if (YAML::Node v = s["headers"]) {
-      const std::string hpath = key_path(path, "headers");
-      if (!v.IsMap()) {
-        error(file, v.Mark(), hpath, "must be a mapping (write {X-Team: video})");
-      } else {
-        for (auto it = v.begin(); it != v.end(); ++it) {
-          std::string name = it->first.Scalar();
-          std::string p = key_path(hpath, name);
-          std::string lower = name;
-          for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-            return std::isalnum(static_cast<unsigned char>(c)) ||
-                   std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-          });
-          if (!token) {
-            error(file, it->first.Mark(), p, in_quotes(name) + " is not a header name");
-          } else if (lower == "content-type" || lower == "content-length" || lower == "host" ||
-                     lower.rfind("webhook-", 0) == 0) {
-            error(file, it->first.Mark(), p, in_quotes(name) + " is set by qoewatch itself");
-          } else if (auto value = text(file, it->second, p, true)) {
-            // Never echo the value: headers are where tokens go.
-            if (value->find_first_of("\r\n") != std::string::npos)
-              error(file, it->second.Mark(), p, "the value must be one line");
-            else
-              sink.headers[name] = *value;
-          }
-        }
-      }
-    }
-    if (YAML::Node v = s["secret_file"])
-      if (auto f = file_path(file, dir, v, key_path(path, "secret_file"))) sink.secret_file = *f;
-    if (YAML::Node v = s["routing_key_file"]) {
-      if (auto f = file_path(file, dir, v, key_path(path, "routing_key_file")))
-        sink.routing_key_file = *f;
-    } else if (t == sink_type::pagerduty) {
-      error(file, s.Mark(), key_path(path, "routing_key_file"),
-            "missing (required: a file holding the PagerDuty integration's routing key)");
-    }
-    if (YAML::Node v = s["summary"]) {
-      if (auto tmpl = text(file, v, key_path(path, "summary"))) {
-        if (std::string why = notify::check_template(*tmpl); !why.empty())
-          error(file, v.Mark(), key_path(path, "summary"), why);
-        else
-          sink.summary = *tmpl;
-      }
-    }
-    if (YAML::Node v = s["max_sessions_per_notification"])
-      if (auto m = get_int(file, v, key_path(path, "max_sessions_per_notification"), 1, 10000,
-                           "alerts per POST"))
-        sink.max_sessions_per_notification = static_cast<std::size_t>(*m);
-    if (YAML::Node v = s["max_age"])
-      if (auto d = get_duration(file, v, key_path(path, "max_age"), false)) sink.max_age = *d;
-    if (YAML::Node v = s["rate_limit"])
-      // Slack accepts one message a second per incoming webhook and drops the excess.
-      if (auto r = get_number(file, v, key_path(path, "rate_limit"), 0.001,
-                              t == sink_type::slack ? 1 : 10000, "POSTs per second"))
-        sink.rate_limit = *r;
-    if (YAML::Node v = s["burst"])
-      if (auto b = get_int(file, v, key_path(path, "burst"), 1, 10000, "POSTs at once"))
-        sink.burst = static_cast<int>(*b);
-    return errors.size() == errors_before;
-  }
-
-  void sinks(const std::string& file, const fs::path& dir, const YAML::Node& n,
-             std::vector<sink_config>& out) {
-    if (!n.IsSequence()) {
-      error(file, n.Mark(), "sinks", "must be a list (write - name: oncall ...)");
-      return;
-    }
-    for (std::size_t i = 0; i < n.size(); ++i) {
-      const YAML::Node s = n[i];
-      const std::string path = index_path("sinks", i);
-      if (!check_map(file, s, path,
-                     {"name", "type", "url", "url_file", "urls", "headers", "secret_file",
-                      "routing_key_file", "summary", "max_sessions_per_notification", "max_age",
-                      "rate_limit", "burst"},
-                     "name, type, url"))
-        continue;
-      sink_config sink;
-      sink.where = {file, s.Mark().line + 1, s.Mark().column + 1};
-      bool ok = true;
-      if (YAML::Node v = s["name"]) {
-        auto name = text(file, v, key_path(path, "name"));
-        if (name && !is_identifier(*name)) {
-          error(file, v.Mark(), key_path(path, "name"),
-                in_quotes(*name) +
-                    " is not a valid name (letters, digits, _; not starting with a digit)");
-          ok = false;
-        } else if (name) {
-          for (const auto& [other, line] : sink_names_)
-            if (other == *name) {
-              error(file, v.Mark(), key_path(path, "name"),
-                    in_quotes(*name) + " is already the name of the sink at line " +
-                        std::to_string(line) + " (sink names must be unique)");
-              ok = false;
-            }
-          sink_names_.emplace_back(*name, sink.where.line);
-          sink.name = *name;
-        } else {
-          ok = false;
-        }
-      } else {
-        error(file, s.Mark(), key_path(path, "name"), "missing (required: a name rules refer to)");
-        ok = false;
-      }
-      if (YAML::Node v = s["type"]) {
-        if (auto t = text(file, v, key_path(path, "type"))) {
-          if (*t == "webhook") {
-            sink.type = sink_type::webhook;
-          } else if (*t == "alertmanager") {
-            sink.type = sink_type::alertmanager;
-          } else if (*t == "slack") {
-            sink.type = sink_type::slack;
-          } else if (*t == "pagerduty") {
-            sink.type = sink_type::pagerduty;
-          } else {
-            std::string near = nearest(*t, {"webhook", "alertmanager", "slack", "pagerduty"});
-            error(file, v.Mark(), key_path(path, "type"),
-                  "unknown sink type " + in_quotes(*t) + " (" +
-                      (near.empty() ? std::string{} : "did you mean " + in_quotes(near) + "? ") +
-                      "supported: webhook, alertmanager, slack, pagerduty)");
-            ok = false;
-          }
-        } else {
-          ok = false;
-        }
-      } else {
-        error(file, s.Mark(), key_path(path, "type"),
-              "missing (required: webhook, alertmanager, slack or pagerduty)");
-        ok = false;
-      }
-      if (!ok) continue;
-      ok = sink_settings(file, dir, s, path, sink) && ok;
-      if (ok) out.push_back(std::move(sink));
-    }
-  }
-
-  // ---- rules ----
-
-  struct rule_context {
-    const rule_defaults* defaults;
-    std::vector<std::string_view> metrics;  // the dictionary plus extra_metrics
-    const std::vector<sink_config>* sinks;
-  };
-
-  void rule_list(const std::string& file, const YAML::Node& n, const rule_context& ctx,
-                 std::vector<rule_config>& out) {
-    if (!n.IsSequence()) {
-      error(file, n.Mark(), "rules", "must be a list (write - name: ... qoefilter: ...)");
-      return;
-    }
-    for (std::size_t i = 0; i < n.size(); ++i) rule(file, n[i], index_path("rules", i), ctx, out);
-  }
-
-  void rule(const std::string& file, const YAML::Node& n, const std::string& path,
-            const rule_context& ctx, std::vector<rule_config>& out) {
-    if (!check_map(file, n, path,
-                   {"name", "description", "filter", "qoefilter", "fields", "interval", "window",
-                    "delay", "severity", "labels", "sinks", "min_sessions", "resolve_after"},
-                   "name, qoefilter, ..."))
-      return;
-    rule_config r;
-    r.where = {file, n.Mark().line + 1, n.Mark().column + 1};
-    r.interval = ctx.defaults->interval;
-    r.window = ctx.defaults->window;
-    r.delay = ctx.defaults->delay;
-    std::size_t errors_before = errors.size();
-
-    if (YAML::Node v = n["name"]) {
-      if (auto name = text(file, v, key_path(path, "name"))) {
-        if (!is_identifier(*name))
-          error(file, v.Mark(), key_path(path, "name"),
-                in_quotes(*name) +
-                    " is not a valid rule name (letters, digits, _; not starting with a digit)");
-        r.name = *name;
-      }
-    } else {
-      error(file, n.Mark(), key_path(path, "name"), "missing (required: a unique rule name)");
-    }
-    if (YAML::Node v = n["description"])
-      if (auto d = text(file, v, key_path(path, "description"), true)) r.description = *d;
-
-    if (YAML::Node v = n["filter"]) {
-      if (auto f = text(file, v, key_path(path, "filter"), true)) {
-        rules::dimension_filter_result parsed = rules::parse_dimension_filter(*f);
-        if (!parsed)
-          error(file, inside(v, parsed.column - 1), key_path(path, "filter"), parsed.message);
-        else
-          r.filter = std::move(*parsed.value);
-        r.filter_text = *f;
-      }
-    }
-
-    if (YAML::Node v = n["qoefilter"]) {
-      if (auto q = text(file, v, key_path(path, "qoefilter"))) {
-        r.qoefilter_text = *q;
-        rules::parse_result parsed = rules::parse(*q);
-        if (!parsed) {
-          error(file, inside(v, parsed.error.column - 1), key_path(path, "qoefilter"),
-                parsed.error.message);
-        } else {
-          for (const std::string& m : rules::metrics_of(*parsed.value)) {
-            if (std::find(ctx.metrics.begin(), ctx.metrics.end(), m) != ctx.metrics.end()) continue;
-            std::string near = nearest(m, ctx.metrics);
-            error(file, inside(v, find_word(*q, m)), key_path(path, "qoefilter"),
-                  "unknown metric " + in_quotes(m) + " (" +
-                      (near.empty() ? std::string{} : "did you mean " + in_quotes(near) + "? ") +
-                      "known: " + join_list(ctx.metrics) +
-                      "; declare others in smartsight.extra_metrics)");
-          }
-          r.condition = std::move(*parsed.value);
-        }
-      }
-    } else {
-      error(file, n.Mark(), key_path(path, "qoefilter"),
-            "missing (required: the condition, e.g. \"latency > 5\")");
-    }
-
-    if (YAML::Node v = n["fields"]) {
-      if (auto list = string_list(file, v, key_path(path, "fields"), "[assetname, cdn]")) {
-        for (std::size_t i = 0; i < list->size(); ++i) {
-          const auto& [field, node] = (*list)[i];
-          std::string p = index_path(key_path(path, "fields"), i);
-          if (!is_identifier(field))
-            error(file, node.Mark(), p,
-                  in_quotes(field) + " is not a field name (letters, digits, _)");
-          else if (std::find(r.fields.begin(), r.fields.end(), field) != r.fields.end())
-            error(file, node.Mark(), p, in_quotes(field) + " is listed twice");
-          else
-            r.fields.push_back(field);
-        }
-      }
-    }
-
-    YAML::Node interval = n["interval"], window = n["window"], delay = n["delay"];
-    if (interval)
-      if (auto d = get_duration(file, interval, key_path(path, "interval"), false)) r.interval = *d;
-    if (window)
-      if (auto d = get_duration(file, window, key_path(path, "window"), false)) r.window = *d;
-    if (delay)
-      if (auto d = get_duration(file, delay, key_path(path, "delay"), true)) r.delay = *d;
-    if (r.window < r.interval) {
-      // Consecutive windows would leave gaps: sessions ending between them are never seen.
-      YAML::Node at = window ? window : interval ? interval : n;
-      error(file, at.Mark(), key_path(path, "window"),
-            "window " + format_duration(r.window) + " is shorter than interval " +
-                format_duration(r.interval) +
-                ", so sessions ending between polls would never be checked (make window at "
-                "least the interval)");
-    }
-
-    if (YAML::Node v = n["min_sessions"])
-      if (auto m = get_int(file, v, key_path(path, "min_sessions"), 1, 1000000,
-                           "offending sessions in a window that fire the rule"))
-        r.min_sessions = static_cast<int>(*m);
-    if (YAML::Node v = n["resolve_after"])
-      if (auto m = get_int(file, v, key_path(path, "resolve_after"), 1, 1000,
-                           "quiet polls in a row that resolve an incident"))
-        r.resolve_after = static_cast<int>(*m);
-
-    if (YAML::Node v = n["severity"]) {
-      if (auto s = text(file, v, key_path(path, "severity"))) {
-        if (*s == "critical")
-          r.severity = severity::critical;
-        else if (*s == "error")
-          r.severity = severity::error;
-        else if (*s == "warning")
-          r.severity = severity::warning;
-        else if (*s == "info")
-          r.severity = severity::info;
-        else {
-          std::string near = nearest(*s, {"critical", "error", "warning", "info"});
-          error(file, v.Mark(), key_path(path, "severity"),
-                in_quotes(*s) + " is not a severity (" +
-                    (near.empty() ? std::string{} : "did you mean " + in_quotes(near) + "? ") +
-                    "use critical, error, warning or info)");
-        }
-      }
-    }
-
-    if (YAML::Node v = n["labels"]) {
-      const std::string lpath = key_path(path, "labels");
-      if (!v.IsMap()) {
-        error(file, v.Mark(), lpath, "must be a mapping (write {team: player})");
-      } else {
-        for (auto it = v.begin(); it != v.end(); ++it) {
-          std::string name = it->first.Scalar();
-          std::string p = key_path(lpath, name);
-          if (!is_identifier(name) || name.rfind("__", 0) == 0) {
-            error(file, it->first.Mark(), p,
-                  in_quotes(name) +
-                      " is not a valid label name (letters, digits, _; not "
-                      "starting with a digit or __)");
-          } else if (name == "alertname" || name == "severity" || name == "sessionid" ||
-                     name == "rule" || name == "incident") {
-            error(file, it->first.Mark(), p,
-                  in_quotes(name) + " is set by qoewatch itself (choose another label name)");
-          } else if (auto value = text(file, it->second, p, true)) {
-            r.labels[name] = *value;
-          }
-        }
-      }
-    }
-
-    if (YAML::Node v = n["sinks"]) {
-      if (auto list = string_list(file, v, key_path(path, "sinks"), "[oncall]")) {
-        for (std::size_t i = 0; i < list->size(); ++i) {
-          // (Not a structured binding: clang 14, which builds the fuzz targets, cannot capture
-          // one in the lambda below.)
-          const std::string& name = (*list)[i].first;
-          const YAML::Node& node = (*list)[i].second;
-          if (std::find(r.sinks.begin(), r.sinks.end(), name) != r.sinks.end()) {
-            error(file, node.Mark(), index_path(key_path(path, "sinks"), i),
-                  in_quotes(name) + " is listed twice");
-            continue;
-          }
-          std::string p = index_path(key_path(path, "sinks"), i);
-          // Sinks that are declared but invalid count as existing: their own error suffices.
-          bool exists = std::any_of(sink_names_.begin(), sink_names_.end(),
-                                    [&](const auto& s) { return s.first == name; });
-          if (!exists) {
-            std::vector<std::string_view> names;
-            for (const auto& s : sink_names_) names.push_back(s.first);
-            std::string near = nearest(name, names);
-            error(file, node.Mark(), p,
-                  "no sink named " + in_quotes(name) + " (" +
-                      (near.empty() ? (names.empty() ? std::string("define it under sinks:")
-                                                     : "defined sinks: " + join_list(names))
-                                    : "did you mean " + in_quotes(near) + "?") +
-                      ")");
-            continue;
-          }
-          r.sinks.push_back(name);
-        }
-      }
-    } else {
-      // No sinks key: the rule notifies every sink. `sinks: []` means metrics only.
-      for (const sink_config& s : *ctx.sinks) r.sinks.push_back(s.name);
-    }
-
-    if (errors.size() == errors_before) out.push_back(std::move(r));
-  }
-
-  std::vector<std::pair<std::string, int>> sink_names_;  // every sink name seen, with its line
-
-  static std::size_t find_word(std::string_view text, std::string_view word) {
-    auto ident = [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-    };
-    for (std::size_t pos = text.find(word); pos != std::string_view::npos;
-         pos = text.find(word, pos + 1)) {
-      bool left = pos == 0 || !ident(text[pos - 1]);
-      bool right = pos + word.size() >= text.size() || !ident(text[pos + word.size()]);
-      if (left && right) return pos;
-    }
-    return 0;
-  }
-};
-
-std::optional<YAML::Node> parse_yaml(std::string_view yaml, const std::string& file,
-                                     std::vector<diagnostic>& errors) {
-  try {
-    return YAML::Load(std::string(yaml));
-  } catch (const YAML::Exception& e) {
-    diagnostic d;
-    d.file = file;
-    if (!e.mark.is_null()) {
-      d.line = e.mark.line + 1;
-      d.column = e.mark.column + 1;
-    }
-    d.message = "not valid YAML: " + e.msg;
-    errors.push_back(std::move(d));
-    return std::nullopt;
-  }
-}
-
-std::optional<std::string> read_file(const std::string& path, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = std::strerror(errno);
-    return std::nullopt;
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) {
-    error = "read error";
-    return std::nullopt;
-  }
-  return ss.str();
-}
 
 diagnostic file_error(const std::string& file, std::string message) {
   diagnostic d;
@@ -1004,130 +41,133 @@ std::vector<std::string> expand(const fs::path& dir, const std::string& pattern)
   return out;
 }
 
-}  // namespace
+// One rule file: a rules: section and nothing else. An empty file holds no rules.
+void rule_file(const std::string& path, const sections::rule_context& ctx,
+               std::vector<rule_config>& out, std::vector<diagnostic>& errors) {
+  std::string err;
+  std::optional<std::string> text = read_file(path, err);
+  if (!text) {
+    errors.push_back(file_error(path, "cannot read: " + err));
+    return;
+  }
+  std::optional<YAML::Node> root = yaml::parse(*text, path, errors);
+  if (!root || !root->IsDefined() || root->IsNull()) return;
+  const yaml::document doc{path, fs::path(path).parent_path(), &errors};
+  const yaml::node n(doc, *root, "");
+  if (!n.check_map({"rules"}, "a rule file holds rules: [...]")) return;
+  if (yaml::node section = n["rules"]) sections::rules(section, ctx, out);
+}
 
-load_result load_from_string(std::string_view yaml, const std::string& file) {
-  load_result result;
-  loader l;
-  std::optional<YAML::Node> root = parse_yaml(yaml, file, l.errors);
-  if (!root) {
-    result.errors = std::move(l.errors);
-    return result;
-  }
-  if (!root->IsDefined() || root->IsNull()) {
-    l.errors.push_back(
-        file_error(file, "the file is empty (it needs at least smartsight: and rules)"));
-    result.errors = std::move(l.errors);
-    return result;
-  }
-  daemon_config cfg;
-  cfg.file = file;
-  const fs::path dir = fs::path(file).parent_path();
-  if (!l.check_map(file, *root, "",
-                   {"smartsight", "listen", "web", "state_dir", "max_catchup", "rule_files",
-                    "defaults", "sinks", "rules"},
-                   "smartsight:, rules: or rule_files:, ...")) {
-    result.errors = std::move(l.errors);
-    return result;
-  }
-  const YAML::Node& n = *root;
-  if (YAML::Node v = n["smartsight"])
-    l.smartsight(file, dir, v, cfg.smartsight);
-  else
-    l.error(file, n.Mark(), "smartsight",
-            "missing (required: base_url, customer_id and api_key_file or api_key_env)");
-  if (YAML::Node v = n["listen"]) l.listen(file, v, cfg.listen);
-  if (YAML::Node v = n["web"]) l.web(file, dir, v, cfg.web);
-  if (YAML::Node v = n["state_dir"]) {
-    if (auto s = l.text(file, v, "state_dir")) {
-      fs::path p(*s);
-      cfg.state_dir = p.is_absolute() ? p.string() : (dir / p).lexically_normal().string();
+// rule_files: each pattern's files in order, each file once however many patterns match it.
+void rule_files(const yaml::node& v, const sections::rule_context& ctx, daemon_config& cfg) {
+  auto patterns = v.string_list("[rules/*.yaml]");
+  if (!patterns) return;
+  std::set<std::string> seen;
+  for (const auto& [pattern, item] : *patterns) {
+    cfg.rule_files.push_back(pattern);
+    std::vector<std::string> files = expand(v.doc().dir, pattern);
+    if (files.empty() && !has_glob_chars(pattern)) {
+      item.error(in_quotes(pattern) + " does not exist (paths are relative to the folder of " +
+                 v.doc().file + ")");
+      continue;
+    }
+    for (const std::string& file : files) {
+      std::error_code ec;
+      fs::path canonical = fs::weakly_canonical(file, ec);
+      if (!seen.insert(ec ? file : canonical.string()).second) continue;
+      rule_file(file, ctx, cfg.rules, *v.doc().errors);
     }
   }
-  if (YAML::Node v = n["max_catchup"])
-    if (auto d = l.get_duration(file, v, "max_catchup", true)) cfg.max_catchup = *d;
-  if (YAML::Node v = n["defaults"]) l.defaults(file, v, cfg.defaults);
-  if (YAML::Node v = n["sinks"]) l.sinks(file, dir, v, cfg.sinks);
+}
 
-  loader::rule_context ctx;
-  ctx.defaults = &cfg.defaults;
-  ctx.sinks = &cfg.sinks;
-  for (const rules::metric_info& m : rules::known_metrics()) ctx.metrics.push_back(m.name);
-  for (const std::string& m : cfg.smartsight.extra_metrics) ctx.metrics.push_back(m);
-
-  if (YAML::Node v = n["rules"]) l.rule_list(file, v, ctx, cfg.rules);
-
-  if (YAML::Node v = n["rule_files"]) {
-    if (auto patterns = l.string_list(file, v, "rule_files", "[rules/*.yaml]")) {
-      std::set<std::string> seen;
-      for (std::size_t i = 0; i < patterns->size(); ++i) {
-        const auto& [pattern, node] = (*patterns)[i];
-        cfg.rule_files.push_back(pattern);
-        std::vector<std::string> files = expand(dir, pattern);
-        if (files.empty() && !has_glob_chars(pattern)) {
-          l.error(file, node.Mark(), index_path("rule_files", i),
-                  in_quotes(pattern) + " does not exist (paths are relative to the folder of " +
-                      file + ")");
-          continue;
-        }
-        for (const std::string& rule_file : files) {
-          std::error_code ec;
-          fs::path canonical = fs::weakly_canonical(rule_file, ec);
-          if (!seen.insert(ec ? rule_file : canonical.string()).second) continue;
-          std::string err;
-          std::optional<std::string> text = read_file(rule_file, err);
-          if (!text) {
-            l.errors.push_back(file_error(rule_file, "cannot read: " + err));
-            continue;
-          }
-          std::optional<YAML::Node> doc = parse_yaml(*text, rule_file, l.errors);
-          if (!doc) continue;
-          if (!doc->IsDefined() || doc->IsNull()) continue;  // an empty rule file holds no rules
-          if (!l.check_map(rule_file, *doc, "", {"rules"}, "a rule file holds rules: [...]"))
-            continue;
-          if (YAML::Node rules = (*doc)["rules"]) l.rule_list(rule_file, rules, ctx, cfg.rules);
-        }
-      }
-    }
-  }
-
-  // Names are unique across the main file and every rule file.
-  for (std::size_t i = 0; i < cfg.rules.size(); ++i) {
+// Names are unique across the main file and every rule file.
+void check_unique_rule_names(const std::vector<rule_config>& rules,
+                             std::vector<diagnostic>& errors) {
+  for (std::size_t i = 0; i < rules.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {
-      if (cfg.rules[i].name != cfg.rules[j].name) continue;
-      const source_location& w = cfg.rules[i].where;
-      const source_location& first = cfg.rules[j].where;
-      diagnostic d;
-      d.file = w.file;
-      d.line = w.line;
-      d.column = w.column;
-      d.path = "rules";
-      d.message = "rule name " + in_quotes(cfg.rules[i].name) + " is already used at " +
-                  first.file + ":" + std::to_string(first.line) + ":" +
-                  std::to_string(first.column) + " (rule names must be unique)";
-      l.errors.push_back(std::move(d));
+      if (rules[i].name != rules[j].name) continue;
+      const source_location& w = rules[i].where;
+      const source_location& first = rules[j].where;
+      errors.push_back({w.file, w.line, w.column, "rules",
+                        "rule name " + in_quotes(rules[i].name) + " is already used at " +
+                            first.file + ":" + std::to_string(first.line) + ":" +
+                            std::to_string(first.column) + " (rule names must be unique)"});
       break;
     }
   }
-  if (cfg.rules.empty() && l.errors.empty())
-    l.errors.push_back(
-        file_error(file,
-                   "no rules are defined (add rules: here or rule files matching rule_files:; a "
-                   "daemon without rules would watch nothing)"));
+}
 
-  // Report file by file (in the order files were read), top to bottom within each.
-  std::vector<std::string> file_order{file};
-  for (const diagnostic& d : l.errors)
+// Report file by file (in the order files were read), top to bottom within each.
+void sort_errors(const std::string& main_file, std::vector<diagnostic>& errors) {
+  std::vector<std::string> file_order{main_file};
+  for (const diagnostic& d : errors)
     if (std::find(file_order.begin(), file_order.end(), d.file) == file_order.end())
       file_order.push_back(d.file);
   auto rank = [&](const diagnostic& d) {
     return std::tuple(std::find(file_order.begin(), file_order.end(), d.file) - file_order.begin(),
                       d.line, d.column);
   };
-  std::stable_sort(l.errors.begin(), l.errors.end(),
+  std::stable_sort(errors.begin(), errors.end(),
                    [&](const diagnostic& a, const diagnostic& b) { return rank(a) < rank(b); });
-  result.errors = std::move(l.errors);
-  if (result.errors.empty()) result.config = std::move(cfg);
+}
+
+// The main file's sections, in the order their errors are reported among equals.
+daemon_config main_file(const yaml::node& n) {
+  daemon_config cfg;
+  cfg.file = n.doc().file;
+  if (yaml::node v = n["smartsight"])
+    sections::smartsight(v, cfg.smartsight);
+  else
+    n.missing("smartsight",
+              "missing (required: base_url, customer_id and api_key_file or api_key_env)");
+  if (yaml::node v = n["listen"]) sections::listen(v, cfg.listen);
+  if (yaml::node v = n["web"]) sections::web(v, cfg.web);
+  if (yaml::node v = n["state_dir"])
+    if (auto s = v.local_path()) cfg.state_dir = *s;
+  if (yaml::node v = n["max_catchup"])
+    if (auto d = v.duration_value(true)) cfg.max_catchup = *d;
+  if (yaml::node v = n["defaults"]) sections::defaults(v, cfg.defaults);
+  sections::sink_name_list sink_names;
+  if (yaml::node v = n["sinks"]) sections::sinks(v, cfg.sinks, sink_names);
+
+  sections::rule_context ctx;
+  ctx.defaults = &cfg.defaults;
+  ctx.sinks = &cfg.sinks;
+  ctx.sink_names = &sink_names;
+  for (const rules::metric_info& m : rules::known_metrics()) ctx.metrics.push_back(m.name);
+  for (const std::string& m : cfg.smartsight.extra_metrics) ctx.metrics.push_back(m);
+  if (yaml::node v = n["rules"]) sections::rules(v, ctx, cfg.rules);
+  if (yaml::node v = n["rule_files"]) rule_files(v, ctx, cfg);
+  return cfg;
+}
+
+}  // namespace
+
+load_result load_from_string(std::string_view yaml_text, const std::string& file) {
+  load_result result;
+  std::vector<diagnostic>& errors = result.errors;
+  std::optional<YAML::Node> root = yaml::parse(yaml_text, file, errors);
+  if (!root) return result;
+  if (!root->IsDefined() || root->IsNull()) {
+    errors.push_back(
+        file_error(file, "the file is empty (it needs at least smartsight: and rules)"));
+    return result;
+  }
+  const yaml::document doc{file, fs::path(file).parent_path(), &errors};
+  const yaml::node n(doc, *root, "");
+  if (!n.check_map({"smartsight", "listen", "web", "state_dir", "max_catchup", "rule_files",
+                    "defaults", "sinks", "rules"},
+                   "smartsight:, rules: or rule_files:, ..."))
+    return result;
+  daemon_config cfg = main_file(n);
+  check_unique_rule_names(cfg.rules, errors);
+  if (cfg.rules.empty() && errors.empty())
+    errors.push_back(
+        file_error(file,
+                   "no rules are defined (add rules: here or rule files matching rule_files:; a "
+                   "daemon without rules would watch nothing)"));
+  sort_errors(file, errors);
+  if (errors.empty()) result.config = std::move(cfg);
   return result;
 }
 
@@ -1142,147 +182,10 @@ load_result load(const std::string& path) {
   return load_from_string(*text, path);
 }
 
-namespace {
-
-// One token on one line, trimmed: what a key file, credential or variable holds. `what`
-// names it ("API key") and `source` where it came from, for the error.
-std::optional<std::string> clean_token(std::string key, std::string_view what,
-                                       const std::string& source, std::string& error) {
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!key.empty() && space(key.back())) key.pop_back();
-  std::size_t first = 0;
-  while (first < key.size() && space(key[first])) ++first;
-  key.erase(0, first);
-  if (key.empty()) {
-    error = "the " + std::string(what) + " in " + source + " is empty";
-    return std::nullopt;
-  }
-  // Keys go into HTTP headers and bodies: refuse anything that could break or inject one.
-  for (char c : key) {
-    if (c < 0x21 || c > 0x7e) {
-      error = "the " + std::string(what) + " in " + source +
-              " contains spaces or control characters (expected one token on one line)";
-      return std::nullopt;
-    }
-  }
-  return key;
-}
-
-// The text of a file a secret is read from: `written` is as in the config (absolute, or under
-// $CREDENTIALS_DIRECTORY). On failure `error` says which file and why.
-std::optional<std::string> read_secret_file(const std::string& written, std::string& error,
-                                            std::string& path) {
-  path = written;
-  if (written.starts_with(credentials_prefix)) {
-    const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
-    if (dir == nullptr || *dir == '\0') {
-      error = "cannot read " + in_quotes(written) +
-              ": CREDENTIALS_DIRECTORY is not set (systemd sets it for a service with "
-              "LoadCredential=; elsewhere set it to the folder holding the credential files)";
-      return std::nullopt;
-    }
-    path = std::string(dir) + "/" + written.substr(credentials_prefix.size());
-  }
-  std::string err;
-  std::optional<std::string> text = read_file(path, err);
-  if (!text) error = "cannot read " + in_quotes(path) + ": " + err;
-  return text;
-}
-
-std::optional<std::string> read_token_file(const std::string& written, std::string_view what,
-                                           std::string& error) {
-  std::string path;
-  std::optional<std::string> text = read_secret_file(written, error, path);
-  if (!text) return std::nullopt;
-  return clean_token(std::move(*text), what, in_quotes(path), error);
-}
-
-// A PEM file: some text holding "-----BEGIN ". What is in it is for OpenSSL to judge.
-std::optional<std::string> read_pem_file(const std::string& written, std::string_view what,
-                                         std::string& error) {
-  std::string path;
-  std::optional<std::string> text = read_secret_file(written, error, path);
-  if (text && text->find("-----BEGIN ") == std::string::npos) {
-    error = in_quotes(path) + " holds no PEM " + std::string(what) + " (no -----BEGIN line)";
-    return std::nullopt;
-  }
-  return text;
-}
-
-}  // namespace
-
-secrets read_secrets(const daemon_config& cfg, std::vector<diagnostic>& errors) {
-  secrets out;
-  diagnostic key_error;
-  if (std::optional<std::string> key = read_api_key(cfg.smartsight, key_error))
-    out.api_key = std::move(*key);
-  else
-    errors.push_back(std::move(key_error));
-  for (std::size_t i = 0; i < cfg.sinks.size(); ++i) {
-    const sink_config& s = cfg.sinks[i];
-    auto fail = [&](const std::string& key, std::string message) {
-      diagnostic d;
-      d.file = s.where.file;
-      d.line = s.where.line;
-      d.column = s.where.column;
-      d.path = index_path("sinks", i) + "." + key;
-      d.message = std::move(message);
-      errors.push_back(std::move(d));
-    };
-    std::string err;
-    if (!s.secret_file.empty()) {
-      if (auto text = read_token_file(s.secret_file, "signing secret", err)) {
-        if (auto key = notify::signing_key(*text))
-          out.signing_keys[s.name] = std::move(*key);
-        else
-          fail("secret_file", "the secret in " + in_quotes(s.secret_file) +
-                                  " starts with whsec_ but the rest is not base64 (write "
-                                  "whsec_ followed by the base64 of at least one byte)");
-      } else {
-        fail("secret_file", err);
-      }
-    }
-    if (!s.routing_key_file.empty()) {
-      if (auto key = read_token_file(s.routing_key_file, "routing key", err))
-        out.routing_keys[s.name] = std::move(*key);
-      else
-        fail("routing_key_file", err);
-    }
-    if (!s.url_file.empty()) {
-      // The URL is the secret: no message may show it.
-      const std::string shown = "the URL in " + in_quotes(s.url_file);
-      if (auto url = read_token_file(s.url_file, "URL", err)) {
-        if (std::optional<std::string> problem = url_problem(*url, shown))
-          fail("url_file", *problem);
-        else
-          out.urls[s.name] = std::move(*url);
-      } else {
-        fail("url_file", err);
-      }
-    }
-  }
-  if (cfg.web.tls()) {
-    auto fail = [&](const std::string& key, std::string message) {
-      const source_location& w = cfg.web.tls_where;
-      errors.push_back({w.file, w.line, w.column, "web." + key, std::move(message)});
-    };
-    std::string err;
-    if (auto pem = read_pem_file(cfg.web.tls_cert_file, "certificate", err))
-      out.tls_cert_pem = std::move(*pem);
-    else
-      fail("tls_cert_file", err);
-    if (auto pem = read_pem_file(cfg.web.tls_key_file, "private key", err))
-      out.tls_key_pem = std::move(*pem);
-    else
-      fail("tls_key_file", err);
-  }
-  return out;
-}
-
-load_result load_with_secrets(const std::string& path, secrets& out) {
+load_result load_with_secrets(const std::string& path, secrets& out, const secret_source& source) {
   load_result r = load(path);
   if (!r.config) return r;
-  secrets read = read_secrets(*r.config, r.errors);
+  secrets read = read_secrets(*r.config, r.errors, source);
   if (!r.errors.empty()) {
     r.config.reset();
     return r;
@@ -1291,25 +194,8 @@ load_result load_with_secrets(const std::string& path, secrets& out) {
   return r;
 }
 
-std::optional<std::string> read_api_key(const smartsight_config& cfg, diagnostic& error) {
-  error = diagnostic{};
-  error.file = cfg.api_key_where.file;
-  error.line = cfg.api_key_where.line;
-  error.column = cfg.api_key_where.column;
-  std::optional<std::string> key;
-  if (!cfg.api_key_file.empty()) {
-    error.path = "smartsight.api_key_file";
-    key = read_token_file(cfg.api_key_file, "API key", error.message);
-  } else {
-    error.path = "smartsight.api_key_env";
-    const char* v = cfg.api_key_env.empty() ? nullptr : std::getenv(cfg.api_key_env.c_str());
-    if (v == nullptr) {
-      error.message = "environment variable " + cfg.api_key_env + " is not set";
-      return std::nullopt;
-    }
-    key = clean_token(v, "API key", "environment variable " + cfg.api_key_env, error.message);
-  }
-  return key;
+load_result load_with_secrets(const std::string& path, secrets& out) {
+  return load_with_secrets(path, out, secret_source::system());
 }
 
 }  // namespace qoewatch::config

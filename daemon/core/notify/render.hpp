@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -52,16 +51,5 @@ struct rendered {
 ///                 sessions in payload.custom_details. Without "routing_key": the delivery adds
 ///                 it when sending, so the key never reaches the outbox.
 std::vector<rendered> render(const config::sink_config& sink, const event& e);
-
-/// The variables a summary template may use, e.g. {{rule}}, {{count}}.
-const std::vector<std::string>& template_variables();
-
-/// Fills {{name}} placeholders (spaces inside the braces allowed) from `vars`. Returns the
-/// error text for an unknown or unterminated placeholder instead when `error` is given.
-std::string fill_template(std::string_view tmpl, const std::map<std::string, std::string>& vars,
-                          std::string* error = nullptr);
-
-/// Checks a template against template_variables(); empty when valid, else why not.
-std::string check_template(std::string_view tmpl);
 
 }  // namespace qoewatch::notify

@@ -8,20 +8,18 @@
 #include <string>
 #include <string_view>
 
+#include "text/base64.hpp"
+
 namespace qoewatch::notify {
 
-/// The HMAC key of a secret: for "whsec_<base64>" (the spec's format) the decoded bytes,
-/// otherwise the text itself. std::nullopt when "whsec_" is followed by invalid base64 or the
-/// key is empty.
-std::optional<std::string> signing_key(std::string_view secret);
+// The secret's format and base64 live in text/ (config reads secrets with them too).
+using text::base64_decode;
+using text::base64_encode;
+using text::signing_key;
 
 /// The webhook-signature header value: "v1," + base64(HMAC-SHA256(key, id "." timestamp "."
 /// body)).
 std::string signature(std::string_view key, std::string_view id, std::int64_t timestamp,
                       std::string_view body);
-
-std::string base64_encode(std::string_view bytes);
-/// std::nullopt for anything that is not canonical padded base64.
-std::optional<std::string> base64_decode(std::string_view text);
 
 }  // namespace qoewatch::notify

@@ -1,0 +1,48 @@
+// Inside the config module: one parser per section of the main file (and of rule files, which
+// hold a rules: section). Each reads its node with the yaml_reader toolkit, fills in what is
+// valid, and reports the rest into the document's errors; none throws. load.cpp calls them in
+// file order.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config/config.hpp"
+#include "config/yaml_reader.hpp"
+
+namespace qoewatch::config::sections {
+
+/// smartsight: where the API is, whose data, where the key is, fetch limits.
+void smartsight(const yaml::node& n, smartsight_config& out);
+
+/// listen: HOST:PORT of the daemon's own endpoints.
+void listen(const yaml::node& n, std::string& out);
+
+/// web: TLS files and basic-auth users for those endpoints.
+void web(const yaml::node& n, web_config& out);
+
+/// Every sink name declared, valid or not, with its line: a rule that names an invalid sink
+/// gets no second error, and a repeated name is reported with the line of the first.
+using sink_name_list = std::vector<std::pair<std::string, int>>;
+
+/// sinks: the list of notification targets. Only valid sinks reach `out`; every name goes to
+/// `names`.
+void sinks(const yaml::node& n, std::vector<sink_config>& out, sink_name_list& names);
+
+/// defaults: interval, window and delay of rules that do not set their own.
+void defaults(const yaml::node& n, rule_defaults& out);
+
+/// What a rule is checked against: the defaults, the metrics it may use and the sinks.
+struct rule_context {
+  const rule_defaults* defaults = nullptr;
+  std::vector<std::string_view> metrics;  // the dictionary plus extra_metrics
+  const std::vector<sink_config>* sinks = nullptr;
+  const sink_name_list* sink_names = nullptr;
+};
+
+/// rules: (in the main file or a rule file). Only valid rules are appended to `out`.
+void rules(const yaml::node& n, const rule_context& ctx, std::vector<rule_config>& out);
+
+}  // namespace qoewatch::config::sections
