@@ -1,8 +1,9 @@
 #include "core/json_text.hpp"
 
+#include <array>
+#include <charconv>
 #include <cstdio>
-
-#include "rules/expr.hpp"
+#include <string_view>
 
 namespace qoewatch::sim {
 
@@ -62,7 +63,7 @@ void append(std::string& out, const boost::json::value& v) {
       out += std::to_string(v.get_uint64());
       return;
     case boost::json::kind::double_:
-      out += rules::format_number(v.get_double());
+      out += number_text(v.get_double());
       return;
     case boost::json::kind::string:
       append_string(out, v.get_string());
@@ -95,6 +96,14 @@ void append(std::string& out, const boost::json::value& v) {
 }
 
 }  // namespace
+
+std::string number_text(double v) {
+  if (v == 0) v = 0;  // -0 prints as 0
+  std::array<char, 32> buf{};
+  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+  if (ec != std::errc{}) return "0";  // cannot happen: 32 bytes hold any double
+  return std::string(buf.data(), end);
+}
 
 std::string to_json_text(const boost::json::value& v) {
   std::string out;

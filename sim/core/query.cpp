@@ -5,14 +5,13 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <variant>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
+#include "core/filter_eval.hpp"
 #include "core/json_text.hpp"
-#include "rules/dimension_filter.hpp"
-#include "rules/expr.hpp"
-#include "rules/identifier.hpp"
 
 namespace qoewatch::sim {
 
@@ -24,15 +23,13 @@ struct parsed_query {
   std::vector<std::string> metrics;
   bool started = false;
   bool allstatus = false;
-  rules::dimension_filter filter;
-  std::optional<rules::expr> qoefilter;
+  std::optional<dimension_match> filter;   // absent or without groups: every row
+  std::optional<qoe_condition> qoefilter;  // absent: every row
   std::string orderby;
   bool ascending = false;
   std::int64_t limit = default_limit;
   std::int64_t offset = 0;
 };
-
-using rules::is_identifier;
 
 // Digits only (no sign, no spaces), at most 18 of them so the value fits comfortably.
 std::optional<std::int64_t> parse_uint(std::string_view s) {
@@ -85,21 +82,21 @@ std::string parse_query(const query_params& params, parsed_query& q) {
       if (value != "0" && value != "1") return "allstatus: must be 0 or 1, not " + quoted(value);
       q.allstatus = value == "1";
     } else if (key == "filter") {
-      rules::dimension_filter_result f = rules::parse_dimension_filter(value);
-      if (!f)
-        return "filter: column " + std::to_string(f.column) + ": " + f.message + " in " +
+      auto f = dimension_match::compile(value);
+      if (const filter_error* e = std::get_if<filter_error>(&f))
+        return "filter: column " + std::to_string(e->column) + ": " + e->message + " in " +
                quoted(value);
-      q.filter = std::move(*f.value);
+      q.filter = std::move(std::get<dimension_match>(f));
     } else if (key == "qoefilter") {
       // An empty condition means no condition, as if the parameter were absent.
       if (trim_spaces(value).empty()) continue;
-      rules::parse_result e = rules::parse(value);
-      if (!e)
-        return "qoefilter: column " + std::to_string(e.error.column) + ": " + e.error.message +
-               " in " + quoted(value);
-      q.qoefilter = std::move(*e.value);
+      auto c = qoe_condition::compile(value);
+      if (const filter_error* e = std::get_if<filter_error>(&c))
+        return "qoefilter: column " + std::to_string(e->column) + ": " + e->message + " in " +
+               quoted(value);
+      q.qoefilter = std::move(std::get<qoe_condition>(c));
     } else if (key == "orderby") {
-      if (!is_identifier(value)) return "orderby: " + quoted(value) + " is not a field name";
+      if (!is_field_name(value)) return "orderby: " + quoted(value) + " is not a field name";
       q.orderby = value;
     } else if (key == "order") {
       if (value != "asc" && value != "desc")
@@ -163,7 +160,7 @@ std::string parse_query(const query_params& params, parsed_query& q) {
       std::size_t comma = rest.find(',');
       std::string_view name = trim_spaces(rest.substr(0, comma));
       if (name.empty()) return "metrics: empty field name in " + quoted(*metrics);
-      if (!is_identifier(name))
+      if (!is_field_name(name))
         return "metrics: " + quoted(name) + " is not a field name (in " + quoted(*metrics) + ")";
       if (std::find(q.metrics.begin(), q.metrics.end(), name) == q.metrics.end())
         q.metrics.emplace_back(name);
@@ -193,27 +190,45 @@ struct keyed {
   std::string id;
 };
 
+// One row's values of the names the filters read, in their slots; kept across rows so a
+// scan does not allocate per row.
+struct row_values {
+  std::vector<field> held;  // the dimension fields, alive while their text is viewed
+  std::vector<std::string> scratch;
+  std::vector<std::optional<std::string_view>> dimensions;
+  std::vector<std::optional<double>> metrics;
+
+  explicit row_values(const parsed_query& q) {
+    const std::size_t dims = q.filter ? q.filter->names().size() : 0;
+    held.resize(dims);
+    scratch.resize(dims);
+    dimensions.resize(dims);
+    metrics.resize(q.qoefilter ? q.qoefilter->names().size() : 0);
+  }
+};
+
 template <class Session>
 void select(const Session& s, candidate cand, const parsed_query& q, std::int64_t now,
-            std::vector<candidate>& out) {
+            row_values& row, std::vector<candidate>& out) {
   session_status st = status_at(s.starttime, s.endtime, now);
   if (st == session_status::pending) return;
   if (st == session_status::running && !q.allstatus) return;
   std::int64_t t = q.started ? s.starttime : s.endtime;
   if (t < q.start || t > q.end) return;
-  if (!q.filter.groups.empty()) {
-    field held;
-    std::string scratch;
-    bool ok = rules::matches(q.filter, [&](std::string_view dim) {
-      held = cand.get(dim, now);
-      return text_of(held, scratch);
-    });
-    if (!ok) return;
+  if (q.filter && !q.filter->empty()) {
+    const std::vector<std::string>& names = q.filter->names();
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      row.held[i] = cand.get(names[i], now);
+      row.dimensions[i] = text_of(row.held[i], row.scratch[i]);
+    }
+    if (!q.filter->accepts(row.dimensions)) return;
   }
   if (q.qoefilter) {
-    std::optional<bool> r = rules::evaluate(
-        *q.qoefilter, [&](std::string_view m) { return number_of(cand.get(m, now)); });
-    if (!r || !*r) return;
+    const std::vector<std::string>& names = q.qoefilter->names();
+    for (std::size_t i = 0; i < names.size(); ++i)
+      row.metrics[i] = number_of(cand.get(names[i], now));
+    // A row lacking a metric the condition reads cannot be judged: it is left out.
+    if (q.qoefilter->judge(row.metrics) != qoe_condition::verdict::match) return;
   }
   out.push_back(cand);
 }
@@ -226,7 +241,7 @@ std::string validate(const query_params& params, const query_options& options, p
       return std::find(q.metrics.begin(), q.metrics.end(), n) != q.metrics.end();
     };
     if (q.qoefilter)
-      for (const std::string& m : rules::metrics_of(*q.qoefilter))
+      for (const std::string& m : q.qoefilter->names())
         if (!listed(m))
           error = "qoefilter: " + m + " is not in metrics (list every field it reads)";
     if (error.empty() && !listed(q.orderby)) error = "orderby: " + q.orderby + " is not in metrics";
@@ -237,10 +252,11 @@ std::string validate(const query_params& params, const query_options& options, p
 std::vector<candidate> select_all(const parsed_query& q, const session_store& store,
                                   std::int64_t now) {
   std::vector<candidate> selected;
+  row_values row(q);
   for (const generated_session& s : store.generated())
-    select(s, candidate{&s, nullptr}, q, now, selected);
+    select(s, candidate{&s, nullptr}, q, now, row, selected);
   for (const control_session& s : store.control())
-    select(s, candidate{nullptr, &s}, q, now, selected);
+    select(s, candidate{nullptr, &s}, q, now, row, selected);
   return selected;
 }
 

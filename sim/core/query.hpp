@@ -7,8 +7,10 @@
 //   - allstatus=0 (default): only ENDED sessions (endtime <= now); allstatus=1 adds RUNNING
 //     ones (starttime <= now < endtime). A running session's endtime is its scheduled end.
 //   - filter: [dim=a|b][dim2=c], a numeric value compares by its text. qoefilter: the full
-//     qoewatch rule grammar; a numeric string counts as its number; a session lacking a
-//     metric the condition reads (or holding non-numeric text there) does not match.
+//     qoewatch rule grammar (comparisons, AND, OR, NOT, parentheses); a numeric string counts
+//     as its number; a session lacking a metric the condition reads (or holding non-numeric
+//     text there) does not match. Both are read by the simulator's own evaluator
+//     (core/filter_eval.hpp), never by the daemon's parser.
 //   - Rows carry exactly the `metrics` keys, in that order, omitting keys a session lacks.
 //   - orderby (default: the first metric) / order (default desc); numbers (and numeric
 //     strings) compare as numbers and sort before text; rows missing the key sort last;

@@ -3,8 +3,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "core/json_text.hpp"
 #include "core/tables.hpp"
-#include "rules/expr.hpp"
 
 namespace qoewatch::sim {
 
@@ -78,7 +78,7 @@ std::optional<std::string_view> text_of(const field& f, std::string& scratch) {
       return scratch;
     }
     std::optional<std::string_view> operator()(double v) const {
-      scratch = rules::format_number(v);
+      scratch = number_text(v);
       return scratch;
     }
     std::optional<std::string_view> operator()(std::string_view v) const { return v; }

@@ -302,10 +302,10 @@ TEST(Http, BadParametersAre400WithJsonErrors) {
   r = c.get(list_target(0, 1, "&metrics=latency&qoefilter=latency%3E%3Ex"));
   EXPECT_EQ(r.result_int(), 400u);
   EXPECT_EQ(error_of(r),
-            "qoefilter: column 9: expected a number after '>', found '>' in \"latency>>x\"");
+            "qoefilter: column 9: '>' must be followed by a number, found '>' in \"latency>>x\"");
   r = c.get(list_target(0, 1, "&metrics=latency&filter=%5Bcdn%3D"));
   EXPECT_EQ(r.result_int(), 400u);
-  EXPECT_EQ(error_of(r), "filter: column 1: '[' is never closed in \"[cdn=\"");
+  EXPECT_EQ(error_of(r), "filter: column 1: '[' has no matching ']' in \"[cdn=\"");
   // The connection survived every error.
   EXPECT_EQ(c.get(list_target(0, 1, "&metrics=latency")).result_int(), 200u);
 }

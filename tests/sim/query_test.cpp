@@ -412,16 +412,18 @@ TEST(Query, EveryMalformedParameterIs400WithItsName) {
       {params({{"allstatus", "2"}}), "allstatus: must be 0 or 1, not \"2\""},
       {params({{"allstatus", "true"}}), "allstatus: must be 0 or 1, not \"true\""},
       {params({{"filter", "[country=US"}}),
-       "filter: column 1: '[' is never closed in \"[country=US\""},
+       "filter: column 1: '[' has no matching ']' in \"[country=US\""},
       {params({{"filter", "country=US"}}),
-       "filter: column 1: expected '[' to open a group, found 'c' (write [dimension=value|value]) "
-       "in \"country=US\""},
+       "filter: column 1: a group starts with '[' (as in [country=US|Canada]), found 'c' in "
+       "\"country=US\""},
       {params({{"qoefilter", "latency >"}}),
-       "qoefilter: column 10: expected a number after '>', found end of text in \"latency >\""},
+       "qoefilter: column 10: '>' must be followed by a number, found the end of the text in "
+       "\"latency >\""},
       {params({{"qoefilter", "latency > 3 AND"}}),
-       "qoefilter: column 16: expected a metric name, found end of text in \"latency > 3 AND\""},
+       "qoefilter: column 16: expected a metric name, found the end of the text in "
+       "\"latency > 3 AND\""},
       {params({{"qoefilter", "(latency > 3"}}),
-       "qoefilter: column 1: '(' is never closed in \"(latency > 3\""},
+       "qoefilter: column 1: '(' has no matching ')' in \"(latency > 3\""},
       {params({{"orderby", "a b"}}), "orderby: \"a b\" is not a field name"},
       {params({{"orderby", ""}}), "orderby: \"\" is not a field name"},
       {params({{"order", "descending"}}), "order: must be asc or desc, not \"descending\""},

@@ -97,9 +97,9 @@ TEST(SimApi, QueryValuesArePercentDecodedWithPlusAsSpace) {
   EXPECT_EQ(ids("&filter=[country=New%20Zealand|US]&order=asc"), (v{"b", "a"}));
   api_response r = call(api, "GET", list_target("&qoefilter=latency+%3E"));
   EXPECT_EQ(r.status, 400u);
-  EXPECT_EQ(
-      parsed(r).at("error").as_string(),
-      "qoefilter: column 10: expected a number after '>', found end of text in \"latency >\"");
+  EXPECT_EQ(parsed(r).at("error").as_string(),
+            "qoefilter: column 10: '>' must be followed by a number, found the end of the text in "
+            "\"latency >\"");
 }
 
 TEST(SimApi, ControlSessionsKeepValuesVerbatim) {
