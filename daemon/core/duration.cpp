@@ -1,5 +1,6 @@
 #include "duration.hpp"
 
+#include <cmath>
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -103,6 +104,11 @@ std::string utc_rfc3339(std::chrono::system_clock::time_point t, bool millis) {
   }
   buf[n++] = 'Z';
   return std::string(buf, n);
+}
+
+std::string utc_rfc3339(double epoch_seconds) {
+  const auto whole = static_cast<std::int64_t>(std::floor(epoch_seconds));
+  return utc_rfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(whole)));
 }
 
 }  // namespace qoewatch

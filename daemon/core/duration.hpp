@@ -43,4 +43,8 @@ inline std::int64_t whole_seconds(duration d) {
 /// milliseconds, "2026-11-27T05:33:18.314Z".
 std::string utc_rfc3339(std::chrono::system_clock::time_point t, bool millis = false);
 
+/// Epoch seconds in UTC as RFC 3339 with whole seconds, "2026-04-09T15:53:00Z" (the fraction
+/// dropped, rounding down): how payloads, logs and the dead-letter list write times.
+std::string utc_rfc3339(double epoch_seconds);
+
 }  // namespace qoewatch

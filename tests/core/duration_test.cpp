@@ -203,4 +203,10 @@ TEST(UtcRfc3339, AgreesWithGmtimeAndStrftimeOnRandomInstants) {
   }
 }
 
+TEST(Rfc3339, EpochSecondsDropTheirFraction) {
+  EXPECT_EQ(utc_rfc3339(0.0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(utc_rfc3339(1775749980.9), "2026-04-09T15:53:00Z");
+  EXPECT_EQ(utc_rfc3339(-0.5), "1969-12-31T23:59:59Z");  // rounded down, not toward zero
+}
+
 }  // namespace qoewatch

@@ -1,7 +1,8 @@
 // What qoewatch writes down (logs, last errors, dead letters) never holds a secret.
+#include "redact.hpp"
+
 #include <gtest/gtest.h>
 
-#include "redact.hpp"
 
 using qoewatch::redact;
 

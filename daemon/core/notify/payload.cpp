@@ -81,11 +81,6 @@ std::string summary_of(const config::rule_config& rule, const fetch::row_schema&
   return session_summary(rule, schema)(row);
 }
 
-std::string rfc3339(double epoch_seconds) {
-  const auto whole = static_cast<std::int64_t>(std::floor(epoch_seconds));
-  return utc_rfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(whole)));
-}
-
 namespace {
 // FNV-1a 64 over name \xff value \xff ... of a sorted label set: stable across runs, builds
 // and machines.
@@ -170,7 +165,7 @@ void each_notification(const config::rule_config& rule, const fetch::row_schema&
         annotations[schema.metrics[m]] = rules::format_number(row.metrics[m]);
       for (std::size_t f = 0; f < schema.fields.size(); ++f)
         if (!row.fields[f].empty()) annotations[schema.fields[f]] = row.fields[f];
-      alert["startsAt"] = rfc3339(row.endtime);
+      alert["startsAt"] = utc_rfc3339(row.endtime);
       alert["endsAt"] = "0001-01-01T00:00:00Z";
       alert["fingerprint"] = fingerprint_with(sorted, {"sessionid", row.sessionid});
     }

@@ -63,9 +63,6 @@ class session_summary {
   std::string fallback_;  // "matches <condition>"
 };
 
-/// RFC 3339 UTC with seconds, e.g. "2026-04-09T15:53:00Z" (fractions of a second dropped).
-std::string rfc3339(double epoch_seconds);
-
 /// A stable 16-hex-digit hash of a label set (order-independent).
 std::string fingerprint(const std::vector<std::pair<std::string, std::string>>& labels);
 

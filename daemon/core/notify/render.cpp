@@ -133,8 +133,8 @@ struct view {
             {"metric", join(rules::metrics_of(rule.condition), ", ")},
             {"condition", condition},
             {"incident", e.incident.key},
-            {"window_start", rfc3339(static_cast<double>(e.ctx.window.start))},
-            {"window_end", rfc3339(static_cast<double>(e.ctx.window.end))},
+            {"window_start", utc_rfc3339(static_cast<double>(e.ctx.window.start))},
+            {"window_end", utc_rfc3339(static_cast<double>(e.ctx.window.end))},
             {"customer_id", std::to_string(e.ctx.customer_id)},
             {"receiver", e.ctx.receiver}};
   }
@@ -172,8 +172,8 @@ struct view {
   }
 
   json::object window_rfc3339() const {
-    return {{"start", rfc3339(static_cast<double>(e.ctx.window.start))},
-            {"end", rfc3339(static_cast<double>(e.ctx.window.end))}};
+    return {{"start", utc_rfc3339(static_cast<double>(e.ctx.window.start))},
+            {"end", utc_rfc3339(static_cast<double>(e.ctx.window.end))}};
   }
 
   // The evidence of one session: the condition's metrics, then the non-empty fields.
@@ -187,9 +187,9 @@ struct view {
   json::object incident_object() const {
     json::object o{{"key", e.incident.key},
                    {"status", e.incident.resolved ? "resolved" : "firing"},
-                   {"startsAt", rfc3339(e.incident.started_at)},
+                   {"startsAt", utc_rfc3339(e.incident.started_at)},
                    {"offending", e.incident.offending}};
-    if (e.incident.resolved) o["endsAt"] = rfc3339(e.incident.ended_at);
+    if (e.incident.resolved) o["endsAt"] = utc_rfc3339(e.incident.ended_at);
     return o;
   }
 };
@@ -208,8 +208,8 @@ std::vector<rendered> render_webhook(const view& v) {
     json::object alert{{"status", "resolved"},
                        {"labels", to_object(labels)},
                        {"annotations", annotations},
-                       {"startsAt", rfc3339(e.incident.started_at)},
-                       {"endsAt", rfc3339(e.incident.ended_at)},
+                       {"startsAt", utc_rfc3339(e.incident.started_at)},
+                       {"endsAt", utc_rfc3339(e.incident.ended_at)},
                        {"fingerprint", fingerprint(labels)}};
     json::object body;
     body["version"] = "4";
@@ -258,8 +258,8 @@ std::vector<rendered> render_alertmanager(const view& v) {
                       double ends) {
     json::object a{{"labels", to_object(labels)},
                    {"annotations", std::move(annotations)},
-                   {"startsAt", rfc3339(starts)},
-                   {"endsAt", rfc3339(ends)}};
+                   {"startsAt", utc_rfc3339(starts)},
+                   {"endsAt", utc_rfc3339(ends)}};
     // Alertmanager validates generatorURL as a URI: an empty one would reject the alert.
     if (!e.ctx.external_url.empty()) a["generatorURL"] = e.ctx.external_url;
     return a;
@@ -344,8 +344,8 @@ std::vector<rendered> render_slack(const view& v) {
       list += line;
     }
 
-    std::string context = "Window " + rfc3339(static_cast<double>(e.ctx.window.start)) +
-                          " \xe2\x80\x93 " + rfc3339(static_cast<double>(e.ctx.window.end)) +
+    std::string context = "Window " + utc_rfc3339(static_cast<double>(e.ctx.window.start)) +
+                          " \xe2\x80\x93 " + utc_rfc3339(static_cast<double>(e.ctx.window.end)) +
                           " \xc2\xb7 severity " + std::string(config::to_string(v.rule.severity)) +
                           " \xc2\xb7 sessions " + std::to_string(first + 1) + "\xe2\x80\x93" +
                           std::to_string(last) + " of " + std::to_string(total);
@@ -395,7 +395,7 @@ std::vector<rendered> render_pagerduty(const view& v) {
     json::object payload{{"summary", truncate(v.headline(last - first), pagerduty_summary_limit)},
                          {"source", "qoewatch"},
                          {"severity", pagerduty_severity(v.rule.severity)},
-                         {"timestamp", rfc3339(e.now)},
+                         {"timestamp", utc_rfc3339(e.now)},
                          {"component", v.rule.name},
                          {"group", "qoewatch"},
                          {"class", v.condition},

@@ -18,7 +18,7 @@
 #include "export/metrics.hpp"
 #include "export/status_server.hpp"
 #include "http/client.hpp"
-#include "notify/payload.hpp"
+#include "duration.hpp"
 #include "notify/sinks.hpp"
 #include "run/rule_runner.hpp"
 #include "run/service_manager.hpp"
@@ -338,8 +338,8 @@ int list_dead_letters(const config::daemon_config& cfg) {
     for (const state::dead_letter& l : letters) {
       std::printf(
           "%s sink=%s rule=%s written=%s given_up=%s attempts=%d\n  reason: %s\n  body: %s\n",
-          l.id.c_str(), l.sink.c_str(), l.rule.c_str(), notify::rfc3339(l.created_at).c_str(),
-          notify::rfc3339(l.dead_at).c_str(), l.attempts, l.reason.c_str(), l.body.c_str());
+          l.id.c_str(), l.sink.c_str(), l.rule.c_str(), utc_rfc3339(l.created_at).c_str(),
+          utc_rfc3339(l.dead_at).c_str(), l.attempts, l.reason.c_str(), l.body.c_str());
     }
     std::printf("%zu dead letter(s) in %s\n", letters.size(), store->path().c_str());
     return 0;

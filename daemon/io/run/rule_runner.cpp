@@ -16,7 +16,6 @@
 #include "fetch/poller.hpp"
 #include "hash.hpp"
 #include "http/client.hpp"
-#include "notify/payload.hpp"
 #include "notify/sinks.hpp"
 #include "redact.hpp"
 #include "run/task_group.hpp"
@@ -196,7 +195,7 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
           "rule {}: polling resumed after downtime longer than max_catchup ({}): sessions that "
           "ended in the {}s before {} were never checked",
           rule.name, format_duration(world.cfg->max_catchup), out.catchup_skipped,
-          notify::rfc3339(static_cast<double>(out.window.start)));
+          utc_rfc3339(static_cast<double>(out.window.start)));
     }
     spdlog::info("rule {}: {}window {}..{}: {} rows in {} page(s), {} offending, {} new{}",
                  rule.name, out.behind ? "catching up, " : "", out.window.start, out.window.end,

@@ -2,6 +2,8 @@
 // replaced gave: same rows, same counts, same error texts. The old DOM implementation is kept
 // here as the oracle and both read hand-written edge cases, fixed-seed random pages, and those
 // pages cut short or corrupted.
+#include "fetch/page.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,7 +18,6 @@
 #include <string_view>
 #include <vector>
 
-#include "fetch/page.hpp"
 #include "rules/expr.hpp"
 
 using namespace qoewatch;

@@ -1,9 +1,10 @@
 // What systemd and the journal get from qoewatchd: the STATUS= line, priorities, JSON lines.
+#include "service/status.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
 
-#include "service/status.hpp"
 
 using namespace qoewatch;
 using std::chrono::system_clock;

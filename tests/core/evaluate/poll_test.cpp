@@ -1,16 +1,16 @@
 // One poll of one rule, without a network: the pages SmartSight might send (numbers as strings,
 // missing keys, junk) become offending sessions, skips by reason, summaries, and the new
 // sessions to notify, each exactly once across overlapping windows.
+#include "evaluate/poll.hpp"
+
 #include <gtest/gtest.h>
 
 #include <random>
 #include <set>
 
 #include "config/load.hpp"
-#include "evaluate/poll.hpp"
 #include "fetch/page.hpp"
 #include "rules/expr.hpp"
-#include "schedule/schedule.hpp"
 
 using namespace qoewatch;
 using namespace std::chrono_literals;
@@ -373,30 +373,3 @@ TEST(Poll, NoSummaryForMetricsTheRuleDoesNotFetch) {
   EXPECT_EQ(evaluate::summarize({3.0})->p95, 3.0);
 }
 
-TEST(Schedule, PollsKeepTheirCadenceAndSkipWhatAnOverrunMissed) {
-  using schedule::clock;
-  clock::time_point t0{};
-  schedule::next_poll n = schedule::after(t0, t0 + 2s, 30s);
-  EXPECT_EQ(n.due, t0 + 30s);  // measured from when it was due, not when it finished
-  EXPECT_EQ(n.skipped, 0u);
-  n = schedule::after(t0, t0 + 30s, 30s);
-  EXPECT_EQ(n.due, t0 + 60s);
-  EXPECT_EQ(n.skipped, 1u);
-  n = schedule::after(t0, t0 + 95s, 30s);
-  EXPECT_EQ(n.due, t0 + 120s);
-  EXPECT_EQ(n.skipped, 3u);
-}
-
-TEST(Schedule, StartJitterIsStableBoundedAndSpreadsRules) {
-  EXPECT_EQ(schedule::start_jitter("a", 60s), schedule::start_jitter("a", 60s));
-  std::set<duration::rep> seen;
-  for (int i = 0; i < 50; ++i) {
-    duration j = schedule::start_jitter("rule_" + std::to_string(i), 60s);
-    EXPECT_GE(j, 0s);
-    EXPECT_LT(j, 15s);
-    seen.insert(j.count());
-    EXPECT_LT(schedule::start_jitter("rule_" + std::to_string(i), 2s), 500ms);
-  }
-  EXPECT_GT(seen.size(), 40u);
-  EXPECT_EQ(schedule::start_jitter("x", 0ms), 0ms);
-}

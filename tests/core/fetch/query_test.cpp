@@ -1,9 +1,10 @@
 // The listsessions request each poll sends, and the --check-config report that shows it.
+#include "fetch/query.hpp"
+
 #include <gtest/gtest.h>
 
 #include "cli/options.hpp"
 #include "config/load.hpp"
-#include "fetch/query.hpp"
 
 using namespace qoewatch;
 using namespace std::chrono_literals;

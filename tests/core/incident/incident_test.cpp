@@ -1,9 +1,10 @@
 // A rule's incident as on-call sees it: it fires on the first window with min_sessions
 // offending sessions, keeps one key while it lasts, resolves only after resolve_after
 // consecutive successful polls below the threshold, and a comeback resets that count.
+#include "incident/incident.hpp"
+
 #include <gtest/gtest.h>
 
-#include "incident/incident.hpp"
 
 using namespace qoewatch;
 

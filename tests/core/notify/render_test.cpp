@@ -1,6 +1,8 @@
 // What each sink type receives: the webhook's Alertmanager shape with the incident, postable
 // alerts for Alertmanager, Slack messages, PagerDuty Events API v2; summary templates; and JSON
 // that no hostile value can break.
+#include "notify/render.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
@@ -8,7 +10,6 @@
 #include <regex>
 
 #include "config/load.hpp"
-#include "notify/render.hpp"
 #include "text/template.hpp"
 
 using namespace qoewatch;
@@ -238,7 +239,7 @@ TEST(RenderAlertmanager, FiringAlertsEndFourIntervalsAfterThePoll) {
   std::vector<std::string> ends;
   strings_at(b[0], "endsAt", ends);
   EXPECT_EQ(ends,
-            (std::vector<std::string>{notify::rfc3339(now + 360), notify::rfc3339(now + 360)}));
+            (std::vector<std::string>{utc_rfc3339(now + 360), utc_rfc3339(now + 360)}));
   EXPECT_EQ(ends[0], "2026-04-09T16:10:00Z");
 }
 
