@@ -26,4 +26,19 @@ next_poll after(clock::time_point due, clock::time_point finished, duration inte
   return n;
 }
 
+following next(clock::time_point due, clock::time_point finished, duration interval,
+               const poll_end& end) {
+  following f;
+  if (end.behind) {
+    f.next.due = finished;
+    return f;
+  }
+  f.next = after(due, finished, interval);
+  if (end.retry_after && finished + *end.retry_after > f.next.due) {
+    f.next.due = finished + *end.retry_after;
+    f.retried = true;
+  }
+  return f;
+}
+
 }  // namespace qoewatch::schedule

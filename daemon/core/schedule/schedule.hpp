@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "duration.hpp"
@@ -25,5 +26,21 @@ struct next_poll {
 
 /// The next poll after one that was due at `due` and finished at `finished`.
 next_poll after(clock::time_point due, clock::time_point finished, duration interval);
+
+/// What a finished poll tells the schedule.
+struct poll_end {
+  bool behind = false;  // a catch-up slice succeeded and more follow
+  std::optional<std::chrono::seconds> retry_after;  // SmartSight asked to wait this long
+};
+
+/// The next poll after one due at `due` that finished at `finished`: a catch-up slice is
+/// followed at once (and the schedule restarts from then); otherwise `after`, pushed back to
+/// honour a Retry-After that reaches past it (`retried` says so).
+struct following {
+  next_poll next;
+  bool retried = false;
+};
+following next(clock::time_point due, clock::time_point finished, duration interval,
+               const poll_end& end);
 
 }  // namespace qoewatch::schedule

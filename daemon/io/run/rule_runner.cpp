@@ -252,22 +252,19 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
       const bool applied = conclude(*t, out, seconds);
       if (polled) polled();
       // Catching up after downtime: the next slice follows at once, on the same schedule.
-      if (applied && out.behind) {
-        due = steady::now();
-        continue;
-      }
-      schedule::next_poll next = schedule::after(due, steady::now(), t->rule.interval);
-      if (next.skipped) {
-        parts.metrics.record_skipped_polls(t->rule.name, next.skipped);
+      const schedule::following f =
+          schedule::next(due, steady::now(), t->rule.interval,
+                         {.behind = applied && out.behind, .retry_after = out.retry_after});
+      if (f.next.skipped) {
+        parts.metrics.record_skipped_polls(t->rule.name, f.next.skipped);
         spdlog::warn("rule {}: poll took {:.1f}s, longer than its interval; {} poll(s) skipped",
-                     t->rule.name, seconds, next.skipped);
+                     t->rule.name, seconds, f.next.skipped);
       }
-      due = next.due;
-      if (out.retry_after && steady::now() + *out.retry_after > due) {
+      if (f.retried)
         spdlog::warn("rule {}: SmartSight asked to retry after {}s", t->rule.name,
                      out.retry_after->count());
-        due = steady::now() + *out.retry_after;
-      }
+      due = f.next.due;
+      if (applied && out.behind) continue;
       timer.expires_at(due);
       co_await timer.async_wait(use_tuple);
     }

@@ -36,3 +36,24 @@ TEST(Schedule, StartJitterIsStableBoundedAndSpreadsRules) {
   EXPECT_GT(seen.size(), 40u);
   EXPECT_EQ(schedule::start_jitter("x", 0ms), 0ms);
 }
+
+TEST(Schedule, CatchUpSlicesFollowAtOnceAndRetryAfterPushesThePollBack) {
+  using schedule::clock;
+  const clock::time_point t0{1h};
+  // A successful catch-up slice: the next one starts now, and the cadence restarts from it.
+  schedule::following f = schedule::next(t0, t0 + 3s, 30s, {.behind = true, .retry_after = {}});
+  EXPECT_EQ(f.next.due, t0 + 3s);
+  EXPECT_EQ(f.next.skipped, 0u);
+  // Retry-After beyond the next due time wins; within it, the cadence does.
+  f = schedule::next(t0, t0 + 2s, 30s, {.behind = false, .retry_after = 60s});
+  EXPECT_EQ(f.next.due, t0 + 62s);
+  EXPECT_TRUE(f.retried);
+  f = schedule::next(t0, t0 + 2s, 30s, {.behind = false, .retry_after = 10s});
+  EXPECT_EQ(f.next.due, t0 + 30s);
+  EXPECT_FALSE(f.retried);
+  // An overrun still counts what it skipped.
+  f = schedule::next(t0, t0 + 95s, 30s, {});
+  EXPECT_EQ(f.next.due, t0 + 120s);
+  EXPECT_EQ(f.next.skipped, 3u);
+}
+
