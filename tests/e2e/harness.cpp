@@ -306,14 +306,6 @@ std::size_t connections_to(const std::string& port) {
   return n;
 }
 
-std::string free_port() {
-  test::child_process probe("/usr/bin/env",
-                            {"python3", "-c",
-                             "import socket;s=socket.socket();s.bind(('127.0.0.1',0));"
-                             "print(s.getsockname()[1])"});
-  return probe.read_line(10s).value_or("0");
-}
-
 std::size_t occurrences(const std::string& haystack, const std::string& text) {
   std::size_t n = 0;
   for (std::size_t at = haystack.find(text); at != std::string::npos;

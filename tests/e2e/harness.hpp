@@ -195,9 +195,6 @@ testing::AssertionResult wait_for_log(const test::child_process& p, const std::s
 /// holding a connection open to a server of the test, e.g. while a POST is on the wire.
 std::size_t connections_to(const std::string& port);
 
-/// A free TCP port on 127.0.0.1 (bound by the kernel, then released: racy; being replaced).
-std::string free_port();
-
 /// How often `text` occurs in `haystack`.
 std::size_t occurrences(const std::string& haystack, const std::string& text);
 
