@@ -26,60 +26,44 @@ const std::string fine = R"("latency":1,"cirrbufferingratio":0,"fatalerrors":0)"
 
 class Delivery : public testing::Test {
  protected:
-  // One rule (latency > 5) polled every second over `window`, one webhook sink.
-  std::string config(const std::string& sim_port, const std::string& hook_port,
-                     const std::string& window, const std::string& sink_extra,
-                     const std::string& rule_extra = "") {
-    return dir_.write("qoewatch.yaml", R"(smartsight:
-  base_url: http://127.0.0.1:)" + sim_port +
-                                           R"(
-  customer_id: 199493832
-  api_key_env: QW_KEY
-  timeout: 2s
-  page_size: 2
-listen: 127.0.0.1:)" + listen_ + R"(
-state_dir: state
-sinks:
-  - name: hook
-    type: webhook
-    url: http://127.0.0.1:)" + hook_port + R"(/qoe
-    max_sessions_per_notification: 2
-)" + sink_extra + R"(rules:
-  - name: slow
-    qoefilter: "latency > 5"
-    interval: 1s
-    window: )" + window + R"(
-    delay: 0s
-)" + rule_extra);
+  // One rule, "slow" (latency > 5), polled every second over `window` in pages of 2; one
+  // webhook sink, "hook", with at most 2 sessions per notification.
+  static config_builder builder(const std::string& sim_port, const std::string& hook_port,
+                                const std::string& window) {
+    config_builder c;
+    c.smartsight(sim_port).smartsight_setting("page_size: 2");
+    c.sink(webhook(hook_port, {"max_sessions_per_notification: 2"}));
+    c.rule(rule_spec("slow", "latency > 5").window_of(window));
+    return c;
   }
 
-  std::unique_ptr<child_process> start(const std::string& cfg, const std::string& key) {
-    return std::make_unique<child_process>(
-        QOEWATCHD_BINARY, std::vector<std::string>{"--config", cfg, "--log-level", "debug"},
-        std::map<std::string, std::string>{{"QW_KEY", key}});
+  // builder() with more settings of "hook" and more rules after "slow", written.
+  std::string config(const std::string& sim_port, const std::string& hook_port,
+                     const std::string& window, const std::vector<std::string>& sink_extra = {},
+                     const std::vector<rule_spec>& more_rules = {}) const {
+    config_builder c = builder(sim_port, hook_port, window);
+    c.sinks[0].settings.insert(c.sinks[0].settings.end(), sink_extra.begin(), sink_extra.end());
+    c.rules.insert(c.rules.end(), more_rules.begin(), more_rules.end());
+    return c.write(dir_);
+  }
+
+  std::unique_ptr<qoewatchd> start(const std::string& cfg, const std::string& key) {
+    return std::make_unique<qoewatchd>(cfg, std::map<std::string, std::string>{{"QW_KEY", key}},
+                                       std::vector<std::string>{"--log-level", "debug"});
   }
 
   // A second rule, kept when "slow" is removed from the config.
-  static constexpr const char* other_rule = R"(  - name: other
-    qoefilter: "fatalerrors > 0"
-    interval: 1s
-    window: 30s
-    delay: 0s
-)";
-
-  // The config text without the rule "slow" (written before other_rule).
-  static std::string without_rule_slow(std::string text) {
-    const std::size_t from = text.find("  - name: slow");
-    text.erase(from, text.find("  - name: other") - from);
-    return text;
+  static rule_spec other_rule() {
+    return rule_spec("other", "fatalerrors > 0").window_of("30s");
   }
 
-  std::optional<double> metric(const std::string& series) {
-    return metric_value(http_request(listen_, "GET", "/metrics").body, series);
+  // The config without the rule "slow".
+  static config_builder without_rule_slow(config_builder c) {
+    std::erase_if(c.rules, [](const rule_spec& r) { return r.name == "slow"; });
+    return c;
   }
 
   temp_dir dir_;
-  std::string listen_ = free_port();
 };
 
 // The accepted deliveries of a --requests file, by webhook-id.
@@ -136,9 +120,11 @@ TEST_F(Delivery, AReceiverOutageAndASigkillLoseNothingAndRepeatNothing) {
   opts.status = 503;
   opts.secret_file = secret;
   opts.requests = requests;
+  // Held for the whole test, so the receiver comes back on it.
+  const reserved_port hook_port;
+  opts.port = hook_port.port();
   auto hook = std::make_unique<receiver>(accepted, opts);
-  const std::string hook_port = hook->port;
-  std::string cfg = config(s.port, hook_port, "10m", "    secret_file: hook.secret\n");
+  std::string cfg = config(s.port, hook_port.port(), "10m", {"secret_file: hook.secret"});
 
   std::set<std::string> expected;
   auto offend = [&](const std::string& prefix, int n) {
@@ -169,7 +155,6 @@ TEST_F(Delivery, AReceiverOutageAndASigkillLoseNothingAndRepeatNothing) {
   offend("c", 1);
   // 3. The receiver is back on the same port: everything arrives.
   opts.status = 200;
-  opts.port = hook_port;
   hook = std::make_unique<receiver>(accepted, opts);
   auto delivered_sessions = [&] {
     std::set<std::string> got;
@@ -180,7 +165,11 @@ TEST_F(Delivery, AReceiverOutageAndASigkillLoseNothingAndRepeatNothing) {
   ASSERT_TRUE(eventually([&] { return delivered_sessions() == expected; }, 90s))
       << "got " << testing::PrintToString(delivered_sessions()) << "\n"
       << daemon->log();
-  std::this_thread::sleep_for(3s);  // a late duplicate would show now
+  // A late duplicate would be a retry still queued or a later poll alerting again: nothing is
+  // left in the outbox, and three more polls went by.
+  ASSERT_TRUE(
+      wait_for_metric(daemon->port(), "qoewatch_outbox_pending{sink=\"hook\"}", equal_to(0), 20s));
+  ASSERT_TRUE(wait_for_more_polls(daemon->port(), "slow", 3, 20s)) << daemon->log();
 
   deliveries d = read_requests(requests);
   EXPECT_EQ(d.bad_signatures, 0u) << "every POST carries a valid Standard Webhooks signature";
@@ -195,16 +184,19 @@ TEST_F(Delivery, AReceiverOutageAndASigkillLoseNothingAndRepeatNothing) {
     }
   }
   EXPECT_EQ(id_of_session.size(), expected.size());
-  EXPECT_EQ(metric("qoewatch_outbox_pending{sink=\"hook\"}"), 0);
-  EXPECT_EQ(metric("qoewatch_dead_letters_total{sink=\"hook\"}"), 0);
-  EXPECT_EQ(metric("qoewatch_rule_firing{rule=\"slow\"}"), 1);
+  EXPECT_EQ(daemon->metric("qoewatch_outbox_pending{sink=\"hook\"}"), 0);
+  EXPECT_EQ(daemon->metric("qoewatch_dead_letters_total{sink=\"hook\"}"), 0);
+  EXPECT_EQ(daemon->metric("qoewatch_rule_firing{rule=\"slow\"}"), 1);
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0) << daemon->log();
 }
 
 TEST_F(Delivery, SmartSightOutageNeitherResolvesNorAlertsAndIsCaughtUpOn) {
-  auto s = std::make_unique<sim>(std::vector<std::string>{"--rate", "0"});
-  const std::string sim_port = s->port, key = s->key;
+  // Held for the whole test, so the simulator comes back on it.
+  const reserved_port sim_port;
+  auto s = std::make_unique<sim>(
+      std::vector<std::string>{"--rate", "0", "--listen", "127.0.0.1:" + sim_port.port()});
+  const std::string key = s->key;
   std::string accepted = (dir_.path / "accepted.jsonl").string();
   receiver hook(accepted);
   // An Alertmanager stand-in: it must keep getting the incident's alert through the outage.
@@ -212,40 +204,43 @@ TEST_F(Delivery, SmartSightOutageNeitherResolvesNorAlertsAndIsCaughtUpOn) {
   receiver_options am_opts;
   am_opts.requests = am_requests;
   receiver am((dir_.path / "am-accepted.jsonl").string(), am_opts);
-  std::string cfg =
-      config(sim_port, hook.port, "4s",
-             "  - {name: am, type: alertmanager, urls: [\"http://127.0.0.1:" + am.port + "\"]}\n",
-             "    resolve_after: 2\n");
+  config_builder c = builder(sim_port.port(), hook.port, "4s");
+  c.sink(sink_spec("am", "alertmanager").with("urls: [\"http://127.0.0.1:" + am.port + "\"]"));
+  c.rules[0].with("resolve_after: 2");
+  const std::string cfg = c.write(dir_);
   add_sessions(*s, {session("before", wall_now() - 1, slow)});
   auto daemon = start(cfg, key);
   ASSERT_TRUE(eventually([&] { return sessions_by_rule(accepted)["slow"].size() == 1; }, 20s))
       << daemon->log();
-  ASSERT_EQ(metric("qoewatch_rule_firing{rule=\"slow\"}"), 1);
+  ASSERT_EQ(daemon->metric("qoewatch_rule_firing{rule=\"slow\"}"), 1);
 
-  // SmartSight goes away for longer than the window.
+  // SmartSight goes away for longer than the window (4 s): seven failed polls, a second apart.
   s.reset();
   const std::int64_t down_at = wall_now();
-  ASSERT_TRUE(eventually([&] { return metric("qoewatch_source_up{rule=\"slow\"}") == 0; }, 10s));
+  ASSERT_TRUE(
+      wait_for_metric(daemon->port(), "qoewatch_source_up{rule=\"slow\"}", equal_to(0), 10s));
   const std::size_t am_posts_at_outage = json_lines(am_requests).size();
-  std::this_thread::sleep_for(8s);
-  // Alertmanager would resolve an alert not re-sent within its endsAt: it keeps coming.
+  ASSERT_TRUE(wait_for_more_polls(daemon->port(), "slow", 7, 30s, "failure")) << daemon->log();
+  // Alertmanager would resolve an alert not re-sent within its endsAt: it keeps coming, one
+  // post each failed poll.
   std::vector<json::value> am_posts = json_lines(am_requests);
   ASSERT_GE(am_posts.size(), am_posts_at_outage + 3) << daemon->log();
   const json::array& last_am = am_posts.back().at("body").as_array();
   ASSERT_EQ(last_am.size(), 1u) << "the incident's alert only";
   EXPECT_TRUE(last_am[0].at("labels").as_object().contains("incident"));
-  EXPECT_EQ(metric("qoewatch_source_up{rule=\"slow\"}"), 0);
-  EXPECT_EQ(metric("qoewatch_rule_firing{rule=\"slow\"}"), 1) << "a failed poll never resolves";
+  EXPECT_EQ(daemon->metric("qoewatch_source_up{rule=\"slow\"}"), 0);
+  EXPECT_EQ(daemon->metric("qoewatch_rule_firing{rule=\"slow\"}"), 1) << "a failed poll never resolves";
   EXPECT_EQ(notifications(accepted).size(), 1u) << "nothing new while the source is down";
 
   // It comes back knowing a session that ended during the outage, now older than one window.
+  ASSERT_GT(wall_now(), down_at + 2 + 4) << "the outage was not longer than the window";
   s = std::make_unique<sim>(
-      std::vector<std::string>{"--rate", "0", "--listen", "127.0.0.1:" + sim_port});
+      std::vector<std::string>{"--rate", "0", "--listen", "127.0.0.1:" + sim_port.port()});
   add_sessions(*s, {session("during", down_at + 2, slow)});
   ASSERT_TRUE(eventually([&] { return sessions_by_rule(accepted)["slow"].size() == 2; }, 20s))
       << daemon->log();
   EXPECT_EQ(sessions_by_rule(accepted)["slow"], (std::vector<std::string>{"before", "during"}));
-  EXPECT_EQ(metric("qoewatch_source_up{rule=\"slow\"}"), 1);
+  EXPECT_EQ(daemon->metric("qoewatch_source_up{rule=\"slow\"}"), 1);
 
   // Quiet windows now: the incident resolves after two successful polls, once.
   ASSERT_TRUE(eventually(
@@ -258,7 +253,7 @@ TEST_F(Delivery, SmartSightOutageNeitherResolvesNorAlertsAndIsCaughtUpOn) {
       << daemon->log();
   json::value resolved = notifications(accepted).back();
   EXPECT_EQ(resolved.at("status"), "resolved");
-  EXPECT_EQ(metric("qoewatch_rule_firing{rule=\"slow\"}"), 0);
+  EXPECT_EQ(daemon->metric("qoewatch_rule_firing{rule=\"slow\"}"), 0);
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
 }
@@ -268,10 +263,8 @@ TEST_F(Delivery, ALongOutageIsCaughtUpOnInSlicesThatEachFitMaxPages) {
   std::string accepted = (dir_.path / "accepted.jsonl").string();
   receiver hook(accepted);
   // page_size 2 and max_pages 2: one poll can read at most 3 sessions.
-  std::string cfg = config(s.port, hook.port, "2s", "");
-  std::string text = read_file(cfg);
-  text.replace(text.find("page_size: 2"), 12, "page_size: 2\n  max_pages: 2");
-  cfg = dir_.write("qoewatch.yaml", text);
+  const std::string cfg =
+      builder(s.port, hook.port, "2s").smartsight_setting("max_pages: 2").write(dir_);
   auto once = [&] {
     child_process d(QOEWATCHD_BINARY, {"--config", cfg, "--once", "--log-level", "debug"},
                     {{"QW_KEY", s.key}});
@@ -289,7 +282,9 @@ TEST_F(Delivery, ALongOutageIsCaughtUpOnInSlicesThatEachFitMaxPages) {
     down.push_back(session(ids.back(), t0 + i, slow));
   }
   add_sessions(s, down);
-  std::this_thread::sleep_for(9s);
+  // Nothing runs meanwhile: the outage is the time it takes the sessions to end, and it is over
+  // once the clock has passed the last one's end.
+  ASSERT_TRUE(eventually([&] { return wall_now() >= t0 + 9; }, 15s));
   auto [second, second_log] = once();
   ASSERT_EQ(second, 0) << second_log;
   EXPECT_NE(second_log.find("catching up"), std::string::npos) << second_log;
@@ -309,15 +304,12 @@ TEST_F(Delivery, QuietPollsCheckpointsReachTheDatabaseWithinSecondsAndAtStop) {
   // last poll of every rule after a stop.
   sim s({"--rate", "0"});
   receiver hook((dir_.path / "accepted.jsonl").string());
-  std::string cfg = config(s.port, hook.port, "10s", "", other_rule);
-  const std::string db = (dir_.path / "state/qoewatch.db").string();
+  std::string cfg = config(s.port, hook.port, "10s", {}, {other_rule()});
+  const auto db = dir_.path / "state/qoewatch.db";
   auto stored = [&](const std::string& rule) -> std::int64_t {
-    std::string q = dir_.write(
-        "q.sh", "sqlite3 " + db + " \"SELECT window_end FROM checkpoints WHERE rule = '" + rule +
-                    "'\" > " + (dir_.path / "q.txt").string() + " 2>/dev/null");
-    if (std::system(("sh " + q).c_str()) != 0) return 0;
-    std::string text = read_file(dir_.path / "q.txt");
-    return text.empty() ? 0 : std::stoll(text);
+    const std::optional<std::string> text =
+        sqlite(db, "SELECT window_end FROM checkpoints WHERE rule = '" + rule + "'");
+    return !text || text->empty() ? 0 : std::stoll(*text);
   };
   // The end of the rule's last window in the log: "rule slow: window 100..110: ...".
   auto logged = [](const std::string& log, const std::string& rule) -> std::int64_t {
@@ -326,7 +318,9 @@ TEST_F(Delivery, QuietPollsCheckpointsReachTheDatabaseWithinSecondsAndAtStop) {
     return std::stoll(log.substr(log.find("..", line) + 2));
   };
   auto daemon = start(cfg, s.key);
-  std::this_thread::sleep_for(4s);
+  for (const std::string rule : {"slow", "other"})
+    ASSERT_TRUE(wait_for_metric(daemon->port(), polls_series(rule), at_least(3), 20s))
+        << daemon->log();
   for (int i = 0; i < 3; ++i) {
     for (const std::string rule : {"slow", "other"}) {
       const std::int64_t lag = wall_now() - stored(rule);
@@ -334,15 +328,20 @@ TEST_F(Delivery, QuietPollsCheckpointsReachTheDatabaseWithinSecondsAndAtStop) {
                         << " s\n"
                         << daemon->log();
     }
-    std::this_thread::sleep_for(700ms);
+    for (const std::string rule : {"slow", "other"})
+      ASSERT_TRUE(wait_for_more_polls(daemon->port(), rule, 1, 10s)) << daemon->log();
   }
   daemon->signal(SIGTERM);
   ASSERT_EQ(daemon->wait(15s), 0) << daemon->log();
+  const std::string last_log = daemon->log();
   for (const std::string rule : {"slow", "other"})
-    EXPECT_EQ(stored(rule), logged(daemon->log(), rule)) << rule << "\n" << daemon->log();
+    EXPECT_EQ(stored(rule), logged(last_log, rule)) << rule << "\n" << last_log;
 
   // --once polls both rules at the same moment: the second one's checkpoint is written at exit.
-  std::this_thread::sleep_for(1100ms);
+  // (Its windows end later than the stopped daemon's, once the clock has passed their ends.)
+  ASSERT_TRUE(eventually(
+      [&] { return wall_now() > std::max(logged(last_log, "slow"), logged(last_log, "other")); },
+      5s));
   child_process once(QOEWATCHD_BINARY, {"--config", cfg, "--once", "--log-level", "debug"},
                      {{"QW_KEY", s.key}});
   ASSERT_EQ(once.wait(60s), 0) << once.log();
@@ -355,9 +354,10 @@ TEST_F(Delivery, ARuleRemovedWhileFiringResolvesAndRemembersWhatItSentWhenItCome
   sim s({"--rate", "0"});
   std::string accepted = (dir_.path / "accepted.jsonl").string();
   receiver hook(accepted);
-  std::string cfg = config(s.port, hook.port, "30s", "", other_rule);
-  const std::string with_slow = read_file(cfg);
-  const std::string without_slow = without_rule_slow(with_slow);
+  config_builder with_slow = builder(s.port, hook.port, "30s");
+  with_slow.rule(other_rule());
+  const config_builder without_slow = without_rule_slow(with_slow);
+  const std::string cfg = with_slow.write(dir_);
   auto statuses = [&](const std::string& rule) {
     std::vector<std::string> out;
     for (const json::value& n : notifications(accepted))
@@ -372,29 +372,32 @@ TEST_F(Delivery, ARuleRemovedWhileFiringResolvesAndRemembersWhatItSentWhenItCome
       << daemon->log();
 
   // Removed while firing: nobody could resolve its incident any more, so it resolves now.
-  dir_.write("qoewatch.yaml", without_slow);
+  without_slow.write(dir_);
   daemon->signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return statuses("slow").size() == 2; }, 10s)) << daemon->log();
   EXPECT_EQ(statuses("slow"), (std::vector<std::string>{"firing", "resolved"}));
-  EXPECT_FALSE(metric("qoewatch_rule_firing{rule=\"slow\"}").has_value());
+  EXPECT_FALSE(daemon->metric("qoewatch_rule_firing{rule=\"slow\"}").has_value());
 
   // Back again while "a" is still in its window: "a" is not sent again, "b" is.
-  dir_.write("qoewatch.yaml", with_slow);
+  with_slow.write(dir_);
   daemon->signal(SIGHUP);
-  ASSERT_TRUE(eventually([&] { return metric("qoewatch_rule_firing{rule=\"slow\"}") == 1; }, 10s))
+  ASSERT_TRUE(
+      wait_for_metric(daemon->port(), "qoewatch_rule_firing{rule=\"slow\"}", equal_to(1), 10s))
       << daemon->log();
   add_sessions(s, {session("b", wall_now() - 1, slow)});
   ASSERT_TRUE(eventually([&] { return sessions_by_rule(accepted)["slow"].size() >= 2; }, 20s))
       << daemon->log();
-  std::this_thread::sleep_for(2s);
+  // "a" again would come with a later poll: nothing waits in the outbox, two more polls went by.
+  ASSERT_TRUE(
+      wait_for_metric(daemon->port(), "qoewatch_outbox_pending{sink=\"hook\"}", equal_to(0), 10s));
+  ASSERT_TRUE(wait_for_more_polls(daemon->port(), "slow", 2, 20s)) << daemon->log();
   EXPECT_EQ(sessions_by_rule(accepted)["slow"], (std::vector<std::string>{"a", "b"}))
       << daemon->log();
 
   // Decommissioned together with its only sink: the retired sink still delivers the resolve.
-  std::string no_sinks = without_slow;
-  no_sinks.replace(no_sinks.find("sinks:"), no_sinks.find("rules:") - no_sinks.find("sinks:"),
-                   "sinks: []\n");
-  dir_.write("qoewatch.yaml", no_sinks);
+  config_builder no_sinks = without_slow;
+  no_sinks.sinks.clear();
+  no_sinks.write(dir_);
   daemon->signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return statuses("slow").size() == 4; }, 10s)) << daemon->log();
   EXPECT_EQ(statuses("slow"),
@@ -407,8 +410,9 @@ TEST_F(Delivery, ARuleRemovedWhileQoewatchWasStoppedResolvesAtTheNextStart) {
   sim s({"--rate", "0"});
   std::string accepted = (dir_.path / "accepted.jsonl").string();
   receiver hook(accepted);
-  std::string cfg = config(s.port, hook.port, "30s", "", other_rule);
-  const std::string without_slow = without_rule_slow(read_file(cfg));
+  config_builder with_slow = builder(s.port, hook.port, "30s");
+  with_slow.rule(other_rule());
+  const std::string cfg = with_slow.write(dir_);
   add_sessions(s, {session("a", wall_now() - 1, slow)});
   auto daemon = start(cfg, s.key);
   ASSERT_TRUE(eventually([&] { return sessions_by_rule(accepted)["slow"].size() == 1; }, 20s))
@@ -416,7 +420,7 @@ TEST_F(Delivery, ARuleRemovedWhileQoewatchWasStoppedResolvesAtTheNextStart) {
   daemon->signal(SIGTERM);
   ASSERT_EQ(daemon->wait(15s), 0);
 
-  dir_.write("qoewatch.yaml", without_slow);
+  without_rule_slow(with_slow).write(dir_);
   daemon = start(cfg, s.key);
   ASSERT_TRUE(eventually([&] { return notifications(accepted).size() == 2; }, 20s))
       << daemon->log();
@@ -430,8 +434,13 @@ TEST_F(Delivery, ARuleRemovedWhileQoewatchWasStoppedResolvesAtTheNextStart) {
   daemon->signal(SIGTERM);
   ASSERT_EQ(daemon->wait(15s), 0);
   daemon = start(cfg, s.key);
-  std::this_thread::sleep_for(3s);
+  // Orphans are resolved at the start, before the first poll: two polls later, with nothing
+  // waiting in the outbox, a second resolve would have been sent.
+  ASSERT_TRUE(wait_for_more_polls(daemon->port(), "other", 2, 20s)) << daemon->log();
+  ASSERT_TRUE(
+      wait_for_metric(daemon->port(), "qoewatch_outbox_pending{sink=\"hook\"}", equal_to(0), 10s));
   EXPECT_EQ(notifications(accepted).size(), 2u) << daemon->log();
+  EXPECT_EQ(daemon->metric("qoewatch_notifications_total{outcome=\"success\",sink=\"hook\"}"), 0);
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
 }
@@ -440,29 +449,17 @@ TEST_F(Delivery, ARemovedOrRetypedSinkSettlesItsPostInFlightAndKeepsTheRestAsDea
   sim s({"--rate", "0"});
   std::string accepted = (dir_.path / "accepted.jsonl").string();
   receiver hook(accepted);
-  auto write_config = [&](const std::string& sinks) {
-    return dir_.write("qoewatch.yaml", R"(smartsight:
-  base_url: http://127.0.0.1:)" + s.port + R"(
-  customer_id: 199493832
-  api_key_env: QW_KEY
-  timeout: 5s
-listen: 127.0.0.1:)" + listen_ + R"(
-state_dir: state
-sinks:)" + sinks + R"(
-rules:
-  - name: slow
-    qoefilter: "latency > 5"
-    interval: 1s
-    window: 30s
-    delay: 0s
-)");
+  auto write_config = [&](std::vector<sink_spec> sinks) {
+    config_builder c;
+    c.smartsight(s.port).timeout = "5s";
+    c.rule(rule_spec("slow", "latency > 5").window_of("30s"));
+    c.sinks = std::move(sinks);
+    return c.write(dir_);
   };
-  const std::string webhook =
-      "\n  - {name: hook, type: webhook, url: \"http://127.0.0.1:" + hook.port +
-      "/qoe\", max_sessions_per_notification: 1}";
-  const std::string slack =
-      "\n  - {name: hook, type: slack, url: \"http://127.0.0.1:" + hook.port + "/slack\"}";
-  std::string cfg = write_config(webhook);
+  const sink_spec webhook_sink = webhook(hook.port, {"max_sessions_per_notification: 1"});
+  const sink_spec slack =
+      sink_spec("hook", "slack").with("url: \"http://127.0.0.1:" + hook.port + "/slack\"");
+  std::string cfg = write_config({webhook_sink});
 
   // The receiver holds each POST for 2 s; while "a1" is on the wire and "a2" waits behind it,
   // a reload removes the sink: "a1" completes, "a2" gets its last attempt, nothing is lost.
@@ -470,36 +467,40 @@ rules:
   add_sessions(s, {session("a1", wall_now() - 1, slow), session("a2", wall_now() - 1, slow)});
   auto daemon = start(cfg, s.key);
   ASSERT_TRUE(
-      eventually([&] { return metric("qoewatch_outbox_pending{sink=\"hook\"}") == 2; }, 20s))
+      eventually([&] { return daemon->metric("qoewatch_outbox_pending{sink=\"hook\"}") == 2; }, 20s))
       << daemon->log();
-  std::this_thread::sleep_for(500ms);
-  write_config(" []");
+  // "a1" is on the wire once the daemon holds a connection to the receiver.
+  ASSERT_TRUE(eventually([&] { return connections_to(hook.port) >= 1; }, 10s)) << daemon->log();
+  write_config({});
   daemon->signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return notifications(accepted).size() == 2; }, 15s))
       << daemon->log();
-  std::this_thread::sleep_for(1s);  // for the daemon to settle the answer
+  // Settled once both rows left the outbox, as delivered or as dead letters.
+  const auto db = dir_.path / "state/qoewatch.db";
+  ASSERT_TRUE(eventually([&] { return sqlite(db, "SELECT count(*) FROM outbox") == "0\n"; }, 10s))
+      << daemon->log();
   EXPECT_NE(dead_letters(cfg).find("0 dead letter(s)"), std::string::npos)
       << "accepted by the receiver, so not a dead letter\n"
       << daemon->log();
-  EXPECT_FALSE(metric("qoewatch_outbox_pending{sink=\"hook\"}").has_value());
-  EXPECT_FALSE(metric("qoewatch_dead_letters_total{sink=\"hook\"}").has_value());
+  EXPECT_FALSE(daemon->metric("qoewatch_outbox_pending{sink=\"hook\"}").has_value());
+  EXPECT_FALSE(daemon->metric("qoewatch_dead_letters_total{sink=\"hook\"}").has_value());
 
   // Back, failing: "b" waits in its queue when the sink becomes a Slack sink. Its webhook body
   // would be the wrong shape for Slack: it is kept as a dead letter, never sent misshapen.
   hook.set_delay(0);
   hook.set_status(503);
-  write_config(webhook);
+  write_config({webhook_sink});
   daemon->signal(SIGHUP);
   add_sessions(s, {session("b", wall_now() - 1, slow)});
   ASSERT_TRUE(
-      eventually([&] { return metric("qoewatch_outbox_pending{sink=\"hook\"}") == 1; }, 20s))
+      eventually([&] { return daemon->metric("qoewatch_outbox_pending{sink=\"hook\"}") == 1; }, 20s))
       << daemon->log();
-  write_config(slack);
+  write_config({slack});
   daemon->signal(SIGHUP);
   ASSERT_TRUE(
-      eventually([&] { return metric("qoewatch_dead_letters_total{sink=\"hook\"}") == 1; }, 10s))
+      eventually([&] { return daemon->metric("qoewatch_dead_letters_total{sink=\"hook\"}") == 1; }, 10s))
       << daemon->log();
-  EXPECT_EQ(metric("qoewatch_outbox_pending{sink=\"hook\"}"), 0);
+  EXPECT_EQ(daemon->metric("qoewatch_outbox_pending{sink=\"hook\"}"), 0);
   hook.set_status(200);
   add_sessions(s, {session("c", wall_now() - 1, slow)});
   ASSERT_TRUE(eventually([&] { return notifications(accepted).size() == 3; }, 20s))
@@ -522,25 +523,25 @@ TEST_F(Delivery, ASinkRetypedWhileQoewatchWasStoppedKeepsItsOldQueueAsDeadLetter
   sim s({"--rate", "0"});
   std::string accepted = (dir_.path / "accepted.jsonl").string();
   receiver hook(accepted, 503);
-  std::string cfg = config(s.port, hook.port, "30s", "");
+  config_builder c = builder(s.port, hook.port, "30s");
+  const std::string cfg = c.write(dir_);
   add_sessions(s, {session("a", wall_now() - 1, slow)});
   auto daemon = start(cfg, s.key);
   ASSERT_TRUE(
-      eventually([&] { return metric("qoewatch_outbox_pending{sink=\"hook\"}") == 1; }, 20s))
+      eventually([&] { return daemon->metric("qoewatch_outbox_pending{sink=\"hook\"}") == 1; }, 20s))
       << daemon->log();
   daemon->signal(SIGTERM);
   ASSERT_EQ(daemon->wait(15s), 0);
 
   // The queued body is a webhook body: a Slack sink of the same name must not send it.
-  std::string text = read_file(cfg);
-  text.replace(text.find("type: webhook"), 13, "type: slack");
-  dir_.write("qoewatch.yaml", text);
+  c.sinks[0].type = "slack";
+  c.write(dir_);
   hook.set_status(200);
   daemon = start(cfg, s.key);
   ASSERT_TRUE(
-      eventually([&] { return metric("qoewatch_dead_letters_total{sink=\"hook\"}") == 1; }, 20s))
+      eventually([&] { return daemon->metric("qoewatch_dead_letters_total{sink=\"hook\"}") == 1; }, 20s))
       << daemon->log();
-  EXPECT_EQ(metric("qoewatch_outbox_pending{sink=\"hook\"}"), 0);
+  EXPECT_EQ(daemon->metric("qoewatch_outbox_pending{sink=\"hook\"}"), 0);
   EXPECT_TRUE(notifications(accepted).empty());
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
@@ -555,19 +556,19 @@ TEST_F(Delivery, RejectedAndExpiredNotificationsBecomeListedDeadLetters) {
   sim s({"--rate", "0"});
   std::string accepted = (dir_.path / "accepted.jsonl").string();
   receiver hook(accepted, 400);
-  std::string cfg = config(s.port, hook.port, "10m", "    max_age: 3s\n");
+  std::string cfg = config(s.port, hook.port, "10m", {"max_age: 3s"});
   add_sessions(s, {session("rejected", wall_now() - 1, slow)});
   auto daemon = start(cfg, s.key);
   ASSERT_TRUE(
-      eventually([&] { return metric("qoewatch_dead_letters_total{sink=\"hook\"}") == 1; }, 20s))
+      eventually([&] { return daemon->metric("qoewatch_dead_letters_total{sink=\"hook\"}") == 1; }, 20s))
       << daemon->log();
   // Now the receiver only fails for a while: past max_age the notification is given up on.
   hook.set_status(503);
   add_sessions(s, {session("expired", wall_now() - 1, slow)});
   ASSERT_TRUE(
-      eventually([&] { return metric("qoewatch_dead_letters_total{sink=\"hook\"}") == 2; }, 30s))
+      eventually([&] { return daemon->metric("qoewatch_dead_letters_total{sink=\"hook\"}") == 2; }, 30s))
       << daemon->log();
-  EXPECT_EQ(metric("qoewatch_outbox_pending{sink=\"hook\"}"), 0);
+  EXPECT_EQ(daemon->metric("qoewatch_outbox_pending{sink=\"hook\"}"), 0);
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
 
@@ -582,7 +583,7 @@ TEST_F(Delivery, RejectedAndExpiredNotificationsBecomeListedDeadLetters) {
 
 TEST_F(Delivery, ACorruptStateDatabaseStopsTheStartNamingTheFile) {
   sim s({"--rate", "0"});
-  std::string cfg = config(s.port, "9", "10m", "");
+  std::string cfg = config(s.port, "9", "10m");
   std::string db = dir_.write("state/qoewatch.db", std::string(8192, 'x'));
   auto daemon = start(cfg, s.key);
   EXPECT_EQ(daemon->wait(15s), 1);
@@ -607,9 +608,9 @@ TEST_F(Delivery, EveryKindOfSmartSightFaultLosesNothingAndRepeatsNothing) {
     EXPECT_EQ(r.status, 200u) << r.body;
   };
   set_faults("PUT", R"({"server_error": 1})");
-  auto daemon = start(config(s.port, hook.port, "2m", ""), s.key);
+  auto daemon = start(config(s.port, hook.port, "2m"), s.key);
   auto polls = [&](const char* outcome) {
-    return metric(std::string("qoewatch_polls_total{outcome=\"") + outcome + "\",rule=\"slow\"}")
+    return daemon->metric(std::string("qoewatch_polls_total{outcome=\"") + outcome + "\",rule=\"slow\"}")
         .value_or(0);
   };
   struct step {
@@ -636,10 +637,10 @@ TEST_F(Delivery, EveryKindOfSmartSightFaultLosesNothingAndRepeatsNothing) {
         << st.plan << "\n"
         << daemon->log();
     if (st.fails) {
-      EXPECT_EQ(metric("qoewatch_source_up{rule=\"slow\"}"), 0) << st.plan;
+      EXPECT_EQ(daemon->metric("qoewatch_source_up{rule=\"slow\"}"), 0) << st.plan;
     }
   }
-  EXPECT_GE(metric("qoewatch_rows_skipped_total{reason=\"bad_endtime\",rule=\"slow\"}").value_or(0),
+  EXPECT_GE(daemon->metric("qoewatch_rows_skipped_total{reason=\"bad_endtime\",rule=\"slow\"}").value_or(0),
             1);
   set_faults("DELETE", "");
   ASSERT_TRUE(eventually(
@@ -649,11 +650,15 @@ TEST_F(Delivery, EveryKindOfSmartSightFaultLosesNothingAndRepeatsNothing) {
       },
       30s))
       << daemon->log();
-  std::this_thread::sleep_for(3s);  // a repeat would come within a few polls
+  // A repeat would be a retry still queued or a later poll alerting again: nothing is left in
+  // the outbox, and three more polls went by.
+  ASSERT_TRUE(
+      wait_for_metric(daemon->port(), "qoewatch_outbox_pending{sink=\"hook\"}", equal_to(0), 20s));
+  ASSERT_TRUE(wait_for_more_polls(daemon->port(), "slow", 3, 20s)) << daemon->log();
   const std::vector<std::string> notified = sessions_each_under_one_id(requests);
   std::sort(offending.begin(), offending.end());
   EXPECT_EQ(notified, offending);
-  EXPECT_EQ(metric("qoewatch_source_up{rule=\"slow\"}"), 1);
+  EXPECT_EQ(daemon->metric("qoewatch_source_up{rule=\"slow\"}"), 1);
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
 }
@@ -669,7 +674,7 @@ TEST_F(Delivery, EveryKindOfReceiverFaultLosesNothingAndRepeatsNoSession) {
   receiver_options opts;
   opts.requests = requests;
   receiver hook((dir_.path / "accepted.jsonl").string(), opts);
-  auto daemon = start(config(s.port, hook.port, "2m", ""), s.key);
+  auto daemon = start(config(s.port, hook.port, "2m"), s.key);
   auto answered = [&](int status) {
     int n = 0;
     for (const json::value& r : json_lines(requests))
@@ -690,7 +695,7 @@ TEST_F(Delivery, EveryKindOfReceiverFaultLosesNothingAndRepeatsNoSession) {
     offending.push_back(id);
     EXPECT_TRUE(eventually([&] { return answered(status) > before; }, 30s)) << plan << "\n"
                                                                             << daemon->log();
-    EXPECT_TRUE(metric("qoewatch_source_up{rule=\"slow\"}").has_value()) << "/metrics answers";
+    EXPECT_TRUE(daemon->metric("qoewatch_source_up{rule=\"slow\"}").has_value()) << "/metrics answers";
   }
   hook.set_faults("{}");
   const std::string accepted = (dir_.path / "accepted.jsonl").string();
@@ -699,7 +704,7 @@ TEST_F(Delivery, EveryKindOfReceiverFaultLosesNothingAndRepeatsNoSession) {
       << daemon->log();
   const std::vector<std::string> notified = sessions_each_under_one_id(requests);
   EXPECT_EQ(notified, offending);
-  EXPECT_GE(metric("qoewatch_notifications_total{outcome=\"failure\",sink=\"hook\"}").value_or(0),
+  EXPECT_GE(daemon->metric("qoewatch_notifications_total{outcome=\"failure\",sink=\"hook\"}").value_or(0),
             3);
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
@@ -712,15 +717,16 @@ TEST_F(Delivery, HostileSmartSightAnswersAreCutOffWhileMetricsAnswer) {
   // once the peer behaves the session waiting in the window is alerted.
   sim s({"--rate", "0"});
   receiver hook((dir_.path / "accepted.jsonl").string());
-  std::string cfg = read_file(config(s.port, hook.port, "2m", ""));
-  cfg.replace(cfg.find("  timeout: 2s"), 13, "  timeout: 2s\n  max_response_bytes: 1MiB");
+  const std::string cfg = builder(s.port, hook.port, "2m")
+                              .smartsight_setting("max_response_bytes: 1MiB")
+                              .write(dir_, "hostile.yaml");
   auto set_faults = [&](const std::string& method, const std::string& plan) {
     http_reply r = http_request(s.port, method, "/_sim/faults", plan, {{"X-API-Key", s.key}});
     EXPECT_EQ(r.status, 200u) << r.body;
   };
   set_faults("PUT", R"({"oversized": 1, "oversized_bytes": 50000000})");
   add_sessions(s, {session("h1", wall_now() - 1, slow)});
-  auto daemon = start(dir_.write("hostile.yaml", cfg), s.key);
+  auto daemon = start(cfg, s.key);
   const std::pair<const char*, const char*> steps[] = {
       {R"({"oversized": 1, "oversized_bytes": 50000000})", "larger than"},
       {R"({"endless": 1})", "larger than"},
@@ -729,20 +735,20 @@ TEST_F(Delivery, HostileSmartSightAnswersAreCutOffWhileMetricsAnswer) {
   for (const auto& [plan, why] : steps) {
     set_faults("PUT", plan);
     const double before =
-        metric("qoewatch_polls_total{outcome=\"failure\",rule=\"slow\"}").value_or(0);
+        daemon->metric("qoewatch_polls_total{outcome=\"failure\",rule=\"slow\"}").value_or(0);
     const std::size_t log_before = daemon->log().size();
     EXPECT_TRUE(eventually(
         [&] {
           const auto t0 = std::chrono::steady_clock::now();
           const double failed =
-              metric("qoewatch_polls_total{outcome=\"failure\",rule=\"slow\"}").value_or(-1);
+              daemon->metric("qoewatch_polls_total{outcome=\"failure\",rule=\"slow\"}").value_or(-1);
           EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s) << "/metrics was slow: " << plan;
           return failed > before && daemon->log().find(why, log_before) != std::string::npos;
         },
         20s))
         << plan << "\n"
         << daemon->log() << s.process.log();
-    EXPECT_EQ(metric("qoewatch_source_up{rule=\"slow\"}"), 0) << plan;
+    EXPECT_EQ(daemon->metric("qoewatch_source_up{rule=\"slow\"}"), 0) << plan;
   }
   EXPECT_TRUE(sessions_by_rule((dir_.path / "accepted.jsonl").string())["slow"].empty());
   set_faults("DELETE", "");
@@ -753,7 +759,7 @@ TEST_F(Delivery, HostileSmartSightAnswersAreCutOffWhileMetricsAnswer) {
       },
       20s))
       << daemon->log();
-  EXPECT_EQ(metric("qoewatch_source_up{rule=\"slow\"}"), 1);
+  EXPECT_EQ(daemon->metric("qoewatch_source_up{rule=\"slow\"}"), 1);
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
 }

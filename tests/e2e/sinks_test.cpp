@@ -24,37 +24,25 @@ const std::string slow = R"("latency":9,"cirrbufferingratio":0,"fatalerrors":0)"
 
 class Sinks : public testing::Test {
  protected:
-  // Rule "slow" (latency > 5) every second over `window`, resolving after one quiet poll.
-  std::string config(const std::string& sim_port, const std::string& sinks,
-                     const std::string& window) {
-    return dir_.write("qoewatch.yaml", R"(smartsight:
-  base_url: http://127.0.0.1:)" + sim_port +
-                                           R"(
-  customer_id: 199493832
-  api_key_env: QW_KEY
-  timeout: 2s
-listen: 127.0.0.1:)" + listen_ + R"(
-state_dir: state
-sinks:
-)" + sinks + R"(rules:
-  - name: slow
-    qoefilter: "latency > 5"
-    severity: critical
-    interval: 1s
-    window: )" + window + R"(
-    delay: 0s
-    resolve_after: 1
-)");
+  // Rule "slow" (latency > 5, critical) every second over `window`, resolving after one quiet
+  // poll, notifying `sinks`.
+  std::string config(const std::string& sim_port, std::vector<sink_spec> sinks,
+                     const std::string& window) const {
+    config_builder c;
+    c.smartsight(sim_port);
+    c.rule(rule_spec("slow", "latency > 5")
+               .window_of(window)
+               .with("severity: critical")
+               .with("resolve_after: 1"));
+    c.sinks = std::move(sinks);
+    return c.write(dir_);
   }
 
-  std::unique_ptr<child_process> start(const std::string& cfg, const std::string& key) {
-    return std::make_unique<child_process>(QOEWATCHD_BINARY,
-                                           std::vector<std::string>{"--config", cfg},
-                                           std::map<std::string, std::string>{{"QW_KEY", key}});
+  std::unique_ptr<qoewatchd> start(const std::string& cfg, const std::string& key) {
+    return std::make_unique<qoewatchd>(cfg, std::map<std::string, std::string>{{"QW_KEY", key}});
   }
 
   temp_dir dir_;
-  std::string listen_ = free_port();
 };
 
 // The secrets of which 8 characters or more appear in `text`, space-separated: half a key is a
@@ -84,7 +72,9 @@ TEST_F(Sinks, ARealAlertmanagerShowsTheAlertsNotifiesAndResolves) {
   sim s({"--rate", "0"});
   std::string am_received = (dir_.path / "from-alertmanager.jsonl").string();
   receiver am_hook(am_received);
-  std::string am_port = free_port();
+  // Alertmanager must be absent at first, on a port the daemon is given: held (refusing
+  // connections) until Alertmanager binds it, which it can as Go servers set SO_REUSEADDR too.
+  const reserved_port am_port;
   std::string am_cfg = dir_.write("alertmanager.yml", R"(route:
   receiver: test
   group_by: [alertname]
@@ -99,36 +89,28 @@ receivers:
 )");
   add_sessions(s, {session("am1", wall_now() - 1, slow)});
   auto daemon = start(config(s.port,
-                             R"(  - name: am
-    type: alertmanager
-    urls: ["http://127.0.0.1:)" + am_port +
-                                 R"("]
-)",
+                             {sink_spec("am", "alertmanager")
+                                  .with("urls: [\"http://127.0.0.1:" + am_port.port() + "\"]")},
                              "20s"),
                       s.key);
   // Alertmanager is not up yet: every poll re-sends the rule's alerts, and each supersedes
   // what the previous poll left waiting, so the outbox does not grow.
-  auto pending = [&] {
-    return metric_value(http_request(listen_, "GET", "/metrics").body,
-                        "qoewatch_outbox_pending{sink=\"am\"}");
-  };
-  ASSERT_TRUE(eventually(
-      [&] { return daemon->log().find("sink am: notification") != std::string::npos; }, 20s))
+  ASSERT_TRUE(wait_for_log(*daemon, "sink am: notification", 20s));
+  ASSERT_TRUE(wait_for_more_polls(daemon->port(), "slow", 3, 20s)) << daemon->log();
+  EXPECT_LE(daemon->metric("qoewatch_outbox_pending{sink=\"am\"}").value_or(99), 2)
       << daemon->log();
-  std::this_thread::sleep_for(3s);
-  EXPECT_LE(pending().value_or(99), 2) << daemon->log();
 
   child_process am("/usr/bin/prometheus-alertmanager",
                    {"--config.file=" + am_cfg, "--storage.path=" + (dir_.path / "am").string(),
-                    "--web.listen-address=127.0.0.1:" + am_port, "--cluster.listen-address="});
+                    "--web.listen-address=127.0.0.1:" + am_port.port(), "--cluster.listen-address="});
   ASSERT_TRUE(
-      eventually([&] { return http_request(am_port, "GET", "/-/ready").status == 200; }, 30s))
+      eventually([&] { return http_request(am_port.port(), "GET", "/-/ready").status == 200; }, 30s))
       << am.log();
 
   // qoewatch's alerts are in Alertmanager: the session and the rule's incident.
   auto alerts_in_am = [&] {
     std::set<std::string> found;
-    http_reply r = http_request(am_port, "GET", "/api/v2/alerts");
+    http_reply r = http_request(am_port.port(), "GET", "/api/v2/alerts");
     if (r.status != 200) return found;
     json::value all = json::parse(r.body);
     for (const json::value& a : all.as_array()) {
@@ -182,12 +164,9 @@ TEST_F(Sinks, PagerDutyTriggersAndResolvesWithTheRoutingKeyOnlyOnTheWire) {
   dir_.write("pd.key", routing_key + "\n");
   add_sessions(s, {session("pd1", wall_now() - 1, slow)});
   std::string cfg = config(s.port,
-                           R"(  - name: pd
-    type: pagerduty
-    url: http://127.0.0.1:)" + pd.port +
-                               R"(/v2/enqueue
-    routing_key_file: pd.key
-)",
+                           {sink_spec("pd", "pagerduty")
+                                .with("url: http://127.0.0.1:" + pd.port + "/v2/enqueue")
+                                .with("routing_key_file: pd.key")},
                            // 8 s, not 3: on a loaded machine the first poll may come 2 s or
                            // more after the start, when a 3 s window has already let pd1 go.
                            "8s");
@@ -233,7 +212,7 @@ TEST_F(Sinks, SlackIsPacedAndADeadSinkDelaysNoOther) {
   receiver_options hook_opts;
   hook_opts.requests = hook_requests;
   receiver hook((dir_.path / "hook-accepted.jsonl").string(), hook_opts);
-  std::string nobody = free_port();  // nothing listens there: connection refused, forever
+  const reserved_port nobody;  // nothing listens there: connection refused, forever
 
   // Slack's webhook URL is a secret: it comes from a file and is never logged.
   dir_.write("chat.url", "http://127.0.0.1:" + chat.port + "/services/T0/B0/X0SECRET\n");
@@ -241,23 +220,15 @@ TEST_F(Sinks, SlackIsPacedAndADeadSinkDelaysNoOther) {
   for (int i = 0; i < 4; ++i)
     rows.push_back(session("c" + std::to_string(i), wall_now() - 1, slow));
   add_sessions(s, rows);
-  auto daemon = start(config(s.port,
-                             R"(  - name: dead
-    type: webhook
-    url: http://127.0.0.1:)" + nobody +
-                                 R"(/never
-  - name: chat
-    type: slack
-    url_file: chat.url
-    max_sessions_per_notification: 1
-  - name: hook
-    type: webhook
-    url: http://127.0.0.1:)" + hook.port +
-                                 R"(/qoe
-    headers: {X-Team: video}
-)",
-                             "10m"),
-                      s.key);
+  auto daemon = start(
+      config(s.port,
+             {sink_spec("dead", "webhook").with("url: http://127.0.0.1:" + nobody.port() + "/never"),
+              sink_spec("chat", "slack")
+                  .with("url_file: chat.url")
+                  .with("max_sessions_per_notification: 1"),
+              webhook(hook.port, {"headers: {X-Team: video}"})},
+             "10m"),
+      s.key);
   ASSERT_TRUE(eventually([&] { return accepted(chat_requests).size() >= 4; }, 30s))
       << daemon->log();
   std::vector<json::object> msgs = accepted(chat_requests);
@@ -282,11 +253,10 @@ TEST_F(Sinks, SlackIsPacedAndADeadSinkDelaysNoOther) {
   ASSERT_FALSE(hooks.empty());
   EXPECT_EQ(hooks[0].at("headers").at("x-team"), "video");
   EXPECT_NE(daemon->log().find("sink dead: notification"), std::string::npos);
-  http_reply m = http_request(listen_, "GET", "/metrics");
-  EXPECT_GE(metric_value(m.body, "qoewatch_outbox_pending{sink=\"dead\"}").value_or(0), 1);
-  EXPECT_EQ(metric_value(m.body, "qoewatch_outbox_pending{sink=\"hook\"}"), 0);
-  EXPECT_GT(metric_value(m.body, "qoewatch_outbox_oldest_age_seconds{sink=\"dead\"}").value_or(0),
-            0);
+  const std::string m = daemon->metrics();
+  EXPECT_GE(metric_value(m, "qoewatch_outbox_pending{sink=\"dead\"}").value_or(0), 1);
+  EXPECT_EQ(metric_value(m, "qoewatch_outbox_pending{sink=\"hook\"}"), 0);
+  EXPECT_GT(metric_value(m, "qoewatch_outbox_oldest_age_seconds{sink=\"dead\"}").value_or(0), 0);
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
   EXPECT_EQ(daemon->log().find("X0SECRET"), std::string::npos) << daemon->log();
@@ -306,21 +276,12 @@ TEST_F(Sinks, SecretsThatAnswersEchoNeverReachTheLogNorTheState) {
   const std::string slack_path = "/services/T0/B0/SLkq4Wm9Xe2Vb6";
   dir_.write("pd.key", routing_key + "\n");
   dir_.write("chat.url", "http://127.0.0.1:" + refusing.port + slack_path + "\n");
-  const std::string sinks = R"(  - name: pd
-    type: pagerduty
-    url: http://127.0.0.1:)" +
-                            refusing.port + R"(/v2/enqueue
-    routing_key_file: pd.key
-  - name: hook
-    type: webhook
-    url: http://127.0.0.1:)" +
-                            refusing.port + R"(/qoe
-    headers: {Authorization: ")" +
-                            token + R"("}
-  - name: chat
-    type: slack
-    url_file: chat.url
-)";
+  const std::vector<sink_spec> sinks = {
+      sink_spec("pd", "pagerduty")
+          .with("url: http://127.0.0.1:" + refusing.port + "/v2/enqueue")
+          .with("routing_key_file: pd.key"),
+      webhook(refusing.port, {"headers: {Authorization: \"" + token + "\"}"}),
+      sink_spec("chat", "slack").with("url_file: chat.url")};
   auto leaked = [&](const std::string& text) {
     return secrets_in(text, {api_key, routing_key, token, slack_path});
   };
@@ -338,8 +299,7 @@ TEST_F(Sinks, SecretsThatAnswersEchoNeverReachTheLogNorTheState) {
   add_sessions(s, {session("e1", wall_now() - 1, slow)});
   auto daemon = start(cfg, s.key);
   auto dead = [&](const char* sink) {
-    return metric_value(http_request(listen_, "GET", "/metrics").body,
-                        std::string("qoewatch_dead_letters_total{sink=\"") + sink + "\"}")
+    return daemon->metric(std::string("qoewatch_dead_letters_total{sink=\"") + sink + "\"}")
         .value_or(0);
   };
   ASSERT_TRUE(
@@ -378,24 +338,15 @@ TEST_F(Sinks, NoSecretAppearsInAnythingTheDaemonWritesOrShows) {
   dir_.write("pd.key", routing_key + "\n");
   dir_.write("chat.url", "http://127.0.0.1:" + refusing.port + slack_path + "\n");
   add_sessions(s, {session("k1", wall_now() - 1, slow)});
-  const std::string cfg = config(s.port,
-                                 R"(  - name: hook
-    type: webhook
-    url: http://127.0.0.1:)" + refusing.port +
-                                     R"(/qoe
-    secret_file: hook.secret
-    headers: {Authorization: ")" + token +
-                                     R"("}
-  - name: pd
-    type: pagerduty
-    url: http://127.0.0.1:)" + refusing.port +
-                                     R"(/v2/enqueue
-    routing_key_file: pd.key
-  - name: chat
-    type: slack
-    url_file: chat.url
-)",
-                                 "10m");
+  const std::string cfg = config(
+      s.port,
+      {webhook(refusing.port,
+               {"secret_file: hook.secret", "headers: {Authorization: \"" + token + "\"}"}),
+       sink_spec("pd", "pagerduty")
+           .with("url: http://127.0.0.1:" + refusing.port + "/v2/enqueue")
+           .with("routing_key_file: pd.key"),
+       sink_spec("chat", "slack").with("url_file: chat.url")},
+      "10m");
   const std::map<std::string, std::string> env = {{"QW_KEY", api_key}};
   auto output_of = [&](std::vector<std::string> args) {
     child_process p(QOEWATCHD_BINARY, std::move(args), env);
@@ -416,18 +367,16 @@ TEST_F(Sinks, NoSecretAppearsInAnythingTheDaemonWritesOrShows) {
   EXPECT_NE(dry_text.find("\"k1\""), std::string::npos) << dry_text;  // bodies were printed
   EXPECT_EQ(secrets_in(dry_text, secrets), "") << dry_text;
 
-  child_process daemon(QOEWATCHD_BINARY, {"--config", cfg, "--log-level", "debug"}, env);
+  qoewatchd daemon(cfg, env, {"--log-level", "debug"});
   auto pending = [&](const char* sink) {
-    return metric_value(http_request(listen_, "GET", "/metrics").body,
-                        std::string("qoewatch_outbox_pending{sink=\"") + sink + "\"}")
-        .value_or(0);
+    return daemon.metric(std::string("qoewatch_outbox_pending{sink=\"") + sink + "\"}").value_or(0);
   };
   ASSERT_TRUE(eventually(
       [&] { return pending("hook") >= 1 && pending("pd") >= 1 && pending("chat") >= 1; }, 30s))
       << daemon.log();
   // Refused at least once each, so the failures were logged with what the receivers said.
   ASSERT_TRUE(eventually([&] { return json_lines(requests).size() >= 3; }, 30s));
-  const std::string metrics = http_request(listen_, "GET", "/metrics").body;
+  const std::string metrics = daemon.metrics();
   EXPECT_EQ(secrets_in(metrics, secrets), "") << metrics;
   std::string cmdline = read_file("/proc/" + std::to_string(daemon.pid()) + "/cmdline");
   std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <regex>
 #include <sstream>
@@ -93,26 +94,14 @@ std::string joined(const std::vector<std::string>& messages) {
 
 class Systemd : public testing::Test {
  protected:
-  std::string config(const std::string& sim_port) {
-    return dir_.write("qoewatch.yaml", R"(smartsight:
-  base_url: http://127.0.0.1:)" + sim_port +
-                                           R"(
-  customer_id: 199493832
-  api_key_env: QW_KEY
-  timeout: 2s
-listen: 127.0.0.1:)" + listen_ + R"(
-state_dir: state
-sinks: []
-rules:
-  - name: slow
-    qoefilter: "latency > 5"
-    interval: 1s
-    window: 1m
-    delay: 0s
-)");
+  // Rule "slow" every second over a minute, no sinks.
+  std::string config(const std::string& sim_port) const {
+    config_builder c;
+    c.smartsight(sim_port).rule(rule_spec("slow", "latency > 5").window_of("1m"));
+    return c.write(dir_);
   }
   temp_dir dir_;
-  std::string listen_ = free_port();
+  const reserved_port unreachable_;  // a SmartSight that refuses connections
 };
 
 }  // namespace
@@ -121,9 +110,8 @@ TEST_F(Systemd, ReadyWatchdogReloadAndStoppingReachTheServiceManagerInOrder) {
   sim s({"--rate", "0"});
   notify_socket manager((dir_.path / "notify.sock").string());
   std::string cfg = config(s.port);
-  child_process daemon(
-      QOEWATCHD_BINARY, {"--config", cfg},
-      {{"QW_KEY", s.key}, {"NOTIFY_SOCKET", manager.path()}, {"WATCHDOG_USEC", "400000"}});
+  qoewatchd daemon(
+      cfg, {{"QW_KEY", s.key}, {"NOTIFY_SOCKET", manager.path()}, {"WATCHDOG_USEC", "400000"}});
 
   // READY=1 comes first, once /metrics answers.
   std::vector<std::string> start = manager.until("READY=1", 10s);
@@ -131,7 +119,7 @@ TEST_F(Systemd, ReadyWatchdogReloadAndStoppingReachTheServiceManagerInOrder) {
   EXPECT_NE(start.front().find("READY=1"), std::string::npos) << joined(start);
   EXPECT_NE(start.front().find("STATUS=1 rule, waiting for the first polls"), std::string::npos)
       << joined(start);
-  EXPECT_EQ(http_request(listen_, "GET", "/healthz").status, 200u);
+  EXPECT_EQ(http_request(daemon.port(), "GET", "/healthz").status, 200u);
 
   // Watchdog pings every 200 ms (half of WATCHDOG_USEC); the status follows the polls.
   auto since = std::chrono::steady_clock::now();
@@ -171,7 +159,7 @@ TEST_F(Systemd, ReadyWatchdogReloadAndStoppingReachTheServiceManagerInOrder) {
 
 TEST_F(Systemd, UnderTheJournalLinesCarryPrioritiesAndNoTimestamps) {
   // SmartSight is unreachable: --once logs an error and exits 1.
-  std::string cfg = config(free_port());
+  std::string cfg = config(unreachable_.port());
   auto journal = under_journal(cfg, {"--once"});
   EXPECT_EQ(journal->wait(30s), 1) << journal->log();
   std::istringstream lines(journal->log());
@@ -197,18 +185,21 @@ TEST_F(Systemd, UnderTheJournalLinesCarryPrioritiesAndNoTimestamps) {
 
 TEST_F(Systemd, AnUnusableConfigStopsTheStartAsCriticalWithExitCode78) {
   // 78 is the unit's RestartPreventExitStatus: restarting cannot fix a config.
-  std::string cfg = config(free_port());
-  dir_.write("qoewatch.yaml", read_file(cfg) + "bogus_key: 1\n");
+  std::string cfg = config(unreachable_.port());
+  const std::string text = read_file(cfg);
+  const auto line = std::to_string(std::count(text.begin(), text.end(), '\n') + 1);
+  dir_.write("qoewatch.yaml", text + "bogus_key: 1\n");
   auto journal = under_journal(cfg, {});
   EXPECT_EQ(journal->wait(30s), 78) << journal->log();
-  EXPECT_NE(journal->log().find("<2>" + cfg + ":15:1: bogus_key: unknown key"), std::string::npos)
+  EXPECT_NE(journal->log().find("<2>" + cfg + ":" + line + ":1: bogus_key: unknown key"),
+            std::string::npos)
       << journal->log();
   EXPECT_NE(journal->log().find("<2>1 error in " + cfg + "; not starting"), std::string::npos)
       << journal->log();
 }
 
 TEST_F(Systemd, JsonLogsAreOneObjectPerLine) {
-  std::string cfg = config(free_port());
+  std::string cfg = config(unreachable_.port());
   child_process daemon(QOEWATCHD_BINARY, {"--config", cfg, "--once", "--log-format", "json"},
                        {{"QW_KEY", "k"}});
   EXPECT_EQ(daemon.wait(30s), 1) << daemon.log();

@@ -139,9 +139,8 @@ def scrape_daemon(args, tmp: Path) -> dict:
             opslib.session("slow1", now - 1, latency=9, cirrbufferingratio=0),
             opslib.session("rebuf1", now - 1, latency=1, cirrbufferingratio=3),
             opslib.session("fine1", now - 1, latency=1, cirrbufferingratio=0)])
-        listen = opslib.free_port()
         config = opslib.write_daemon_config(
-            tmp / "qoewatch.yaml", sim_port=sim_port, key_env=KEY_ENV, listen_port=listen,
+            tmp / "qoewatch.yaml", sim_port=sim_port, key_env=KEY_ENV,
             sinks=f"""
   - name: hook
     type: webhook
@@ -152,7 +151,7 @@ def scrape_daemon(args, tmp: Path) -> dict:
     interval: 1s
     window: 5m
     delay: 0s""")
-        opslib.start_daemon(procs, args.qoewatchd, config, KEY_ENV, KEY, listen)
+        _, listen = opslib.start_daemon(procs, args.qoewatchd, config, KEY_ENV, KEY)
 
         def polled():
             status, text = opslib.http("GET", f"http://127.0.0.1:{listen}/metrics")

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -74,13 +73,6 @@ def wait_for(what: str, predicate, timeout: float, interval: float = 0.2, diagno
             extra = diagnostics() if diagnostics else ""
             raise Failure(f"timed out after {timeout:g}s waiting for {what}{extra}")
         time.sleep(interval)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now (bind port 0, read it, close)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- child processes ------------------------------------------------------------------------
@@ -160,6 +152,29 @@ class Processes:
         return "".join(c.tail() for c in self.children)
 
 
+def logged_port(child: Child, pattern: str, what: str, timeout: float = 20) -> int:
+    """The port a child bound to port 0 logged: group 1 of the regex `pattern` in its stderr
+    (qoewatchd: DAEMON_PORT; Prometheus and Alertmanager: GO_LISTENING_PORT). A Failure, with
+    its last lines, when it exits first or logs no such line within `timeout` seconds."""
+
+    def port():
+        m = re.search(pattern, child.stderr.read_text(errors="replace"), re.M)
+        if m and int(m.group(1)) != 0:
+            return int(m.group(1))
+        if not child.alive():
+            raise Failure(f"{child.name} exited before it logged {what}" + child.tail())
+        return None
+
+    return wait_for(f"{child.name} to log {what}", port, timeout, interval=0.05,
+                    diagnostics=child.tail)
+
+
+# "serving /metrics, /healthz and /readyz on 127.0.0.1:0 (port 41234, HTTP)"
+DAEMON_PORT = r"serving /metrics.*\(port (\d+), "
+# Prometheus and Alertmanager (Go's exporter-toolkit): msg="Listening on" address=127.0.0.1:41234
+GO_LISTENING_PORT = r'msg="Listening on" address=127\.0\.0\.1:(\d+)'
+
+
 # --- HTTP -----------------------------------------------------------------------------------
 
 def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None,
@@ -213,15 +228,16 @@ def add_sessions(sim_port: int, key: str, sessions: list[dict]) -> None:
         raise Failure(f"POST /_sim/sessions answered {status}: {body}")
 
 
-def write_daemon_config(path: Path, *, sim_port: int, key_env: str, listen_port: int,
-                        sinks: str, rules: str) -> Path:
-    """A qoewatchd config in the e2e tests' style; `sinks` and `rules` are YAML lists."""
+def write_daemon_config(path: Path, *, sim_port: int, key_env: str, sinks: str,
+                        rules: str) -> Path:
+    """A qoewatchd config in the e2e tests' style, serving /metrics on a port the kernel
+    picks (start_daemon reads it from the log); `sinks` and `rules` are YAML lists."""
     path.write_text(f"""smartsight:
   base_url: http://127.0.0.1:{sim_port}
   customer_id: {CUSTOMER_ID}
   api_key_env: {key_env}
   timeout: 2s
-listen: 127.0.0.1:{listen_port}
+listen: 127.0.0.1:0
 state_dir: state
 sinks: {sinks}
 rules: {rules}
@@ -229,9 +245,9 @@ rules: {rules}
     return path
 
 
-def start_daemon(procs: Processes, qoewatchd: str, config: Path, key_env: str, key: str,
-                 listen_port: int) -> Child:
-    """qoewatchd --config; returns once /metrics answers."""
+def start_daemon(procs: Processes, qoewatchd: str, config: Path, key_env: str,
+                 key: str) -> tuple[Child, int]:
+    """qoewatchd --config; (child, the port of /metrics) once /metrics answers."""
     wait_executable(qoewatchd)
     check = subprocess.run([qoewatchd, "--config", str(config), "--check-config"],
                            env={**os.environ, key_env: key}, capture_output=True, text=True)
@@ -241,13 +257,15 @@ def start_daemon(procs: Processes, qoewatchd: str, config: Path, key_env: str, k
     daemon = procs.start("qoewatchd", [qoewatchd, "--config", str(config)],
                          env={**os.environ, key_env: key})
 
+    port = logged_port(daemon, DAEMON_PORT, "the port of /metrics")
+
     def serving():
         if not daemon.alive():
             raise Failure("qoewatchd exited during start" + daemon.tail())
-        return http("GET", f"http://127.0.0.1:{listen_port}/metrics")[0] == 200
+        return http("GET", f"http://127.0.0.1:{port}/metrics")[0] == 200
 
     wait_for("qoewatchd to serve /metrics", serving, 20, diagnostics=daemon.tail)
-    return daemon
+    return daemon, port
 
 
 # --- the Prometheus text format -------------------------------------------------------------

@@ -115,9 +115,8 @@ def run(args, tmp: Path, procs: opslib.Processes, receiver: ThreadingHTTPServer,
 
     # smartsight-sim and qoewatchd: rule "slow" (latency > 5) every second, one webhook sink.
     sim, sim_port = opslib.start_sim(procs, args.sim, KEY_ENV, KEY)
-    listen = opslib.free_port()
     config = opslib.write_daemon_config(
-        tmp / "qoewatch.yaml", sim_port=sim_port, key_env=KEY_ENV, listen_port=listen,
+        tmp / "qoewatch.yaml", sim_port=sim_port, key_env=KEY_ENV,
         sinks=f"""
   - name: hook
     type: webhook
@@ -129,10 +128,9 @@ def run(args, tmp: Path, procs: opslib.Processes, receiver: ThreadingHTTPServer,
     interval: 1s
     window: 5m
     delay: 0s""")
-    opslib.start_daemon(procs, args.qoewatchd, config, KEY_ENV, KEY, listen)
+    _, listen = opslib.start_daemon(procs, args.qoewatchd, config, KEY_ENV, KEY)
 
     # Prometheus: a 1s scrape of job "qoewatch" and the alert rules evaluated every second.
-    prom_port = opslib.free_port()
     prom_config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(args.alerts.resolve())],
@@ -141,9 +139,10 @@ def run(args, tmp: Path, procs: opslib.Processes, receiver: ThreadingHTTPServer,
     (tmp / "prometheus.yml").write_text(json.dumps(prom_config, indent=1))  # JSON is YAML
     prom_child = procs.start("prometheus", [
         args.prometheus, f"--config.file={tmp / 'prometheus.yml'}",
-        f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"])
+        f"--storage.tsdb.path={tmp / 'tsdb'}", "--web.listen-address=127.0.0.1:0"])
     # Every child is started: the receiver's thread may run now (no fork with threads around).
     serving.start()
+    prom_port = opslib.logged_port(prom_child, opslib.GO_LISTENING_PORT, "its port")
     prom = Prometheus(f"http://127.0.0.1:{prom_port}")
 
     def ready():

@@ -129,19 +129,28 @@ void child_process::signal(int sig) const {
 
 int child_process::wait(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (pid_ > 0) {
-    int status = 0;
-    pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      pid_ = -1;
-      if (WIFEXITED(status)) return WEXITSTATUS(status);
-      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-      return -1;
-    }
-    if (r < 0 || std::chrono::steady_clock::now() > deadline) return -1;
+  for (;;) {
+    if (std::optional<int> code = exit_code()) return *code;
+    if (pid_ <= 0 || std::chrono::steady_clock::now() > deadline) return -1;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  return -1;
+}
+
+std::optional<int> child_process::exit_code() {
+  if (exit_code_ || pid_ <= 0) return exit_code_;
+  int status = 0;
+  const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == 0) return std::nullopt;
+  pid_ = -1;
+  if (r < 0)
+    exit_code_ = -1;  // not our child any more: nothing to report
+  else if (WIFEXITED(status))
+    exit_code_ = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status))
+    exit_code_ = 128 + WTERMSIG(status);
+  else
+    exit_code_ = -1;
+  return exit_code_;
 }
 
 std::string child_process::log() const {

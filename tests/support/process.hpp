@@ -47,7 +47,11 @@ class child_process {
   void signal(int sig) const;
 
   /// Waits for the exit: the exit code, 128 + signal, or -1 when it does not exit in time.
+  /// Once it exited, every call returns that code.
   int wait(std::chrono::milliseconds timeout);
+
+  /// The exit code (as wait() gives it) once the child exited; std::nullopt while it runs.
+  std::optional<int> exit_code();
 
   /// Everything the child wrote to stderr so far.
   std::string log() const;
@@ -57,6 +61,7 @@ class child_process {
   std::string name_;
   temp_dir dir_;
   pid_t pid_ = -1;
+  std::optional<int> exit_code_;
   int out_fd_ = -1;
   std::string buffered_;
 };
