@@ -58,6 +58,8 @@ reload_plan plan_reload(const daemon_config* running, const secrets& running_sec
     else if (plan.new_source || !same_settings(*after, r))
       plan.restart.push_back(r.name);
   }
+  // Resolved in name order, as they always were.
+  std::sort(plan.removed.begin(), plan.removed.end());
   for (const rule_config& r : next.rules) {
     const rule_config* before = named(now.rules, r.name);
     if (before && !plan.new_source && same_settings(r, *before)) continue;

@@ -25,7 +25,7 @@ struct sink_plan {
 
 struct reload_plan {
   bool new_source = false;           // SmartSight settings or its API key changed
-  std::vector<std::string> removed;  // running rules the new config drops, in running order
+  std::vector<std::string> removed;  // running rules the new config drops, by name
   std::vector<std::string> restart;  // running rules whose task is replaced
   std::vector<std::string> start;    // rules that get a new task, in config order
   // Of `start`, the rules not running now: what they remember (notified sessions, a firing

@@ -406,7 +406,9 @@ void delivery::stop() {
 
 void delivery::finish() {
   impl_->finishing = true;
-  impl_->wake.cancel();
+  // Only an idle loop is woken: one backing off from a failure keeps its backoff (and any
+  // Retry-After), as for enqueue.
+  if (impl_->queue.empty()) impl_->wake.cancel();
 }
 
 void delivery::retire(std::string reason) {

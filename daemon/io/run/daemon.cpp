@@ -123,12 +123,12 @@ class daemon {
     const config::reload_plan plan = config::plan_reload(nullptr, {}, *cfg_, secrets_);
     try {
       sinks_->apply(plan.sinks, *cfg_, secrets_);
-      auto remembered = rules_->recall(plan);
-      rules_->apply(plan, world(), remembered);
       if (store_) {
         sinks_->requeue_outbox();
-        rules_->resolve_orphans();
+        rules_->resolve_orphans(world());
       }
+      auto remembered = rules_->recall(plan);
+      rules_->apply(plan, world(), remembered);
     } catch (const state::store_error& e) {
       spdlog::critical("cannot use the state database: {}", e.what());
       shutdown();
@@ -294,7 +294,7 @@ class daemon {
   // Ends every remaining operation so that ioc_.run() returns.
   void shutdown() {
     stopping_ = true;
-    if (rules_) rules_->stop();
+    if (rules_) rules_->abort();
     if (smartsight_) smartsight_->abort();
     if (sinks_) sinks_->abort();
     status_.stop();

@@ -64,7 +64,12 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
   bool once;
   rule_world world;
   std::map<std::string, std::shared_ptr<rule_task>> tasks;
-  std::map<std::string, task_group::id> last_task;  // by rule: the newest task that polls it
+  // By rule: the newest task that polls it, kept after the rule is removed so that a rule
+  // added back waits for it too.
+  std::map<std::string, task_group::id> last_task;
+  // SmartSight clients replaced by a reload while tasks may still poll with them: aborted
+  // at shutdown with the current one.
+  std::vector<std::shared_ptr<http::client>> old_clients;
   evaluate::notified_sessions notified;
   state::expiry_schedule expiry;
   std::mt19937_64 ids{std::random_device{}()};
@@ -241,7 +246,9 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
     net::steady_timer timer(ex);
     timer.expires_after(schedule::start_jitter(t->rule.name, t->rule.interval));
     co_await timer.async_wait(use_tuple);
-    // A rule is never polled twice at once, not even by a task a reload replaced.
+    // A rule is never polled twice at once, not even by a task a reload replaced: the wait
+    // for the predecessor's end is not cut short by this task's own cancellation (a second
+    // reload), so every successor waits for the whole chain.
     if (predecessor) co_await parts.tasks.ended(*predecessor);
     steady::time_point due = steady::now();
     while (!cancelled()) {
@@ -314,8 +321,9 @@ void rule_runner::resolve_removed(const config::reload_plan& plan) {
     if (auto it = impl_->tasks.find(name); it != impl_->tasks.end()) impl_->resolve(*it->second);
 }
 
-void rule_runner::resolve_orphans() {
+void rule_runner::resolve_orphans(rule_world world) {
   impl& r = *impl_;
+  r.world = std::move(world);
   for (const state::incident_row& i : r.parts.db->incidents()) {
     if (find_rule(*r.world.cfg, i.rule)) continue;
     config::rule_config gone;
@@ -334,6 +342,10 @@ void rule_runner::resolve_orphans() {
 void rule_runner::apply(const config::reload_plan& plan, rule_world world,
                         const std::map<std::string, memory>& remembered) {
   impl& r = *impl_;
+  if (r.world.smartsight && r.world.smartsight != world.smartsight)
+    r.old_clients.push_back(r.world.smartsight);
+  // A client only this list holds has no task polling with it any more.
+  std::erase_if(r.old_clients, [](const auto& c) { return c.use_count() == 1; });
   r.world = std::move(world);
   const config::daemon_config& cfg = *r.world.cfg;
   std::map<std::string, incident::state> carried;  // incidents of restarted rules
@@ -351,7 +363,6 @@ void rule_runner::apply(const config::reload_plan& plan, rule_world world,
   r.notified.retain_rules(names);
   r.expiry.clear();
   r.parts.metrics.retain_rules(names);
-  for (const std::string& name : plan.removed) r.last_task.erase(name);
   for (const std::string& name : plan.start) {
     auto t = std::make_shared<rule_task>(*find_rule(cfg, name), r.world);
     // A restarted rule keeps its incident; one that was not running reads it back.
@@ -397,6 +408,12 @@ net::awaitable<bool> rule_runner::once() {
 
 void rule_runner::stop() {
   impl_->parts.tasks.cancel_all();
+}
+
+void rule_runner::abort() {
+  stop();
+  for (const auto& c : impl_->old_clients) c->abort();
+  if (impl_->world.smartsight) impl_->world.smartsight->abort();
 }
 
 void rule_runner::durable(const std::string& rule, std::int64_t checkpoint) {

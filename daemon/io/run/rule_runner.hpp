@@ -77,8 +77,8 @@ class rule_runner {
   /// Resolves the firing incidents of the rules `plan` removes, in the world in effect (their
   /// resolves reach sinks the reload may retire next).
   void resolve_removed(const config::reload_plan& plan);
-  /// Resolves incidents of rules removed while qoewatch was stopped (at start).
-  void resolve_orphans();
+  /// Resolves incidents of rules removed while qoewatch was stopped (at start, in `world`).
+  void resolve_orphans(rule_world world);
   /// Carries out the rules of `plan` in `world` (the new one).
   void apply(const config::reload_plan& plan, rule_world world,
              const std::map<std::string, memory>& remembered);
@@ -87,6 +87,8 @@ class rule_runner {
   boost::asio::awaitable<bool> once();
   /// Stops every rule: no poll starts; one in flight ends at its next page.
   void stop();
+  /// stop(), and the requests in flight are aborted: those of tasks a reload replaced too.
+  void abort();
 
   /// The database now holds this checkpoint of `rule`.
   void durable(const std::string& rule, std::int64_t checkpoint);

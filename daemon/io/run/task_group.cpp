@@ -82,7 +82,9 @@ net::awaitable<void> task_group::ended(id task) {
   auto it = impl_->tasks.find(task);
   if (it == impl_->tasks.end()) co_return;
   std::shared_ptr<net::steady_timer> ended = it->second.ended;
-  co_await ended->async_wait(use_tuple);
+  // Bound to no cancellation slot: the caller's cancellation does not cut the wait short.
+  co_await ended->async_wait(
+      net::bind_cancellation_slot(net::cancellation_slot(), use_tuple));
 }
 
 net::awaitable<bool> task_group::join(time_point deadline) {

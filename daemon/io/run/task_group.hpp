@@ -27,15 +27,18 @@ class task_group {
 
   /// Starts `task`; `name` is what a log line calls it.
   id spawn(boost::asio::awaitable<void> task, std::string name);
-  /// Emits terminal cancellation to one task (nothing when it has ended).
+  /// Emits terminal cancellation to one task (nothing when it has ended). A task must be
+  /// cancelled only once the event loop has run it (it turns throw_if_cancelled off first).
   void cancel(id task);
   /// Emits terminal cancellation to every task.
   void cancel_all();
   /// Tasks not yet ended.
   std::size_t size() const;
-  /// Waits until `task` has ended (at once when it has).
+  /// Waits until `task` has ended (at once when it has). The caller's own cancellation does
+  /// not end the wait: a successor waits for the whole chain of tasks it replaces.
   boost::asio::awaitable<void> ended(id task);
-  /// Waits until every task has ended or `deadline` passed; true when all have ended.
+  /// Waits until every task has ended or `deadline` passed; true when all have ended. One
+  /// joiner at a time.
   boost::asio::awaitable<bool> join(time_point deadline);
 
  private:
