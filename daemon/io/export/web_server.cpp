@@ -1,4 +1,4 @@
-#include "export/status_server.hpp"
+#include "export/web_server.hpp"
 
 #include <crypt.h>
 #include <openssl/crypto.h>
@@ -135,9 +135,9 @@ std::string tls_problem(const std::string& cert_pem, const std::string& key_pem)
   return error;
 }
 
-struct status_server::impl : std::enable_shared_from_this<impl> {
+struct web_server::impl : std::enable_shared_from_this<impl> {
   net::any_io_executor ex;
-  status_handlers handlers;
+  web_handlers handlers;
   tcp::acceptor acceptor;
   std::list<beast::tcp_stream*> open;  // connections to close on stop()
   bool stopped = false;
@@ -150,7 +150,7 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
   std::array<unsigned char, 32> cache_key{};
   std::unique_ptr<net::thread_pool> bcrypt_thread;
 
-  impl(net::any_io_executor e, status_handlers h) : ex(e), handlers(std::move(h)), acceptor(e) {
+  impl(net::any_io_executor e, web_handlers h) : ex(e), handlers(std::move(h)), acceptor(e) {
     RAND_bytes(cache_key.data(), static_cast<int>(cache_key.size()));
   }
 
@@ -299,14 +299,14 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
   }
 };
 
-status_server::status_server(net::any_io_executor ex, status_handlers handlers)
+web_server::web_server(net::any_io_executor ex, web_handlers handlers)
     : impl_(std::make_shared<impl>(ex, std::move(handlers))) {}
 
-status_server::~status_server() {
+web_server::~web_server() {
   stop();
 }
 
-std::string status_server::secure(const status_security& security) {
+std::string web_server::secure(const web_security& security) {
   std::shared_ptr<ssl::context> tls;
   if (!security.tls_cert_pem.empty() || !security.tls_key_pem.empty()) {
     std::string error;
@@ -323,7 +323,7 @@ std::string status_server::secure(const status_security& security) {
   return {};
 }
 
-std::string status_server::start(const std::string& listen) {
+std::string web_server::start(const std::string& listen) {
   std::size_t colon = listen.rfind(':');
   std::string host = listen.substr(0, colon);
   std::string port = listen.substr(colon + 1);
@@ -350,12 +350,12 @@ std::string status_server::start(const std::string& listen) {
   return {};
 }
 
-std::uint16_t status_server::port() const {
+std::uint16_t web_server::port() const {
   beast::error_code ec;
   return impl_->acceptor.local_endpoint(ec).port();
 }
 
-void status_server::stop() {
+void web_server::stop() {
   impl_->stopped = true;
   beast::error_code ec;
   impl_->acceptor.close(ec);

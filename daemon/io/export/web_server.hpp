@@ -16,12 +16,12 @@
 
 namespace qoewatch::metrics {
 
-struct status_handlers {
+struct web_handlers {
   std::function<std::string()> metrics;    // the /metrics body
   std::function<std::string()> not_ready;  // empty when ready, else why not (for /readyz)
 };
 
-struct status_security {
+struct web_security {
   std::string tls_cert_pem;  // PEM chain; with tls_key_pem, serve HTTPS. Both empty: HTTP
   std::string tls_key_pem;
   std::map<std::string, std::string> basic_auth_users;  // user: bcrypt hash; empty: no auth
@@ -30,12 +30,12 @@ struct status_security {
 /// Why the certificate and key cannot serve HTTPS ("web.tls_key_file: ..."), or "".
 std::string tls_problem(const std::string& cert_pem, const std::string& key_pem);
 
-class status_server {
+class web_server {
  public:
-  status_server(boost::asio::any_io_executor ex, status_handlers handlers);
-  ~status_server();
-  status_server(const status_server&) = delete;
-  status_server& operator=(const status_server&) = delete;
+  web_server(boost::asio::any_io_executor ex, web_handlers handlers);
+  ~web_server();
+  web_server(const web_server&) = delete;
+  web_server& operator=(const web_server&) = delete;
 
   /// Binds `listen` ("HOST:PORT", "[::]:PORT"; port 0 picks one) and starts accepting.
   /// Returns an error message naming the address when it cannot.
@@ -44,7 +44,7 @@ class status_server {
   /// Serves new connections with `security` from now on (before start(), or at a reload:
   /// a renewed certificate, changed users). Connections already open keep what they had.
   /// On error (naming the web.* setting) nothing changes.
-  std::string secure(const status_security& security);
+  std::string secure(const web_security& security);
 
   /// The bound port (after a successful start).
   std::uint16_t port() const;
