@@ -10,30 +10,23 @@
 #include <openssl/ssl.h>
 
 #include <array>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <list>
+#include <cctype>
+#include <cstring>
 #include <optional>
 #include <set>
+
+#include "http/server.hpp"
 
 namespace qoewatch::metrics {
 
 namespace {
 namespace net = boost::asio;
 namespace ssl = net::ssl;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = net::ip::tcp;
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-constexpr auto idle_timeout = std::chrono::seconds(60);
-constexpr auto handshake_timeout = std::chrono::seconds(10);
+using server = http::server;
 
 std::string openssl_reason() {
   unsigned long code = ERR_get_error();
@@ -50,7 +43,7 @@ std::optional<ssl::context> make_tls_context(const std::string& cert_pem,
   ssl::context ctx(ssl::context::tls_server);
   ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-  beast::error_code ec;
+  boost::system::error_code ec;
   ERR_clear_error();
   ctx.use_certificate_chain(net::buffer(cert_pem), ec);
   if (ec) {
@@ -127,6 +120,129 @@ net::awaitable<bool> bcrypt_on_thread(std::string password, std::string hash) {
 const std::string unknown_user_hash =
     "$2b$10$yWSQSMgkqUrSgmr36ThEqOCdbVL8vbzT5Fr9R6CAXI5E.NenyVqeK";
 
+// The server's options: the daemon's Server header, a small request cap and no bodies; the
+// timeouts the daemon has always had. A bad request closes the connection without a word.
+server::options web_options() {
+  server::options o;
+  o.name = "qoewatch";
+  o.header_limit = 8192;
+  o.body_limit = 0;
+  o.idle_timeout = std::chrono::seconds(60);
+  o.handshake_timeout = std::chrono::seconds(10);
+  o.tls_shutdown_timeout = std::chrono::seconds(10);
+  return o;
+}
+
+// Answers /metrics, /healthz and /readyz, checking basic auth where users are configured.
+class endpoints final : public server::handler {
+ public:
+  explicit endpoints(web_handlers handlers) : handlers_(std::move(handlers)) {
+    RAND_bytes(cache_key_.data(), static_cast<int>(cache_key_.size()));
+  }
+  ~endpoints() override {
+    if (bcrypt_thread_) bcrypt_thread_->join();
+  }
+  endpoints(const endpoints&) = delete;
+  endpoints& operator=(const endpoints&) = delete;
+
+  // Requests from now on are checked against `users` (user: bcrypt hash; empty: no auth).
+  void set_users(std::map<std::string, std::string> users) {
+    users_ = std::move(users);
+    accepted_.clear();
+    if (!users_.empty() && !bcrypt_thread_) bcrypt_thread_ = std::make_unique<net::thread_pool>(1);
+  }
+
+  net::awaitable<std::optional<server::response>> handle(const server::request& req,
+                                                         server::connection&) override {
+    std::string_view path = req.target;
+    path = path.substr(0, path.find('?'));
+    // (No co_await inside || or ?: : GCC 12 miscompiles those.)
+    bool allowed = true;
+    if (!users_.empty() && path != "/healthz") allowed = co_await authorized(req);
+    co_return answer(req, allowed);
+  }
+
+ private:
+  std::array<unsigned char, 32> digest(const std::string& user, const std::string& pw) const {
+    std::string both = user + '\0' + pw;
+    std::array<unsigned char, 32> out{};
+    unsigned int n = 0;
+    HMAC(EVP_sha256(), cache_key_.data(), static_cast<int>(cache_key_.size()),
+         reinterpret_cast<const unsigned char*>(both.data()), both.size(), out.data(), &n);
+    OPENSSL_cleanse(both.data(), both.size());
+    return out;
+  }
+
+  const std::string* hash_of(const std::string& user) const {
+    auto it = users_.find(user);
+    return it == users_.end() ? nullptr : &it->second;
+  }
+
+  // Whether the request carries the password of a configured user.
+  net::awaitable<bool> authorized(const server::request& req) {
+    const std::string* header = req.header("Authorization");
+    if (header == nullptr) co_return false;
+    auto creds = basic_credentials(*header);
+    if (!creds) co_return false;
+    std::string user = std::move(creds->first), password = std::move(creds->second);
+    auto key = digest(user, password);
+    if (accepted_.contains(key)) co_return true;
+    const std::string* configured = hash_of(user);
+    const std::string hash = configured == nullptr ? unknown_user_hash : *configured;
+    // (A coroutine of its own, not a capturing lambda: GCC 12 frees a coroutine lambda's
+    // captures twice.)
+    bool ok =
+        co_await net::co_spawn(bcrypt_thread_->get_executor(),
+                               bcrypt_on_thread(std::move(password), hash), net::use_awaitable);
+    // Looked up again: a reload meanwhile may have removed the user or changed the hash.
+    configured = hash_of(user);
+    ok = ok && configured != nullptr && *configured == hash;
+    if (ok) {
+      if (accepted_.size() >= 64) accepted_.clear();
+      accepted_.insert(key);
+    }
+    co_return ok;
+  }
+
+  server::response answer(const server::request& req, bool allowed) const {
+    const bool head = req.method == "HEAD";
+    auto reply = [head](unsigned status, std::string body, const char* type) {
+      return server::response{status, type, head ? std::string() : std::move(body), {}};
+    };
+    const char* text = "text/plain; charset=utf-8";
+    std::string_view path = req.target;
+    path = path.substr(0, path.find('?'));
+    if (req.method != "GET" && !head) {
+      auto res = reply(405, "use GET\n", text);
+      res.headers.emplace_back("Allow", "GET, HEAD");
+      return res;
+    }
+    if (path == "/healthz") return reply(200, "ok\n", text);
+    if (!allowed) {
+      auto res = reply(401, "unauthorized\n", text);
+      res.headers.emplace_back("WWW-Authenticate", "Basic realm=\"qoewatch\", charset=\"UTF-8\"");
+      return res;
+    }
+    if (path == "/metrics")
+      return reply(200, handlers_.metrics(), "text/plain; version=0.0.4; charset=utf-8");
+    if (path == "/readyz") {
+      std::string why = handlers_.not_ready();
+      if (why.empty()) return reply(200, "ready\n", text);
+      return reply(503, "not ready: " + why + "\n", text);
+    }
+    return reply(404, "not found; try /metrics, /healthz or /readyz\n", text);
+  }
+
+  web_handlers handlers_;
+  std::map<std::string, std::string> users_;  // user: bcrypt hash
+  // HMAC-SHA-256 (with a key of this process) of "user\0password" pairs bcrypt accepted, so a
+  // scrape every 15 s costs one bcrypt per process, not one per scrape. Bounded: cleared when
+  // it reaches 64.
+  std::set<std::array<unsigned char, 32>> accepted_;
+  std::array<unsigned char, 32> cache_key_{};
+  std::unique_ptr<net::thread_pool> bcrypt_thread_;
+};
+
 }  // namespace
 
 std::string tls_problem(const std::string& cert_pem, const std::string& key_pem) {
@@ -135,172 +251,17 @@ std::string tls_problem(const std::string& cert_pem, const std::string& key_pem)
   return error;
 }
 
-struct web_server::impl : std::enable_shared_from_this<impl> {
-  net::any_io_executor ex;
-  web_handlers handlers;
-  tcp::acceptor acceptor;
-  std::list<beast::tcp_stream*> open;  // connections to close on stop()
-  bool stopped = false;
-  std::shared_ptr<ssl::context> tls;         // held by each TLS connection: a reload may replace it
-  std::map<std::string, std::string> users;  // user: bcrypt hash
-  // HMAC-SHA-256 (with a key of this process) of "user\0password" pairs bcrypt accepted, so a
-  // scrape every 15 s costs one bcrypt per process, not one per scrape. Bounded: cleared when
-  // it reaches 64.
-  std::set<std::array<unsigned char, 32>> accepted;
-  std::array<unsigned char, 32> cache_key{};
-  std::unique_ptr<net::thread_pool> bcrypt_thread;
+struct web_server::impl {
+  std::shared_ptr<endpoints> handler;  // shared with connections that outlive a stop()
+  server srv;
 
-  impl(net::any_io_executor e, web_handlers h) : ex(e), handlers(std::move(h)), acceptor(e) {
-    RAND_bytes(cache_key.data(), static_cast<int>(cache_key.size()));
-  }
-
-  ~impl() {
-    if (bcrypt_thread) bcrypt_thread->join();
-  }
-
-  std::array<unsigned char, 32> digest(const std::string& user, const std::string& pw) const {
-    std::string both = user + '\0' + pw;
-    std::array<unsigned char, 32> out{};
-    unsigned int n = 0;
-    HMAC(EVP_sha256(), cache_key.data(), static_cast<int>(cache_key.size()),
-         reinterpret_cast<const unsigned char*>(both.data()), both.size(), out.data(), &n);
-    OPENSSL_cleanse(both.data(), both.size());
-    return out;
-  }
-
-  const std::string* hash_of(const std::string& user) const {
-    auto it = users.find(user);
-    return it == users.end() ? nullptr : &it->second;
-  }
-
-  // Whether the request carries the password of a configured user.
-  net::awaitable<bool> authorized(const http::request<http::empty_body>& req) {
-    auto it = req.find(http::field::authorization);
-    if (it == req.end()) co_return false;
-    auto creds = basic_credentials(it->value());
-    if (!creds) co_return false;
-    std::string user = std::move(creds->first), password = std::move(creds->second);
-    auto key = digest(user, password);
-    if (accepted.contains(key)) co_return true;
-    const std::string* configured = hash_of(user);
-    const std::string hash = configured == nullptr ? unknown_user_hash : *configured;
-    // (A coroutine of its own, not a capturing lambda: GCC 12 frees a coroutine lambda's
-    // captures twice.)
-    bool ok =
-        co_await net::co_spawn(bcrypt_thread->get_executor(),
-                               bcrypt_on_thread(std::move(password), hash), net::use_awaitable);
-    // Looked up again: a reload meanwhile may have removed the user or changed the hash.
-    configured = hash_of(user);
-    ok = ok && configured != nullptr && *configured == hash;
-    if (ok) {
-      if (accepted.size() >= 64) accepted.clear();
-      accepted.insert(key);
-    }
-    co_return ok;
-  }
-
-  http::response<http::string_body> answer(const http::request<http::empty_body>& req,
-                                           bool allowed) {
-    auto reply = [&](http::status s, std::string body, const char* type) {
-      http::response<http::string_body> res{s, req.version()};
-      res.set(http::field::server, "qoewatch");
-      res.set(http::field::content_type, type);
-      res.keep_alive(req.keep_alive());
-      if (req.method() != http::verb::head) res.body() = std::move(body);
-      res.prepare_payload();
-      return res;
-    };
-    std::string_view path = req.target();
-    path = path.substr(0, path.find('?'));
-    if (req.method() != http::verb::get && req.method() != http::verb::head) {
-      auto res = reply(http::status::method_not_allowed, "use GET\n", "text/plain; charset=utf-8");
-      res.set(http::field::allow, "GET, HEAD");
-      return res;
-    }
-    if (path == "/healthz") return reply(http::status::ok, "ok\n", "text/plain; charset=utf-8");
-    if (!allowed) {
-      auto res = reply(http::status::unauthorized, "unauthorized\n", "text/plain; charset=utf-8");
-      res.set(http::field::www_authenticate, "Basic realm=\"qoewatch\", charset=\"UTF-8\"");
-      return res;
-    }
-    if (path == "/metrics")
-      return reply(http::status::ok, handlers.metrics(),
-                   "text/plain; version=0.0.4; charset=utf-8");
-    if (path == "/readyz") {
-      std::string why = handlers.not_ready();
-      if (why.empty()) return reply(http::status::ok, "ready\n", "text/plain; charset=utf-8");
-      return reply(http::status::service_unavailable, "not ready: " + why + "\n",
-                   "text/plain; charset=utf-8");
-    }
-    return reply(http::status::not_found, "not found; try /metrics, /healthz or /readyz\n",
-                 "text/plain; charset=utf-8");
-  }
-
-  // Requests and answers on one connection, plain or TLS, until it closes or idles out.
-  template <class Stream>
-  net::awaitable<void> exchange(Stream& stream, beast::tcp_stream& tcp) {
-    beast::flat_buffer buffer;
-    for (;;) {
-      http::request_parser<http::empty_body> parser;
-      parser.header_limit(8192);
-      tcp.expires_after(idle_timeout);
-      auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
-      if (ec) break;
-      const auto& req = parser.get();
-      std::string_view path = req.target();
-      path = path.substr(0, path.find('?'));
-      // (No co_await inside || or ?: : GCC 12 miscompiles those.)
-      bool allowed = true;
-      if (!users.empty() && path != "/healthz") allowed = co_await authorized(req);
-      if (stopped) break;
-      auto res = answer(req, allowed);
-      tcp.expires_after(idle_timeout);
-      auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
-      if (wec || !res.keep_alive()) break;
-    }
-  }
-
-  net::awaitable<void> serve(tcp::socket socket) {
-    auto self = shared_from_this();
-    if (stopped) co_return;  // accepted just before stop(): not in `open`, close it now
-    beast::error_code ignored;
-    if (std::shared_ptr<ssl::context> ctx = tls) {
-      beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *ctx);
-      beast::tcp_stream& tcp = stream.next_layer();
-      auto it = open.insert(open.end(), &tcp);
-      tcp.expires_after(handshake_timeout);
-      auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, use_tuple);
-      if (!ec) {
-        co_await exchange(stream, tcp);
-        tcp.expires_after(handshake_timeout);
-        co_await stream.async_shutdown(use_tuple);
-      }
-      open.erase(it);
-      tcp.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    } else {
-      beast::tcp_stream stream(std::move(socket));
-      auto it = open.insert(open.end(), &stream);
-      co_await exchange(stream, stream);
-      open.erase(it);
-      stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    }
-  }
-
-  net::awaitable<void> accept_loop() {
-    auto self = shared_from_this();
-    while (!stopped) {
-      auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
-      if (ec) {
-        if (stopped || ec == net::error::operation_aborted) break;
-        continue;  // e.g. EMFILE: keep serving the connections we have
-      }
-      net::co_spawn(ex, serve(std::move(socket)), [](std::exception_ptr) {});
-    }
-  }
+  impl(net::any_io_executor ex, web_handlers handlers)
+      : handler(std::make_shared<endpoints>(std::move(handlers))),
+        srv(ex, web_options(), handler) {}
 };
 
 web_server::web_server(net::any_io_executor ex, web_handlers handlers)
-    : impl_(std::make_shared<impl>(ex, std::move(handlers))) {}
+    : impl_(std::make_unique<impl>(ex, std::move(handlers))) {}
 
 web_server::~web_server() {
   stop();
@@ -315,11 +276,8 @@ std::string web_server::secure(const web_security& security) {
     if (!ctx) return error;
     tls = std::make_shared<ssl::context>(std::move(*ctx));
   }
-  impl_->tls = std::move(tls);
-  impl_->users = security.basic_auth_users;
-  impl_->accepted.clear();
-  if (!impl_->users.empty() && !impl_->bcrypt_thread)
-    impl_->bcrypt_thread = std::make_unique<net::thread_pool>(1);
+  impl_->srv.use_tls(std::move(tls));
+  impl_->handler->set_users(security.basic_auth_users);
   return {};
 }
 
@@ -329,37 +287,18 @@ std::string web_server::start(const std::string& listen) {
   std::string port = listen.substr(colon + 1);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
-  beast::error_code ec;
-  net::ip::address address = net::ip::make_address(host, ec);
-  if (ec) {
-    // A host name: resolve it once, at start.
-    tcp::resolver resolver(impl_->ex);
-    auto results = resolver.resolve(host, port, ec);
-    if (ec || results.empty())
-      return "cannot resolve listen address " + listen + ": " + ec.message();
-    address = results.begin()->endpoint().address();
-  }
-  tcp::endpoint ep(address, static_cast<std::uint16_t>(std::stoi(port)));
-  tcp::acceptor& a = impl_->acceptor;
-  if (a.open(ep.protocol(), ec); ec) return "cannot listen on " + listen + ": " + ec.message();
-  a.set_option(net::socket_base::reuse_address(true), ec);
-  if (a.bind(ep, ec); ec) return "cannot listen on " + listen + ": " + ec.message();
-  if (a.listen(net::socket_base::max_listen_connections, ec); ec)
-    return "cannot listen on " + listen + ": " + ec.message();
-  net::co_spawn(impl_->ex, impl_->accept_loop(), [](std::exception_ptr) {});
-  return {};
+  auto failed = impl_->srv.listen(host, static_cast<std::uint16_t>(std::stoi(port)));
+  if (!failed) return {};
+  if (failed->resolving) return "cannot resolve listen address " + listen + ": " + failed->reason;
+  return "cannot listen on " + listen + ": " + failed->reason;
 }
 
 std::uint16_t web_server::port() const {
-  beast::error_code ec;
-  return impl_->acceptor.local_endpoint(ec).port();
+  return impl_->srv.port();
 }
 
 void web_server::stop() {
-  impl_->stopped = true;
-  beast::error_code ec;
-  impl_->acceptor.close(ec);
-  for (beast::tcp_stream* s : impl_->open) s->socket().close(ec);
+  impl_->srv.stop();
 }
 
 }  // namespace qoewatch::metrics

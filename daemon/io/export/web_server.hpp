@@ -1,9 +1,11 @@
-// The daemon's own HTTP endpoints on the event loop: /metrics (Prometheus text format),
-// /healthz (the process is alive and its loop turns) and /readyz (config loaded, every rule
-// polled at least once). One coroutine per connection, keep-alive, small request cap.
+// The daemon's web server on the event loop: /metrics (Prometheus text format), /healthz (the
+// process is alive and its loop turns) and /readyz (config loaded, every rule polled at least
+// once), served by http::server (one coroutine per connection, keep-alive, an 8 KiB request
+// cap, no request bodies; a request it cannot read closes the connection unanswered).
 // Optionally over HTTPS, and with HTTP basic auth (bcrypt hashes, as Prometheus exporters do)
 // on /metrics and /readyz; /healthz stays open for liveness probes. Passwords are checked on a
 // thread of their own (bcrypt is slow on purpose), so polls never wait for a login.
+// Failures are returned as messages naming the address or the web.* setting.
 // Not thread-safe: use from the event loop's thread.
 #pragma once
 
@@ -54,7 +56,7 @@ class web_server {
 
  private:
   struct impl;
-  std::shared_ptr<impl> impl_;
+  std::unique_ptr<impl> impl_;
 };
 
 }  // namespace qoewatch::metrics
