@@ -8,7 +8,7 @@
 
 #include "cli/options.hpp"
 #include "config/load.hpp"
-#include "export/status_server.hpp"
+#include "export/web_server.hpp"
 #include "run/daemon.hpp"
 #include "run/logging.hpp"
 

@@ -3,33 +3,27 @@
 #include <chrono>
 #include <csignal>
 #include <iostream>
+#include <memory>
 #include <optional>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
+
+#include "http/server.hpp"
 
 namespace qoewatch::sim {
 
 namespace {
 
 namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 namespace ssl = net::ssl;
-using tcp = net::ip::tcp;
+using server = http::server;
 
-constexpr auto idle_timeout = std::chrono::seconds(60);
-constexpr auto handshake_timeout = std::chrono::seconds(15);
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 constexpr std::size_t max_logged_target = 300;
 
@@ -43,47 +37,17 @@ std::int64_t now_seconds() {
       .count();
 }
 
-std::string format_endpoint(const tcp::endpoint& ep) {
-  std::string address = ep.address().to_string();
-  if (ep.address().is_v6()) address = "[" + address + "]";
-  return address + ":" + std::to_string(ep.port());
-}
-
-// Completion handler for co_spawn: a coroutine that throws is logged, not lost.
-auto log_failure(std::string what) {
-  return [what = std::move(what)](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      log(what + " failed: " + ex.what());
-    }
-  };
-}
-
-http::response<http::string_body> make_response(unsigned status, unsigned version, bool keep_alive,
-                                                std::string body) {
-  http::response<http::string_body> res{static_cast<http::status>(status), version};
-  res.set(http::field::server, "smartsight-sim");
-  res.set(http::field::content_type, "application/json");
-  res.keep_alive(keep_alive);
-  res.body() = std::move(body);
-  res.prepare_payload();
-  return res;
+server::response json_response(unsigned status, std::string body) {
+  return server::response{status, "application/json", std::move(body), {}};
 }
 
 // The answers of a hostile peer, written by hand: a header that never ends, a Content-Length
 // of `oversized_bytes` (the page, then spaces), a chunked body that never ends, or the page one
-// byte at a time. Each
-// goes on until it is done or the client gives up; the connection is not reused.
-template <class Stream>
-net::awaitable<void> hostile_answer(Stream& stream, const api_response& out) {
-  auto& socket = beast::get_lowest_layer(stream);
-  auto write = [&stream, &socket](std::string_view bytes) -> net::awaitable<bool> {
-    socket.expires_after(std::chrono::seconds(30));
-    auto [ec, n] =
-        co_await net::async_write(stream, net::buffer(bytes.data(), bytes.size()), use_tuple);
-    co_return !ec;
+// byte at a time. Each goes on until it is done or the client gives up; the connection is not
+// reused.
+net::awaitable<void> hostile_answer(server::connection& conn, const api_response& out) {
+  auto write = [&conn](std::string_view bytes) -> net::awaitable<bool> {
+    co_return co_await conn.write_raw(bytes, std::chrono::seconds(30));
   };
   std::string head =
       "HTTP/1.1 200 OK\r\nServer: smartsight-sim\r\nContent-Type: "
@@ -112,7 +76,7 @@ net::awaitable<void> hostile_answer(Stream& stream, const api_response& out) {
   } else {
     head += "Content-Length: " + std::to_string(out.body.size()) + "\r\n\r\n";
     if (!co_await write(head)) co_return;
-    net::steady_timer pause(stream.get_executor());
+    net::steady_timer pause(conn.executor());
     for (char c : out.body) {
       if (!co_await write(std::string_view(&c, 1))) co_return;
       pause.expires_after(std::chrono::milliseconds(out.trickle_ms));
@@ -121,142 +85,85 @@ net::awaitable<void> hostile_answer(Stream& stream, const api_response& out) {
   }
 }
 
-// Answers requests on one connection until the peer closes, an error, or a response that
-// closes the connection.
-template <class Stream>
-net::awaitable<void> serve(Stream& stream, sim_api& api) {
-  beast::flat_buffer buffer;
-  for (;;) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(max_header_bytes));
-    parser.body_limit(max_body_bytes);
-    beast::get_lowest_layer(stream).expires_after(idle_timeout);
-    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
-    if (!ec && parser.get()[http::field::expect] == "100-continue" && !parser.is_done()) {
-      http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
-      auto [wec, wn] = co_await http::async_write(stream, cont, use_tuple);
-      ec = wec;
-    }
-    if (!ec && !parser.is_done()) {
-      auto [rec, rn] = co_await http::async_read(stream, buffer, parser, use_tuple);
-      ec = rec;
-    }
-    if (ec) {
-      // A malformed or oversized request gets an answer; a closed or idle one does not.
-      unsigned status = 0;
-      if (ec == http::error::body_limit)
-        status = 413;
-      else if (ec == http::error::header_limit)
-        status = 431;
-      else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
-               ec != http::error::end_of_stream && ec != http::error::partial_message)
-        status = 400;
-      if (status != 0) {
-        api.count(status);
-        log("malformed request (" + ec.message() + ") -> " + std::to_string(status));
-        auto res =
-            make_response(status, 11, false,
-                          error_body(status == 413   ? "request body too large"
-                                     : status == 431 ? "request header too large"
-                                                     : "malformed request: " + ec.message()));
-        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
-        co_await http::async_write(stream, res, use_tuple);
-      }
-      co_return;
-    }
+// Answers each request with sim_api::handle and the wall clock, faults included: a delay, a
+// reset halfway through the body, or a hostile answer that takes the connection over.
+class api_handler final : public server::handler {
+ public:
+  explicit api_handler(sim_api& api) : api_(api) {}
 
-    http::request<http::string_body>& req = parser.get();
+  net::awaitable<std::optional<server::response>> handle(const server::request& req,
+                                                         server::connection& conn) override {
     api_request in;
-    in.method = req.method_string();
-    in.target = req.target();
-    if (auto it = req.find("X-API-Key"); it != req.end()) in.api_key = it->value();
-    in.body = req.body();
-    api_response out = api.handle(in, now_seconds());
+    in.method = req.method;
+    in.target = req.target;
+    if (const std::string* key = req.header("X-API-Key")) in.api_key = *key;
+    in.body = req.body;
+    api_response out = api_.handle(in, now_seconds());
 
-    std::string target(req.target().substr(0, max_logged_target));
-    log(std::string(req.method_string()) + " " + target + " -> " + std::to_string(out.status) +
+    std::string target(req.target.substr(0, max_logged_target));
+    log(req.method + " " + target + " -> " + std::to_string(out.status) +
         (out.status == 200 && out.rows ? " (" + std::to_string(out.rows) + " rows)" : "") +
         (out.fault.empty() ? "" : " [fault: " + out.fault + "]"));
 
     if (out.oversized_bytes > 0 || out.endless || out.trickle_ms > 0 || out.huge_header) {
-      co_await hostile_answer(stream, out);
-      co_return;
+      co_await hostile_answer(conn, out);
+      co_return std::nullopt;
     }
     if (out.delay_ms > 0) {
-      net::steady_timer wait(stream.get_executor(), std::chrono::milliseconds(out.delay_ms));
+      net::steady_timer wait(conn.executor(), std::chrono::milliseconds(out.delay_ms));
       co_await wait.async_wait(use_tuple);
     }
-    auto res = make_response(out.status, req.version(), req.keep_alive(), std::move(out.body));
-    if (!out.allow.empty()) res.set(http::field::allow, out.allow);
-    if (out.retry_after >= 0) res.set(http::field::retry_after, std::to_string(out.retry_after));
-    beast::get_lowest_layer(stream).expires_after(idle_timeout);
+    server::response res = json_response(out.status, std::move(out.body));
+    if (!out.allow.empty()) res.headers.emplace_back("Allow", out.allow);
+    if (out.retry_after >= 0)
+      res.headers.emplace_back("Retry-After", std::to_string(out.retry_after));
     if (out.reset) {
       // The whole header (Content-Length included), half the body, then a reset (RST).
-      http::response_serializer<http::string_body> sr(res);
-      auto [hec, hn] = co_await http::async_write_header(stream, sr, use_tuple);
-      if (!hec) {
-        std::string_view half(res.body().data(), res.body().size() / 2);
-        co_await net::async_write(stream, net::buffer(half.data(), half.size()), use_tuple);
+      if (co_await conn.write_head(res)) {
+        std::string_view half(res.body.data(), res.body.size() / 2);
+        co_await conn.write_raw(half, std::chrono::seconds(60));
       }
-      auto& socket = beast::get_lowest_layer(stream).socket();
-      boost::system::error_code ignored;
-      socket.set_option(net::socket_base::linger(true, 0), ignored);
-      socket.close(ignored);
-      co_return;
+      conn.reset();
+      co_return std::nullopt;
     }
-    auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
-    if (wec || !res.keep_alive()) co_return;
+    co_return res;
   }
-}
 
-net::awaitable<void> plain_connection(tcp::socket socket, sim_api& api) {
-  beast::tcp_stream stream(std::move(socket));
-  co_await serve(stream, api);
-  beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-}
-
-net::awaitable<void> tls_connection(tcp::socket socket, ssl::context& ctx, sim_api& api) {
-  beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), ctx);
-  beast::get_lowest_layer(stream).expires_after(handshake_timeout);
-  auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, use_tuple);
-  if (ec) {
-    log("TLS handshake failed: " + ec.message());
-    co_return;
+  // A malformed or oversized request gets an answer; a closed or idle one does not.
+  std::optional<server::response> malformed(server::bad_request what,
+                                            const std::string& reason) override {
+    unsigned status = what == server::bad_request::body_too_large     ? 413
+                      : what == server::bad_request::header_too_large ? 431
+                                                                      : 400;
+    api_.count(status);
+    log("malformed request (" + reason + ") -> " + std::to_string(status));
+    return json_response(status, error_body(status == 413   ? "request body too large"
+                                            : status == 431 ? "request header too large"
+                                                            : "malformed request: " + reason));
   }
-  co_await serve(stream, api);
-  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
-  co_await stream.async_shutdown(use_tuple);
-}
 
-// Owns the acceptor so it lives exactly as long as the accept loop.
-net::awaitable<void> accept_loop(tcp::acceptor acceptor, ssl::context* tls, sim_api& api) {
-  for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
-    if (ec == net::error::operation_aborted) co_return;
-    if (ec) {
-      // Out of descriptors and the like: wait a little instead of spinning.
-      log("accept failed: " + ec.message());
-      net::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
-      co_await pause.async_wait(use_tuple);
-      continue;
-    }
-    if (tls)
-      net::co_spawn(acceptor.get_executor(), tls_connection(std::move(socket), *tls, api),
-                    log_failure("connection"));
-    else
-      net::co_spawn(acceptor.get_executor(), plain_connection(std::move(socket), api),
-                    log_failure("connection"));
-  }
+ private:
+  sim_api& api_;
+};
+
+server::options sim_options() {
+  server::options o;
+  o.name = "smartsight-sim";
+  o.header_limit = max_header_bytes;
+  o.body_limit = max_body_bytes;
+  o.idle_timeout = std::chrono::seconds(60);
+  o.handshake_timeout = std::chrono::seconds(15);
+  o.tls_shutdown_timeout = std::chrono::seconds(5);
+  o.log = log;
+  return o;
 }
 
 }  // namespace
 
 int run_server(const server_config& config, sim_api& api) {
-  // Declared before the io_context so it outlives connection frames destroyed with it.
-  std::optional<ssl::context> tls;
+  std::shared_ptr<ssl::context> tls;
   if (!config.tls_cert.empty()) {
-    tls.emplace(ssl::context::tls_server);
+    tls = std::make_shared<ssl::context>(ssl::context::tls_server);
     tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     boost::system::error_code ec;
@@ -273,22 +180,13 @@ int run_server(const server_config& config, sim_api& api) {
   }
 
   net::io_context ioc{1};
-  boost::system::error_code ec;
-  tcp::resolver resolver(ioc);
-  auto results = resolver.resolve(config.host, std::to_string(config.port),
-                                  tcp::resolver::passive | tcp::resolver::numeric_service, ec);
-  if (ec || results.empty()) {
-    log("--listen: cannot resolve " + config.host + ": " + ec.message());
-    return 1;
-  }
-  tcp::endpoint endpoint = results.begin()->endpoint();
-  tcp::acceptor acceptor(ioc);
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) {
-    log("--listen: cannot listen on " + format_endpoint(endpoint) + ": " + ec.message());
+  server srv(ioc.get_executor(), sim_options(), std::make_shared<api_handler>(api));
+  srv.use_tls(tls);
+  if (auto failed = srv.listen(config.host, config.port)) {
+    if (failed->resolving)
+      log("--listen: cannot resolve " + config.host + ": " + failed->reason);
+    else
+      log("--listen: cannot listen on " + failed->endpoint + ": " + failed->reason);
     return 1;
   }
   // Signals are caught before the listening line is printed, so a supervisor that signals
@@ -299,9 +197,7 @@ int run_server(const server_config& config, sim_api& api) {
     log(std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
     ioc.stop();
   });
-  const std::string listening = "listening on " + format_endpoint(acceptor.local_endpoint());
-  net::co_spawn(ioc, accept_loop(std::move(acceptor), tls ? &*tls : nullptr, api),
-                log_failure("listener"));
+  const std::string listening = "listening on " + srv.local_endpoint();
   // Printed from inside the loop: a supervisor that signals on reading it finds the process
   // already waiting for signals in the loop. (Under ThreadSanitizer, which defers a signal
   // that arrives outside a blocking call, one sent before run() was sometimes never handled.)

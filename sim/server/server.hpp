@@ -1,6 +1,7 @@
-// The simulator's HTTP(S) server: Beast on one io_context, one thread, one coroutine per
-// connection (HTTP/1.1 keep-alive, Expect: 100-continue, request bodies up to 16 MiB).
-// Each request is answered by sim_api::handle with the wall clock.
+// The simulator's HTTP(S) server: the daemon's http::server on one io_context, one thread, one
+// coroutine per connection (HTTP/1.1 keep-alive, Expect: 100-continue, request bodies up to
+// 16 MiB). Each request is answered by sim_api::handle with the wall clock; its faults (delays,
+// resets, hostile answers) are written onto the connection here.
 #pragma once
 
 #include <cstdint>

@@ -16,7 +16,7 @@
 
 #include "config/reload_plan.hpp"
 #include "export/metrics.hpp"
-#include "export/status_server.hpp"
+#include "export/web_server.hpp"
 #include "http/client.hpp"
 #include "duration.hpp"
 #include "notify/sinks.hpp"
@@ -49,8 +49,8 @@ http::client_options smartsight_options(const config::smartsight_config& s) {
   return o;
 }
 
-metrics::status_security web_security(const config::daemon_config& cfg,
-                                      const config::secrets& secrets) {
+metrics::web_security web_security(const config::daemon_config& cfg,
+                                   const config::secrets& secrets) {
   return {secrets.tls_cert_pem, secrets.tls_key_pem, cfg.web.basic_auth_users};
 }
 
@@ -308,7 +308,7 @@ class daemon {
   std::shared_ptr<const config::daemon_config> cfg_;
   config::secrets secrets_;
   metrics::registry metrics_;
-  metrics::status_server status_;
+  metrics::web_server status_;
   net::signal_set signals_;
   std::unique_ptr<state::store> store_;  // none in a dry run
   std::shared_ptr<http::client> smartsight_;

@@ -1,9 +1,11 @@
-// The daemon's own HTTP endpoints on the event loop: /metrics (Prometheus text format),
-// /healthz (the process is alive and its loop turns) and /readyz (config loaded, every rule
-// polled at least once). One coroutine per connection, keep-alive, small request cap.
+// The daemon's web server on the event loop: /metrics (Prometheus text format), /healthz (the
+// process is alive and its loop turns) and /readyz (config loaded, every rule polled at least
+// once), served by http::server (one coroutine per connection, keep-alive, an 8 KiB request
+// cap, no request bodies; a request it cannot read closes the connection unanswered).
 // Optionally over HTTPS, and with HTTP basic auth (bcrypt hashes, as Prometheus exporters do)
 // on /metrics and /readyz; /healthz stays open for liveness probes. Passwords are checked on a
 // thread of their own (bcrypt is slow on purpose), so polls never wait for a login.
+// Failures are returned as messages naming the address or the web.* setting.
 // Not thread-safe: use from the event loop's thread.
 #pragma once
 
@@ -16,12 +18,12 @@
 
 namespace qoewatch::metrics {
 
-struct status_handlers {
+struct web_handlers {
   std::function<std::string()> metrics;    // the /metrics body
   std::function<std::string()> not_ready;  // empty when ready, else why not (for /readyz)
 };
 
-struct status_security {
+struct web_security {
   std::string tls_cert_pem;  // PEM chain; with tls_key_pem, serve HTTPS. Both empty: HTTP
   std::string tls_key_pem;
   std::map<std::string, std::string> basic_auth_users;  // user: bcrypt hash; empty: no auth
@@ -30,12 +32,12 @@ struct status_security {
 /// Why the certificate and key cannot serve HTTPS ("web.tls_key_file: ..."), or "".
 std::string tls_problem(const std::string& cert_pem, const std::string& key_pem);
 
-class status_server {
+class web_server {
  public:
-  status_server(boost::asio::any_io_executor ex, status_handlers handlers);
-  ~status_server();
-  status_server(const status_server&) = delete;
-  status_server& operator=(const status_server&) = delete;
+  web_server(boost::asio::any_io_executor ex, web_handlers handlers);
+  ~web_server();
+  web_server(const web_server&) = delete;
+  web_server& operator=(const web_server&) = delete;
 
   /// Binds `listen` ("HOST:PORT", "[::]:PORT"; port 0 picks one) and starts accepting.
   /// Returns an error message naming the address when it cannot.
@@ -44,7 +46,7 @@ class status_server {
   /// Serves new connections with `security` from now on (before start(), or at a reload:
   /// a renewed certificate, changed users). Connections already open keep what they had.
   /// On error (naming the web.* setting) nothing changes.
-  std::string secure(const status_security& security);
+  std::string secure(const web_security& security);
 
   /// The bound port (after a successful start).
   std::uint16_t port() const;
@@ -54,7 +56,7 @@ class status_server {
 
  private:
   struct impl;
-  std::shared_ptr<impl> impl_;
+  std::unique_ptr<impl> impl_;
 };
 
 }  // namespace qoewatch::metrics
