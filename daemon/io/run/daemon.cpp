@@ -49,7 +49,7 @@ http::client_options smartsight_options(const config::smartsight_config& s) {
   return o;
 }
 
-metrics::web_security web_security(const config::daemon_config& cfg,
+metrics::web_security security_of(const config::daemon_config& cfg,
                                    const config::secrets& secrets) {
   return {secrets.tls_cert_pem, secrets.tls_key_pem, cfg.web.basic_auth_users};
 }
@@ -87,7 +87,7 @@ class daemon {
         cfg_(std::make_shared<const config::daemon_config>(std::move(cfg))),
         secrets_(std::move(secrets)),
         metrics_(QOEWATCH_VERSION),
-        status_(ioc_.get_executor(), {.metrics = [this] { return metrics_.serialize(); },
+        web_(ioc_.get_executor(), {.metrics = [this] { return metrics_.serialize(); },
                                       .not_ready = [this] { return rules_->not_ready(); }}),
         signals_(ioc_) {}
 
@@ -104,20 +104,20 @@ class daemon {
     }
     wire();
     if (!opt_.once) {
-      std::string err = status_.secure(web_security(*cfg_, secrets_));
-      if (err.empty()) err = status_.start(cfg_->listen);
+      std::string err = web_.secure(security_of(*cfg_, secrets_));
+      if (err.empty()) err = web_.start(cfg_->listen);
       if (!err.empty()) {
         spdlog::critical("{}", err);
         return 1;
       }
       spdlog::info("serving /metrics, /healthz and /readyz on {} (port {}, {}{})", cfg_->listen,
-                   status_.port(), cfg_->web.tls() ? "HTTPS" : "HTTP",
+                   web_.port(), cfg_->web.tls() ? "HTTPS" : "HTTP",
                    cfg_->web.basic_auth_users.empty() ? "" : ", basic auth");
     }
     external_url_ = external_url(cfg_->listen,
                                  opt_.once ? static_cast<std::uint16_t>(std::stoi(
                                                  cfg_->listen.substr(cfg_->listen.rfind(':') + 1)))
-                                           : status_.port(),
+                                           : web_.port(),
                                  cfg_->web.tls());
     smartsight_ = make_smartsight(cfg_->smartsight);
     const config::reload_plan plan = config::plan_reload(nullptr, {}, *cfg_, secrets_);
@@ -201,7 +201,7 @@ class daemon {
     }
     // A renewed certificate or changed users apply to new connections at once.
     if (!opt_.once)
-      if (std::string err = status_.secure(web_security(*next, secrets)); !err.empty())
+      if (std::string err = web_.secure(security_of(*next, secrets)); !err.empty())
         return failed(": " + err);
     for (const std::string& w : plan.warnings) spdlog::warn("{}", w);
     // Resolves of removed rules go out before their sinks may be retired with them.
@@ -285,7 +285,7 @@ class daemon {
     stopping_ = true;
     rules_->stop();
     smartsight_->close();
-    status_.stop();
+    web_.stop();
     sinks_->stop();
     co_await deliveries_.join(steady::now() + shutdown_grace);
     shutdown();
@@ -297,7 +297,7 @@ class daemon {
     if (rules_) rules_->abort();
     if (smartsight_) smartsight_->abort();
     if (sinks_) sinks_->abort();
-    status_.stop();
+    web_.stop();
     signals_.cancel();
     watchdog_timer_.cancel();
     if (commits_) commits_->cancel();  // run() writes what is still queued after the loop
@@ -308,7 +308,7 @@ class daemon {
   std::shared_ptr<const config::daemon_config> cfg_;
   config::secrets secrets_;
   metrics::registry metrics_;
-  metrics::web_server status_;
+  metrics::web_server web_;
   net::signal_set signals_;
   std::unique_ptr<state::store> store_;  // none in a dry run
   std::shared_ptr<http::client> smartsight_;
