@@ -89,9 +89,11 @@ step_effects polled(const config::rule_config& rule, const rule_state& current,
               inc.change == transition::resolved};
     c.outbox = render(rule, t, now, env);
   }
-  c.notified.reserve(d.new_sessions.size());
-  for (const fetch::session_row* row : d.new_sessions)
-    c.notified.push_back({rule.name, row->sessionid, ended_at(row->endtime)});
+  if (env.durable) {
+    c.notified.reserve(d.new_sessions.size());
+    for (const fetch::session_row* row : d.new_sessions)
+      c.notified.push_back({rule.name, row->sessionid, ended_at(row->endtime)});
+  }
   if (inc.next.firing)
     c.incident = state::incident_row{rule.name, inc.next.key, inc.next.started_at,
                                      inc.next.polls_below, rule.sinks};
@@ -104,7 +106,7 @@ step_effects polled(const config::rule_config& rule, const rule_state& current,
   fx.next.checkpoint = out.window.end;
   fx.next.last_offending = d.offending;
   fx.next.incident = inc.next;
-  if (c.notified.empty() && c.outbox.empty() && !c.clear_incident &&
+  if (d.new_sessions.empty() && c.outbox.empty() && !c.clear_incident &&
       c.incident == current.committed_incident) {
     // Only the checkpoint moved. A crash before it is written re-polls a few seconds that
     // notify nothing new; with a thousand rules, writing each at once costs ~100 disk syncs
@@ -123,6 +125,7 @@ step_effects polled(const config::rule_config& rule, const rule_state& current,
   for (std::size_t n : f.skipped) f.skipped_total += n;
   f.startup_seconds = d.startup_seconds;
   f.rebuffering_ratio = d.rebuffering_ratio;
+  fx.notified = std::move(d.new_sessions);
   return fx;
 }
 
@@ -184,8 +187,10 @@ step_effects step(const config::rule_config& rule, const rule_state& current,
   return {};
 }
 
-void remember(const state::poll_commit& c, notified_sessions& notified) {
-  for (const state::notified_row& n : c.notified) notified.insert(c.rule, n.sessionid, n.ended_at);
+void remember(const config::rule_config& rule, const step_effects& fx,
+              notified_sessions& notified) {
+  for (const fetch::session_row* row : fx.notified)
+    notified.insert(rule.name, row->sessionid, ended_at(row->endtime));
 }
 
 }  // namespace qoewatch::evaluate

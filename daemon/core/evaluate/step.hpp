@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "evaluate/poll.hpp"
@@ -98,16 +99,21 @@ struct step_effects {
   incident::transition change = incident::transition::none;
   std::string incident_key;    // the incident that fired, fires on or resolved ("" if none)
   poll_facts facts;            // polled only
+  // The sessions this step notifies, as rows of the outcome's accumulator: valid while the
+  // outcome lives. commit.notified holds them as records when env.durable (a dry run writes
+  // nothing, so it builds none).
+  std::vector<const fetch::session_row*> notified;
 };
 
-/// One step of `rule`. `notified` is read, never changed: the caller records commit.notified
-/// (see remember) once the commit is written (or at once without a database). `now` is the
-/// poll's end, epoch seconds; env.new_id is called once per outbox row.
+/// One step of `rule`. `notified` is read, never changed: the caller records the step's
+/// notified sessions (see remember). `now` is the poll's end, epoch seconds; env.new_id is
+/// called once per outbox row. `outcome` must outlive the result.
 step_effects step(const config::rule_config& rule, const rule_state& current,
                   const poll_outcome& outcome, const notified_sessions& notified, double now,
                   const step_env& env);
 
-/// Records the pairs a commit notified.
-void remember(const state::poll_commit& c, notified_sessions& notified);
+/// Records the sessions a step of `rule` notified.
+void remember(const config::rule_config& rule, const step_effects& fx,
+              notified_sessions& notified);
 
 }  // namespace qoewatch::evaluate

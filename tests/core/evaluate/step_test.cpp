@@ -73,7 +73,7 @@ struct fixture {
   evaluate::step_effects step(const evaluate::poll_outcome& out, double now = t0) {
     evaluate::step_effects fx = evaluate::step(rule, state, out, notified, now, env);
     state = fx.next;
-    evaluate::remember(fx.commit, notified);
+    evaluate::remember(rule, fx, notified);
     return fx;
   }
 
@@ -293,4 +293,15 @@ TEST(Step, IdsComeFromTheGivenSourceOnePerRow) {
   EXPECT_EQ(fx.commit.outbox[0].id, "msg_1");
   EXPECT_EQ(fx.commit.outbox[1].id, "msg_2");
   EXPECT_EQ(f.ids, 2);
+}
+
+TEST(Step, ADryRunRemembersWhatItNotifiedButBuildsNoRecordsForADatabase) {
+  fixture f("  - {name: slow, qoefilter: latency > 5, sinks: [hook]}\n");
+  f.env.durable = false;
+  auto fx = f.step(f.polled(1000, {{"a", 7}}));
+  EXPECT_TRUE(fx.commit.notified.empty());
+  EXPECT_EQ(fx.commit.outbox.size(), 1u);  // printed instead of sent
+  EXPECT_TRUE(f.notified.contains("slow", "a"));
+  // Nothing new the next time: nothing is said again.
+  EXPECT_TRUE(f.step(f.polled(1030, {{"a", 7}})).commit.outbox.empty());
 }
