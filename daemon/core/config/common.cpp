@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "text/join.hpp"
+
 namespace qoewatch::config {
 
 std::string in_quotes(std::string_view s) {
@@ -13,12 +15,7 @@ std::string in_quotes(std::string_view s) {
 }
 
 std::string join_list(const std::vector<std::string_view>& items) {
-  std::string out;
-  for (std::string_view i : items) {
-    if (!out.empty()) out += ", ";
-    out += i;
-  }
-  return out;
+  return text::join(items, ", ");
 }
 
 std::string join_or(const std::vector<std::string_view>& items) {

@@ -158,4 +158,12 @@ struct daemon_config {
   std::vector<rule_config> rules;  // inline rules first, then rule files in pattern/path order
 };
 
+/// The rule or sink of `items` called `name`; nullptr when there is none.
+template <class T>
+const T* named(const std::vector<T>& items, std::string_view name) {
+  for (const T& i : items)
+    if (i.name == name) return &i;
+  return nullptr;
+}
+
 }  // namespace qoewatch::config

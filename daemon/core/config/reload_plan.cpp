@@ -14,12 +14,6 @@ bool same_ignoring_where(T a, T b) {
   return a == b;
 }
 
-template <class T>
-const T* named(const std::vector<T>& items, const std::string& name) {
-  auto it = std::find_if(items.begin(), items.end(), [&](const T& i) { return i.name == name; });
-  return it == items.end() ? nullptr : &*it;
-}
-
 // The secrets one sink sends with.
 bool same_sink_secrets(const secrets& a, const secrets& b, const std::string& sink) {
   auto same = [&](const std::map<std::string, std::string>& x,

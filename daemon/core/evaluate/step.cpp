@@ -1,6 +1,5 @@
 #include "evaluate/step.hpp"
 
-#include <algorithm>
 #include <span>
 #include <vector>
 
@@ -11,12 +10,6 @@ namespace qoewatch::evaluate {
 namespace {
 
 using transition = incident::transition;
-
-const config::sink_config* find_sink(const config::daemon_config& cfg, const std::string& name) {
-  auto it = std::find_if(cfg.sinks.begin(), cfg.sinks.end(),
-                         [&](const config::sink_config& s) { return s.name == name; });
-  return it == cfg.sinks.end() ? nullptr : &*it;
-}
 
 // What the rows of one step say: the incident as it is after the step (or as it was, when the
 // step resolves it), and the sessions each kind of sink is told about.
@@ -48,7 +41,7 @@ std::vector<state::outbox_row> render(const config::rule_config& rule, const tel
   e.ctx.window = t.window;
   e.ctx.query = env.query->url(t.window, 0);
   for (const std::string& name : rule.sinks) {
-    const config::sink_config* sink = find_sink(*env.cfg, name);
+    const config::sink_config* sink = config::named(env.cfg->sinks, name);
     if (!sink) continue;
     e.ctx.receiver = name;
     // Alertmanager forgets alerts that are not re-sent: it gets the whole window each poll.
@@ -138,8 +131,8 @@ step_effects failed(const config::rule_config& rule, const rule_state& current, 
   fx.next.polled_once = true;
   fx.next.source_up = false;
   if (!current.incident.firing || !env.durable) return fx;
-  const poll_accumulator nothing(rule);
-  telling t{&nothing.schema(), {}, {}, current.last_offending,
+  const fetch::row_schema schema = fetch::schema_for(rule);  // no rows: the rule's columns
+  telling t{&schema, {}, {}, current.last_offending,
             fetch::window_at(rule, from_epoch_seconds(now)), current.incident, false};
   fx.commit.rule = rule.name;
   fx.commit.outbox = render(rule, t, now, env);
@@ -155,8 +148,8 @@ step_effects removed(const config::rule_config& rule, const rule_state& current,
   step_effects fx;
   fx.next = current;
   if (!current.incident.firing) return fx;
-  const poll_accumulator nothing(rule);
-  telling t{&nothing.schema(), {}, {}, 0, fetch::window_at(rule, from_epoch_seconds(now)),
+  const fetch::row_schema schema = fetch::schema_for(rule);
+  telling t{&schema, {}, {}, 0, fetch::window_at(rule, from_epoch_seconds(now)),
             current.incident, true};
   fx.commit.rule = rule.name;
   fx.commit.outbox = render(rule, t, now, env);

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "rules/expr.hpp"
+#include "text/join.hpp"
 #include "text/template.hpp"
 
 namespace qoewatch::notify {
@@ -105,15 +106,6 @@ json::object to_object(const label_list& labels) {
   return o;
 }
 
-std::string join(const std::vector<std::string>& v, std::string_view sep) {
-  std::string out;
-  for (const std::string& s : v) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
-
 // Everything the renderers share about one event.
 struct view {
   const config::sink_config& sink;
@@ -130,7 +122,7 @@ struct view {
             {"status", e.incident.resolved ? "resolved" : "firing"},
             {"count", std::to_string(count)},
             {"offending", std::to_string(e.incident.offending)},
-            {"metric", join(rules::metrics_of(rule.condition), ", ")},
+            {"metric", text::join(rules::metrics_of(rule.condition), ", ")},
             {"condition", condition},
             {"incident", e.incident.key},
             {"window_start", utc_rfc3339(static_cast<double>(e.ctx.window.start))},

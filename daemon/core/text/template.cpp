@@ -1,17 +1,10 @@
 #include "text/template.hpp"
 
+#include "text/join.hpp"
+
 namespace qoewatch::text {
 
 namespace {
-
-std::string join(const std::vector<std::string>& v, std::string_view sep) {
-  std::string out;
-  for (const std::string& s : v) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
 
 // {{name}} filling, shared by fill_template and check_template; `known` names the variables
 // in error texts.

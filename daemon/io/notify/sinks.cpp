@@ -56,11 +56,6 @@ void sink_set::apply(const std::vector<config::sink_plan>& plan, const config::d
   impl& s = *impl_;
   s.timeout = cfg.smartsight.timeout;
   std::erase_if(s.retired, [](const auto& d) { return d->finished(); });
-  auto config_of = [&](const std::string& name) -> const config::sink_config* {
-    for (const config::sink_config& c : cfg.sinks)
-      if (c.name == name) return &c;
-    return nullptr;
-  };
   for (const config::sink_plan& p : plan) {
     using action = config::sink_plan::action;
     auto it = s.sinks.find(p.name);
@@ -68,7 +63,7 @@ void sink_set::apply(const std::vector<config::sink_plan>& plan, const config::d
       case action::keep:
       case action::reconfigure:
         if (it == s.sinks.end()) break;
-        it->second.config = *config_of(p.name);
+        it->second.config = *config::named(cfg.sinks, p.name);
         // A changed sink keeps its queue: what is owed to it goes to the new settings.
         if (p.what == action::reconfigure && it->second.d)
           it->second.d->reconfigure(it->second.config, secrets_of(secrets, p.name));
@@ -91,7 +86,7 @@ void sink_set::apply(const std::vector<config::sink_plan>& plan, const config::d
   for (const config::sink_config& c : cfg.sinks) names.push_back(c.name);
   s.metrics.retain_sinks(names);
   for (const config::sink_plan& p : plan)
-    if (p.what == config::sink_plan::action::add) s.add(*config_of(p.name), secrets);
+    if (p.what == config::sink_plan::action::add) s.add(*config::named(cfg.sinks, p.name), secrets);
 }
 
 void sink_set::hand(std::vector<state::outbox_row>& rows) {

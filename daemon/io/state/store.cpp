@@ -10,6 +10,8 @@
 #include <system_error>
 #include <utility>
 
+#include "text/join.hpp"
+
 namespace qoewatch::state {
 
 namespace {
@@ -79,12 +81,6 @@ ALTER TABLE incidents ADD COLUMN sinks TEXT NOT NULL DEFAULT '';
 )sql"},
 };
 
-// Sink names are identifiers: a comma never occurs in one.
-std::string join(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) out += (out.empty() ? "" : ",") + n;
-  return out;
-}
 std::vector<std::string> split(const std::string& text) {
   std::vector<std::string> out;
   for (std::size_t from = 0; from < text.size();) {
@@ -530,7 +526,7 @@ void store::impl::write(const poll_commit& c) {
         .bind(2, c.incident->key)
         .bind(3, c.incident->started_at)
         .bind(4, c.incident->polls_below)
-        .bind(5, join(c.incident->sinks))
+        .bind(5, text::join(c.incident->sinks, ","))  // sink names hold no comma
         .run();
   } else if (c.clear_incident) {
     d.cached(d.del_incident, "DELETE FROM incidents WHERE rule = ?1").bind(1, c.rule).run();
