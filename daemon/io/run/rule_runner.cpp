@@ -4,7 +4,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
@@ -47,12 +46,6 @@ struct rule_task {
   rule_task(config::rule_config r, rule_world w)
       : rule(std::move(r)), world(std::move(w)), query(world.cfg->smartsight, rule) {}
 };
-
-const config::rule_config* find_rule(const config::daemon_config& cfg, const std::string& name) {
-  auto it = std::find_if(cfg.rules.begin(), cfg.rules.end(),
-                         [&](const config::rule_config& r) { return r.name == name; });
-  return it == cfg.rules.end() ? nullptr : &*it;
-}
 
 }  // namespace
 
@@ -240,9 +233,7 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
   // One rule's loop: polls on its schedule until its task is cancelled.
   net::awaitable<void> loop(std::shared_ptr<rule_task> t,
                             std::optional<task_group::id> predecessor) {
-    co_await net::this_coro::throw_if_cancelled(false);
-    net::cancellation_state cs = co_await net::this_coro::cancellation_state;
-    auto cancelled = [cs] { return cs.cancelled() != net::cancellation_type::none; };
+    const std::function<bool()> cancelled = co_await cancellation_check();
     net::steady_timer timer(ex);
     timer.expires_after(schedule::start_jitter(t->rule.name, t->rule.interval));
     co_await timer.async_wait(use_tuple);
@@ -279,9 +270,7 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
 
   // --once: one rule, slice after slice while it catches up.
   net::awaitable<void> poll_once(std::shared_ptr<rule_task> t, bool& ok) {
-    co_await net::this_coro::throw_if_cancelled(false);
-    net::cancellation_state cs = co_await net::this_coro::cancellation_state;
-    auto cancelled = [cs] { return cs.cancelled() != net::cancellation_type::none; };
+    const std::function<bool()> cancelled = co_await cancellation_check();
     for (bool behind = true; behind;) {
       steady::time_point started = steady::now();
       evaluate::poll_outcome out = co_await shielded_poll(t, cancelled);
@@ -325,14 +314,13 @@ void rule_runner::resolve_orphans(rule_world world) {
   impl& r = *impl_;
   r.world = std::move(world);
   for (const state::incident_row& i : r.parts.db->incidents()) {
-    if (find_rule(*r.world.cfg, i.rule)) continue;
+    if (config::named(r.world.cfg->rules, i.rule)) continue;
     config::rule_config gone;
     gone.name = i.rule;
     gone.description = "rule removed from the config while qoewatch was stopped";
     // To the sinks that were told it fires, those still configured.
     for (const std::string& sink : i.sinks)
-      for (const config::sink_config& s : r.world.cfg->sinks)
-        if (s.name == sink) gone.sinks.push_back(sink);
+      if (config::named(r.world.cfg->sinks, sink)) gone.sinks.push_back(sink);
     rule_task t(gone, r.world);
     t.state.incident = {true, i.key, i.started_at, i.polls_below};
     r.resolve(t);
@@ -364,7 +352,7 @@ void rule_runner::apply(const config::reload_plan& plan, rule_world world,
   r.expiry.clear();
   r.parts.metrics.retain_rules(names);
   for (const std::string& name : plan.start) {
-    auto t = std::make_shared<rule_task>(*find_rule(cfg, name), r.world);
+    auto t = std::make_shared<rule_task>(*config::named(cfg.rules, name), r.world);
     // A restarted rule keeps its incident; one that was not running reads it back.
     if (auto it = carried.find(name); it != carried.end()) t->state.incident = it->second;
     if (auto m = remembered.find(name); m != remembered.end()) {

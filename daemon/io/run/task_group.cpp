@@ -96,9 +96,10 @@ net::awaitable<bool> task_group::join(time_point deadline) {
   co_return keep->tasks.empty();
 }
 
-net::awaitable<bool> cancelled() {
+net::awaitable<std::function<bool()>> cancellation_check() {
+  co_await net::this_coro::throw_if_cancelled(false);
   net::cancellation_state state = co_await net::this_coro::cancellation_state;
-  co_return state.cancelled() != net::cancellation_type::none;
+  co_return [state] { return state.cancelled() != net::cancellation_type::none; };
 }
 
 }  // namespace qoewatch::run

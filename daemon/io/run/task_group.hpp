@@ -10,6 +10,7 @@
 #include <boost/asio/cancellation_type.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -28,7 +29,7 @@ class task_group {
   /// Starts `task`; `name` is what a log line calls it.
   id spawn(boost::asio::awaitable<void> task, std::string name);
   /// Emits terminal cancellation to one task (nothing when it has ended). A task must be
-  /// cancelled only once the event loop has run it (it turns throw_if_cancelled off first).
+  /// cancelled only once the event loop has run it (it calls cancellation_check first).
   void cancel(id task);
   /// Emits terminal cancellation to every task.
   void cancel_all();
@@ -46,7 +47,9 @@ class task_group {
   std::shared_ptr<impl> impl_;
 };
 
-/// Whether the calling coroutine's task was cancelled (see task_group::cancel).
-boost::asio::awaitable<bool> cancelled();
+/// For the calling task: turns throw_if_cancelled off (the task looks for itself) and returns
+/// whether the task has been cancelled (see task_group::cancel), asked as often as needed
+/// while the task runs.
+boost::asio::awaitable<std::function<bool()>> cancellation_check();
 
 }  // namespace qoewatch::run

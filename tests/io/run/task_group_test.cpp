@@ -27,10 +27,10 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 // Sleeps for `d` unless cancelled; records how it ended.
 net::awaitable<void> sleeper(steady::duration d, std::vector<std::string>& events,
                              std::string name) {
-  co_await net::this_coro::throw_if_cancelled(false);
+  const std::function<bool()> cancelled = co_await run::cancellation_check();
   net::steady_timer t(co_await net::this_coro::executor, d);
   co_await t.async_wait(use_tuple);
-  events.push_back(name + (co_await run::cancelled() ? " cancelled" : " slept"));
+  events.push_back(name + (cancelled() ? " cancelled" : " slept"));
 }
 
 }  // namespace
@@ -79,9 +79,9 @@ TEST(TaskGroup, ASuccessorWaitsForTheWholeChainItReplacesEvenWhenCancelled) {
   std::vector<std::string> events;
   auto a = g.spawn(sleeper(200ms, events, "a"), "a");
   auto successor = [&](run::task_group::id before, std::string name) -> net::awaitable<void> {
-    co_await net::this_coro::throw_if_cancelled(false);
+    const std::function<bool()> cancelled = co_await run::cancellation_check();
     co_await g.ended(before);
-    events.push_back(name + " started" + (co_await run::cancelled() ? " cancelled" : ""));
+    events.push_back(name + " started" + (cancelled() ? " cancelled" : ""));
   };
   auto b = g.spawn(successor(a, "b"), "b");
   ioc.poll();
