@@ -5,6 +5,8 @@
 // and the row. The generators are themselves checked to vary their output, so a generator
 // that degenerates (everything refused, every row unjudged) fails here instead of passing
 // vacuously.
+#include "filter_agreement.hpp"
+
 #include <gtest/gtest.h>
 
 #include <array>
@@ -19,8 +21,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "filter_agreement.hpp"
 
 namespace {
 

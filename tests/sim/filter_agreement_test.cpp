@@ -3,6 +3,8 @@
 // texts and judge the same rows: they must accept and refuse the same texts and give the same
 // answer on every row; where a case says what the answer is, both must give it.
 // (filter_agreement_random_test.cpp does the same with generated texts and rows.)
+#include "filter_agreement.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -18,7 +20,6 @@
 
 #include "core/session.hpp"
 #include "fetch/page.hpp"
-#include "filter_agreement.hpp"
 
 namespace {
 

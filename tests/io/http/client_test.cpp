@@ -2,6 +2,8 @@
 // reuse, the connection cap and its FIFO queue, timeouts and the deadline, body and header
 // caps, the stale keep-alive retry, close(), and HTTPS verification with certificates made
 // by the openssl CLI. Every test runs one io_context on the test's thread.
+#include "http/client.hpp"
+
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -22,7 +24,7 @@
 
 #include <gtest/gtest.h>
 
-#include "http/client.hpp"
+#include "coroutine_run.hpp"
 #include "test_server.hpp"
 
 namespace {
@@ -55,25 +57,8 @@ using qoewatch::http::testing::test_server;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 constexpr const char* secret = "secret-key-4711";
 
-// Runs `body` on a fresh io_context until it and every server coroutine are done; fails the
-// test instead of hanging when something never completes.
-void run(std::function<net::awaitable<void>(net::io_context&)> body) {
-  net::io_context ioc;
-  bool finished = false;
-  std::exception_ptr error;
-  net::co_spawn(ioc, body(ioc), [&](std::exception_ptr e) {
-    error = e;
-    finished = true;
-  });
-  ioc.run_for(30s);
-  ASSERT_TRUE(finished) << "the test did not finish within 30s";
-  if (error) std::rethrow_exception(error);
-}
-
-net::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  net::steady_timer timer(co_await net::this_coro::executor, d);
-  co_await timer.async_wait(use_tuple);
-}
+using qoewatch::http::testing::run;
+using qoewatch::http::testing::sleep_for;
 
 origin local(const test_server& srv, bool tls = false, std::string host = "127.0.0.1") {
   return origin{tls, std::move(host), srv.port()};

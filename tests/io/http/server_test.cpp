@@ -4,6 +4,8 @@
 // 100-continue, handlers that take the connection over or throw, the idle timeout, stop(),
 // and TLS with a context swapped for new connections. Every test runs one io_context on the
 // test's thread.
+#include "http/server.hpp"
+
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -27,8 +29,8 @@
 
 #include <gtest/gtest.h>
 
+#include "coroutine_run.hpp"
 #include "http/client.hpp"
-#include "http/server.hpp"
 
 namespace {
 
@@ -51,25 +53,8 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
     }                                                              \
   } while (false)
 
-// Runs `body` on a fresh io_context until it and every server coroutine are done; fails the
-// test instead of hanging when something never completes.
-void run(std::function<net::awaitable<void>(net::io_context&)> body) {
-  net::io_context ioc;
-  bool finished = false;
-  std::exception_ptr error;
-  net::co_spawn(ioc, body(ioc), [&](std::exception_ptr e) {
-    error = e;
-    finished = true;
-  });
-  ioc.run_for(30s);
-  ASSERT_TRUE(finished) << "the test did not finish within 30s";
-  if (error) std::rethrow_exception(error);
-}
-
-net::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  net::steady_timer timer(co_await net::this_coro::executor, d);
-  co_await timer.async_wait(use_tuple);
-}
+using qoewatch::http::testing::run;
+using qoewatch::http::testing::sleep_for;
 
 // Answers "hello METHOD TARGET" with an Allow header; /echo answers the request body; /half,
 // /raw and /throw misbehave as their names say. Remembers what it saw.

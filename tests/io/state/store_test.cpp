@@ -1,6 +1,8 @@
 // The state store against real database files, as the daemon and an operator see it: what one
 // run commits is there after a restart, a failed commit leaves nothing behind, and a file that
 // is not ours, damaged, or from a newer qoewatch is refused with its path, never reset.
+#include "state/store.hpp"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -12,8 +14,6 @@
 #include <string>
 
 #include <unistd.h>
-
-#include "state/store.hpp"
 
 using namespace qoewatch::state;
 namespace fs = std::filesystem;
