@@ -38,7 +38,7 @@ struct rule_task {
   // The source it polls (SmartSight's settings, client and key): a reload that changes it
   // replaces the task. Everything else (sinks, max_catchup) is read from the runner's world,
   // the one in effect now.
-  rule_world world;
+  const rule_world world;
   fetch::listsessions_query query;
   evaluate::rule_state state;
   std::optional<std::int64_t> durable_checkpoint;  // the checkpoint the database holds
@@ -211,13 +211,12 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
   }
 
   net::awaitable<evaluate::poll_outcome> poll(rule_task& t, std::function<bool()> cancelled) {
-    // A reload may change the world while this poll waits on the network: hold both.
-    const rule_world source = t.world;
-    const std::shared_ptr<const config::daemon_config> cfg = world.cfg;
-    fetch::page_source src{source.smartsight, &source.cfg->smartsight, &t.query, source.api_key,
-                           std::move(cancelled)};
-    fetch::catchup c =
-        fetch::window_after(t.rule, system_clock::now(), t.state.checkpoint, cfg->max_catchup);
+    // The task's own source, which no reload changes (a new one replaces the task; the
+    // caller holds the task until the poll ends).
+    fetch::page_source src{t.world.smartsight, &t.world.cfg->smartsight, &t.query,
+                           t.world.api_key, std::move(cancelled)};
+    fetch::catchup c = fetch::window_after(t.rule, system_clock::now(), t.state.checkpoint,
+                                           world.cfg->max_catchup);
     co_return co_await fetch::poll(t.rule, src, c);
   }
 
