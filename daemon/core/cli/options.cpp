@@ -135,6 +135,22 @@ std::string check_config_report(const config::daemon_config& cfg,
            std::string(config::to_string(r.severity)) +
            ", sinks: " + (sinks.empty() ? "none" : sinks) + "): GET " +
            fetch::listsessions_url(cfg.smartsight, r, fetch::window_at(r, now), 0) + "\n";
+    if (!r.population()) continue;
+    std::string by;
+    for (const std::string& d : r.group_by) by += (by.empty() ? "" : ",") + d;
+    out += "  population rule: one group per " + (by.empty() ? "window (no group_by)" : by) +
+           "; fires when " + r.when_text + " holds " + std::to_string(r.for_polls) +
+           (r.for_polls == 1 ? " poll" : " polls in a row") + " (groups of at least " +
+           std::to_string(r.min_sample) + " sessions); resolves after " +
+           std::to_string(r.resolve_after) + " poll(s) of " +
+           (r.resolve_when_text.empty() ? "NOT (" + r.when_text + ")" : r.resolve_when_text) +
+           "\n";
+    out += "  every row of the window is fetched and judged here" +
+           (r.has_qoefilter()
+                ? "; qoefilter \"" + r.qoefilter_text +
+                      "\" is not sent to SmartSight (it would remove the denominator)"
+                : std::string{}) +
+           "\n";
   }
   return out;
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "duration.hpp"
+#include "rules/aggregate.hpp"
 #include "rules/dimension_filter.hpp"
 #include "rules/expr.hpp"
 
@@ -116,7 +117,7 @@ struct rule_config {
   std::string description;
   std::string filter_text;          // sent as is
   rules::dimension_filter filter;   // parsed form of filter_text
-  std::string qoefilter_text;       // as written
+  std::string qoefilter_text;       // as written; "" only in a population rule without one
   rules::expr condition;            // parsed qoefilter, evaluated locally on every row
   std::vector<std::string> fields;  // extra session fields to fetch and report
   duration interval = 60s;
@@ -128,6 +129,26 @@ struct rule_config {
   int min_sessions = 1;   // offending sessions in a window that make the rule's incident fire
   int resolve_after = 2;  // consecutive successful polls below min_sessions that resolve it
   source_location where;  // the rule's own entry
+
+  // A population rule (one with `when`) judges groups of sessions instead of sessions: every
+  // row of the window is fetched (the qoefilter stays here, it only tells which offend), the
+  // rows are grouped by the group_by fields, and a group fires when `when` holds over its
+  // aggregates. See docs/rules.md.
+  std::vector<std::string> group_by;  // session fields; none: the whole window is one group
+  std::string when_text;              // as written; "" in a per-session rule
+  rules::expr when;
+  std::string resolve_when_text;            // as written; "": NOT (when)
+  std::optional<rules::expr> resolve_when;  // parsed resolve_when_text
+  // The metric aggregates when and resolve_when read (p95(latency), ...), each once, in
+  // order of appearance; sessions, offending and ratio are always computed.
+  std::vector<rules::aggregate> aggregates;
+  int min_sample = 20;  // sessions a group needs in the window to be judged
+  int for_polls = 1;    // `for`: successful polls in a row `when` must hold to fire
+  int evidence = 10;    // offending sessions sent with a firing group
+  int max_groups = 100;  // groups exported as metrics (largest first; firing ones always)
+  bool population() const { return !when_text.empty(); }
+  bool has_qoefilter() const { return !qoefilter_text.empty(); }
+
   bool operator==(const rule_config&) const = default;
 };
 

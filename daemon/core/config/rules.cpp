@@ -153,7 +153,9 @@ void sink_list(const yaml::node& v, const rule_context& ctx, rule_config& r) {
 
 void rule(const yaml::node& n, const rule_context& ctx, std::vector<rule_config>& out) {
   if (!n.check_map({"name", "description", "filter", "qoefilter", "fields", "interval", "window",
-                    "delay", "severity", "labels", "sinks", "min_sessions", "resolve_after"},
+                    "delay", "severity", "labels", "sinks", "min_sessions", "resolve_after",
+                    "group_by", "when", "resolve_when", "min_sample", "for", "evidence",
+                    "max_groups"},
                    "name, qoefilter, ..."))
     return;
   rule_config r;
@@ -178,11 +180,12 @@ void rule(const yaml::node& n, const rule_context& ctx, std::vector<rule_config>
   if (yaml::node v = n["filter"]) filter(v, r);
   if (yaml::node v = n["qoefilter"])
     qoefilter(v, ctx, r);
-  else
+  else if (!n["when"])
     n.missing("qoefilter", "missing (required: the condition, e.g. \"latency > 5\")");
+  population(n, ctx, r);
   if (yaml::node v = n["fields"]) fields(v, r);
   timing(n, r);
-  if (yaml::node v = n["min_sessions"])
+  if (yaml::node v = n["min_sessions"]; v && !n["when"])
     if (auto m = v.whole_number(1, 1000000, "offending sessions in a window that fire the rule"))
       r.min_sessions = static_cast<int>(*m);
   if (yaml::node v = n["resolve_after"])

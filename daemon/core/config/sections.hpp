@@ -42,6 +42,10 @@ struct rule_context {
   const sink_name_list* sink_names = nullptr;
 };
 
+/// A rule's population settings (when, resolve_when, group_by, min_sample, for, evidence,
+/// max_groups), in population.cpp; reports them as mistakes on a rule without when.
+void population(const yaml::node& n, const rule_context& ctx, rule_config& r);
+
 /// rules: (in the main file or a rule file). Only valid rules are appended to `out`.
 void rules(const yaml::node& n, const rule_context& ctx, std::vector<rule_config>& out);
 

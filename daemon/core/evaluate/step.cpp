@@ -3,6 +3,7 @@
 #include <span>
 #include <vector>
 
+#include "evaluate/population_step.hpp"
 #include "notify/render.hpp"
 
 namespace qoewatch::evaluate {
@@ -89,7 +90,7 @@ step_effects polled(const config::rule_config& rule, const rule_state& current,
   }
   if (inc.next.firing)
     c.incident = state::incident_row{rule.name, inc.next.key, inc.next.started_at,
-                                     inc.next.polls_below, rule.sinks};
+                                     inc.next.polls_below, rule.sinks, {}};
   else
     c.clear_incident = current.incident.firing;
 
@@ -169,6 +170,7 @@ step_effects removed(const config::rule_config& rule, const rule_state& current,
 step_effects step(const config::rule_config& rule, const rule_state& current,
                   const poll_outcome& outcome, const notified_sessions& notified, double now,
                   const step_env& env) {
+  if (rule.population()) return population_step(rule, current, outcome, now, env);
   switch (outcome.what) {
     case poll_outcome::kind::polled:
       return polled(rule, current, outcome, notified, now, env);

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,9 +23,12 @@
 
 #include "config/config.hpp"
 #include "evaluate/poll.hpp"
+#include "evaluate/population.hpp"
 #include "fetch/page.hpp"
 #include "fetch/query.hpp"
+#include "incident/group.hpp"
 #include "incident/incident.hpp"
+#include "notify/render.hpp"
 #include "state/records.hpp"
 
 namespace qoewatch::evaluate {
@@ -39,6 +43,15 @@ struct rule_state {
   std::optional<state::incident_row> committed_incident;
   bool source_up = true;     // the last poll succeeded (or none ended yet)
   bool polled_once = false;  // a poll of the rule has ended since it (re)started
+
+  // A population rule: its groups that are pending or firing, the figures each firing group
+  // showed last (for the resolve and the Alertmanager refresh), and the firing groups as
+  // this process last committed them.
+  incident::group_states groups;
+  std::map<std::vector<std::string>, notify::group_info> last_figures;
+  std::optional<std::vector<state::incident_row>> committed_groups;
+  std::size_t last_group_count = 0;  // groups in the last window
+
   bool operator==(const rule_state&) const = default;
 };
 
@@ -55,7 +68,8 @@ struct poll_outcome {
   fetch::window window;                             // the window polled (polled, failed)
   std::int64_t catchup_skipped = 0;  // window seconds max_catchup left out
   bool behind = false;               // a catch-up slice: the next follows at once
-  std::unique_ptr<poll_accumulator> acc;  // polled: the window's offending rows
+  std::unique_ptr<poll_accumulator> acc;  // polled, per-session rule: the offending rows
+  std::unique_ptr<window_figures> figures;  // polled, population rule: the groups' figures
   std::size_t pages = 0;                  // pages read (polled, failed)
 };
 
@@ -80,6 +94,26 @@ struct poll_facts {
   std::size_t skipped_total = 0;
   std::optional<summary> startup_seconds;
   std::optional<summary> rebuffering_ratio;
+  // A population rule: the groups of the window, and the ones exported as metrics (at most
+  // max_groups, most sessions first, firing ones always; a firing group absent from the
+  // window is there with no sessions).
+  bool population = false;
+  std::size_t groups = 0;
+  struct group {
+    std::string label;
+    notify::group_info info;
+    bool firing = false;
+    int pending = 0;  // polls `when` held so far, while not firing
+  };
+  std::vector<group> exported;
+};
+
+/// A change of one group in a step.
+struct group_change {
+  std::string label;
+  incident::transition change = incident::transition::none;
+  std::string incident_key;
+  notify::group_info figures;
 };
 
 /// How `commit` must be written.
@@ -103,6 +137,7 @@ struct step_effects {
   // outcome lives. commit.notified holds them as records when env.durable (a dry run writes
   // nothing, so it builds none).
   std::vector<const fetch::session_row*> notified;
+  std::vector<group_change> group_changes;  // a population rule: groups that fired or resolved
 };
 
 /// One step of `rule`. `notified` is read, never changed: the caller records the step's

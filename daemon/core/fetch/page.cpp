@@ -34,9 +34,17 @@ std::string_view to_string(skip_reason r) {
 
 row_schema schema_for(const config::rule_config& rule) {
   row_schema s;
-  s.metrics = rules::metrics_of(rule.condition);
-  for (const std::string& f : rule.fields)
-    if (std::find(s.metrics.begin(), s.metrics.end(), f) == s.metrics.end()) s.fields.push_back(f);
+  if (rule.has_qoefilter()) s.metrics = rules::metrics_of(rule.condition);
+  auto add = [&s](const std::string& f) {
+    if (std::find(s.metrics.begin(), s.metrics.end(), f) == s.metrics.end() &&
+        std::find(s.fields.begin(), s.fields.end(), f) == s.fields.end())
+      s.fields.push_back(f);
+  };
+  // A population rule's dimensions and aggregated metrics are fields: a row without them is
+  // still judged (it falls in group "unknown", or does not carry the metric).
+  for (const std::string& f : rule.group_by) add(f);
+  for (const rules::aggregate& a : rule.aggregates) add(a.metric);
+  for (const std::string& f : rule.fields) add(f);
   return s;
 }
 

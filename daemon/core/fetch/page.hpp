@@ -25,11 +25,12 @@ std::string_view to_string(skip_reason r);
 /// What to read from each row, decided once per rule.
 struct row_schema {
   std::vector<std::string> metrics;  // the condition's metrics, in metrics_of order
-  std::vector<std::string> fields;   // the rule's extra fields, as configured
+  std::vector<std::string> fields;   // group_by, aggregated metrics, then the rule's fields
 };
 
-/// The schema of a rule: its condition's metrics and its fields (a field that is also a
-/// condition metric is read once, as a metric).
+/// The schema of a rule: its condition's metrics (a row without one is skipped), then as
+/// fields its group_by dimensions, the metrics its aggregates read and its extra fields (a
+/// name already read is read once, where it first appears).
 row_schema schema_for(const config::rule_config& rule);
 
 struct session_row {

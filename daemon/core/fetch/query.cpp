@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "duration.hpp"
+#include "fetch/page.hpp"
 #include "rules/expr.hpp"
 
 namespace qoewatch::fetch {
@@ -34,14 +35,15 @@ catchup window_after(const config::rule_config& rule, std::chrono::system_clock:
 }
 
 std::vector<std::string> requested_metrics(const config::rule_config& rule) {
-  std::vector<std::string> out = rules::metrics_of(rule.condition);
+  const row_schema schema = schema_for(rule);
+  std::vector<std::string> out = schema.metrics;
   auto add = [&out](const std::string& name) {
     if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
   };
   add("sessionid");
   add("starttime");
   add("endtime");
-  for (const std::string& f : rule.fields) add(f);
+  for (const std::string& f : schema.fields) add(f);
   return out;
 }
 
@@ -96,8 +98,11 @@ listsessions_query::listsessions_query(const config::smartsight_config& api,
   param("aggby", "sessionid");
   param("sessiontype", "ended");
   if (!rule.filter_text.empty()) param("filter", rule.filter_text);
-  std::string server_filter = rules::server_side_filter(rule.condition);
-  if (!server_filter.empty()) param("qoefilter", server_filter);
+  // A population rule judges every row itself: a qoefilter would remove the denominator.
+  if (rule.has_qoefilter() && !rule.population()) {
+    std::string server_filter = rules::server_side_filter(rule.condition);
+    if (!server_filter.empty()) param("qoefilter", server_filter);
+  }
   param("limit", std::to_string(api.page_size));
   middle_ += "&offset=";
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -51,5 +52,44 @@ struct rendered {
 ///                 sessions in payload.custom_details. Without "routing_key": the delivery adds
 ///                 it when sending, so the key never reaches the outbox.
 std::vector<rendered> render(const config::sink_config& sink, const event& e);
+
+/// One group of a population rule as a sink sees it: its dimension values and figures.
+struct group_info {
+  std::vector<std::string> values;  // aligned with rule.group_by
+  std::string label;                // "cdn=edgeB,platform=Android"; "" without group_by
+  bool measured = false;            // the group was in the window (false: figures are zero)
+  std::size_t sessions = 0;
+  std::size_t offending = 0;
+  double ratio = 0;
+  // Each metric aggregate the rule's conditions read, with its value (nullopt: no session
+  // of the group carried the metric).
+  std::vector<std::pair<std::string, std::optional<double>>> aggregates;
+  bool operator==(const group_info&) const = default;
+};
+
+/// A change of a group (fired, resolved) or, for Alertmanager, a firing group re-sent.
+struct group_event {
+  const config::rule_config* rule = nullptr;
+  const fetch::row_schema* schema = nullptr;
+  group_info group;
+  // The offending sessions sent with a group that fires (at most rule.evidence); none on a
+  // re-send or a resolve.
+  std::span<const fetch::session_row* const> evidence;
+  incident_info incident;  // the group's incident (offending: the group's)
+  context ctx;
+  double now = 0;
+};
+
+/// The bodies `sink` gets for a group event, in order:
+///   webhook:      Alertmanager webhook shape, groupKey "qoewatch/<rule>/<group>": first the
+///                 group alert (labels alertname, severity, the rule's labels, one per group_by
+///                 dimension, incident; annotations: summary, sessions, offending, ratio, the
+///                 aggregates), then the evidence alerts (labels as for a session, with
+///                 sessionid and the dimensions); "qoewatch" adds "group" and "aggregates".
+///   alertmanager: the group alert and the evidence as postable alerts.
+///   slack:        one message with the numbers and the evidence.
+///   pagerduty:    trigger/resolve, dedup_key = the group's incident key, figures and evidence
+///                 in custom_details.
+std::vector<rendered> render_group(const config::sink_config& sink, const group_event& e);
 
 }  // namespace qoewatch::notify

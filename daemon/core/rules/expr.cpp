@@ -75,7 +75,7 @@ expr expr::make_or(std::vector<expr> children) {
 
 namespace {
 
-enum class tok { ident, number, op, lparen, rparen, kw_and, kw_or, kw_not, end, bad };
+enum class tok { ident, number, op, lparen, rparen, percent, kw_and, kw_or, kw_not, end, bad };
 
 struct token {
   tok type = tok::end;
@@ -135,8 +135,8 @@ class lexer {
     t.pos = pos_;
     if (pos_ >= text_.size()) return t;
     char c = text_[pos_];
-    if (c == '(' || c == ')') {
-      t.type = c == '(' ? tok::lparen : tok::rparen;
+    if (c == '(' || c == ')' || c == '%') {
+      t.type = c == '(' ? tok::lparen : c == ')' ? tok::rparen : tok::percent;
       t.text = text_.substr(pos_++, 1);
       return t;
     }
@@ -240,7 +240,9 @@ std::string describe(const token& t) {
 // Recursive descent with one token of lookahead. The first error wins.
 class parser {
  public:
-  explicit parser(std::string_view text) : lex_(text) { advance(); }
+  parser(std::string_view text, const parse_options& options) : lex_(text), options_(options) {
+    advance();
+  }
 
   parse_result run() {
     parse_result r;
@@ -258,6 +260,7 @@ class parser {
       }
     }
     if (failed_) r.value.reset();
+    if (r.value) r.operands = std::move(operands_);
     r.error = error_;
     return r;
   }
@@ -342,14 +345,35 @@ class parser {
   std::optional<expr> parse_comparison() {
     if (cur_.type != tok::ident) {
       if (cur_.type == tok::number)
-        fail(cur_, "expected a metric name before " + describe(cur_) +
-                       " (the metric comes first: latency > 5)");
+        fail(cur_, "expected " + std::string(operand_word()) + " before " + describe(cur_) +
+                       (options_.aggregates ? " (the operand comes first: ratio > 10%)"
+                                            : " (the metric comes first: latency > 5)"));
       else
-        fail(cur_, "expected a metric name, found " + describe(cur_));
+        fail(cur_, "expected " + std::string(operand_word()) + ", found " + describe(cur_));
       return std::nullopt;
     }
+    operand_use use;
+    use.column = cur_.pos + 1;
     std::string metric(cur_.text);
     advance();
+    if (options_.aggregates && cur_.type == tok::lparen) {
+      // An aggregate of a metric: name(metric), kept without spaces.
+      token open = cur_;
+      advance();
+      if (cur_.type != tok::ident) {
+        fail(cur_, "expected a metric name inside " + metric + "( ), found " + describe(cur_));
+        return std::nullopt;
+      }
+      std::string inner(cur_.text);
+      advance();
+      if (cur_.type != tok::rparen) {
+        fail(cur_.type == tok::end ? open : cur_,
+             "expected ')' after " + metric + "(" + inner + ", found " + describe(cur_));
+        return std::nullopt;
+      }
+      advance();
+      metric += "(" + inner + ")";
+    }
     if (cur_.type != tok::op) {
       fail(cur_, "expected one of > >= < <= = != after '" + metric + "', found " + describe(cur_));
       return std::nullopt;
@@ -361,15 +385,35 @@ class parser {
       return std::nullopt;
     }
     double value = cur_.number;
+    use.value_column = cur_.pos + 1;
     advance();
+    if (cur_.type == tok::percent) {
+      if (!options_.aggregates) {
+        fail(cur_, "a percentage is understood only in a population rule's when/resolve_when; "
+                   "here write the metric's own number");
+        return std::nullopt;
+      }
+      value /= 100;
+      use.percent = true;
+      advance();
+    }
+    use.operand = metric;
+    operands_.push_back(std::move(use));
     return expr::make_compare(std::move(metric), op.op, value);
+  }
+
+  std::string_view operand_word() const {
+    return options_.aggregates ? "an aggregate (sessions, offending, ratio, p95(latency), ...)"
+                               : "a metric name";
   }
 
   static constexpr int max_depth = 100;
   int depth_ = 0;
   lexer lex_;
+  parse_options options_;
   token cur_;
   bool failed_ = false;
+  std::vector<operand_use> operands_;
   parse_error error_;
 };
 
@@ -419,8 +463,8 @@ void collect_metrics(const expr& e, std::vector<std::string>& out) {
 
 }  // namespace
 
-parse_result parse(std::string_view text) {
-  return parser(text).run();
+parse_result parse(std::string_view text, const parse_options& options) {
+  return parser(text, options).run();
 }
 
 std::string format_number(double v) {

@@ -6,6 +6,11 @@
 //   unary      := NOT unary | '(' expr ')' | comparison
 //   comparison := metric op number        op: > >= < <= = !=
 //
+// The same grammar judges populations (a population rule's `when`): with
+// parse_options::aggregates an operand may also be `name(metric)` (p95(latency)) and a number
+// may be written as a percentage (10% reads 0.1). Which operands mean something there is the
+// config's business (rules/aggregate.hpp); the parser lists where each one stands.
+//
 // Keywords are case-insensitive, spaces optional. The AST keeps the grouping the text
 // wrote: `a AND b AND c` is one AND node with three children, `a AND (b AND c)` nests.
 // Pure code: no I/O, no logging; errors are values.
@@ -52,14 +57,27 @@ struct parse_error {
   std::string message;     // "expected a number after '>'"
 };
 
+struct parse_options {
+  bool aggregates = false;  // operands `name(metric)` and numbers `10%` (see above)
+};
+
+/// Where one comparison of the text stands, in text order: for messages about its operand.
+struct operand_use {
+  std::string operand;          // as the comparison holds it: "ratio", "p95(latency)"
+  std::size_t column = 1;       // 1-based column of the operand
+  std::size_t value_column = 1;  // 1-based column of the number
+  bool percent = false;         // the number was written as a percentage
+};
+
 struct parse_result {
   std::optional<expr> value;
-  parse_error error;  // meaningful only when !value
+  parse_error error;                  // meaningful only when !value
+  std::vector<operand_use> operands;  // when value: every comparison, in text order
   explicit operator bool() const { return value.has_value(); }
 };
 
 /// Parses `text`. Never throws; on failure the error names the 1-based column.
-parse_result parse(std::string_view text);
+parse_result parse(std::string_view text, const parse_options& options = {});
 
 /// Prints canonically: single spaces, upper-case keywords, shortest round-trip numbers,
 /// parentheses around every AND/OR operand that is itself AND/OR. parse(to_string(e)) == e.

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qoewatch::state {
@@ -36,13 +37,16 @@ struct dead_letter {
   bool operator==(const dead_letter&) const = default;
 };
 
-/// A rule's incident while it fires (no row when it does not).
+/// A rule's incident while it fires (no row when it does not); for a population rule, one
+/// firing group's.
 struct incident_row {
   std::string rule;
   std::string key;
   double started_at = 0;
   int polls_below = 0;
   std::vector<std::string> sinks;  // the rule's sinks when it was last recorded
+  // A population rule's firing group: each group_by dimension with its value, in order.
+  std::vector<std::pair<std::string, std::string>> group;
   bool operator==(const incident_row&) const = default;
 };
 
@@ -63,6 +67,9 @@ struct poll_commit {
   // clear_incident deletes it; std::nullopt without clear_incident leaves it as is.
   std::optional<incident_row> incident;
   bool clear_incident = false;
+  // A population rule's firing groups after the poll: when set, they replace all of the
+  // rule's group incidents (an empty list clears them).
+  std::optional<std::vector<incident_row>> groups;
 };
 
 }  // namespace qoewatch::state

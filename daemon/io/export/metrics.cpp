@@ -51,6 +51,12 @@ struct registry::impl {
   Family<Gauge>& outbox_age;
   Family<Counter>& dead_letters;
   Family<Histogram>& delivery_latency;
+  Family<Gauge>& group_sessions;
+  Family<Gauge>& group_offending;
+  Family<Gauge>& group_ratio;
+  Family<Gauge>& group_aggregate;
+  Family<Gauge>& group_firing;
+  Family<Gauge>& rule_groups;
 
   struct rule_series {
     Gauge* offending;
@@ -67,6 +73,16 @@ struct registry::impl {
     std::array<Counter*, fetch::skip_reason_count> skipped{};
     std::array<Gauge*, 3> startup{};  // present only while the window has values
     std::array<Gauge*, 3> rebuffering{};
+    // A population rule: its exported groups by label, and how many groups the window had.
+    struct group_series {
+      Gauge* sessions;
+      Gauge* offending;
+      Gauge* ratio;
+      Gauge* firing;
+      std::map<std::string, Gauge*> aggregates;
+    };
+    std::map<std::string, group_series> groups;
+    Gauge* group_count = nullptr;
   };
   std::map<std::string, rule_series> rules;
   struct sink_series {
@@ -170,7 +186,90 @@ struct registry::impl {
                              .Name("qoewatch_notification_delivery_seconds")
                              .Help("From writing a notification to the outbox until the "
                                    "receiver accepted it.")
-                             .Register(reg)) {}
+                             .Register(reg)),
+        group_sessions(prometheus::BuildGauge()
+                           .Name("qoewatch_group_sessions")
+                           .Help("Sessions judged in a population rule's group in its last "
+                                 "window.")
+                           .Register(reg)),
+        group_offending(prometheus::BuildGauge()
+                            .Name("qoewatch_group_offending")
+                            .Help("Sessions of the group matching the rule's qoefilter.")
+                            .Register(reg)),
+        group_ratio(prometheus::BuildGauge()
+                        .Name("qoewatch_group_ratio")
+                        .Help("Offending / sessions of the group (0-1).")
+                        .Register(reg)),
+        group_aggregate(prometheus::BuildGauge()
+                            .Name("qoewatch_group_aggregate")
+                            .Help("An aggregate the rule's conditions read, as written "
+                                  "(p95(latency)), over the group's sessions.")
+                            .Register(reg)),
+        group_firing(prometheus::BuildGauge()
+                         .Name("qoewatch_group_firing")
+                         .Help("1 while the group's incident fires, else 0.")
+                         .Register(reg)),
+        rule_groups(prometheus::BuildGauge()
+                        .Name("qoewatch_rule_groups")
+                        .Help("Groups in the population rule's last window (all of them, "
+                              "exported or not).")
+                        .Register(reg)) {}
+
+  void remove(rule_series::group_series& g) {
+    group_sessions.Remove(g.sessions);
+    group_offending.Remove(g.offending);
+    group_ratio.Remove(g.ratio);
+    group_firing.Remove(g.firing);
+    for (auto& [name, gauge] : g.aggregates) group_aggregate.Remove(gauge);
+  }
+
+  // The exported groups of the last window, and no others: a group that left the window (or
+  // the top max_groups) leaves the exposition.
+  void set_groups(rule_series& s, const std::string& rule, const evaluate::poll_facts& f) {
+    if (!s.group_count) s.group_count = &rule_groups.Add({{"rule", rule}});
+    s.group_count->Set(static_cast<double>(f.groups));
+    std::map<std::string, rule_series::group_series> next;
+    for (const evaluate::poll_facts::group& g : f.exported) {
+      auto old = s.groups.find(g.label);
+      rule_series::group_series gs{};
+      if (old != s.groups.end()) {
+        gs = std::move(old->second);
+        s.groups.erase(old);
+      } else {
+        const prometheus::Labels l{{"rule", rule}, {"group", g.label}};
+        gs.sessions = &group_sessions.Add(l);
+        gs.offending = &group_offending.Add(l);
+        gs.ratio = &group_ratio.Add(l);
+        gs.firing = &group_firing.Add(l);
+      }
+      gs.sessions->Set(static_cast<double>(g.info.sessions));
+      gs.offending->Set(static_cast<double>(g.info.offending));
+      gs.ratio->Set(g.info.ratio);
+      gs.firing->Set(g.firing ? 1 : 0);
+      std::map<std::string, Gauge*> aggregates;
+      for (const auto& [name, value] : g.info.aggregates) {
+        auto a = gs.aggregates.find(name);
+        Gauge* gauge = nullptr;
+        if (a != gs.aggregates.end()) {
+          gauge = a->second;
+          gs.aggregates.erase(a);
+        }
+        if (!value) {  // no session carried the metric: no value to show
+          if (gauge) group_aggregate.Remove(gauge);
+          continue;
+        }
+        if (!gauge)
+          gauge = &group_aggregate.Add({{"rule", rule}, {"group", g.label}, {"aggregate", name}});
+        gauge->Set(*value);
+        aggregates[name] = gauge;
+      }
+      for (auto& [name, gauge] : gs.aggregates) group_aggregate.Remove(gauge);
+      gs.aggregates = std::move(aggregates);
+      next.emplace(g.label, std::move(gs));
+    }
+    for (auto& [label, gs] : s.groups) remove(gs);
+    s.groups = std::move(next);
+  }
 
   sink_series& sink(const std::string& name) {
     auto it = sinks.find(name);
@@ -244,6 +343,8 @@ struct registry::impl {
       if (g) startup.Remove(g);
     for (Gauge* g : s.rebuffering)
       if (g) rebuffering.Remove(g);
+    for (auto& [label, g] : s.groups) remove(g);
+    if (s.group_count) rule_groups.Remove(s.group_count);
   }
 };
 
@@ -287,6 +388,7 @@ void registry::record_poll(const std::string& rule, const poll_report& report) {
     s.skipped[i]->Increment(static_cast<double>(r.skipped[i]));
   impl_->set_summary(impl_->startup, s.startup, rule, r.startup_seconds);
   impl_->set_summary(impl_->rebuffering, s.rebuffering, rule, r.rebuffering_ratio);
+  if (r.population) impl_->set_groups(s, rule, r);
 }
 
 void registry::record_skipped_polls(const std::string& rule, std::uint64_t count) {

@@ -68,7 +68,13 @@ net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule,
   out.window = c.w;
   out.catchup_skipped = c.skipped_seconds;
   out.behind = c.behind;
-  out.acc = std::make_unique<evaluate::poll_accumulator>(rule);
+  // A per-session rule keeps its offending rows; a population rule folds every row into its
+  // group's figures.
+  std::unique_ptr<evaluate::population_accumulator> groups;
+  if (rule.population())
+    groups = std::make_unique<evaluate::population_accumulator>(rule);
+  else
+    out.acc = std::make_unique<evaluate::poll_accumulator>(rule);
   auto page_request = [&](std::int64_t offset) {
     http::request req;
     req.target = src.query->target(out.window, offset);
@@ -118,7 +124,7 @@ net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule,
       next = in_flight::start(ex, src.client, page_request(offset + api.page_size));
       co_await net::post(ex, net::use_awaitable);  // it sends its request now
     }
-    fetch::scan_result page = out.acc->add_body(res.body);
+    fetch::scan_result page = groups ? groups->add_body(res.body) : out.acc->add_body(res.body);
     if (!page) {
       out.error = "unusable response for offset " + std::to_string(offset) + ": " + page.error;
       co_return out;
@@ -126,6 +132,7 @@ net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule,
     if (page.value->rows_in_page < static_cast<std::size_t>(api.page_size)) break;
     window_spans_pages = true;
   }
+  if (groups) out.figures = std::make_unique<evaluate::window_figures>(groups->finish());
   out.what = evaluate::poll_outcome::kind::polled;
   co_return out;
 }

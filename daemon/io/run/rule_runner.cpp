@@ -47,6 +47,28 @@ struct rule_task {
       : rule(std::move(r)), world(std::move(w)), query(world.cfg->smartsight, rule) {}
 };
 
+// Whether anything of the rule fires: its incident, or one of its groups.
+bool firing(const evaluate::rule_state& s) {
+  if (s.incident.firing) return true;
+  for (const auto& [values, g] : s.groups)
+    if (g.firing) return true;
+  return false;
+}
+
+// A population rule's firing groups as the database holds them, back into its state.
+void take_back_groups(evaluate::rule_state& s, const std::vector<state::incident_row>& rows) {
+  for (const state::incident_row& row : rows) {
+    std::vector<std::string> values;
+    for (const auto& [dim, value] : row.group) values.push_back(value);
+    incident::group_state& g = s.groups[values];
+    g.firing = true;
+    g.key = row.key;
+    g.started_at = row.started_at;
+    g.polls_below = row.polls_below;
+  }
+  s.committed_groups = rows;
+}
+
 }  // namespace
 
 struct rule_runner::impl : std::enable_shared_from_this<impl> {
@@ -112,18 +134,25 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
     if (m.incident)
       t.state.incident = {true, m.incident->key, m.incident->started_at,
                           m.incident->polls_below};
+    if (t.rule.population()) take_back_groups(t.state, m.groups);
     parts.metrics.set_notified_sessions(notified.size());
-    if (t.state.checkpoint || kept || m.incident)
-      spdlog::info("rule {}: state {}: checkpoint {}, {} notified session(s){}", name,
+    if (t.state.checkpoint || kept || m.incident || !m.groups.empty())
+      spdlog::info("rule {}: state {}: checkpoint {}, {} notified session(s){}{}", name,
                    parts.db->path(),
                    t.state.checkpoint ? std::to_string(*t.state.checkpoint) : "none", kept,
-                   m.incident ? ", incident " + m.incident->key + " firing" : "");
+                   m.incident ? ", incident " + m.incident->key + " firing" : "",
+                   m.groups.empty() ? "" : fmt::format(", {} group(s) firing", m.groups.size()));
   }
 
   void resolve(rule_task& t) {
-    if (!t.state.incident.firing) return;
-    spdlog::warn("rule {} was removed from the config while incident {} fired: resolving it",
-                 t.rule.name, t.state.incident.key);
+    if (!firing(t.state)) return;
+    if (t.state.incident.firing)
+      spdlog::warn("rule {} was removed from the config while incident {} fired: resolving it",
+                   t.rule.name, t.state.incident.key);
+    for (const auto& [values, g] : t.state.groups)
+      if (g.firing)
+        spdlog::warn("rule {}: group {} no longer judged while incident {} fired: resolving it",
+                     t.rule.name, evaluate::group_label(t.rule, values), g.key);
     evaluate::poll_outcome gone;
     gone.what = evaluate::poll_outcome::kind::removed;
     evaluate::step_effects fx = evaluate::step(t.rule, t.state, gone, notified,
@@ -184,7 +213,12 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
     if (!was_up) spdlog::info("rule {}: source is back", rule.name);
     report.facts = f;
     parts.metrics.record_poll(rule.name, report);
-    parts.metrics.set_firing(rule.name, t.state.incident.firing);
+    parts.metrics.set_firing(rule.name, firing(t.state));
+    if (rule.population()) {
+      report_groups(t, out, fx);
+      parts.commits.poll_done();
+      return true;
+    }
     forget_expired(t, static_cast<std::int64_t>(now));
     parts.metrics.set_notified_sessions(notified.size());
     if (out.catchup_skipped > 0) {
@@ -208,6 +242,45 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
                    fx.incident_key, rule.resolve_after);
     parts.commits.poll_done();  // checkpoints that moved alone: written once a second
     return true;
+  }
+
+  // The log of a population poll: the window, each change of a group, and (at debug, or in a
+  // dry run at info) the figures of every exported group.
+  void report_groups(rule_task& t, const evaluate::poll_outcome& out,
+                     const evaluate::step_effects& fx) {
+    const config::rule_config& rule = t.rule;
+    const evaluate::poll_facts& f = fx.facts;
+    std::size_t sessions = 0, firing_groups = 0;
+    if (out.figures) sessions = out.figures->sessions;
+    for (const auto& [values, g] : t.state.groups) firing_groups += g.firing ? 1 : 0;
+    spdlog::info("rule {}: {}window {}..{}: {} rows in {} page(s), {} sessions in {} group(s), "
+                 "{} offending, {} group(s) firing{}",
+                 rule.name, out.behind ? "catching up, " : "", out.window.start, out.window.end,
+                 f.rows_fetched, out.pages, sessions, f.groups, f.offending, firing_groups,
+                 f.skipped_total ? fmt::format(", {} row(s) skipped", f.skipped_total)
+                                 : std::string{});
+    const auto level = parts.db ? spdlog::level::debug : spdlog::level::info;
+    for (const evaluate::poll_facts::group& g : f.exported) {
+      std::string figures = fmt::format("{} sessions, {} offending, ratio {}", g.info.sessions,
+                                        g.info.offending, rules::format_number(g.info.ratio));
+      for (const auto& [name, value] : g.info.aggregates)
+        figures += fmt::format(", {}={}", name, value ? rules::format_number(*value) : "n/a");
+      spdlog::log(level, "rule {}: group {}: {}{}", rule.name,
+                  g.label.empty() ? "(all)" : g.label, figures,
+                  g.firing        ? ", firing"
+                  : g.pending > 0 ? fmt::format(", pending {}/{}", g.pending, rule.for_polls)
+                                  : std::string{});
+    }
+    for (const evaluate::group_change& c : fx.group_changes) {
+      const std::string group = c.label.empty() ? "(all)" : c.label;
+      if (c.change == incident::transition::fired)
+        spdlog::warn("rule {}: group {} firing, incident {}: {} of {} sessions offending ({})",
+                     rule.name, group, c.incident_key, c.figures.offending, c.figures.sessions,
+                     rule.when_text);
+      else
+        spdlog::info("rule {}: group {} resolved, incident {}, after {} quiet poll(s)", rule.name,
+                     group, c.incident_key, rule.resolve_after);
+    }
   }
 
   net::awaitable<evaluate::poll_outcome> poll(rule_task& t, std::function<bool()> cancelled) {
@@ -290,7 +363,7 @@ std::map<std::string, rule_runner::memory> rule_runner::recall(
   std::map<std::string, memory> out;
   state::store* db = impl_->parts.db;
   if (!db) return out;
-  std::optional<std::vector<state::incident_row>> incidents;
+  std::optional<std::vector<state::incident_row>> incidents, groups;
   for (const std::string& name : plan.start) {
     memory& m = out[name];
     m.checkpoint = m.durable_checkpoint = db->checkpoint(name);
@@ -300,6 +373,9 @@ std::map<std::string, rule_runner::memory> rule_runner::recall(
     m.notified = db->notified(name);
     for (const state::incident_row& i : *incidents)
       if (i.rule == name) m.incident = i;
+    if (!groups) groups = db->group_incidents();
+    for (const state::incident_row& g : *groups)
+      if (g.rule == name) m.groups.push_back(g);
   }
   return out;
 }
@@ -324,6 +400,22 @@ void rule_runner::resolve_orphans(rule_world world) {
     t.state.incident = {true, i.key, i.started_at, i.polls_below};
     r.resolve(t);
   }
+  // Firing groups of population rules removed while qoewatch was stopped, rule by rule.
+  std::map<std::string, std::vector<state::incident_row>> orphans;
+  for (const state::incident_row& g : r.parts.db->group_incidents())
+    if (!config::named(r.world.cfg->rules, g.rule)) orphans[g.rule].push_back(g);
+  for (const auto& [name, rows] : orphans) {
+    config::rule_config gone;
+    gone.name = name;
+    gone.description = "rule removed from the config while qoewatch was stopped";
+    gone.when_text = "(removed)";
+    for (const auto& [dim, value] : rows.front().group) gone.group_by.push_back(dim);
+    for (const std::string& sink : rows.front().sinks)
+      if (config::named(r.world.cfg->sinks, sink)) gone.sinks.push_back(sink);
+    rule_task t(gone, r.world);
+    take_back_groups(t.state, rows);
+    r.resolve(t);
+  }
 }
 
 void rule_runner::apply(const config::reload_plan& plan, rule_world world,
@@ -335,12 +427,26 @@ void rule_runner::apply(const config::reload_plan& plan, rule_world world,
   std::erase_if(r.old_clients, [](const auto& c) { return c.use_count() == 1; });
   r.world = std::move(world);
   const config::daemon_config& cfg = *r.world.cfg;
-  std::map<std::string, incident::state> carried;  // incidents of restarted rules
+  std::map<std::string, evaluate::rule_state> carried;  // what restarted rules keep
   for (const std::vector<std::string>* gone : {&plan.removed, &plan.restart}) {
     for (const std::string& name : *gone) {
       auto it = r.tasks.find(name);
       if (it == r.tasks.end()) continue;
-      if (gone == &plan.restart) carried[name] = it->second->state.incident;
+      if (gone == &plan.restart) {
+        rule_task& old = *it->second;
+        const config::rule_config* edited = config::named(cfg.rules, name);
+        // Incidents go on only while they mean the same thing: an edit that turns a
+        // per-session rule into a population rule (or back), or changes group_by, resolves
+        // what fired now.
+        const bool same_kind =
+            old.rule.population() == edited->population() && edited->group_by == old.rule.group_by;
+        if (!same_kind) {
+          r.resolve(old);
+          old.state.incident = {};
+          old.state.groups.clear();
+        }
+        carried[name] = old.state;
+      }
       r.parts.tasks.cancel(it->second->id);
       r.tasks.erase(it);
     }
@@ -352,8 +458,15 @@ void rule_runner::apply(const config::reload_plan& plan, rule_world world,
   r.parts.metrics.retain_rules(names);
   for (const std::string& name : plan.start) {
     auto t = std::make_shared<rule_task>(*config::named(cfg.rules, name), r.world);
-    // A restarted rule keeps its incident; one that was not running reads it back.
-    if (auto it = carried.find(name); it != carried.end()) t->state.incident = it->second;
+    // A restarted rule keeps its incident and groups; one that was not running reads them back.
+    if (auto it = carried.find(name); it != carried.end()) {
+      t->state.incident = it->second.incident;
+      if (t->rule.population()) {
+        t->state.groups = it->second.groups;
+        t->state.last_figures = it->second.last_figures;
+        t->state.committed_groups = it->second.committed_groups;
+      }
+    }
     if (auto m = remembered.find(name); m != remembered.end()) {
       t->state.checkpoint = m->second.checkpoint;
       t->durable_checkpoint = m->second.durable_checkpoint;
@@ -362,7 +475,7 @@ void rule_runner::apply(const config::reload_plan& plan, rule_world world,
     }
     r.tasks[name] = t;
     r.parts.metrics.add_rule(name);
-    r.parts.metrics.set_firing(name, t->state.incident.firing);
+    r.parts.metrics.set_firing(name, firing(t->state));
     if (r.once) continue;
     std::optional<task_group::id> predecessor;
     if (auto it = r.last_task.find(name); it != r.last_task.end()) predecessor = it->second;
@@ -418,7 +531,7 @@ std::string rule_runner::not_ready() const {
 std::vector<service::rule_state> rule_runner::status() const {
   std::vector<service::rule_state> rules;
   for (const auto& [name, t] : impl_->tasks)
-    rules.push_back({name, t->state.polled_once, t->state.source_up, t->state.incident.firing});
+    rules.push_back({name, t->state.polled_once, t->state.source_up, firing(t->state)});
   return rules;
 }
 

@@ -71,6 +71,7 @@ class rule_runner {
     std::optional<std::int64_t> durable_checkpoint;  // the one the database holds
     std::vector<state::notified_row> notified;       // rules in plan.recall only
     std::optional<state::incident_row> incident;     // rules in plan.recall only
+    std::vector<state::incident_row> groups;         // firing groups, plan.recall only
   };
   std::map<std::string, memory> recall(const config::reload_plan& plan) const;
 

@@ -10,6 +10,10 @@
 #include <system_error>
 #include <utility>
 
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
 #include "text/join.hpp"
 
 namespace qoewatch::state {
@@ -79,7 +83,40 @@ CREATE INDEX notified_ended_at ON notified(ended_at);
 ALTER TABLE outbox ADD COLUMN sink_type TEXT NOT NULL DEFAULT '';
 ALTER TABLE incidents ADD COLUMN sinks TEXT NOT NULL DEFAULT '';
 )sql"},
+    // Population rules: one incident per firing group, the group written as a JSON array of
+    // [dimension, value] pairs.
+    migration{3, R"sql(
+CREATE TABLE group_incidents(
+  rule TEXT NOT NULL,
+  grp TEXT NOT NULL,
+  key TEXT NOT NULL,
+  started_at REAL NOT NULL,
+  polls_below INTEGER NOT NULL,
+  sinks TEXT NOT NULL,
+  PRIMARY KEY(rule, grp)
+);
+)sql"},
 };
+
+// [["cdn","edgeB"],["platform","Android"]]: dimension order kept, any text safe.
+std::string group_text(const std::vector<std::pair<std::string, std::string>>& group) {
+  boost::json::array a;
+  for (const auto& [dim, value] : group) a.push_back(boost::json::array{dim, value});
+  return boost::json::serialize(a);
+}
+
+std::vector<std::pair<std::string, std::string>> group_of(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(text, ec);
+  if (ec || !v.is_array()) return out;
+  for (const boost::json::value& e : v.get_array()) {
+    const boost::json::array* pair = e.if_array();
+    if (pair && pair->size() == 2 && (*pair)[0].is_string() && (*pair)[1].is_string())
+      out.emplace_back((*pair)[0].get_string(), (*pair)[1].get_string());
+  }
+  return out;
+}
 
 std::vector<std::string> split(const std::string& text) {
   std::vector<std::string> out;
@@ -220,7 +257,8 @@ struct store::impl {
 
   // Hot-path statements, prepared on first use and kept for the life of the connection.
   std::unique_ptr<statement> begin, commit_tx;
-  std::unique_ptr<statement> put_checkpoint, put_notified, put_outbox, put_incident, del_incident;
+  std::unique_ptr<statement> put_checkpoint, put_notified, put_outbox, put_incident, del_incident,
+      put_group, del_groups;
   std::unique_ptr<statement> del_outbox, upd_attempt, ins_dead, del_notified_rule;
 
   [[noreturn]] void fail(const std::string& what) const {
@@ -443,7 +481,19 @@ std::vector<incident_row> store::incidents() const {
   statement s(impl_->db.get(), impl_->path,
               "SELECT rule, key, started_at, polls_below, sinks FROM incidents ORDER BY rule");
   std::vector<incident_row> out;
-  while (s.step()) out.push_back({s.text(0), s.text(1), s.real(2), s.int32(3), split(s.text(4))});
+  while (s.step())
+    out.push_back({s.text(0), s.text(1), s.real(2), s.int32(3), split(s.text(4)), {}});
+  return out;
+}
+
+std::vector<incident_row> store::group_incidents() const {
+  statement s(impl_->db.get(), impl_->path,
+              "SELECT rule, grp, key, started_at, polls_below, sinks FROM group_incidents "
+              "ORDER BY rule, grp");
+  std::vector<incident_row> out;
+  while (s.step())
+    out.push_back({s.text(0), s.text(2), s.real(3), s.int32(4), split(s.text(5)),
+                   group_of(s.text(1))});
   return out;
 }
 
@@ -530,6 +580,20 @@ void store::impl::write(const poll_commit& c) {
         .run();
   } else if (c.clear_incident) {
     d.cached(d.del_incident, "DELETE FROM incidents WHERE rule = ?1").bind(1, c.rule).run();
+  }
+  if (c.groups) {
+    d.cached(d.del_groups, "DELETE FROM group_incidents WHERE rule = ?1").bind(1, c.rule).run();
+    for (const incident_row& g : *c.groups)
+      d.cached(d.put_group,
+               "INSERT OR REPLACE INTO group_incidents(rule, grp, key, started_at, polls_below, "
+               "sinks) VALUES(?1, ?2, ?3, ?4, ?5, ?6)")
+          .bind(1, c.rule)
+          .bind(2, group_text(g.group))
+          .bind(3, g.key)
+          .bind(4, g.started_at)
+          .bind(5, g.polls_below)
+          .bind(6, text::join(g.sinks, ","))
+          .run();
   }
 }
 

@@ -1,5 +1,6 @@
 // The daemon's durable state: one SQLite database (WAL mode) in state_dir holding each rule's
-// checkpoint, the (rule, session) pairs already notified, each rule's firing incident, the
+// checkpoint, the (rule, session) pairs already notified, each rule's firing incident (each
+// firing group's for a population rule), the
 // outbox of notifications not yet delivered, and the dead letters. Everything one poll
 // decides is written in one transaction (commit), before any delivery is attempted.
 // Synchronous (SQLite is fast for these sizes); use from one thread. No Asio here.
@@ -43,7 +44,8 @@ class store {
   std::optional<std::int64_t> checkpoint(const std::string& rule) const;
   std::vector<notified_row> notified() const;  // all pairs
   std::vector<notified_row> notified(const std::string& rule) const;
-  std::vector<incident_row> incidents() const;    // firing incidents
+  std::vector<incident_row> incidents() const;    // firing incidents of per-session rules
+  std::vector<incident_row> group_incidents() const;  // firing groups of population rules
   std::vector<outbox_row> outbox() const;         // pending, in insertion order
   std::vector<dead_letter> dead_letters() const;  // oldest first
 

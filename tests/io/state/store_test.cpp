@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -108,7 +109,7 @@ poll_commit full_commit() {
   c.notified = {{"slow-start", "s1", 1700086400}, {"slow-start", "s2", 1700086460}};
   c.outbox = {notification("msg_b"), notification("msg_a")};
   c.incident =
-      incident_row{"slow-start", "slow-start/1700000000", 1700000000.5, 1, {"pager", "chat"}};
+      incident_row{"slow-start", "slow-start/1700000000", 1700000000.5, 1, {"pager", "chat"}, {}};
   return c;
 }
 
@@ -205,7 +206,7 @@ TEST_F(StateStore, IncidentIsReplacedKeptOrCleared) {
   poll_commit next;
   next.rule = "slow-start";
   next.incident =
-      incident_row{"slow-start", "slow-start/1700000000", 1700000000.5, 2, {"pager", "chat"}};
+      incident_row{"slow-start", "slow-start/1700000000", 1700000000.5, 2, {"pager", "chat"}, {}};
   s->commit(next);
   EXPECT_EQ(s->incidents(), std::vector<incident_row>{*next.incident});
   next.incident.reset();  // neither row nor clear: untouched
@@ -381,7 +382,7 @@ TEST_F(StateStore, ADatabaseFromANewerQoewatchIsRefused) {
 TEST_F(StateStore, ReopeningACurrentDatabaseKeepsItsVersionAndData) {
   store::open(dir())->commit(full_commit());
   auto s = store::open(dir());
-  EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "3");
   EXPECT_EQ(s->outbox().size(), 2u);
   EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
 }
@@ -411,13 +412,13 @@ INSERT INTO outbox(id, sink, rule, body, created_at) VALUES('msg_a', 'pager', 's
 PRAGMA user_version = 1;
 )sql");
   auto s = store::open(dir());
-  EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "3");
   EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
   // The old expiry stands in for the end time: later than the real one, so kept longer.
   EXPECT_EQ(s->notified(), (std::vector<notified_row>{{"slow-start", "s1", 1700000900}}));
   EXPECT_EQ(
       s->incidents(),
-      (std::vector<incident_row>{{"slow-start", "slow-start/1700000000", 1700000000.5, 0, {}}}));
+      (std::vector<incident_row>{{"slow-start", "slow-start/1700000000", 1700000000.5, 0, {}, {}}}));
   ASSERT_EQ(s->outbox().size(), 1u);
   EXPECT_EQ(s->outbox()[0].sink_type, "") << "unknown: written before types were recorded";
   s->forget_notified({}, 1700000901);
@@ -462,4 +463,41 @@ TEST_F(StateStore, AStateDirThatIsAFileIsReportedWithItsPath) {
         << e.what();
     EXPECT_TRUE(std::string(e.what()).starts_with(db_file_.string() + ": ")) << e.what();
   }
+}
+
+TEST_F(StateStore, PopulationGroupsAreReplacedAsAWholeAndSurviveReopening) {
+  auto s = store::open(dir());
+  EXPECT_TRUE(s->group_incidents().empty());
+  poll_commit c;
+  c.rule = "cdn_rebuffering";
+  c.checkpoint = 1700000060;
+  // A dimension value may hold anything: commas, quotes, '=' and non-ASCII text.
+  c.groups = std::vector<incident_row>{
+      {"cdn_rebuffering", "cdn_rebuffering/cdn=edgeB/1700000000", 1700000000.5, 0, {"pager"},
+       {{"cdn", "edgeB"}, {"platform", "Android"}}},
+      {"cdn_rebuffering", "cdn_rebuffering/cdn=a,b/1700000001", 1700000001, 1, {"pager"},
+       {{"cdn", "a,b \"q\" =\u00e9"}, {"platform", ""}}}};
+  s->commit(c);
+  s.reset();
+  s = store::open(dir());
+  std::vector<incident_row> back = s->group_incidents();
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_TRUE(std::find(back.begin(), back.end(), (*c.groups)[0]) != back.end());
+  EXPECT_TRUE(std::find(back.begin(), back.end(), (*c.groups)[1]) != back.end());
+  EXPECT_TRUE(s->incidents().empty()) << "groups are not the rule's own incident";
+
+  // A commit without groups leaves them; one with a list replaces them all.
+  poll_commit keep;
+  keep.rule = "cdn_rebuffering";
+  keep.checkpoint = 1700000120;
+  s->commit(keep);
+  EXPECT_EQ(s->group_incidents().size(), 2u);
+  poll_commit one = keep;
+  one.groups = std::vector<incident_row>{(*c.groups)[1]};
+  s->commit(one);
+  EXPECT_EQ(s->group_incidents(), *one.groups);
+  poll_commit none = keep;
+  none.groups = std::vector<incident_row>{};
+  s->commit(none);
+  EXPECT_TRUE(s->group_incidents().empty());
 }

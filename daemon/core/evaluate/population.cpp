@@ -1,0 +1,256 @@
+#include "evaluate/population.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+
+namespace qoewatch::evaluate {
+
+std::string group_label(const config::rule_config& rule, const std::vector<std::string>& values) {
+  std::string out;
+  for (std::size_t i = 0; i < rule.group_by.size() && i < values.size(); ++i) {
+    if (i) out += ',';
+    out += rule.group_by[i];
+    out += '=';
+    out += values[i];
+  }
+  return out;
+}
+
+double nearest_rank(const std::vector<double>& sorted, int p) {
+  // In whole numbers: ceil(p / 100 * n) computed in floating point is one too high when the
+  // product comes out a hair above a whole number.
+  const std::size_t n = sorted.size();
+  const std::size_t rank = (static_cast<std::size_t>(p) * n + 99) / 100;
+  return sorted[std::max<std::size_t>(rank, 1) - 1];
+}
+
+population_accumulator::population_accumulator(const config::rule_config& rule)
+    : rule_(rule), schema_(fetch::schema_for(rule)) {
+  auto field_index = [this](const std::string& name) {
+    return static_cast<std::size_t>(
+        std::find(schema_.fields.begin(), schema_.fields.end(), name) - schema_.fields.begin());
+  };
+  for (const std::string& d : rule.group_by) dimension_fields_.push_back(field_index(d));
+  std::vector<std::string> names;  // of metrics_
+  for (const rules::aggregate& a : rule.aggregates) {
+    auto it = std::find(names.begin(), names.end(), a.metric);
+    if (it == names.end()) {
+      names.push_back(a.metric);
+      auto m = std::find(schema_.metrics.begin(), schema_.metrics.end(), a.metric);
+      metrics_.push_back(m != schema_.metrics.end()
+                             ? metric_source{false, static_cast<std::size_t>(
+                                                        m - schema_.metrics.begin())}
+                             : metric_source{true, field_index(a.metric)});
+      needs_values_.push_back(false);
+      it = names.end() - 1;
+    }
+    const auto slot = static_cast<std::size_t>(it - names.begin());
+    aggregate_metric_.push_back(slot);
+    if (rules::percentile(a.fn) > 0) needs_values_[slot] = true;
+  }
+  if (rule.has_qoefilter()) condition_ = compile(rule.condition, schema_.metrics);
+}
+
+population_accumulator::node population_accumulator::compile(
+    const rules::expr& e, const std::vector<std::string>& metrics) {
+  node n;
+  n.k = e.k;
+  if (e.k == rules::expr::kind::compare) {
+    n.metric = static_cast<std::size_t>(std::find(metrics.begin(), metrics.end(), e.cmp.metric) -
+                                        metrics.begin());
+    n.op = e.cmp.op;
+    n.value = e.cmp.value;
+  }
+  for (const rules::expr& c : e.children) n.children.push_back(compile(c, metrics));
+  return n;
+}
+
+bool population_accumulator::holds(const node& n, const std::vector<double>& values) {
+  switch (n.k) {
+    case rules::expr::kind::compare:
+      return n.metric < values.size() && rules::compare(values[n.metric], n.op, n.value);
+    case rules::expr::kind::not_:
+      return !holds(n.children.front(), values);
+    case rules::expr::kind::and_:
+      return std::all_of(n.children.begin(), n.children.end(),
+                         [&](const node& c) { return holds(c, values); });
+    case rules::expr::kind::or_:
+      return std::any_of(n.children.begin(), n.children.end(),
+                         [&](const node& c) { return holds(c, values); });
+  }
+  return false;
+}
+
+void population_accumulator::add(const fetch::page& p) {
+  for (const fetch::session_row& row : p.rows) stage(row);
+  fold_page();
+  rows_fetched_ += p.rows_in_page;
+  for (std::size_t i = 0; i < skipped_.size(); ++i) skipped_[i] += p.skipped[i];
+}
+
+fetch::scan_result population_accumulator::add_body(std::string_view body) {
+  fetch::scan_result r = fetch::scan_page(
+      body, schema_, [this](const fetch::session_row& row) { stage(row); },
+      [this] { drop_page(); });
+  if (!r) {
+    drop_page();
+    return r;
+  }
+  fold_page();
+  rows_fetched_ += r.value->rows_in_page;
+  for (std::size_t i = 0; i < skipped_.size(); ++i) skipped_[i] += r.value->skipped[i];
+  return r;
+}
+
+std::uint32_t population_accumulator::group_of(const fetch::session_row& row) {
+  key_.clear();
+  for (std::size_t f : dimension_fields_) {
+    const std::string& v = row.fields[f];
+    key_ += v.empty() ? unknown_value : std::string_view(v);
+    key_ += '\x1f';  // no dimension value holds it in practice; the key is never shown
+  }
+  if (auto it = group_index_.find(key_); it != group_index_.end()) return it->second;
+  const auto index = static_cast<std::uint32_t>(groups_.size());
+  group_acc g;
+  for (std::size_t f : dimension_fields_)
+    g.values.push_back(row.fields[f].empty() ? std::string(unknown_value) : row.fields[f]);
+  g.metrics.resize(metrics_.size());
+  groups_.push_back(std::move(g));
+  staged_offending_.push_back(0);
+  group_index_.emplace(key_, index);
+  return index;
+}
+
+void population_accumulator::stage(const fetch::session_row& row) {
+  staged_row s;
+  s.hash = std::hash<std::string_view>{}(row.sessionid);
+  s.hash += s.hash == 0;  // 0 marks an empty slot
+  s.group = group_of(row);
+  s.offending = condition_ && holds(*condition_, row.metrics);
+  for (const metric_source& m : metrics_) {
+    double v = std::numeric_limits<double>::quiet_NaN();
+    if (!m.in_fields)
+      v = row.metrics[m.index];
+    else if (std::optional<double> n = fetch::to_number(row.fields[m.index]))
+      v = *n;
+    staged_values_.push_back(v);
+  }
+  const auto evidence = static_cast<std::size_t>(std::max(rule_.evidence, 0));
+  if (s.offending &&
+      groups_[s.group].evidence.size() + staged_offending_[s.group] < evidence) {
+    ++staged_offending_[s.group];
+    staged_evidence_.push_back(row);
+    s.evidence = static_cast<std::uint32_t>(staged_evidence_.size());
+  }
+  staged_.push_back(s);
+}
+
+void population_accumulator::drop_page() {
+  staged_.clear();
+  staged_values_.clear();
+  staged_evidence_.clear();
+  std::fill(staged_offending_.begin(), staged_offending_.end(), 0);
+}
+
+void population_accumulator::fold_page() {
+  const std::size_t width = metrics_.size();
+  const auto evidence = static_cast<std::size_t>(std::max(rule_.evidence, 0));
+  for (std::size_t i = 0; i < staged_.size(); ++i) {
+    const staged_row& s = staged_[i];
+    if (!first_sighting(s.hash)) continue;
+    ++sessions_;
+    group_acc& g = groups_[s.group];
+    ++g.sessions;
+    if (s.offending) ++g.offending;
+    for (std::size_t m = 0; m < width; ++m) {
+      const double v = staged_values_[i * width + m];
+      if (std::isnan(v)) continue;
+      metric_acc& a = g.metrics[m];
+      a.min = a.count == 0 ? v : std::min(a.min, v);
+      a.max = a.count == 0 ? v : std::max(a.max, v);
+      a.sum += v;
+      ++a.count;
+      if (needs_values_[m]) a.values.push_back(v);
+    }
+    if (s.evidence && g.evidence.size() < evidence)
+      g.evidence.push_back(std::move(staged_evidence_[s.evidence - 1]));
+  }
+  drop_page();
+}
+
+bool population_accumulator::first_sighting(std::uint64_t hash) {
+  if ((seen_count_ + 1) * 2 > seen_.size()) {
+    std::vector<std::uint64_t> old = std::move(seen_);
+    seen_.assign(std::max<std::size_t>(1024, old.size() * 2), 0);
+    const std::size_t mask = seen_.size() - 1;
+    for (std::uint64_t h : old) {
+      if (h == 0) continue;
+      std::size_t i = h & mask;
+      while (seen_[i] != 0) i = (i + 1) & mask;
+      seen_[i] = h;
+    }
+  }
+  const std::size_t mask = seen_.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    if (seen_[i] == hash) return false;
+    if (seen_[i] == 0) {
+      seen_[i] = hash;
+      ++seen_count_;
+      return true;
+    }
+  }
+}
+
+window_figures population_accumulator::finish() {
+  window_figures w;
+  w.schema = schema_;
+  w.rows_fetched = rows_fetched_;
+  w.sessions = sessions_;
+  w.skipped = skipped_;
+  seen_ = {};  // the largest part, no longer needed
+  for (group_acc& g : groups_) {
+    group_figures f;
+    f.values = std::move(g.values);
+    f.sessions = g.sessions;
+    f.offending = g.offending;
+    f.ratio = g.sessions ? static_cast<double>(g.offending) / static_cast<double>(g.sessions) : 0;
+    for (metric_acc& m : g.metrics)
+      if (!m.values.empty()) std::sort(m.values.begin(), m.values.end());
+    for (std::size_t i = 0; i < rule_.aggregates.size(); ++i) {
+      const metric_acc& m = g.metrics[aggregate_metric_[i]];
+      if (m.count == 0) {
+        f.aggregates.emplace_back();
+        continue;
+      }
+      const rules::aggregate_fn fn = rule_.aggregates[i].fn;
+      switch (fn) {
+        case rules::aggregate_fn::avg:
+          f.aggregates.emplace_back(m.sum / static_cast<double>(m.count));
+          break;
+        case rules::aggregate_fn::min:
+          f.aggregates.emplace_back(m.min);
+          break;
+        case rules::aggregate_fn::max:
+          f.aggregates.emplace_back(m.max);
+          break;
+        case rules::aggregate_fn::sum:
+          f.aggregates.emplace_back(m.sum);
+          break;
+        default:
+          f.aggregates.emplace_back(nearest_rank(m.values, rules::percentile(fn)));
+      }
+    }
+    f.evidence = std::move(g.evidence);
+    g.metrics.clear();
+    if (f.sessions > 0) w.groups.push_back(std::move(f));
+  }
+  groups_.clear();
+  std::sort(w.groups.begin(), w.groups.end(), [](const group_figures& a, const group_figures& b) {
+    return a.sessions != b.sessions ? a.sessions > b.sessions : a.values < b.values;
+  });
+  return w;
+}
+
+}  // namespace qoewatch::evaluate

@@ -1,0 +1,139 @@
+// Judging one poll of a population rule: every usable row of the window is folded, as the
+// pages are parsed, into the accumulator of its group (the values of the rule's group_by
+// fields). Only counts, sums and extremes are kept, the metric values a percentile needs
+// (8 bytes a session), and the first `evidence` offending rows of each group; no row is kept
+// otherwise. finish() turns the accumulators into each group's figures. Pure code.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.hpp"
+#include "fetch/page.hpp"
+
+namespace qoewatch::evaluate {
+
+/// The value a group takes for a session without the dimension, or with an empty one.
+inline constexpr std::string_view unknown_value = "unknown";
+
+/// One group's figures in one window.
+struct group_figures {
+  std::vector<std::string> values;  // aligned with rule.group_by
+  std::size_t sessions = 0;         // rows judged
+  std::size_t offending = 0;        // rows matching the qoefilter
+  double ratio = 0;                 // offending / sessions
+  // Aligned with rule.aggregates; std::nullopt when no session of the group carries the metric.
+  std::vector<std::optional<double>> aggregates;
+  std::vector<fetch::session_row> evidence;  // the first rule.evidence offending, as they came
+  bool operator==(const group_figures&) const = default;
+};
+
+/// What a population poll found in its window.
+struct window_figures {
+  fetch::row_schema schema;
+  std::size_t rows_fetched = 0;
+  std::size_t sessions = 0;  // rows judged, each session once
+  std::array<std::size_t, fetch::skip_reason_count> skipped{};
+  std::vector<group_figures> groups;  // most sessions first, then by values
+};
+
+/// `group=value` pairs joined by ',' in group_by order ("cdn=edgeB,platform=Android"): the
+/// metrics' `group` label and what messages call the group; "" without group_by.
+std::string group_label(const config::rule_config& rule, const std::vector<std::string>& values);
+
+/// Nearest-rank percentile `p` (1-100) of sorted `values`: the smallest value with at least
+/// p % of the values at or below it. `values` must not be empty.
+double nearest_rank(const std::vector<double>& sorted, int p);
+
+class population_accumulator {
+ public:
+  explicit population_accumulator(const config::rule_config& rule);
+
+  /// Folds every usable row of `p`. A session seen before in the same poll counts once.
+  void add(const fetch::page& p);
+
+  /// The same for a response body as it is parsed (fetch::scan_page). An unusable body is
+  /// the error and changes nothing.
+  fetch::scan_result add_body(std::string_view body);
+
+  /// The groups' figures; the accumulator is spent.
+  window_figures finish();
+
+ private:
+  struct metric_source {  // where a row holds an aggregated metric
+    bool in_fields = false;
+    std::size_t index = 0;
+  };
+  struct metric_acc {
+    std::size_t count = 0;
+    double sum = 0, min = 0, max = 0;
+    std::vector<double> values;  // only for a metric a percentile reads
+  };
+  struct group_acc {
+    std::vector<std::string> values;
+    std::size_t sessions = 0, offending = 0;
+    std::vector<metric_acc> metrics;  // aligned with metrics_
+    std::vector<fetch::session_row> evidence;
+  };
+  // A row of the page in hand, folded once the page is known to be usable.
+  struct staged_row {
+    std::uint64_t hash = 0;
+    std::uint32_t group = 0;
+    bool offending = false;
+    std::uint32_t evidence = 0;  // index + 1 in staged_evidence_; 0: none
+  };
+
+  void stage(const fetch::session_row& row);
+  void fold_page();
+  void drop_page();
+  std::uint32_t group_of(const fetch::session_row& row);
+  bool first_sighting(std::uint64_t hash);
+
+  const config::rule_config& rule_;
+  fetch::row_schema schema_;
+  std::vector<std::size_t> dimension_fields_;  // group_by, as indices into schema_.fields
+  std::vector<metric_source> metrics_;         // distinct metrics the aggregates read
+  std::vector<bool> needs_values_;             // aligned with metrics_: a percentile reads it
+  std::vector<std::size_t> aggregate_metric_;  // aligned with rule.aggregates: into metrics_
+  struct node {  // the qoefilter with metrics resolved to their place in a row
+    rules::expr::kind k = rules::expr::kind::compare;
+    std::size_t metric = 0;
+    rules::cmp_op op = rules::cmp_op::gt;
+    double value = 0;
+    std::vector<node> children;
+  };
+  std::optional<node> condition_;
+  static node compile(const rules::expr& e, const std::vector<std::string>& metrics);
+  static bool holds(const node& n, const std::vector<double>& values);
+
+  std::vector<group_acc> groups_;
+  struct text_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::uint32_t, text_hash, std::equal_to<>> group_index_;
+  std::string key_;  // the group key of the row in hand, reused
+
+  // The page in hand.
+  std::vector<staged_row> staged_;
+  std::vector<double> staged_values_;  // metrics_.size() per staged row; NaN: not carried
+  std::vector<fetch::session_row> staged_evidence_;
+  std::vector<std::size_t> staged_offending_;  // per group: offending rows staged this page
+
+  // Sessions seen in this poll, by a 64-bit hash of their id: open addressing, at most half
+  // full, 0 marks an empty slot. Two ids of one window colliding (about 1 in 10^7 at a
+  // million sessions) would count one session less.
+  std::vector<std::uint64_t> seen_;
+  std::size_t seen_count_ = 0;
+
+  std::size_t rows_fetched_ = 0;
+  std::size_t sessions_ = 0;
+  std::array<std::size_t, fetch::skip_reason_count> skipped_{};
+};
+
+}  // namespace qoewatch::evaluate

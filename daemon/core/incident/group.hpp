@@ -1,0 +1,49 @@
+// A population rule's groups: each is pending while `when` holds for fewer than `for` polls
+// in a row, fires when it has held that long, and resolves after `resolve_after` quiet polls
+// in a row (resolve_when holds; by default `when` does not). A group absent from the window,
+// or with fewer than min_sample sessions, is quiet. A failed poll neither fires nor resolves.
+// Pure code: the states are values the caller keeps (and persists).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "incident/incident.hpp"
+
+namespace qoewatch::incident {
+
+/// One group that is pending or firing (a group that is neither has no state).
+struct group_state {
+  int pending = 0;        // polls in a row `when` held, while not firing
+  bool firing = false;
+  std::string key;        // while firing: "<rule>/<group>/<started_at>"
+  double started_at = 0;  // epoch seconds of the poll that fired it
+  int polls_below = 0;    // quiet polls in a row while firing
+  bool operator==(const group_state&) const = default;
+};
+
+/// The groups of a rule that are pending or firing, by their dimension values.
+using group_states = std::map<std::vector<std::string>, group_state>;
+
+/// What one successful poll says of a group.
+struct group_verdict {
+  bool holds = false;  // `when` holds (and the group has min_sample sessions)
+  bool quiet = true;   // the group may resolve: resolve_when holds, or it is absent or small
+};
+
+struct group_step_result {
+  group_state next;  // firing == false and pending == 0: the group needs no state any more
+  transition change = transition::none;
+};
+
+/// The incident key of a group of `rule` whose incident fired at `started_at`; the rule's own
+/// key_for when the rule has no group_by.
+std::string group_key_for(std::string_view rule, std::string_view group, double started_at);
+
+/// Folds one successful poll's verdict on one group at `now`; `label` names the group.
+group_step_result step_group(const config::rule_config& rule, const group_state& current,
+                             group_verdict verdict, std::string_view label, double now);
+
+}  // namespace qoewatch::incident
