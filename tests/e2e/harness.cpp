@@ -34,7 +34,8 @@ std::string quoted(const std::string& s) {
 }  // namespace
 
 std::string rule_spec::yaml() const {
-  std::string out = "  - name: " + name + "\n    qoefilter: " + quoted(qoefilter) + "\n";
+  std::string out = "  - name: " + name + "\n";
+  if (!qoefilter.empty()) out += "    qoefilter: " + quoted(qoefilter) + "\n";
   if (!interval.empty()) out += "    interval: " + interval + "\n";
   if (!window.empty()) out += "    window: " + window + "\n";
   if (!delay.empty()) out += "    delay: " + delay + "\n";

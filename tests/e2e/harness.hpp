@@ -25,6 +25,7 @@ namespace qoewatch::e2e {
 // --- the config ------------------------------------------------------------------------------
 
 /// One rule of a test config: rule_spec("slow", "latency > 5").window_of("30s").with("...").
+/// An empty qoefilter writes none (a population rule may judge aggregates only).
 struct rule_spec {
   rule_spec(std::string rule_name, std::string filter)
       : name(std::move(rule_name)), qoefilter(std::move(filter)) {}
