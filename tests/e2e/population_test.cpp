@@ -289,3 +289,47 @@ receivers:
   daemon.signal(SIGTERM);
   EXPECT_EQ(daemon.wait(15s), 0);
 }
+
+TEST_F(Population, AnEditedThresholdResolvesWhatFiredAndJudgesAfresh) {
+  sim s({"--rate", "0"});
+  std::string received = (dir_.path / "received.jsonl").string();
+  receiver hook(received);
+  config_builder c;
+  c.smartsight(s.port);
+  c.rule(rule("120s", 1));
+  c.sink(webhook(hook.port));
+  const std::string cfg = c.write(dir_);
+  add_sessions(s, sessions_of("b", "edgeB", 5, 5, wall_now() - 1));
+  qoewatchd daemon(cfg, {{"QW_KEY", s.key}});
+  ASSERT_TRUE(eventually([&] { return !group_notifications(received, "firing").empty(); }, 20s))
+      << daemon.log();
+  auto key_of = [](const json::object& n) {
+    return std::string(n.at("alerts").at(0).at("labels").at("incident").as_string());
+  };
+  const std::string first = key_of(group_notifications(received, "firing").front());
+  ASSERT_TRUE(wait_for_more_polls(daemon.port(), rule_name, 2, 20s));
+
+  // A stricter threshold that still holds: the old incident resolves, a new one fires.
+  config_builder stricter = c;
+  stricter.rules.front().more[1] = "when: \"ratio > 50% AND sessions >= 4\"";
+  stricter.write(dir_);
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return group_notifications(received, "firing").size() == 2; }, 20s))
+      << daemon.log();
+  std::vector<json::object> resolved = group_notifications(received, "resolved");
+  ASSERT_EQ(resolved.size(), 1u);
+  EXPECT_EQ(key_of(resolved.front()), first);
+  EXPECT_NE(key_of(group_notifications(received, "firing").back()), first);
+
+  // Labels only: the incident carries over, nothing is notified.
+  config_builder relabelled = stricter;
+  relabelled.rules.front().more.back() = "labels: {team: video}";
+  relabelled.write(dir_);
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(wait_for_log(daemon, "reloaded:", 20s, 2)) << daemon.log();
+  ASSERT_TRUE(wait_for_more_polls(daemon.port(), rule_name, 3, 20s));
+  EXPECT_EQ(group_notifications(received, "firing").size(), 2u);
+  EXPECT_EQ(group_notifications(received, "resolved").size(), 1u);
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(15s), 0);
+}

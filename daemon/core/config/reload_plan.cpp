@@ -37,6 +37,14 @@ bool same_settings(const sink_config& a, const sink_config& b) {
   return same_ignoring_where(a, b);
 }
 
+bool judged_alike(const rule_config& a, const rule_config& b) {
+  if (a.population() != b.population()) return false;
+  if (!a.population()) return true;
+  return a.group_by == b.group_by && a.filter_text == b.filter_text &&
+         a.qoefilter_text == b.qoefilter_text && a.when_text == b.when_text &&
+         a.resolve_when_text == b.resolve_when_text && a.min_sample == b.min_sample;
+}
+
 reload_plan plan_reload(const daemon_config* running, const secrets& running_secrets,
                         const daemon_config& next, const secrets& next_secrets) {
   reload_plan plan;
@@ -49,8 +57,10 @@ reload_plan plan_reload(const daemon_config* running, const secrets& running_sec
     const rule_config* after = named(next.rules, r.name);
     if (!after)
       plan.removed.push_back(r.name);
-    else if (plan.new_source || !same_settings(*after, r))
+    else if (plan.new_source || !same_settings(*after, r)) {
       plan.restart.push_back(r.name);
+      if (!judged_alike(r, *after)) plan.resolve.push_back(r.name);
+    }
   }
   // Resolved in name order, as they always were.
   std::sort(plan.removed.begin(), plan.removed.end());

@@ -27,6 +27,9 @@ struct reload_plan {
   bool new_source = false;           // SmartSight settings or its API key changed
   std::vector<std::string> removed;  // running rules the new config drops, by name
   std::vector<std::string> restart;  // running rules whose task is replaced
+  // Of `restart`, the rules whose incidents no longer mean the same (see judged_alike): what
+  // fires is resolved before the new task starts afresh.
+  std::vector<std::string> resolve;
   std::vector<std::string> start;    // rules that get a new task, in config order
   // Of `start`, the rules not running now: what they remember (notified sessions, a firing
   // incident) is read back from the state database.
@@ -40,6 +43,12 @@ struct reload_plan {
 /// with `next_secrets`.
 reload_plan plan_reload(const daemon_config* running, const secrets& running_secrets,
                         const daemon_config& next, const secrets& next_secrets);
+
+/// Whether two versions of a rule judge alike, so that its incidents carry over an edit: the
+/// same kind of rule and, for a population rule, the same groups (group_by) judged by the same
+/// conditions (filter, qoefilter, when, resolve_when, min_sample). Timing, labels, sinks and
+/// the like change how an incident is told, not whether it holds.
+bool judged_alike(const rule_config& a, const rule_config& b);
 
 /// The same settings, wherever in the files they were written.
 bool same_settings(const rule_config& a, const rule_config& b);

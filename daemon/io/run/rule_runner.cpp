@@ -147,7 +147,7 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
   void resolve(rule_task& t) {
     if (!firing(t.state)) return;
     if (t.state.incident.firing)
-      spdlog::warn("rule {} was removed from the config while incident {} fired: resolving it",
+      spdlog::warn("rule {} was removed or changed kind while incident {} fired: resolving it",
                    t.rule.name, t.state.incident.key);
     for (const auto& [values, g] : t.state.groups)
       if (g.firing)
@@ -434,13 +434,8 @@ void rule_runner::apply(const config::reload_plan& plan, rule_world world,
       if (it == r.tasks.end()) continue;
       if (gone == &plan.restart) {
         rule_task& old = *it->second;
-        const config::rule_config* edited = config::named(cfg.rules, name);
-        // Incidents go on only while they mean the same thing: an edit that turns a
-        // per-session rule into a population rule (or back), or changes group_by, resolves
-        // what fired now.
-        const bool same_kind =
-            old.rule.population() == edited->population() && edited->group_by == old.rule.group_by;
-        if (!same_kind) {
+        if (std::find(plan.resolve.begin(), plan.resolve.end(), name) != plan.resolve.end()) {
+          // Edited so that what fired no longer means the same: resolved now.
           r.resolve(old);
           old.state.incident = {};
           old.state.groups.clear();

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <ostream>
 
 using namespace qoewatch;
@@ -116,4 +117,40 @@ TEST(ReloadPlan, ListenAndStateDirWaitForARestart) {
   EXPECT_EQ(plan.warnings,
             (names{"listen changed to 127.0.0.1:1; it takes effect at the next restart",
                    "state_dir changed to /x; it takes effect at the next restart"}));
+}
+
+TEST(ReloadPlan, AnEditThatChangesWhatIsJudgedResolvesWhatFired) {
+  const std::string pop =
+      "  - {name: p, qoefilter: cirrbufferingratio > 2, group_by: [cdn], when: \"ratio > 10%\"";
+  auto running = load(sinks + "rules:\n" + pop + "}\n  - {name: s, qoefilter: latency > 5}\n");
+  struct edit {
+    std::string rules;
+    names resolve;
+  };
+  const std::vector<edit> edits = {
+      // How an incident is told or when polls run: its groups carry over.
+      {pop + ", severity: critical, interval: 30s, for: 3, evidence: 2}\n"
+             "  - {name: s, qoefilter: latency > 5, labels: {team: x}}\n",
+       {}},
+      // What holds: the threshold, the groups, the sample guard, the rows, the kind.
+      {"  - {name: p, qoefilter: cirrbufferingratio > 2, group_by: [cdn], when: \"ratio > 20%\"}\n"
+       "  - {name: s, qoefilter: latency > 6}\n",
+       {"p"}},
+      {"  - {name: p, qoefilter: cirrbufferingratio > 2, group_by: [cdn, platform], "
+       "when: \"ratio > 10%\"}\n  - {name: s, qoefilter: latency > 5}\n",
+       {"p"}},
+      {pop + ", min_sample: 50}\n  - {name: s, qoefilter: latency > 5}\n", {"p"}},
+      {pop + ", resolve_when: \"ratio < 5%\"}\n  - {name: s, qoefilter: latency > 5}\n", {"p"}},
+      {pop + ", filter: \"[cdn=edgeB]\"}\n  - {name: s, qoefilter: latency > 5}\n", {"p"}},
+      {"  - {name: p, qoefilter: cirrbufferingratio > 2}\n"
+       "  - {name: s, qoefilter: latency > 5, when: \"p95(latency) > 4\"}\n",
+       {"p", "s"}},
+  };
+  for (const edit& e : edits) {
+    auto next = load(sinks + "rules:\n" + e.rules);
+    auto plan = config::plan_reload(&running, {}, next, {});
+    EXPECT_EQ(plan.resolve, e.resolve) << e.rules;
+    for (const std::string& r : plan.resolve)
+      EXPECT_NE(std::find(plan.restart.begin(), plan.restart.end(), r), plan.restart.end());
+  }
 }
