@@ -333,3 +333,64 @@ TEST_F(Population, AnEditedThresholdResolvesWhatFiredAndJudgesAfresh) {
   daemon.signal(SIGTERM);
   EXPECT_EQ(daemon.wait(15s), 0);
 }
+
+TEST_F(Population, PagerDutyAndSlackGetOneEventPerGroupChange) {
+  sim s({"--rate", "0"});
+  std::string pd_requests = (dir_.path / "pd.jsonl").string();
+  receiver_options pd_opts;
+  pd_opts.requests = pd_requests;
+  receiver pd((dir_.path / "pd-accepted.jsonl").string(), pd_opts);
+  std::string chat_requests = (dir_.path / "chat.jsonl").string();
+  receiver_options chat_opts;
+  chat_opts.requests = chat_requests;
+  receiver chat((dir_.path / "chat-accepted.jsonl").string(), chat_opts);
+  dir_.write("pd.key", "R0UTING0KEY0population\n");
+  dir_.write("chat.url", "http://127.0.0.1:" + chat.port + "/services/T0/B0/X0\n");
+  config_builder c;
+  c.smartsight(s.port);
+  c.rule(rule("8s", 1));
+  c.sink(sink_spec("pd", "pagerduty")
+             .with("url: http://127.0.0.1:" + pd.port + "/v2/enqueue")
+             .with("routing_key_file: pd.key"));
+  c.sink(sink_spec("chat", "slack").with("url_file: chat.url"));
+  std::vector<std::string> sessions = sessions_of("b", "edgeB", 4, 4, wall_now() - 1);
+  for (const std::string& row : sessions_of("c", "edgeC", 5, 2, wall_now() - 1))
+    sessions.push_back(row);
+  add_sessions(s, sessions);
+  qoewatchd daemon(c.write(dir_), {{"QW_KEY", s.key}});
+
+  auto bodies = [](const std::string& file) {
+    std::vector<json::object> out;
+    for (json::value& r : json_lines(file))
+      if (r.at("status").to_number<int>() / 100 == 2) out.push_back(r.at("body").as_object());
+    return out;
+  };
+  // Two groups fire and resolve (the sessions leave the 8 s window): 4 events each way.
+  ASSERT_TRUE(eventually([&] { return bodies(pd_requests).size() >= 4; }, 40s)) << daemon.log();
+  ASSERT_TRUE(eventually([&] { return bodies(chat_requests).size() >= 4; }, 40s)) << daemon.log();
+  std::map<std::string, std::vector<std::string>> by_key;  // dedup_key: actions
+  for (const json::object& e : bodies(pd_requests)) {
+    by_key[std::string(e.at("dedup_key").as_string())].emplace_back(
+        e.at("event_action").as_string());
+    if (e.at("event_action") == "trigger") {
+      const json::object& details = e.at("payload").at("custom_details").as_object();
+      EXPECT_TRUE(details.at("group").at("cdn") == "edgeB" ||
+                  details.at("group").at("cdn") == "edgeC");
+      EXPECT_EQ(details.at("aggregates").at("ratio").to_number<double>() > 0.2, true);
+    }
+  }
+  ASSERT_EQ(by_key.size(), 2u) << "one PagerDuty incident per group";
+  for (const auto& [key, actions] : by_key) {
+    EXPECT_EQ(actions, (std::vector<std::string>{"trigger", "resolve"})) << key;
+    EXPECT_TRUE(key.starts_with("cdn_rebuffering/cdn=edge")) << key;
+  }
+  std::string texts;
+  for (const json::object& m : bodies(chat_requests)) texts += std::string(m.at("text").as_string()) + "\n";
+  EXPECT_NE(texts.find("cdn=edgeB: 100 % of 4 sessions have cirrbufferingratio &gt; 2"),
+            std::string::npos)
+      << texts;
+  EXPECT_NE(texts.find("cdn=edgeC: 40 % of 5 sessions"), std::string::npos) << texts;
+  EXPECT_EQ(occurrences(texts, "Resolved: cdn_rebuffering: cdn=edge"), 2u) << texts;
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(15s), 0);
+}

@@ -261,8 +261,11 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
                                  : std::string{});
     const auto level = parts.db ? spdlog::level::debug : spdlog::level::info;
     for (const evaluate::poll_facts::group& g : f.exported) {
-      std::string figures = fmt::format("{} sessions, {} offending, ratio {}", g.info.sessions,
-                                        g.info.offending, rules::format_number(g.info.ratio));
+      std::string figures =
+          rule.has_qoefilter()
+              ? fmt::format("{} sessions, {} offending, ratio {}", g.info.sessions,
+                            g.info.offending, rules::format_number(g.info.ratio))
+              : fmt::format("{} sessions", g.info.sessions);
       for (const auto& [name, value] : g.info.aggregates)
         figures += fmt::format(", {}={}", name, value ? rules::format_number(*value) : "n/a");
       spdlog::log(level, "rule {}: group {}: {}{}", rule.name,
