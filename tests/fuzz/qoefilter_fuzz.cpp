@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "rules/aggregate.hpp"
 #include "rules/dimension_filter.hpp"
 #include "rules/expr.hpp"
 
@@ -47,6 +48,29 @@ void check_condition(std::string_view text) {
   (void)metrics_of(e);
 }
 
+// A population rule's when: operands name(metric), numbers with %, each operand's place in
+// the text, and what read_aggregate makes of it.
+void check_population(std::string_view text) {
+  using namespace qoewatch::rules;
+  parse_result r = parse(text, {.aggregates = true});
+  if (!r) {
+    if (r.error.column < 1 || r.error.column > text.size() + 1) fail("error column outside");
+    if (r.error.message.empty()) fail("error without a message");
+    return;
+  }
+  const std::vector<std::string_view> metrics = {"latency", "cirrbufferingratio"};
+  for (const operand_use& use : r.operands) {
+    if (use.column < 1 || use.column > text.size()) fail("operand column outside");
+    if (use.value_column <= use.column || use.value_column > text.size())
+      fail("number column outside");
+    aggregate_result a = read_aggregate(use.operand, metrics);
+    if (!a.value && a.error.empty()) fail("an operand refused without a message");
+    if (a.offset > use.operand.size()) fail("operand error offset outside");
+  }
+  parse_result again = parse(to_string(*r.value), {.aggregates = true});
+  if (!again || !(*again.value == *r.value)) fail("population: print then parse changed the tree");
+}
+
 void check_dimensions(std::string_view text) {
   using namespace qoewatch::rules;
   dimension_filter_result r = parse_dimension_filter(text);
@@ -64,6 +88,7 @@ void check_dimensions(std::string_view text) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   check_condition(text);
+  check_population(text);
   check_dimensions(text);
   return 0;
 }
