@@ -5,6 +5,8 @@
 #include <functional>
 #include <limits>
 
+#include "rules/expr.hpp"
+
 namespace qoewatch::evaluate {
 
 std::string group_label(const config::rule_config& rule, const std::vector<std::string>& values) {
@@ -32,17 +34,20 @@ population_accumulator::population_accumulator(const config::rule_config& rule)
     return static_cast<std::size_t>(
         std::find(schema_.fields.begin(), schema_.fields.end(), name) - schema_.fields.begin());
   };
-  for (const std::string& d : rule.group_by) dimension_fields_.push_back(field_index(d));
+  auto source_of = [&](const std::string& name) {
+    auto m = std::find(schema_.metrics.begin(), schema_.metrics.end(), name);
+    return m != schema_.metrics.end()
+               ? metric_source{false, static_cast<std::size_t>(m - schema_.metrics.begin())}
+               : metric_source{true, field_index(name)};
+  };
+  // A dimension the qoefilter also reads is a metric of the row (group_by: [errors]).
+  for (const std::string& d : rule.group_by) dimensions_.push_back(source_of(d));
   std::vector<std::string> names;  // of metrics_
   for (const rules::aggregate& a : rule.aggregates) {
     auto it = std::find(names.begin(), names.end(), a.metric);
     if (it == names.end()) {
       names.push_back(a.metric);
-      auto m = std::find(schema_.metrics.begin(), schema_.metrics.end(), a.metric);
-      metrics_.push_back(m != schema_.metrics.end()
-                             ? metric_source{false, static_cast<std::size_t>(
-                                                        m - schema_.metrics.begin())}
-                             : metric_source{true, field_index(a.metric)});
+      metrics_.push_back(source_of(a.metric));
       needs_values_.push_back(false);
       it = names.end() - 1;
     }
@@ -104,18 +109,30 @@ fetch::scan_result population_accumulator::add_body(std::string_view body) {
   return r;
 }
 
+const std::string& population_accumulator::dimension(const fetch::session_row& row,
+                                                     const metric_source& d) {
+  if (d.in_fields) return row.fields[d.index];
+  value_ = rules::format_number(row.metrics[d.index]);
+  return value_;
+}
+
 std::uint32_t population_accumulator::group_of(const fetch::session_row& row) {
   key_.clear();
-  for (std::size_t f : dimension_fields_) {
-    const std::string& v = row.fields[f];
-    key_ += v.empty() ? unknown_value : std::string_view(v);
-    key_ += '\x1f';  // no dimension value holds it in practice; the key is never shown
+  for (const metric_source& d : dimensions_) {
+    const std::string& v = dimension(row, d);
+    const std::string_view value = v.empty() ? unknown_value : std::string_view(v);
+    // Each value after its length: no text a value may hold can make two groups one key.
+    const auto size = static_cast<std::uint32_t>(value.size());
+    key_.append(reinterpret_cast<const char*>(&size), sizeof size);
+    key_ += value;
   }
   if (auto it = group_index_.find(key_); it != group_index_.end()) return it->second;
   const auto index = static_cast<std::uint32_t>(groups_.size());
   group_acc g;
-  for (std::size_t f : dimension_fields_)
-    g.values.push_back(row.fields[f].empty() ? std::string(unknown_value) : row.fields[f]);
+  for (const metric_source& d : dimensions_) {
+    const std::string& v = dimension(row, d);
+    g.values.push_back(v.empty() ? std::string(unknown_value) : v);
+  }
   g.metrics.resize(metrics_.size());
   groups_.push_back(std::move(g));
   staged_offending_.push_back(0);

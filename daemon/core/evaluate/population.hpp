@@ -96,7 +96,7 @@ class population_accumulator {
 
   const config::rule_config& rule_;
   fetch::row_schema schema_;
-  std::vector<std::size_t> dimension_fields_;  // group_by, as indices into schema_.fields
+  std::vector<metric_source> dimensions_;  // group_by: where a row holds each
   std::vector<metric_source> metrics_;         // distinct metrics the aggregates read
   std::vector<bool> needs_values_;             // aligned with metrics_: a percentile reads it
   std::vector<std::size_t> aggregate_metric_;  // aligned with rule.aggregates: into metrics_
@@ -117,7 +117,9 @@ class population_accumulator {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_map<std::string, std::uint32_t, text_hash, std::equal_to<>> group_index_;
-  std::string key_;  // the group key of the row in hand, reused
+  std::string key_;    // the group key of the row in hand, reused
+  std::string value_;  // a dimension's value in the row in hand, reused
+  const std::string& dimension(const fetch::session_row& row, const metric_source& d);
 
   // The page in hand.
   std::vector<staged_row> staged_;
