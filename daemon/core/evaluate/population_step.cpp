@@ -171,7 +171,13 @@ step_effects population_step(const config::rule_config& rule, const rule_state& 
       r = incident::step_group(rule, before, judge(rule, info), info.label, now);
     }
     if (r.next.firing || r.next.pending > 0) next_groups[info.values] = r.next;
-    if (r.next.firing) last_figures[info.values] = info;
+    if (r.next.firing) {
+      // A firing group absent from the window keeps the figures it last showed: the resolve
+      // and the Alertmanager refresh of a failed poll tell those, not an empty group.
+      auto last = current.last_figures.find(info.values);
+      last_figures[info.values] =
+          info.measured || last == current.last_figures.end() ? info : last->second;
+    }
     if (r.change == transition::none) {
       if (r.next.firing && polled) {
         // Alertmanager forgets alerts that are not re-sent: the firing group is, each poll.
