@@ -127,6 +127,9 @@ void population_accumulator::stage(const fetch::session_row& row) {
   staged_row s;
   s.hash = std::hash<std::string_view>{}(row.sessionid);
   s.hash += s.hash == 0;  // 0 marks an empty slot
+  // A repeat is turned away here, before it can take one of its group's evidence slots from
+  // a session that is new; a page that is dropped takes its sightings back (drop_page).
+  if (!first_sighting(s.hash)) return;
   s.group = group_of(row);
   s.offending = condition_ && holds(*condition_, row.metrics);
   for (const metric_source& m : metrics_) {
@@ -148,6 +151,11 @@ void population_accumulator::stage(const fetch::session_row& row) {
 }
 
 void population_accumulator::drop_page() {
+  for (const staged_row& s : staged_) forget(s.hash);
+  clear_page();
+}
+
+void population_accumulator::clear_page() {
   staged_.clear();
   staged_values_.clear();
   staged_evidence_.clear();
@@ -159,7 +167,6 @@ void population_accumulator::fold_page() {
   const auto evidence = static_cast<std::size_t>(std::max(rule_.evidence, 0));
   for (std::size_t i = 0; i < staged_.size(); ++i) {
     const staged_row& s = staged_[i];
-    if (!first_sighting(s.hash)) continue;
     ++sessions_;
     group_acc& g = groups_[s.group];
     ++g.sessions;
@@ -177,7 +184,7 @@ void population_accumulator::fold_page() {
     if (s.evidence && g.evidence.size() < evidence)
       g.evidence.push_back(std::move(staged_evidence_[s.evidence - 1]));
   }
-  drop_page();
+  clear_page();
 }
 
 bool population_accumulator::first_sighting(std::uint64_t hash) {
@@ -201,6 +208,26 @@ bool population_accumulator::first_sighting(std::uint64_t hash) {
       return true;
     }
   }
+}
+
+void population_accumulator::forget(std::uint64_t hash) {
+  const std::size_t mask = seen_.size() - 1;
+  std::size_t hole = hash & mask;
+  while (seen_[hole] != hash) {
+    if (seen_[hole] == 0) return;
+    hole = (hole + 1) & mask;
+  }
+  // Backward-shift deletion: a later entry of the probe run moves into the hole unless its
+  // home slot lies cyclically in (hole, its slot], so every entry stays reachable.
+  for (std::size_t j = (hole + 1) & mask; seen_[j] != 0; j = (j + 1) & mask) {
+    const std::size_t home = seen_[j] & mask;
+    const bool stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+    if (stays) continue;
+    seen_[hole] = seen_[j];
+    hole = j;
+  }
+  seen_[hole] = 0;
+  --seen_count_;
 }
 
 window_figures population_accumulator::finish() {

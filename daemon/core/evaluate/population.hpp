@@ -80,7 +80,9 @@ class population_accumulator {
     std::vector<metric_acc> metrics;  // aligned with metrics_
     std::vector<fetch::session_row> evidence;
   };
-  // A row of the page in hand, folded once the page is known to be usable.
+  // A row of the page in hand, folded once the page is known to be usable. Only a session's
+  // first sighting in the poll is staged: it is marked seen at once, and unmarked if the page
+  // is dropped.
   struct staged_row {
     std::uint64_t hash = 0;
     std::uint32_t group = 0;
@@ -90,9 +92,11 @@ class population_accumulator {
 
   void stage(const fetch::session_row& row);
   void fold_page();
-  void drop_page();
+  void drop_page();   // the page is unusable or restarts: its rows and sightings go
+  void clear_page();  // the staged rows are folded or dropped
   std::uint32_t group_of(const fetch::session_row& row);
-  bool first_sighting(std::uint64_t hash);
+  bool first_sighting(std::uint64_t hash);  // marks it seen
+  void forget(std::uint64_t hash);          // unmarks a hash first_sighting marked
 
   const config::rule_config& rule_;
   fetch::row_schema schema_;
