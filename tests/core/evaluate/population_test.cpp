@@ -460,3 +460,21 @@ TEST(GroupLabel, JoinsDimensionsInGroupByOrder) {
   EXPECT_EQ(evaluate::group_label(rule, {"edgeB", "Android"}), "cdn=edgeB,platform=Android");
   EXPECT_EQ(evaluate::group_label(rule, {"unknown", "iOS"}), "cdn=unknown,platform=iOS");
 }
+
+TEST(PopulationProperty, AGroupByFieldTheQoefilterAlsoReadsGroupsByItsValue) {
+  const config::rule_config rule = rule_from(R"(  - name: r
+    qoefilter: "errors > 0"
+    group_by: [errors]
+    when: "ratio > 10%"
+)");
+  evaluate::population_accumulator acc(rule);
+  ASSERT_TRUE(acc.add_body(R"({"response":[{"sessionid":"a","endtime":1,"errors":2},
+    {"sessionid":"b","endtime":1,"errors":"2"},{"sessionid":"c","endtime":1,"errors":0}]})"));
+  evaluate::window_figures w = acc.finish();
+  ASSERT_EQ(w.groups.size(), 2u);
+  EXPECT_EQ(w.groups[0].values, std::vector<std::string>{"2"});
+  EXPECT_EQ(w.groups[0].sessions, 2u);
+  EXPECT_EQ(w.groups[0].offending, 2u);
+  EXPECT_EQ(w.groups[1].values, std::vector<std::string>{"0"});
+  EXPECT_EQ(w.groups[1].offending, 0u);
+}
