@@ -111,8 +111,11 @@ incident::group_verdict judge(const config::rule_config& rule, const notify::gro
     return {false, true};
   auto lookup = [&g](std::string_view operand) { return value_of(g, operand); };
   const bool holds = rules::evaluate(rule.when, lookup).value_or(false);
+  // A group that meets `when` is never quiet, whatever resolve_when says (it may overlap
+  // when, or read an aggregate the group lacks): it would resolve and fire again next poll.
   const bool quiet =
-      rule.resolve_when ? rules::evaluate(*rule.resolve_when, lookup).value_or(true) : !holds;
+      !holds &&
+      (!rule.resolve_when || rules::evaluate(*rule.resolve_when, lookup).value_or(true));
   return {holds, quiet};
 }
 
