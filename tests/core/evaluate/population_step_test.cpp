@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "population_fixture.hpp"
 
 using namespace qoewatch;
@@ -342,4 +344,69 @@ TEST(PopulationStep, WithoutGroupByTheWholeWindowIsOneGroup) {
   EXPECT_EQ(b.at("qoewatch").at("group"), json::object{});
   EXPECT_TRUE(fx.commit.groups->at(0).group.empty());
   EXPECT_EQ(labels_of(fx.facts), std::vector<std::string>{""});
+}
+
+TEST(PopulationStep, JudgeReadsTheGroupsFiguresAndTheGuards) {
+  fixture f(R"(  - name: r
+    qoefilter: "cirrbufferingratio > 2"
+    group_by: [cdn]
+    when: "ratio > 10% AND p95(latency) > 4"
+    resolve_when: "ratio < 5% OR avg(watchtime) < 1"
+    min_sample: 50
+)");
+  auto info = [](std::size_t sessions, double ratio, std::optional<double> p95,
+                 std::optional<double> watchtime) {
+    notify::group_info g;
+    g.values = {"edgeB"};
+    g.measured = true;
+    g.sessions = sessions;
+    g.offending = static_cast<std::size_t>(ratio * static_cast<double>(sessions));
+    g.ratio = ratio;
+    g.aggregates = {{"p95(latency)", p95}, {"avg(watchtime)", watchtime}};
+    return g;
+  };
+  struct row {
+    notify::group_info g;
+    bool holds, quiet;
+  };
+  notify::group_info absent;
+  absent.values = {"edgeB"};
+  const row rows[] = {
+      {info(100, 0.2, 5, 10), true, false},
+      {info(100, 0.2, 3, 10), false, false},             // p95 too low: between
+      {info(100, 0.03, 5, 10), false, true},             // resolve_when holds
+      {info(100, 0.2, 5, 0.5), true, false},             // both hold: when wins, no flapping
+      {info(49, 1.0, 9, 10), false, true},               // under min_sample
+      {info(100, 0.2, std::nullopt, 10), false, false},  // no latency: cannot hold
+      {info(100, 0.2, 5, std::nullopt), true, false},    // resolve_when unjudgeable
+      {info(100, 0.03, 5, std::nullopt), false, true},   // ... and when does not hold
+      {absent, false, true},                             // not in the window
+  };
+  for (std::size_t i = 0; i < std::size(rows); ++i) {
+    incident::group_verdict v = evaluate::judge(f.rule, rows[i].g);
+    EXPECT_EQ(v.holds, rows[i].holds) << "row " << i;
+    EXPECT_EQ(v.quiet, rows[i].quiet) << "row " << i;
+  }
+}
+
+TEST(PopulationStep, AGroupThatStillMeetsWhenNeverResolvesWhateverResolveWhenSays) {
+  // No session carries watchtime: resolve_when cannot be judged, which counts as quiet; but
+  // the group is still over 10 %, and resolving it would only fire it again next poll.
+  fixture f(R"(  - name: r
+    qoefilter: "cirrbufferingratio > 2"
+    group_by: [cdn]
+    when: "ratio > 10%"
+    resolve_when: "ratio < 5% OR avg(watchtime) < 1"
+    resolve_after: 1
+    sinks: [hook]
+)");
+  ASSERT_EQ(f.poll({cdn("edgeB", 100, 31)}).group_changes.size(), 1u);
+  for (int i = 0; i < 3; ++i) {
+    auto fx = f.poll({cdn("edgeB", 100, 31)});
+    EXPECT_TRUE(fx.group_changes.empty()) << "poll " << i;
+    EXPECT_TRUE(fx.commit.outbox.empty()) << "poll " << i;
+  }
+  EXPECT_EQ(f.group({"edgeB"}).key, f.key_at(0, "cdn=edgeB"));
+  // Under 10 %: now the unjudgeable resolve_when lets it resolve.
+  EXPECT_EQ(f.poll({cdn("edgeB", 100, 7)}).group_changes.size(), 1u);
 }
