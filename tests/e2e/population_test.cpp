@@ -116,7 +116,7 @@ TEST_F(Population, EachGroupFiresOnceWithItsNumbersAndResolvesWhenItLeavesTheWin
   EXPECT_EQ(annotations.at("sessions"), "6");
   EXPECT_EQ(annotations.at("offending"), "4");
   EXPECT_TRUE(std::string(annotations.at("summary").as_string())
-                  .starts_with("cdn=edgeB: 66.7 % of 6 sessions have cirrbufferingratio > 2"))
+                  .starts_with("cdn=edgeB: 66.67 % of 6 sessions have cirrbufferingratio > 2"))
       << annotations.at("summary");
   std::set<std::string> evidence;
   for (std::size_t i = 1; i < alerts.size(); ++i) {

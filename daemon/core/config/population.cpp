@@ -13,10 +13,18 @@ namespace qoewatch::config::sections {
 
 namespace {
 
+// The comparisons of `e` in text order (the order of parse_result::operands).
+void comparisons(const rules::expr& e, std::vector<const rules::comparison*>& out) {
+  if (e.k == rules::expr::kind::compare) out.push_back(&e.cmp);
+  for (const rules::expr& c : e.children) comparisons(c, out);
+}
+
 // Parses a population condition and checks every operand; adds its metric aggregates to
-// the rule's list. std::nullopt after reporting an error.
+// the rule's list. std::nullopt after reporting an error. `ratio_example` shows a ratio
+// compared right, for the message about one compared with a number outside 0-1.
 std::optional<rules::expr> condition(const yaml::node& v, const rule_context& ctx,
-                                     bool has_qoefilter, rule_config& r) {
+                                     bool has_qoefilter, std::string_view ratio_example,
+                                     rule_config& r) {
   auto text = v.text();
   if (!text) return std::nullopt;
   rules::parse_result parsed = rules::parse(*text, {.aggregates = true});
@@ -24,8 +32,11 @@ std::optional<rules::expr> condition(const yaml::node& v, const rule_context& ct
     v.error_at(parsed.error.column - 1, parsed.error.message);
     return std::nullopt;
   }
+  std::vector<const rules::comparison*> compared;
+  comparisons(*parsed.value, compared);
   bool ok = true;
-  for (const rules::operand_use& use : parsed.operands) {
+  for (std::size_t i = 0; i < parsed.operands.size(); ++i) {
+    const rules::operand_use& use = parsed.operands[i];
     rules::aggregate_result a = rules::read_aggregate(use.operand, ctx.metrics);
     if (!a.value) {
       std::string message = a.error;
@@ -51,6 +62,17 @@ std::optional<rules::expr> condition(const yaml::node& v, const rule_context& ct
       ok = false;
       continue;
     }
+    // A ratio is a fraction: compared with a number above 1 (or below 0) it can never (or
+    // always) hold.
+    if (fn == rules::aggregate_fn::ratio && i < compared.size() &&
+        (compared[i]->value > 1 || compared[i]->value < 0)) {
+      v.error_at(use.value_column - 1, "ratio is a fraction from 0 to 1, compared here with " +
+                                           rules::format_number(compared[i]->value) +
+                                           " (write a percentage, e.g. " +
+                                           std::string(ratio_example) + ")");
+      ok = false;
+      continue;
+    }
     if (use.percent && fn != rules::aggregate_fn::ratio) {
       v.error_at(use.value_column - 1,
                  "a percentage compares with ratio only (a fraction 0-1); '" + use.operand +
@@ -67,20 +89,6 @@ std::optional<rules::expr> condition(const yaml::node& v, const rule_context& ct
   }
   if (!ok) return std::nullopt;
   return std::move(parsed.value);
-}
-
-// A ratio compared with a number above 1 can never (or always) hold: it is a fraction.
-bool ratio_out_of_range(const rules::expr& e, std::string& operand_value) {
-  if (e.k == rules::expr::kind::compare) {
-    if (e.cmp.metric == "ratio" && (e.cmp.value > 1 || e.cmp.value < 0)) {
-      operand_value = rules::format_number(e.cmp.value);
-      return true;
-    }
-    return false;
-  }
-  for (const rules::expr& c : e.children)
-    if (ratio_out_of_range(c, operand_value)) return true;
-  return false;
 }
 
 void group_by(const yaml::node& v, rule_config& r) {
@@ -113,20 +121,12 @@ void population(const yaml::node& n, const rule_context& ctx, rule_config& r) {
     return;
   }
   const bool has_qoefilter = static_cast<bool>(n["qoefilter"]);
-  if (auto c = condition(when, ctx, has_qoefilter, r)) {
-    std::string value;
-    if (ratio_out_of_range(*c, value))
-      when.error("ratio is a fraction from 0 to 1, compared here with " + value +
-                 " (write a percentage, e.g. ratio > 10%, or a fraction, ratio > 0.1)");
+  if (auto c = condition(when, ctx, has_qoefilter, "ratio > 10%, or a fraction, ratio > 0.1", r)) {
     r.when = std::move(*c);
     r.when_text = *when.text();
   }
   if (yaml::node v = n["resolve_when"]) {
-    if (auto c = condition(v, ctx, has_qoefilter, r)) {
-      std::string value;
-      if (ratio_out_of_range(*c, value))
-        v.error("ratio is a fraction from 0 to 1, compared here with " + value +
-                " (write a percentage, e.g. ratio < 5%, or a fraction, ratio < 0.05)");
+    if (auto c = condition(v, ctx, has_qoefilter, "ratio < 5%, or a fraction, ratio < 0.05", r)) {
       r.resolve_when = std::move(*c);
       r.resolve_when_text = *v.text();
     }

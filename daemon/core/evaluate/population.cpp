@@ -40,8 +40,8 @@ population_accumulator::population_accumulator(const config::rule_config& rule)
                ? metric_source{false, static_cast<std::size_t>(m - schema_.metrics.begin())}
                : metric_source{true, field_index(name)};
   };
-  // A dimension the qoefilter also reads is a metric of the row (group_by: [errors]).
-  for (const std::string& d : rule.group_by) dimensions_.push_back(source_of(d));
+  // Dimensions are always fields (schema_for), their text as the row gives it.
+  for (const std::string& d : rule.group_by) dimensions_.push_back({true, field_index(d)});
   std::vector<std::string> names;  // of metrics_
   for (const rules::aggregate& a : rule.aggregates) {
     auto it = std::find(names.begin(), names.end(), a.metric);
@@ -111,9 +111,7 @@ fetch::scan_result population_accumulator::add_body(std::string_view body) {
 
 const std::string& population_accumulator::dimension(const fetch::session_row& row,
                                                      const metric_source& d) {
-  if (d.in_fields) return row.fields[d.index];
-  value_ = rules::format_number(row.metrics[d.index]);
-  return value_;
+  return row.fields[d.index];
 }
 
 std::uint32_t population_accumulator::group_of(const fetch::session_row& row) {
@@ -144,6 +142,9 @@ void population_accumulator::stage(const fetch::session_row& row) {
   staged_row s;
   s.hash = std::hash<std::string_view>{}(row.sessionid);
   s.hash += s.hash == 0;  // 0 marks an empty slot
+  // A repeat is turned away here, before it can take one of its group's evidence slots from
+  // a session that is new; a page that is dropped takes its sightings back (drop_page).
+  if (!first_sighting(s.hash)) return;
   s.group = group_of(row);
   s.offending = condition_ && holds(*condition_, row.metrics);
   for (const metric_source& m : metrics_) {
@@ -165,6 +166,11 @@ void population_accumulator::stage(const fetch::session_row& row) {
 }
 
 void population_accumulator::drop_page() {
+  for (const staged_row& s : staged_) forget(s.hash);
+  clear_page();
+}
+
+void population_accumulator::clear_page() {
   staged_.clear();
   staged_values_.clear();
   staged_evidence_.clear();
@@ -176,7 +182,6 @@ void population_accumulator::fold_page() {
   const auto evidence = static_cast<std::size_t>(std::max(rule_.evidence, 0));
   for (std::size_t i = 0; i < staged_.size(); ++i) {
     const staged_row& s = staged_[i];
-    if (!first_sighting(s.hash)) continue;
     ++sessions_;
     group_acc& g = groups_[s.group];
     ++g.sessions;
@@ -194,7 +199,7 @@ void population_accumulator::fold_page() {
     if (s.evidence && g.evidence.size() < evidence)
       g.evidence.push_back(std::move(staged_evidence_[s.evidence - 1]));
   }
-  drop_page();
+  clear_page();
 }
 
 bool population_accumulator::first_sighting(std::uint64_t hash) {
@@ -218,6 +223,26 @@ bool population_accumulator::first_sighting(std::uint64_t hash) {
       return true;
     }
   }
+}
+
+void population_accumulator::forget(std::uint64_t hash) {
+  const std::size_t mask = seen_.size() - 1;
+  std::size_t hole = hash & mask;
+  while (seen_[hole] != hash) {
+    if (seen_[hole] == 0) return;
+    hole = (hole + 1) & mask;
+  }
+  // Backward-shift deletion: a later entry of the probe run moves into the hole unless its
+  // home slot lies cyclically in (hole, its slot], so every entry stays reachable.
+  for (std::size_t j = (hole + 1) & mask; seen_[j] != 0; j = (j + 1) & mask) {
+    const std::size_t home = seen_[j] & mask;
+    const bool stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+    if (stays) continue;
+    seen_[hole] = seen_[j];
+    hole = j;
+  }
+  seen_[hole] = 0;
+  --seen_count_;
 }
 
 window_figures population_accumulator::finish() {

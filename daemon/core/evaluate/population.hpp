@@ -80,7 +80,9 @@ class population_accumulator {
     std::vector<metric_acc> metrics;  // aligned with metrics_
     std::vector<fetch::session_row> evidence;
   };
-  // A row of the page in hand, folded once the page is known to be usable.
+  // A row of the page in hand, folded once the page is known to be usable. Only a session's
+  // first sighting in the poll is staged: it is marked seen at once, and unmarked if the page
+  // is dropped.
   struct staged_row {
     std::uint64_t hash = 0;
     std::uint32_t group = 0;
@@ -90,9 +92,11 @@ class population_accumulator {
 
   void stage(const fetch::session_row& row);
   void fold_page();
-  void drop_page();
+  void drop_page();   // the page is unusable or restarts: its rows and sightings go
+  void clear_page();  // the staged rows are folded or dropped
   std::uint32_t group_of(const fetch::session_row& row);
-  bool first_sighting(std::uint64_t hash);
+  bool first_sighting(std::uint64_t hash);  // marks it seen
+  void forget(std::uint64_t hash);          // unmarks a hash first_sighting marked
 
   const config::rule_config& rule_;
   fetch::row_schema schema_;
@@ -117,8 +121,7 @@ class population_accumulator {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_map<std::string, std::uint32_t, text_hash, std::equal_to<>> group_index_;
-  std::string key_;    // the group key of the row in hand, reused
-  std::string value_;  // a dimension's value in the row in hand, reused
+  std::string key_;  // the group key of the row in hand, reused
   const std::string& dimension(const fetch::session_row& row, const metric_source& d);
 
   // The page in hand.

@@ -111,8 +111,11 @@ incident::group_verdict judge(const config::rule_config& rule, const notify::gro
     return {false, true};
   auto lookup = [&g](std::string_view operand) { return value_of(g, operand); };
   const bool holds = rules::evaluate(rule.when, lookup).value_or(false);
+  // A group that meets `when` is never quiet, whatever resolve_when says (it may overlap
+  // when, or read an aggregate the group lacks): it would resolve and fire again next poll.
   const bool quiet =
-      rule.resolve_when ? rules::evaluate(*rule.resolve_when, lookup).value_or(true) : !holds;
+      !holds &&
+      (!rule.resolve_when || rules::evaluate(*rule.resolve_when, lookup).value_or(true));
   return {holds, quiet};
 }
 
@@ -172,7 +175,8 @@ step_effects population_step(const config::rule_config& rule, const rule_state& 
     }
     if (r.next.firing || r.next.pending > 0) next_groups[info.values] = r.next;
     if (r.next.firing) {
-      // A firing group absent from this window keeps the figures it showed last.
+      // A firing group absent from the window keeps the figures it last showed: the resolve
+      // and the Alertmanager refresh of a failed poll tell those, not an empty group.
       auto last = current.last_figures.find(info.values);
       last_figures[info.values] =
           info.measured || last == current.last_figures.end() ? info : last->second;

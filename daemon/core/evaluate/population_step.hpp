@@ -15,7 +15,7 @@ step_effects population_step(const config::rule_config& rule, const rule_state& 
 notify::group_info info_of(const config::rule_config& rule, const group_figures& g);
 
 /// Whether `when` holds for a group (it must have min_sample sessions) and whether it may
-/// resolve (resolve_when holds, or by default `when` does not). A group whose condition reads
+/// resolve: `when` does not hold and resolve_when (if any) does. A group whose condition reads
 /// an aggregate it cannot compute (no session carries the metric) does not hold and is quiet.
 incident::group_verdict judge(const config::rule_config& rule, const notify::group_info& g);
 

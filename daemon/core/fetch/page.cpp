@@ -41,8 +41,10 @@ row_schema schema_for(const config::rule_config& rule) {
       s.fields.push_back(f);
   };
   // A population rule's dimensions and aggregated metrics are fields: a row without them is
-  // still judged (it falls in group "unknown", or does not carry the metric).
-  for (const std::string& f : rule.group_by) add(f);
+  // still judged (it falls in group "unknown", or does not carry the metric). A dimension is
+  // a field even when the condition reads it as a metric: its value is the group's text.
+  for (const std::string& f : rule.group_by)
+    if (std::find(s.fields.begin(), s.fields.end(), f) == s.fields.end()) s.fields.push_back(f);
   for (const rules::aggregate& a : rule.aggregates) add(a.metric);
   for (const std::string& f : rule.fields) add(f);
   return s;

@@ -29,8 +29,9 @@ struct row_schema {
 };
 
 /// The schema of a rule: its condition's metrics (a row without one is skipped), then as
-/// fields its group_by dimensions, the metrics its aggregates read and its extra fields (a
-/// name already read is read once, where it first appears).
+/// fields its group_by dimensions (always fields, even when also a metric), the metrics its
+/// aggregates read and its extra fields (any other name already read is read once, where it
+/// first appears).
 row_schema schema_for(const config::rule_config& rule);
 
 struct session_row {

@@ -1,6 +1,6 @@
 // A population rule's groups: each is pending while `when` holds for fewer than `for` polls
 // in a row, fires when it has held that long, and resolves after `resolve_after` quiet polls
-// in a row (resolve_when holds; by default `when` does not). A group absent from the window,
+// in a row (`when` does not hold, and resolve_when does if set). A group absent from the window,
 // or with fewer than min_sample sessions, is quiet. A failed poll neither fires nor resolves.
 // Pure code: the states are values the caller keeps (and persists).
 #pragma once
@@ -30,7 +30,8 @@ using group_states = std::map<std::vector<std::string>, group_state>;
 /// What one successful poll says of a group.
 struct group_verdict {
   bool holds = false;  // `when` holds (and the group has min_sample sessions)
-  bool quiet = true;   // the group may resolve: resolve_when holds, or it is absent or small
+  bool quiet = true;   // the group may resolve: when does not hold (and resolve_when does),
+                       // or it is absent or small
 };
 
 struct group_step_result {

@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "notify/render.hpp"
 #include "notify/render_parts.hpp"
@@ -18,13 +19,22 @@ using namespace parts;
 
 namespace {
 
-// "31 %", "2.5 %", "0.04 %": enough digits to tell a threshold from what crossed it.
+// "31 %", "10.01 %", "2.5 %", "0.04 %": two decimals, enough to tell a threshold (10 %) from
+// what crossed it, without trailing zeros (nor the noise of 0.57 * 100 = 56.99999999999999);
+// under 1 %, two significant digits.
 std::string percent(double ratio) {
   const double p = ratio * 100;
   char buf[32];
-  std::snprintf(buf, sizeof buf, p == std::floor(p) ? "%.0f %%" : p >= 10 ? "%.1f %%" : "%.2g %%",
-                p);
-  return buf;
+  if (p != 0 && std::abs(p) < 1) {
+    std::snprintf(buf, sizeof buf, "%.2g", p);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2f", p);
+    char* end = buf + std::strlen(buf);
+    while (end[-1] == '0') --end;
+    if (end[-1] == '.') --end;
+    *end = '\0';
+  }
+  return std::string(buf) + " %";
 }
 
 struct group_view {
@@ -43,7 +53,7 @@ struct group_view {
     if (!g.measured) return out + "not in the window";
     const std::string n = std::to_string(g.sessions) + (g.sessions == 1 ? " session" : " sessions");
     if (rule.has_qoefilter())
-      out += percent(g.ratio) + " of " + n + (g.offending == 1 ? " has " : " have ") +
+      out += percent(g.ratio) + " of " + n + (g.sessions == 1 ? " has " : " have ") +
              rule.qoefilter_text;
     else
       out += n;

@@ -200,3 +200,70 @@ TEST(Query, CatchingUpCoversTheOutageInContiguousWindowSizedSlices) {
   EXPECT_EQ(slices.back(), fetch::window_at(r, now));
   EXPECT_EQ(skipped, 3600);
 }
+
+namespace {
+const char* const population = R"yaml(smartsight: {customer_id: 199493832, api_key_env: QW_KEY}
+sinks:
+  - {name: oncall, type: webhook, url: "https://hooks.example.com/qoe"}
+rules:
+  - name: cdn_rebuffering
+    filter: "[sourcetype=HLS|DASH]"
+    qoefilter: "cirrbufferingratio > 2 AND latency > 1"
+    group_by: [cdn, platform]
+    when: "ratio > 10% AND p95(latency) > 4 AND avg(watchtime) < 60"
+    fields: [assetname, cdn]
+  - name: startup
+    when: "sessions >= 100 AND p95(latency) > 4"
+    for: 3
+    min_sample: 100
+    resolve_when: "p95(latency) < 3"
+    sinks: []
+)yaml";
+}  // namespace
+
+TEST(Query, APopulationRuleAsksForEveryRowAndEveryFieldItJudges) {
+  config::daemon_config c = load_ok(population);
+  const config::rule_config& r = c.rules.at(0);
+  // The qoefilter's metrics, the session's own, then the dimensions, the aggregated metrics
+  // and the fields, each once.
+  EXPECT_EQ(fetch::requested_metrics(r),
+            (std::vector<std::string>{"cirrbufferingratio", "latency", "sessionid", "starttime",
+                                      "endtime", "cdn", "platform", "watchtime", "assetname"}));
+  // No qoefilter: SmartSight would leave out the sessions the ratio divides by.
+  EXPECT_EQ(fetch::listsessions_target(c.smartsight, r, fetch::window_at(r, now), 0),
+            "/mm-apis/listsessions/199493832"
+            "?period=start%3D1775749920%2Cend%3D1775750520"
+            "&metrics=cirrbufferingratio%2Clatency%2Csessionid%2Cstarttime%2Cendtime%2Ccdn%2C"
+            "platform%2Cwatchtime%2Cassetname"
+            "&aggby=sessionid&sessiontype=ended"
+            "&filter=%5Bsourcetype%3DHLS%7CDASH%5D"
+            "&limit=1000&offset=0");
+  const config::rule_config& bare = c.rules.at(1);
+  EXPECT_EQ(fetch::requested_metrics(bare),
+            (std::vector<std::string>{"sessionid", "starttime", "endtime", "latency"}));
+}
+
+TEST(CheckConfig, APopulationRuleSaysHowItJudgesAndThatItSendsNoQoefilter) {
+  config::daemon_config c = load_ok(population);
+  EXPECT_EQ(
+      cli::check_config_report(c, now),
+      "q.yaml: OK, 2 rules, 1 sink\n"
+      "cdn_rebuffering (every 1m, window 10m, delay 2m, warning, sinks: oncall): GET "
+      "https://smartsight3.mediamelon.com/mm-apis/listsessions/199493832?period=start%"
+      "3D1775749920%2Cend%3D1775750520&metrics=cirrbufferingratio%2Clatency%2Csessionid%"
+      "2Cstarttime%2Cendtime%2Ccdn%2Cplatform%2Cwatchtime%2Cassetname&aggby=sessionid&"
+      "sessiontype=ended&filter=%5Bsourcetype%3DHLS%7CDASH%5D&limit=1000&offset=0\n"
+      "  population rule: one group per cdn,platform; fires when ratio > 10% AND p95(latency) > "
+      "4 AND avg(watchtime) < 60 holds 1 poll (groups of at least 20 sessions); resolves after "
+      "2 poll(s) of NOT (ratio > 10% AND p95(latency) > 4 AND avg(watchtime) < 60)\n"
+      "  every row of the window is fetched and judged here; qoefilter \"cirrbufferingratio > 2 "
+      "AND latency > 1\" is not sent to SmartSight (it would remove the denominator)\n"
+      "startup (every 1m, window 10m, delay 2m, warning, sinks: none): GET "
+      "https://smartsight3.mediamelon.com/mm-apis/listsessions/199493832?period=start%"
+      "3D1775749920%2Cend%3D1775750520&metrics=sessionid%2Cstarttime%2Cendtime%2Clatency&"
+      "aggby=sessionid&sessiontype=ended&limit=1000&offset=0\n"
+      "  population rule: one group per window (no group_by); fires when sessions >= 100 AND "
+      "p95(latency) > 4 holds 3 polls in a row (groups of at least 100 sessions); resolves "
+      "after 2 poll(s) of p95(latency) < 3\n"
+      "  every row of the window is fetched and judged here\n");
+}
