@@ -101,6 +101,11 @@ void group_by(const yaml::node& v, rule_config& r) {
       item.error(in_quotes(field) + " is listed twice");
     else if (field == "sessionid")
       item.error("a group per session is a per-session rule: remove group_by and when");
+    else if (field == "alertname" || field == "severity" || field == "incident" ||
+             field == "rule")
+      // Each dimension becomes a label of the group's alerts, next to the ones qoewatch sets.
+      item.error(in_quotes(field) +
+                 " is a label qoewatch sets on every alert, so it cannot name a dimension");
     else
       r.group_by.push_back(field);
   }

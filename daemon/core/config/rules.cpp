@@ -192,7 +192,16 @@ void rule(const yaml::node& n, const rule_context& ctx, std::vector<rule_config>
     if (auto m = v.whole_number(1, 1000, "quiet polls in a row that resolve an incident"))
       r.resolve_after = static_cast<int>(*m);
   if (yaml::node v = n["severity"]) severity_of(v, r);
-  if (yaml::node v = n["labels"]) labels(v, r);
+  if (yaml::node v = n["labels"]) {
+    labels(v, r);
+    // A group's alerts carry one label per dimension: a rule label of the same name would
+    // be overwritten.
+    for (const std::string& d : r.group_by)
+      if (r.labels.contains(d))
+        v.error("label " + in_quotes(d) +
+                " is also a group_by dimension, whose value labels each group's alerts "
+                "(rename the label)");
+  }
   if (yaml::node v = n["sinks"]) {
     sink_list(v, ctx, r);
   } else {

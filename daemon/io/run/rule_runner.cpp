@@ -158,7 +158,8 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
     evaluate::step_effects fx = evaluate::step(t.rule, t.state, gone, notified,
                                                epoch_seconds(system_clock::now()), env_for(t));
     t.state = fx.next;
-    write(fx, "the resolve of incident " + fx.incident_key);
+    write(fx, fx.incident_key.empty() ? "the resolve of rule " + t.rule.name + "'s groups"
+                                      : "the resolve of incident " + fx.incident_key);
   }
 
   // Forgets the rule's notified pairs no future window can hold: in memory at once, in the
@@ -214,11 +215,6 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
     report.facts = f;
     parts.metrics.record_poll(rule.name, report);
     parts.metrics.set_firing(rule.name, firing(t.state));
-    if (rule.population()) {
-      report_groups(t, out, fx);
-      parts.commits.poll_done();
-      return true;
-    }
     forget_expired(t, static_cast<std::int64_t>(now));
     parts.metrics.set_notified_sessions(notified.size());
     if (out.catchup_skipped > 0) {
@@ -228,6 +224,11 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
           "ended in the {}s before {} were never checked",
           rule.name, format_duration(world.cfg->max_catchup), out.catchup_skipped,
           utc_rfc3339(static_cast<double>(out.window.start)));
+    }
+    if (rule.population()) {
+      report_groups(t, out, fx);
+      parts.commits.poll_done();
+      return true;
     }
     spdlog::info("rule {}: {}window {}..{}: {} rows in {} page(s), {} offending, {} new{}",
                  rule.name, out.behind ? "catching up, " : "", out.window.start, out.window.end,

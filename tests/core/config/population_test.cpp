@@ -178,6 +178,11 @@ TEST(PopulationConfig, ErrorTextsArePinned) {
       {q + "    when: \"ratio > 10%\"\n    group_by: [sessionid]\n",
        {"c.yaml:6:16: rules[0].group_by[0]: a group per session is a per-session rule: remove "
         "group_by and when"}},
+      {q + "    when: \"ratio > 10%\"\n    group_by: [severity, cdn]\n    labels: {cdn: x}\n",
+       {"c.yaml:6:16: rules[0].group_by[0]: \"severity\" is a label qoewatch sets on every "
+        "alert, so it cannot name a dimension",
+        "c.yaml:7:13: rules[0].labels: label \"cdn\" is also a group_by dimension, whose value "
+        "labels each group's alerts (rename the label)"}},
       {q + "    when: \"ratio > 10%\"\n    group_by: [cdn, cdn, 2x]\n",
        {"c.yaml:6:21: rules[0].group_by[1]: \"cdn\" is listed twice",
         "c.yaml:6:26: rules[0].group_by[2]: \"2x\" is not a field name (letters, digits, _)"}},
