@@ -162,7 +162,7 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
     const bool was_up = t.state.source_up;
     evaluate::step_effects fx = evaluate::step(rule, t.state, out, notified, now, env_for(t));
     t.state = fx.next;
-    evaluate::remember(rule, fx, notified);
+    evaluate::remember(rule, out, fx, notified);
 
     metrics::poll_report report;
     report.success = out.what == evaluate::poll_outcome::kind::polled;
