@@ -9,10 +9,12 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <optional>
+#include <system_error>
 
 #include "http/client.hpp"
 #include "http/retry_after.hpp"
 #include "redact.hpp"
+#include "state/spill_file.hpp"
 
 namespace qoewatch::fetch {
 
@@ -20,6 +22,8 @@ namespace {
 
 namespace net = boost::asio;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+// Bytes of a poll's offending rows held in memory; more go to its spill file.
+constexpr std::size_t offending_rows_in_memory = 8u << 20;
 
 // A request sent now and awaited later: its exchange goes on while the caller works (the next
 // page of a poll arrives while this one is judged). Dropping it unawaited is fine; the
@@ -57,6 +61,27 @@ class in_flight {
   net::steady_timer ready_;  // cancelled when result_ is set
 };
 
+// Offending rows beyond the budget go to a temporary file: a window where every one of a
+// million sessions offends costs the poll a few megabytes of memory, not hundreds.
+std::unique_ptr<evaluate::poll_accumulator> accumulator_for(const config::rule_config& rule) {
+  evaluate::row_log::options keep;
+  keep.memory_budget = offending_rows_in_memory;
+  keep.make_spill = [] { return std::make_unique<state::spill_file>(); };
+  return std::make_unique<evaluate::poll_accumulator>(rule, std::move(keep));
+}
+
+// Judges a page's rows into `acc`. A spill file that cannot be written leaves its message in
+// `spill_error`.
+fetch::scan_result judge(evaluate::poll_accumulator& acc, std::string_view body,
+                         std::string& spill_error) {
+  try {
+    return acc.add_body(body);
+  } catch (const std::system_error& e) {
+    spill_error = e.what();
+    return {};
+  }
+}
+
 }  // namespace
 
 net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule,
@@ -68,7 +93,7 @@ net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule,
   out.window = c.w;
   out.catchup_skipped = c.skipped_seconds;
   out.behind = c.behind;
-  out.acc = std::make_unique<evaluate::poll_accumulator>(rule);
+  out.acc = accumulator_for(rule);
   auto page_request = [&](std::int64_t offset) {
     http::request req;
     req.target = src.query->target(out.window, offset);
@@ -118,7 +143,14 @@ net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule,
       next = in_flight::start(ex, src.client, page_request(offset + api.page_size));
       co_await net::post(ex, net::use_awaitable);  // it sends its request now
     }
-    fetch::scan_result page = out.acc->add_body(res.body);
+    std::string spill_error;
+    fetch::scan_result page = judge(*out.acc, res.body, spill_error);
+    if (!spill_error.empty()) {
+      // The poll fails as a whole: nothing of it is committed or sent.
+      out.error = "cannot keep the offending sessions of offset " + std::to_string(offset) +
+                  ": " + spill_error;
+      co_return out;
+    }
     if (!page) {
       out.error = "unusable response for offset " + std::to_string(offset) + ": " + page.error;
       co_return out;
