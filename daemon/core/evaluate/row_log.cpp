@@ -67,7 +67,9 @@ void row_log::append(const fetch::session_row& row) {
     chunk c;
     c.start = chunks_.empty() ? 0 : chunks_.back().start + chunks_.back().size;
     c.first_row = rows_;
-    c.bytes.reserve(std::max(opt_.chunk_bytes, n));
+    // The first chunk grows with its rows: most polls keep a few, and a thousand rules poll
+    // at once. Once one is full, the poll is a big one: each next chunk is allocated once.
+    if (!chunks_.empty()) c.bytes.reserve(std::max(opt_.chunk_bytes, n));
     chunks_.push_back(std::move(c));
   }
   chunk& c = chunks_.back();
