@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
-#include <numeric>
 #include <string_view>
 
 #include "duration.hpp"
@@ -12,8 +11,10 @@
 
 namespace qoewatch::evaluate {
 
-poll_accumulator::poll_accumulator(const config::rule_config& rule)
-    : schema_(fetch::schema_for(rule)), condition_(compile(rule.condition, schema_.metrics)) {}
+poll_accumulator::poll_accumulator(const config::rule_config& rule, row_log::options keep)
+    : schema_(fetch::schema_for(rule)),
+      condition_(compile(rule.condition, schema_.metrics)),
+      offending_(std::move(keep)) {}
 
 poll_accumulator::node poll_accumulator::compile(const rules::expr& e,
                                                  const std::vector<std::string>& metrics) {
@@ -68,11 +69,12 @@ fetch::scan_result poll_accumulator::add_body(std::string_view body) {
 
 void poll_accumulator::judge(const fetch::session_row& row) {
   // Rows handed over hold every metric, so the verdict is always known.
-  if (holds(condition_, row.metrics) && first_offense(row.sessionid)) offending_.push_back(row);
+  if (holds(condition_, row.metrics) && first_offense(row.sessionid)) offending_.append(row);
 }
 
 void poll_accumulator::forget_since(std::size_t offending) {
-  offending_.resize(offending);
+  if (offending >= offending_.size()) return;
+  offending_.truncate(offending);
   index_offending(seen_.size());
 }
 
@@ -96,7 +98,7 @@ bool poll_accumulator::first_offense(std::string_view sessionid) {
       return true;
     }
     if ((slot & ~slot_index_mask) == tag &&
-        offending_[(slot & slot_index_mask) - 1].sessionid == sessionid)
+        offending_.sessionid_is((slot & slot_index_mask) - 1, sessionid))
       return false;
   }
 }
@@ -105,24 +107,49 @@ void poll_accumulator::index_offending(std::size_t slots) {
   seen_.assign(slots, 0);
   if (slots == 0) return;
   const std::size_t mask = slots - 1;
-  for (std::size_t n = 0; n < offending_.size(); ++n) {
-    const std::size_t hash = std::hash<std::string_view>{}(offending_[n].sessionid);
+  row_log::reader rows(offending_);
+  fetch::session_row row;
+  for (std::size_t n = rows.index(); rows.next(row); n = rows.index()) {
+    const std::size_t hash = std::hash<std::string_view>{}(row.sessionid);
     std::size_t i = hash & mask;
     while (seen_[i] != 0) i = (i + 1) & mask;
     seen_[i] = tag_of(hash) | (n + 1);
   }
 }
 
-std::optional<summary> summarize(std::vector<double> values) {
-  if (values.empty()) return std::nullopt;
-  std::sort(values.begin(), values.end());
-  summary s;
-  s.max = values.back();
-  // Nearest rank: the smallest value with at least 95 % of the values at or below it.
-  auto rank = static_cast<std::size_t>(std::ceil(0.95 * static_cast<double>(values.size())));
-  s.p95 = values[std::max<std::size_t>(rank, 1) - 1];
-  s.mean = std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());
-  return s;
+void summary_builder::count(double v) {
+  max_ = n_ == 0 ? v : std::max(max_, v);
+  sum_ += v;
+  ++n_;
+}
+
+void summary_builder::rank(double v) {
+  // Nearest rank: the p95 is the smallest value with at least 95 % of the values at or below
+  // it, the k-th largest for k = n - rank + 1: the smallest of the k largest.
+  const auto rank =
+      std::max<std::size_t>(static_cast<std::size_t>(std::ceil(0.95 * static_cast<double>(n_))), 1);
+  const std::size_t k = n_ - rank + 1;
+  auto greater = std::greater<double>{};
+  if (top_.size() < k) {
+    top_.push_back(v);
+    std::push_heap(top_.begin(), top_.end(), greater);
+  } else if (v > top_.front()) {
+    std::pop_heap(top_.begin(), top_.end(), greater);
+    top_.back() = v;
+    std::push_heap(top_.begin(), top_.end(), greater);
+  }
+}
+
+std::optional<summary> summary_builder::result() const {
+  if (n_ == 0 || top_.empty()) return std::nullopt;
+  return summary{max_, top_.front(), sum_ / static_cast<double>(n_)};
+}
+
+std::optional<summary> summarize(const std::vector<double>& values) {
+  summary_builder b;
+  for (double v : values) b.count(v);
+  for (double v : values) b.rank(v);
+  return b.result();
 }
 
 bool notified_sessions::insert(std::string_view rule, std::string_view sessionid,
@@ -209,14 +236,24 @@ decision decide(const config::rule_config& rule, const poll_accumulator& acc,
   };
   auto latency = value_of("latency");
   auto rebuffering = value_of("cirrbufferingratio");
-  std::vector<double> latencies, ratios;
-  for (const fetch::session_row& row : acc.offending()) {
-    if (auto v = latency(row)) latencies.push_back(*v);
-    if (auto v = rebuffering(row)) ratios.push_back(*v / 100.0);
-    if (!notified.contains(rule.name, row.sessionid)) d.new_sessions.push_back(&row);
+  summary_builder latencies, ratios;
+  d.is_new.assign(d.offending, false);
+  fetch::session_row row;
+  // Two passes over rows that may be on disk: the p95 needs the count before it can choose.
+  for (row_log::reader rows(acc.offending()); rows.next(row);) {
+    if (auto v = latency(row)) latencies.count(*v);
+    if (auto v = rebuffering(row)) ratios.count(*v / 100.0);
+    if (!notified.contains(rule.name, row.sessionid)) {
+      d.is_new[rows.index() - 1] = true;
+      ++d.new_sessions;
+    }
   }
-  d.startup_seconds = summarize(std::move(latencies));
-  d.rebuffering_ratio = summarize(std::move(ratios));
+  for (row_log::reader rows(acc.offending()); rows.next(row);) {
+    if (auto v = latency(row)) latencies.rank(*v);
+    if (auto v = rebuffering(row)) ratios.rank(*v / 100.0);
+  }
+  d.startup_seconds = latencies.result();
+  d.rebuffering_ratio = ratios.result();
   return d;
 }
 

@@ -13,15 +13,17 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "evaluate/row_log.hpp"
 #include "fetch/page.hpp"
 #include "fetch/query.hpp"
 
 namespace qoewatch::evaluate {
 
-/// Folds the pages of one poll as they arrive; keeps only the offending rows.
+/// Folds the pages of one poll as they arrive; keeps only the offending rows (in a row_log:
+/// within its memory budget, the rest in its spill).
 class poll_accumulator {
  public:
-  explicit poll_accumulator(const config::rule_config& rule);
+  explicit poll_accumulator(const config::rule_config& rule, row_log::options keep = {});
 
   /// Evaluates every usable row of `p` with the rule's whole condition. A session seen on an
   /// earlier page of the same poll (pages can shift while sessions end) counts once.
@@ -29,13 +31,14 @@ class poll_accumulator {
 
   /// The same for a response body read as it is parsed (fetch::scan_page): only offending
   /// rows are kept, no page is built. An unusable body is the error and changes nothing.
+  /// Throws what the row log's spill throws.
   fetch::scan_result add_body(std::string_view body);
 
   const fetch::row_schema& schema() const { return schema_; }
   std::size_t rows_fetched() const { return rows_fetched_; }
   const std::array<std::size_t, fetch::skip_reason_count>& skipped() const { return skipped_; }
   /// Offending sessions of the window, in the order they arrived.
-  const std::vector<fetch::session_row>& offending() const { return offending_; }
+  const row_log& offending() const { return offending_; }
 
  private:
   // The condition with each metric resolved to its place in a row, once per poll: rows hold
@@ -60,10 +63,11 @@ class poll_accumulator {
   node condition_;
   std::size_t rows_fetched_ = 0;
   std::array<std::size_t, fetch::skip_reason_count> skipped_{};
-  std::vector<fetch::session_row> offending_;
+  row_log offending_;
   // The offending rows by session id: open addressing, at most half full, each slot a hash
   // tag (high 32 bits) and an index into offending_ plus one (low 32 bits; 0: empty). No copy
-  // of the id and no allocation per row, unlike a set of strings.
+  // of the id and no allocation per row, unlike a set of strings; the id is read back from
+  // the log only when a tag matches.
   std::vector<std::uint64_t> seen_;
 };
 
@@ -73,8 +77,23 @@ struct summary {
   double mean = 0;
 };
 
+/// Max, p95 and mean of values read twice, in any order: first each one to count(), then each
+/// one to rank(). Only the largest 5 % are held, not every value of a big window.
+class summary_builder {
+ public:
+  void count(double v);
+  void rank(double v);
+  std::optional<summary> result() const;
+
+ private:
+  std::size_t n_ = 0;
+  double max_ = 0;
+  double sum_ = 0;
+  std::vector<double> top_;  // min-heap of the largest values, down to the p95
+};
+
 /// Max, p95 and mean of `values`; std::nullopt when empty.
-std::optional<summary> summarize(std::vector<double> values);
+std::optional<summary> summarize(const std::vector<double>& values);
 
 /// The (rule, session) pairs already notified, each with when its session ended (whole epoch
 /// seconds, rounded up), kept until no window of the rule can hold the session any more.
@@ -119,15 +138,17 @@ std::int64_t forget_before_any(std::int64_t now, duration max_catchup,
                                const std::vector<config::rule_config>& rules);
 
 struct decision {
-  std::vector<const fetch::session_row*> new_sessions;  // not yet notified, in arrival order
-  std::size_t offending = 0;                            // in the window, new or not
-  std::optional<summary> startup_seconds;               // over offending, when fetched
-  std::optional<summary> rebuffering_ratio;             // 0-1, when fetched
+  // By index in acc.offending(): whether the session is new (not yet notified).
+  std::vector<bool> is_new;
+  std::size_t new_sessions = 0;              // how many are new
+  std::size_t offending = 0;                 // in the window, new or not
+  std::optional<summary> startup_seconds;    // over offending, when fetched
+  std::optional<summary> rebuffering_ratio;  // 0-1, when fetched
 };
 
 /// Decides what a successful poll means: which offending sessions are new for the rule (not in
 /// `notified`), and the window's summaries. Records nothing: the rule step (evaluate/step.hpp)
-/// turns it into pairs to remember. `acc` must outlive the result.
+/// turns it into pairs to remember. Reads acc.offending() twice; throws what its spill throws.
 decision decide(const config::rule_config& rule, const poll_accumulator& acc,
                 const notified_sessions& notified);
 

@@ -1,5 +1,6 @@
 #include "evaluate/step.hpp"
 
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -16,18 +17,47 @@ using transition = incident::transition;
 // step resolves it), and the sessions each kind of sink is told about.
 struct telling {
   const fetch::row_schema* schema = nullptr;
-  std::span<const fetch::session_row* const> new_sessions;     // webhook, Slack, PagerDuty
-  std::span<const fetch::session_row* const> window_sessions;  // Alertmanager: the whole window
+  const row_log* window_sessions = nullptr;  // Alertmanager: the whole window (none: no rows)
+  const std::vector<bool>* is_new = nullptr;  // webhook, Slack, PagerDuty: those marked new
+  std::size_t new_sessions = 0;               // how many are marked
   std::size_t offending = 0;
   fetch::window window;
   incident::state incident;  // firing; when resolving: the incident that resolves
   bool resolved = false;
 };
 
-// The outbox rows: per sink of the rule still configured, the bodies in the sink's format.
-std::vector<state::outbox_row> render(const config::rule_config& rule, const telling& t,
-                                      double now, const step_env& env) {
-  std::vector<state::outbox_row> rows;
+// The sessions one sink is told, read from the poll's rows a batch at a time: every one, or
+// only those marked. A batch lives until the next is read.
+class session_batches {
+ public:
+  session_batches(const row_log* rows, const std::vector<bool>* only) : only_(only) {
+    if (rows) reader_.emplace(*rows);
+  }
+  std::span<const fetch::session_row* const> next(std::size_t n) {
+    if (rows_.size() < n) rows_.resize(n);
+    pointers_.clear();
+    while (reader_ && pointers_.size() < n) {
+      fetch::session_row& row = rows_[pointers_.size()];
+      const std::size_t index = reader_->index();
+      if (!reader_->next(row)) break;
+      if (!only_ || (*only_)[index]) pointers_.push_back(&row);
+    }
+    return pointers_;
+  }
+
+ private:
+  std::optional<row_log::reader> reader_;
+  const std::vector<bool>* only_;
+  std::vector<fetch::session_row> rows_;  // reused batch after batch
+  std::vector<const fetch::session_row*> pointers_;
+};
+
+// The outbox rows: per sink of the rule still configured, the bodies in the sink's format,
+// rendered a batch of sessions at a time. They go to env.each_row when set, else into `into`.
+// Returns how many there were.
+std::size_t render(const config::rule_config& rule, const telling& t, double now,
+                   const step_env& env, std::vector<state::outbox_row>& into) {
+  std::size_t count = 0;
   notify::event e;
   e.rule = &rule;
   e.schema = t.schema;
@@ -46,17 +76,28 @@ std::vector<state::outbox_row> render(const config::rule_config& rule, const tel
     if (!sink) continue;
     e.ctx.receiver = name;
     // Alertmanager forgets alerts that are not re-sent: it gets the whole window each poll.
-    if (t.resolved)
-      e.sessions = {};
-    else if (sink->type == config::sink_type::alertmanager)
-      e.sessions = t.window_sessions;
-    else
-      e.sessions = t.new_sessions;
-    for (notify::rendered& r : notify::render(*sink, e))
-      rows.push_back({env.new_id(), name, rule.name, std::move(r.body), now, 0, {},
-                      std::string(config::to_string(sink->type))});
+    const bool window = sink->type == config::sink_type::alertmanager;
+    const row_log* rows = t.resolved ? nullptr : t.window_sessions;
+    const std::size_t total = !rows ? 0 : window ? rows->size() : t.new_sessions;
+    session_batches batches(rows, window ? nullptr : t.is_new);
+    const std::size_t batch = notify::batch_size(*sink);
+    e.total = total;
+    e.first = 0;
+    do {
+      e.sessions = batches.next(std::min(batch, total - e.first));
+      for (notify::rendered& r : notify::render(*sink, e)) {
+        state::outbox_row row{env.new_id(), name, rule.name, std::move(r.body), now, 0, {},
+                              std::string(config::to_string(sink->type))};
+        ++count;
+        if (env.each_row)
+          env.each_row(std::move(row));
+        else
+          into.push_back(std::move(row));
+      }
+      e.first += e.sessions.size();
+    } while (e.first < total);
   }
-  return rows;
+  return count;
 }
 
 step_effects polled(const config::rule_config& rule, const rule_state& current,
@@ -67,7 +108,10 @@ step_effects polled(const config::rule_config& rule, const rule_state& current,
   decision d = decide(rule, acc, notified);
   const incident::step_result inc = incident::step(rule, current.incident, d.offending, now);
   // Below min_sessions nothing is notified: those sessions are news once the rule fires.
-  if (!inc.next.firing) d.new_sessions.clear();
+  if (!inc.next.firing) {
+    d.is_new.assign(d.is_new.size(), false);
+    d.new_sessions = 0;
+  }
   fx.change = inc.change;
   fx.incident_key = inc.change == transition::resolved ? current.incident.key : inc.next.key;
 
@@ -75,18 +119,17 @@ step_effects polled(const config::rule_config& rule, const rule_state& current,
   c.rule = rule.name;
   c.checkpoint = out.window.end;
   if (inc.next.firing || inc.change == transition::resolved) {
-    std::vector<const fetch::session_row*> window_sessions;
-    window_sessions.reserve(acc.offending().size());
-    for (const fetch::session_row& row : acc.offending()) window_sessions.push_back(&row);
-    telling t{&acc.schema(), d.new_sessions, window_sessions, d.offending, out.window,
-              inc.change == transition::resolved ? current.incident : inc.next,
+    telling t{&acc.schema(), &acc.offending(), &d.is_new, d.new_sessions, d.offending,
+              out.window, inc.change == transition::resolved ? current.incident : inc.next,
               inc.change == transition::resolved};
-    c.outbox = render(rule, t, now, env);
+    fx.outbox_rows = render(rule, t, now, env, c.outbox);
   }
-  if (env.durable) {
-    c.notified.reserve(d.new_sessions.size());
-    for (const fetch::session_row* row : d.new_sessions)
-      c.notified.push_back({rule.name, row->sessionid, ended_at(row->endtime)});
+  if (env.durable && d.new_sessions > 0) {
+    c.notified.reserve(d.new_sessions);
+    fetch::session_row row;
+    for (row_log::reader rows(acc.offending()); rows.next(row);)
+      if (d.is_new[rows.index() - 1])
+        c.notified.push_back({rule.name, row.sessionid, ended_at(row.endtime)});
   }
   if (inc.next.firing)
     c.incident = state::incident_row{rule.name, inc.next.key, inc.next.started_at,
@@ -100,7 +143,7 @@ step_effects polled(const config::rule_config& rule, const rule_state& current,
   fx.next.checkpoint = out.window.end;
   fx.next.last_offending = d.offending;
   fx.next.incident = inc.next;
-  if (d.new_sessions.empty() && c.outbox.empty() && !c.clear_incident &&
+  if (d.new_sessions == 0 && fx.outbox_rows == 0 && !c.clear_incident &&
       c.incident == current.committed_incident) {
     // Only the checkpoint moved. A crash before it is written re-polls a few seconds that
     // notify nothing new; with a thousand rules, writing each at once costs ~100 disk syncs
@@ -114,12 +157,12 @@ step_effects polled(const config::rule_config& rule, const rule_state& current,
   poll_facts& f = fx.facts;
   f.rows_fetched = acc.rows_fetched();
   f.offending = d.offending;
-  f.new_sessions = d.new_sessions.size();
+  f.new_sessions = d.new_sessions;
   f.skipped = acc.skipped();
   for (std::size_t n : f.skipped) f.skipped_total += n;
   f.startup_seconds = d.startup_seconds;
   f.rebuffering_ratio = d.rebuffering_ratio;
-  fx.notified = std::move(d.new_sessions);
+  if (d.new_sessions > 0) fx.notified = std::move(d.is_new);
   return fx;
 }
 
@@ -133,11 +176,11 @@ step_effects failed(const config::rule_config& rule, const rule_state& current, 
   fx.next.source_up = false;
   if (!current.incident.firing || !env.durable) return fx;
   const fetch::row_schema schema = fetch::schema_for(rule);  // no rows: the rule's columns
-  telling t{&schema, {}, {}, current.last_offending,
+  telling t{&schema, nullptr, nullptr, 0, current.last_offending,
             fetch::window_at(rule, from_epoch_seconds(now)), current.incident, false};
   fx.commit.rule = rule.name;
-  fx.commit.outbox = render(rule, t, now, env);
-  if (!fx.commit.outbox.empty()) fx.durability = write::at_once;
+  fx.outbox_rows = render(rule, t, now, env, fx.commit.outbox);
+  if (fx.outbox_rows > 0) fx.durability = write::at_once;
   fx.incident_key = current.incident.key;
   return fx;
 }
@@ -150,10 +193,10 @@ step_effects removed(const config::rule_config& rule, const rule_state& current,
   fx.next = current;
   if (!current.incident.firing) return fx;
   const fetch::row_schema schema = fetch::schema_for(rule);
-  telling t{&schema, {}, {}, 0, fetch::window_at(rule, from_epoch_seconds(now)),
+  telling t{&schema, nullptr, nullptr, 0, 0, fetch::window_at(rule, from_epoch_seconds(now)),
             current.incident, true};
   fx.commit.rule = rule.name;
-  fx.commit.outbox = render(rule, t, now, env);
+  fx.outbox_rows = render(rule, t, now, env, fx.commit.outbox);
   // Until it is written, the incident stays in the database: it resumes if the rule comes
   // back before then.
   fx.commit.clear_incident = true;
@@ -182,10 +225,13 @@ step_effects step(const config::rule_config& rule, const rule_state& current,
   return {};
 }
 
-void remember(const config::rule_config& rule, const step_effects& fx,
-              notified_sessions& notified) {
-  for (const fetch::session_row* row : fx.notified)
-    notified.insert(rule.name, row->sessionid, ended_at(row->endtime));
+void remember(const config::rule_config& rule, const poll_outcome& outcome,
+              const step_effects& fx, notified_sessions& notified) {
+  if (fx.notified.empty() || !outcome.acc) return;
+  fetch::session_row row;
+  for (row_log::reader rows(outcome.acc->offending()); rows.next(row);)
+    if (fx.notified[rows.index() - 1])
+      notified.insert(rule.name, row.sessionid, ended_at(row.endtime));
 }
 
 }  // namespace qoewatch::evaluate

@@ -69,7 +69,9 @@ struct poll_outcome {
   std::int64_t catchup_skipped = 0;  // window seconds max_catchup left out
   bool behind = false;               // a catch-up slice: the next follows at once
   std::unique_ptr<poll_accumulator> acc;  // polled, per-session rule: the offending rows
-  std::unique_ptr<window_figures> figures;  // polled, population rule: the groups' figures
+  // A population rule: the groups' accumulators while the pages are read, then their figures.
+  std::unique_ptr<population_accumulator> groups;
+  std::unique_ptr<window_figures> figures;
   std::size_t pages = 0;                  // pages read (polled, failed)
 };
 
@@ -83,6 +85,10 @@ struct step_env {
   // outlives the process, so no Alertmanager alert is kept alive through an outage.
   bool durable = true;
   std::function<std::string()> new_id;  // a webhook-id, unique across rules, sinks, restarts
+  // When set, each outbox row goes to it as soon as it is rendered, and commit.outbox stays
+  // empty: a dry run, with no transaction to wait for, prints body after body and never holds
+  // all of a big poll's bodies. Otherwise the rows are collected in commit.outbox.
+  std::function<void(state::outbox_row&& row)> each_row;
 };
 
 /// What a successful poll found, as metrics report it.
@@ -133,22 +139,24 @@ struct step_effects {
   incident::transition change = incident::transition::none;
   std::string incident_key;    // the incident that fired, fires on or resolved ("" if none)
   poll_facts facts;            // polled only
-  // The sessions this step notifies, as rows of the outcome's accumulator: valid while the
-  // outcome lives. commit.notified holds them as records when env.durable (a dry run writes
-  // nothing, so it builds none).
-  std::vector<const fetch::session_row*> notified;
+  // The sessions this step notifies: by index in the outcome's acc->offending(), true for
+  // each one notified. commit.notified holds them as records when env.durable (a dry run
+  // writes nothing, so it builds none).
+  std::vector<bool> notified;
+  std::size_t outbox_rows = 0;  // rendered, whether collected in commit.outbox or handed on
   std::vector<group_change> group_changes;  // a population rule: groups that fired or resolved
 };
 
 /// One step of `rule`. `notified` is read, never changed: the caller records the step's
 /// notified sessions (see remember). `now` is the poll's end, epoch seconds; env.new_id is
-/// called once per outbox row. `outcome` must outlive the result.
+/// called once per outbox row. Bodies are rendered a batch of sessions at a time, reading the
+/// outcome's offending rows as they go (see env.each_row); throws what their spill throws.
 step_effects step(const config::rule_config& rule, const rule_state& current,
                   const poll_outcome& outcome, const notified_sessions& notified, double now,
                   const step_env& env);
 
-/// Records the sessions a step of `rule` notified.
-void remember(const config::rule_config& rule, const step_effects& fx,
-              notified_sessions& notified);
+/// Records the sessions a step of `rule` for `outcome` notified.
+void remember(const config::rule_config& rule, const poll_outcome& outcome,
+              const step_effects& fx, notified_sessions& notified);
 
 }  // namespace qoewatch::evaluate

@@ -116,7 +116,8 @@ std::string fingerprint_with(const std::vector<std::pair<std::string, std::strin
 void each_notification(const config::rule_config& rule, const fetch::row_schema& schema,
                        std::span<const fetch::session_row* const> sessions, const context& ctx,
                        std::size_t max_per_notification,
-                       const std::function<void(json::object& body)>& each) {
+                       const std::function<void(json::object& body)>& each,
+                       std::size_t told_after) {
   if (sessions.empty()) return;
   max_per_notification = std::max<std::size_t>(max_per_notification, 1);
 
@@ -146,7 +147,7 @@ void each_notification(const config::rule_config& rule, const fetch::row_schema&
     json::object& common_annotations = body["commonAnnotations"].emplace_object();
     if (!rule.description.empty()) common_annotations["description"] = rule.description;
     body["externalURL"] = ctx.external_url;
-    body["truncatedAlerts"] = sessions.size() - last;
+    body["truncatedAlerts"] = sessions.size() - last + told_after;
     json::array& alerts = body["alerts"].emplace_array();
     alerts.reserve(last - first);
     for (std::size_t i = first; i < last; ++i) {

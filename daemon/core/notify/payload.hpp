@@ -33,11 +33,14 @@ std::vector<std::string> build_notifications(const config::rule_config& rule,
 
 /// The same bodies as trees, handed to `each` one at a time so that the caller can add to a
 /// body before serializing it once, and never holds more than one. A body lives only during
-/// its call (it is built in an arena reused for the next).
+/// its call (it is built in an arena reused for the next). `told_after`: sessions of the same
+/// notification told by later calls (a poll's sessions rendered slice by slice), counted in
+/// truncatedAlerts.
 void each_notification(const config::rule_config& rule, const fetch::row_schema& schema,
                        std::span<const fetch::session_row* const> sessions, const context& ctx,
                        std::size_t max_per_notification,
-                       const std::function<void(boost::json::object& body)>& each);
+                       const std::function<void(boost::json::object& body)>& each,
+                       std::size_t told_after = 0);
 
 /// "latency 7.4 s > 5 s": the comparisons of the condition that hold for the row (those not
 /// under NOT), joined by ", "; when none does, "matches <condition>".

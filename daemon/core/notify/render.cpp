@@ -74,9 +74,10 @@ struct view {
     return summary(count, e.incident.resolved ? built_in() : rule.name + ": " + built_in());
   }
 
-  std::size_t batch_size(std::size_t cap = SIZE_MAX) const {
-    return std::max<std::size_t>(1, std::min(sink.max_sessions_per_notification, cap));
-  }
+  std::size_t batch_size() const { return notify::batch_size(sink); }
+  // The slice e.sessions is of the sessions told: where it starts and how many there are.
+  std::size_t first() const { return e.first; }
+  std::size_t total() const { return e.total.value_or(e.sessions.size()); }
 
   json::object window_rfc3339() const {
     return {{"start", utc_rfc3339(static_cast<double>(e.ctx.window.start))},
@@ -137,16 +138,20 @@ std::vector<rendered> render_webhook(const view& v) {
     return out;
   }
 
-  each_notification(v.rule, v.schema, e.sessions, e.ctx, v.batch_size(), [&](json::object& body) {
-    if (!e.incident.key.empty()) body["qoewatch"].as_object()["incident"] = v.incident_object();
-    if (!v.sink.summary.empty()) {
-      std::size_t count = body["alerts"].as_array().size();
-      std::string error;
-      std::string filled = text::fill_template(v.sink.summary, v.vars(count), &error);
-      if (error.empty()) body["commonAnnotations"].as_object()["summary"] = filled;
-    }
-    out.push_back({json::serialize(body)});
-  });
+  const std::size_t told_after = v.total() - v.first() - e.sessions.size();
+  each_notification(
+      v.rule, v.schema, e.sessions, e.ctx, v.batch_size(),
+      [&](json::object& body) {
+        if (!e.incident.key.empty()) body["qoewatch"].as_object()["incident"] = v.incident_object();
+        if (!v.sink.summary.empty()) {
+          std::size_t count = body["alerts"].as_array().size();
+          std::string error;
+          std::string filled = text::fill_template(v.sink.summary, v.vars(count), &error);
+          if (error.empty()) body["commonAnnotations"].as_object()["summary"] = filled;
+        }
+        out.push_back({json::serialize(body)});
+      },
+      told_after);
   return out;
 }
 
@@ -169,11 +174,11 @@ std::vector<rendered> render_alertmanager(const view& v) {
     return a;
   };
 
-  json::array incident;
-  if (!e.incident.key.empty()) {
+  json::array incident;  // in the first body of all
+  if (!e.incident.key.empty() && v.first() == 0) {
     label_list labels = rule_labels(v.rule, true);
     set_label(labels, "incident", e.incident.key);
-    std::size_t count = e.incident.resolved ? 0 : std::min(e.sessions.size(), batch);
+    std::size_t count = e.incident.resolved ? 0 : std::min(v.total(), batch);
     json::object annotations{{"summary", v.summary(count, v.built_in())}};
     if (!v.rule.description.empty()) annotations["description"] = v.rule.description;
     incident.push_back(postable(labels, std::move(annotations), e.incident.started_at,
@@ -220,10 +225,10 @@ std::vector<rendered> render_slack(const view& v) {
     return out;
   }
 
-  const std::size_t batch = v.batch_size(slack_max_sessions);
-  const std::size_t total = e.sessions.size();
-  for (std::size_t first = 0; first < total; first += batch) {
-    std::size_t last = std::min(total, first + batch);
+  const std::size_t batch = v.batch_size();
+  const std::size_t count = e.sessions.size();
+  for (std::size_t first = 0; first < count; first += batch) {
+    std::size_t last = std::min(count, first + batch);
     std::string summary = slack_text(v.headline(last - first));
 
     // Whole lines only: what does not fit is counted rather than cut mid-line.
@@ -245,8 +250,9 @@ std::vector<rendered> render_slack(const view& v) {
     std::string context = "Window " + utc_rfc3339(static_cast<double>(e.ctx.window.start)) +
                           " \xe2\x80\x93 " + utc_rfc3339(static_cast<double>(e.ctx.window.end)) +
                           " \xc2\xb7 severity " + std::string(config::to_string(v.rule.severity)) +
-                          " \xc2\xb7 sessions " + std::to_string(first + 1) + "\xe2\x80\x93" +
-                          std::to_string(last) + " of " + std::to_string(total);
+                          " \xc2\xb7 sessions " + std::to_string(v.first() + first + 1) +
+                          "\xe2\x80\x93" + std::to_string(v.first() + last) + " of " +
+                          std::to_string(v.total());
     if (!e.incident.key.empty()) context += " \xc2\xb7 incident " + e.incident.key;
 
     json::array blocks;
@@ -312,6 +318,13 @@ std::vector<rendered> render_pagerduty(const view& v) {
 }
 
 }  // namespace
+
+std::size_t batch_size(const config::sink_config& sink) {
+  const std::size_t cap = sink.type == config::sink_type::slack
+                              ? slack_max_sessions
+                              : sink.max_sessions_per_notification;
+  return std::max<std::size_t>(1, std::min(sink.max_sessions_per_notification, cap));
+}
 
 std::vector<rendered> render(const config::sink_config& sink, const event& e) {
   if (e.rule == nullptr) return {};

@@ -31,10 +31,20 @@ struct event {
   // webhook, slack, pagerduty: the sessions new in this poll (never notified before).
   // alertmanager: every offending session of the window (re-sent each poll while firing).
   std::span<const fetch::session_row* const> sessions;
+  // `sessions` may be a slice of the sessions told: those from index `first` of `total` in
+  // all. Bodies count and number them among all of them (truncatedAlerts, "sessions 41-80 of
+  // 95", the incident alert in Alertmanager's first body), so rendering a poll's sessions
+  // slice by slice, cut every batch_size(sink), gives the bodies rendering them at once would.
+  std::size_t first = 0;
+  std::optional<std::size_t> total;  // sessions.size() when not set
   incident_info incident;
   context ctx;     // receiver, external URL, customer, window, query
   double now = 0;  // epoch seconds of the poll
 };
+
+/// The most sessions one body of `sink` carries: max_sessions_per_notification (Slack: at
+/// most 40), at least 1.
+std::size_t batch_size(const config::sink_config& sink);
 
 /// One request body for a sink.
 struct rendered {

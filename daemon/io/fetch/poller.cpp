@@ -9,10 +9,12 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <optional>
+#include <system_error>
 
 #include "http/client.hpp"
 #include "http/retry_after.hpp"
 #include "redact.hpp"
+#include "state/spill_file.hpp"
 
 namespace qoewatch::fetch {
 
@@ -20,6 +22,8 @@ namespace {
 
 namespace net = boost::asio;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+// Bytes of a poll's offending rows held in memory; more go to its spill file.
+constexpr std::size_t offending_rows_in_memory = 8u << 20;
 
 // A request sent now and awaited later: its exchange goes on while the caller works (the next
 // page of a poll arrives while this one is judged). Dropping it unawaited is fine; the
@@ -57,8 +61,52 @@ class in_flight {
   net::steady_timer ready_;  // cancelled when result_ is set
 };
 
+// Offending rows beyond the budget go to a temporary file: a window where every one of a
+// million sessions offends costs the poll a few megabytes of memory, not hundreds.
+std::unique_ptr<evaluate::poll_accumulator> accumulator_for(const config::rule_config& rule) {
+  evaluate::row_log::options keep;
+  keep.memory_budget = offending_rows_in_memory;
+  keep.make_spill = [] { return std::make_unique<state::spill_file>(); };
+  return std::make_unique<evaluate::poll_accumulator>(rule, std::move(keep));
+}
+
+// What a poll of `rule` folds its pages into.
+void prepare(evaluate::poll_outcome& out, const config::rule_config& rule) {
+  if (rule.population())
+    out.groups = std::make_unique<evaluate::population_accumulator>(rule);
+  else
+    out.acc = accumulator_for(rule);
+}
+
+// A population poll's last page is in: the groups' figures replace their accumulators.
+void conclude_groups(evaluate::poll_outcome& out) {
+  out.figures = std::make_unique<evaluate::window_figures>(out.groups->finish());
+  out.groups.reset();
+}
+
+// Judges a page's rows into `acc`, or a population rule's into `groups`. A spill file that cannot be written leaves its message in
+// `spill_error`.
+fetch::scan_result judge(evaluate::poll_accumulator* acc,
+                         evaluate::population_accumulator* groups, std::string_view body,
+                         std::string& spill_error) {
+  if (groups) return groups->add_body(body);
+  try {
+    return acc->add_body(body);
+  } catch (const std::system_error& e) {
+    spill_error = e.what();
+    return {};
+  }
+}
+
 }  // namespace
 
+// GCC 12 reports the coroutine frame's own operator delete as mismatched with its allocation
+// (a false positive that comes and goes with what the frame inlines); Asio's frames pair
+// them correctly.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule,
                                             const page_source& src, catchup c) {
   const config::smartsight_config& api = *src.api;
@@ -70,11 +118,7 @@ net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule,
   out.behind = c.behind;
   // A per-session rule keeps its offending rows; a population rule folds every row into its
   // group's figures.
-  std::unique_ptr<evaluate::population_accumulator> groups;
-  if (rule.population())
-    groups = std::make_unique<evaluate::population_accumulator>(rule);
-  else
-    out.acc = std::make_unique<evaluate::poll_accumulator>(rule);
+  prepare(out, rule);
   auto page_request = [&](std::int64_t offset) {
     http::request req;
     req.target = src.query->target(out.window, offset);
@@ -124,7 +168,14 @@ net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule,
       next = in_flight::start(ex, src.client, page_request(offset + api.page_size));
       co_await net::post(ex, net::use_awaitable);  // it sends its request now
     }
-    fetch::scan_result page = groups ? groups->add_body(res.body) : out.acc->add_body(res.body);
+    std::string spill_error;
+    fetch::scan_result page = judge(out.acc.get(), out.groups.get(), res.body, spill_error);
+    if (!spill_error.empty()) {
+      // The poll fails as a whole: nothing of it is committed or sent.
+      out.error = "cannot keep the offending sessions of offset " + std::to_string(offset) +
+                  ": " + spill_error;
+      co_return out;
+    }
     if (!page) {
       out.error = "unusable response for offset " + std::to_string(offset) + ": " + page.error;
       co_return out;
@@ -132,9 +183,13 @@ net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule,
     if (page.value->rows_in_page < static_cast<std::size_t>(api.page_size)) break;
     window_spans_pages = true;
   }
-  if (groups) out.figures = std::make_unique<evaluate::window_figures>(groups->finish());
+  if (out.groups) conclude_groups(out);
   out.what = evaluate::poll_outcome::kind::polled;
   co_return out;
 }
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 }  // namespace qoewatch::fetch

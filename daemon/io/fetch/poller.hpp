@@ -2,8 +2,9 @@
 // at offsets 0, page_size, ... until one comes back short; once a page came back full, the
 // next is requested before the one in hand is judged, so SmartSight sends it meanwhile.
 // smartsight.max_pages caps a window. Every page is judged as it is read (the accumulator
-// keeps only offending rows). Failures (network, HTTP status, unusable body, the page cap, a
-// cancellation) end the poll with a message; the API key never appears in one.
+// keeps only offending rows, past 8 MB in a temporary file: state/spill_file.hpp). Failures
+// (network, HTTP status, unusable body, the page cap, a cancellation, a spill file that
+// cannot be written) end the poll with a message; the API key never appears in one.
 // Runs on the event loop's thread; no decision is taken here (see evaluate/step.hpp).
 #pragma once
 

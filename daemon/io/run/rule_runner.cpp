@@ -101,6 +101,14 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
     env.external_url = world.external_url;
     env.durable = parts.db != nullptr;
     env.new_id = [this] { return new_id(); };
+    // Without a database there is no transaction to wait for (the commit queue would hand the
+    // rows on at once): each body is handed on, so printed, as soon as it is rendered.
+    if (!env.durable)
+      env.each_row = [this](state::outbox_row&& row) {
+        std::vector<state::outbox_row> one;
+        one.push_back(std::move(row));
+        parts.sinks.hand(one);
+      };
     return env;
   }
 
@@ -192,7 +200,9 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
     const bool was_up = t.state.source_up;
     evaluate::step_effects fx = evaluate::step(rule, t.state, out, notified, now, env_for(t));
     t.state = fx.next;
-    evaluate::remember(rule, fx, notified);
+    // Remembered for the rule's next polls. With --once, none follows its last slice (a
+    // database, when there is one, has them): a million pairs need not be built to be freed.
+    if (!once || out.behind) evaluate::remember(rule, out, fx, notified);
 
     metrics::poll_report report;
     report.success = out.what == evaluate::poll_outcome::kind::polled;

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <numeric>
 #include <random>
 #include <set>
 
@@ -38,10 +41,36 @@ std::vector<std::string> ids(const std::vector<fetch::session_row>& rows) {
   for (const auto& r : rows) out.push_back(r.sessionid);
   return out;
 }
-std::vector<std::string> ids(const std::vector<const fetch::session_row*>& rows) {
+std::vector<std::string> ids(const evaluate::row_log& log,
+                             const std::vector<bool>* only = nullptr) {
   std::vector<std::string> out;
-  for (const auto* r : rows) out.push_back(r->sessionid);
+  fetch::session_row row;
+  for (evaluate::row_log::reader r(log); r.next(row);)
+    if (!only || (*only)[r.index() - 1]) out.push_back(row.sessionid);
   return out;
+}
+
+// A spill in memory: what row_log writes out, byte for byte.
+struct memory_spill : evaluate::spill {
+  std::string* bytes;
+  explicit memory_spill(std::string* b) : bytes(b) {}
+  void write(std::uint64_t offset, std::string_view b) override {
+    if (bytes->size() < offset + b.size()) bytes->resize(offset + b.size());
+    bytes->replace(offset, b.size(), b);
+  }
+  void read(std::uint64_t offset, std::span<char> out) override {
+    ASSERT_LE(offset + out.size(), bytes->size());
+    std::copy_n(bytes->data() + offset, out.size(), out.data());
+  }
+};
+
+// Rows kept in chunks of ~512 bytes, at most ~1 KiB of them in memory: the rest spilled.
+evaluate::row_log::options tiny_budget(std::string* spilled) {
+  evaluate::row_log::options o;
+  o.memory_budget = 1024;
+  o.chunk_bytes = 512;
+  o.make_spill = [spilled] { return std::make_unique<memory_spill>(spilled); };
+  return o;
 }
 
 std::size_t skipped(const evaluate::poll_accumulator& acc, fetch::skip_reason r) {
@@ -202,44 +231,54 @@ TEST(Poll, BodiesAreJudgedAsTheyAreReadAndABadOneChangesNothing) {
 TEST(Poll, EachSessionCountsOnceThroughGrowthRepeatsAndTakenBackPages) {
   // Many pages, ids repeated within and across pages (short and long ids), some bodies broken
   // at the end, some with a second "response": offending rows are those of a plain reference
-  // that keeps the first row of each session from the bodies that count.
-  config::rule_config rule = rule_from("  - {name: r, qoefilter: latency > 5}\n");
-  evaluate::poll_accumulator acc(rule);
-  std::mt19937 rng(7);
-  std::vector<std::string> expected;
-  std::set<std::string> expected_set;
-  auto id_of = [&](int n) {
-    return n % 3 == 0 ? "s" + std::to_string(n) : "session-with-a-longer-id-" + std::to_string(n);
-  };
-  for (int page = 0; page < 300; ++page) {
-    const int kind = static_cast<int>(rng() % 10);  // 0: broken, 1: two "response" arrays
-    std::vector<std::string> rows_first, rows;
-    auto rows_of = [&](std::vector<std::string>& into, std::vector<std::string>& offending) {
-      std::string json;
-      for (int r = 0; r < 40; ++r) {
-        const std::string id = id_of(static_cast<int>(rng() % 6000));
-        const int latency = static_cast<int>(rng() % 10);
-        json += (json.empty() ? "" : ",") + std::string(R"({"latency":)") +
-                std::to_string(latency) + R"(,"sessionid":")" + id + R"(","endtime":1})";
-        if (latency > 5) offending.push_back(id);
-      }
-      into.push_back(json);
+  // that keeps the first row of each session from the bodies that count. The same with most
+  // rows spilled (ids found again, pages taken back, in chunks no longer in memory).
+  std::string spilled;
+  for (bool spill : {false, true}) {
+    SCOPED_TRACE(spill ? "spilled" : "in memory");
+    config::rule_config rule = rule_from("  - {name: r, qoefilter: latency > 5}\n");
+    evaluate::poll_accumulator acc(rule,
+                                   spill ? tiny_budget(&spilled) : evaluate::row_log::options{});
+    std::mt19937 rng(7);
+    std::vector<std::string> expected;
+    std::set<std::string> expected_set;
+    auto id_of = [&](int n) {
+      return n % 3 == 0 ? "s" + std::to_string(n) : "session-with-a-longer-id-" + std::to_string(n);
     };
-    std::vector<std::string> parts, taken_back, counted;
-    if (kind == 1) rows_of(parts, taken_back);
-    rows_of(parts, counted);
-    std::string body;
-    if (kind == 1)
-      body = R"({"response":[)" + parts[0] + R"(],"response":[)" + parts[1] + "]}";
-    else
-      body = R"({"response":[)" + parts[0] + "]" + (kind == 0 ? ",}" : "}");
-    EXPECT_EQ(static_cast<bool>(acc.add_body(body)), kind != 0) << page;
-    if (kind == 0) continue;
-    for (const std::string& id : counted)
-      if (expected_set.insert(id).second) expected.push_back(id);
+    for (int page = 0; page < 300; ++page) {
+      const int kind = static_cast<int>(rng() % 10);  // 0: broken, 1: two "response" arrays
+      std::vector<std::string> rows_first, rows;
+      auto rows_of = [&](std::vector<std::string>& into, std::vector<std::string>& offending) {
+        std::string json;
+        for (int r = 0; r < 40; ++r) {
+          const std::string id = id_of(static_cast<int>(rng() % 6000));
+          const int latency = static_cast<int>(rng() % 10);
+          json += (json.empty() ? "" : ",") + std::string(R"({"latency":)") +
+                  std::to_string(latency) + R"(,"sessionid":")" + id + R"(","endtime":1})";
+          if (latency > 5) offending.push_back(id);
+        }
+        into.push_back(json);
+      };
+      std::vector<std::string> parts, taken_back, counted;
+      if (kind == 1) rows_of(parts, taken_back);
+      rows_of(parts, counted);
+      std::string body;
+      if (kind == 1)
+        body = R"({"response":[)" + parts[0] + R"(],"response":[)" + parts[1] + "]}";
+      else
+        body = R"({"response":[)" + parts[0] + "]" + (kind == 0 ? ",}" : "}");
+      EXPECT_EQ(static_cast<bool>(acc.add_body(body)), kind != 0) << page;
+      if (kind == 0) continue;
+      for (const std::string& id : counted)
+        if (expected_set.insert(id).second) expected.push_back(id);
+    }
+    EXPECT_EQ(ids(acc.offending()), expected);
+    EXPECT_GT(expected.size(), 1000u);
+    EXPECT_EQ(acc.offending().spilled(), spill);
+    if (spill) {
+      EXPECT_LE(acc.offending().bytes_in_memory(), 1024u + 512u);
+    }
   }
-  EXPECT_EQ(ids(acc.offending()), expected);
-  EXPECT_GT(expected.size(), 1000u);
 }
 
 TEST(Poll, EachOffendingSessionIsNewOnceAcrossOverlappingWindows) {
@@ -250,9 +289,12 @@ TEST(Poll, EachOffendingSessionIsNewOnceAcrossOverlappingWindows) {
     evaluate::poll_accumulator acc(rule);
     acc.add(page_of(body, acc.schema()));
     evaluate::decision d = evaluate::decide(rule, acc, notified);
-    for (const fetch::session_row* row : d.new_sessions)
-      notified.insert(rule.name, row->sessionid, evaluate::ended_at(row->endtime));
-    return std::pair(ids(d.new_sessions), d.offending);
+    fetch::session_row row;
+    for (evaluate::row_log::reader r(acc.offending()); r.next(row);)
+      if (d.is_new[r.index() - 1])
+        notified.insert(rule.name, row.sessionid, evaluate::ended_at(row.endtime));
+    EXPECT_EQ(ids(acc.offending(), &d.is_new).size(), d.new_sessions);
+    return std::pair(ids(acc.offending(), &d.is_new), d.offending);
   };
   auto [first, n1] = poll(R"({"response":[{"latency":9,"sessionid":"a","endtime":100},
                                            {"latency":1,"sessionid":"ok","endtime":100}]})");
@@ -373,3 +415,22 @@ TEST(Poll, NoSummaryForMetricsTheRuleDoesNotFetch) {
   EXPECT_EQ(evaluate::summarize({3.0})->p95, 3.0);
 }
 
+TEST(Poll, SummariesAreThoseOfTheSortedValues) {
+  // The p95 is found among the largest 5 % only: the same nearest rank as sorting them all,
+  // for every count around the rank's steps, with repeated values.
+  std::mt19937 rng(3);
+  for (std::size_t n = 1; n <= 260; ++n) {
+    std::vector<double> values;
+    for (std::size_t i = 0; i < n; ++i) values.push_back(static_cast<double>(rng() % 50) / 4);
+    std::vector<double> sorted = values;
+    std::sort(sorted.begin(), sorted.end());
+    const auto rank = static_cast<std::size_t>(std::ceil(0.95 * static_cast<double>(n)));
+    std::optional<evaluate::summary> s = evaluate::summarize(values);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->max, sorted.back()) << n;
+    EXPECT_EQ(s->p95, sorted[std::max<std::size_t>(rank, 1) - 1]) << n;
+    EXPECT_NEAR(s->mean,
+                std::accumulate(sorted.begin(), sorted.end(), 0.0) / static_cast<double>(n), 1e-9)
+        << n;
+  }
+}

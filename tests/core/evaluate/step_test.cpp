@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -47,13 +49,13 @@ struct fixture {
   // A poll of the window ending at `end` that read these sessions (id, latency).
   evaluate::poll_outcome polled(std::int64_t end,
                                 const std::vector<std::pair<std::string, double>>& sessions,
-                                bool behind = false) {
+                                bool behind = false, evaluate::row_log::options keep = {}) {
     evaluate::poll_outcome out;
     out.what = kind::polled;
     out.window = {end - 600, end};
     out.behind = behind;
     out.pages = 1;
-    out.acc = std::make_unique<evaluate::poll_accumulator>(rule);
+    out.acc = std::make_unique<evaluate::poll_accumulator>(rule, std::move(keep));
     boost::json::array rows;
     for (const auto& [id, latency] : sessions)
       rows.push_back({{"latency", latency}, {"sessionid", id}, {"endtime", end - 10}});
@@ -73,7 +75,7 @@ struct fixture {
   evaluate::step_effects step(const evaluate::poll_outcome& out, double now = t0) {
     evaluate::step_effects fx = evaluate::step(rule, state, out, notified, now, env);
     state = fx.next;
-    evaluate::remember(rule, fx, notified);
+    evaluate::remember(rule, out, fx, notified);
     return fx;
   }
 
@@ -304,4 +306,59 @@ TEST(Step, ADryRunRemembersWhatItNotifiedButBuildsNoRecordsForADatabase) {
   EXPECT_TRUE(f.notified.contains("slow", "a"));
   // Nothing new the next time: nothing is said again.
   EXPECT_TRUE(f.step(f.polled(1030, {{"a", 7}})).commit.outbox.empty());
+}
+
+namespace {
+// A spill in memory, and a budget small enough that most rows of a poll go to it.
+struct memory_spill : evaluate::spill {
+  std::string bytes;
+  void write(std::uint64_t offset, std::string_view b) override {
+    if (bytes.size() < offset + b.size()) bytes.resize(offset + b.size());
+    bytes.replace(offset, b.size(), b);
+  }
+  void read(std::uint64_t offset, std::span<char> out) override {
+    ASSERT_LE(offset + out.size(), bytes.size());
+    std::copy_n(bytes.data() + offset, out.size(), out.data());
+  }
+};
+evaluate::row_log::options tiny_budget() {
+  evaluate::row_log::options o;
+  o.memory_budget = 1024;
+  o.chunk_bytes = 512;
+  o.make_spill = [] { return std::make_unique<memory_spill>(); };
+  return o;
+}
+}  // namespace
+
+TEST(Step, BodiesHandedOnOneAtATimeAreTheCommitsRowsInOrder) {
+  // A dry run takes each row as it is rendered (env.each_row) from a poll whose rows are
+  // mostly spilled: the same rows, ids, bodies and order as a poll collected in memory, for
+  // the new sessions (webhook, PagerDuty) and the whole window (Alertmanager), batch by batch.
+  const std::string rule = "  - {name: slow, qoefilter: latency > 5, sinks: [hook, am, pd]}\n";
+  fixture whole(rule), streamed(rule);
+  for (fixture* f : {&whole, &streamed}) {
+    for (config::sink_config& s : f->cfg.sinks) s.max_sessions_per_notification = 7;
+  }
+  std::vector<state::outbox_row> handed;
+  streamed.env.each_row = [&](state::outbox_row&& row) { handed.push_back(std::move(row)); };
+  std::vector<std::pair<std::string, double>> first, second;
+  for (int i = 0; i < 95; ++i) first.emplace_back("s" + std::to_string(i), i % 4 == 0 ? 2 : 6 + i);
+  for (int i = 60; i < 130; ++i) second.emplace_back("s" + std::to_string(i), 6 + i % 9);
+  for (const auto* sessions : {&first, &second}) {
+    evaluate::poll_outcome a = whole.polled(1000, *sessions);
+    evaluate::poll_outcome b = streamed.polled(1000, *sessions, false, tiny_budget());
+    ASSERT_TRUE(b.acc->offending().spilled());
+    auto fa = whole.step(a);
+    handed.clear();
+    auto fb = streamed.step(b);
+    EXPECT_TRUE(fb.commit.outbox.empty());
+    EXPECT_EQ(fb.outbox_rows, handed.size());
+    EXPECT_EQ(fa.outbox_rows, fa.commit.outbox.size());
+    EXPECT_EQ(handed, fa.commit.outbox);
+    EXPECT_GT(handed.size(), 20u);
+    EXPECT_EQ(fb.commit.notified, fa.commit.notified);
+    EXPECT_EQ(fb.facts.new_sessions, fa.facts.new_sessions);
+    EXPECT_EQ(streamed.notified.size(), whole.notified.size());
+  }
+  EXPECT_EQ(whole.notified.size(), 71u + 44u);  // the second poll: s95-s129 and 9 below before
 }

@@ -574,3 +574,32 @@ TEST(RenderTemplate, EveryVariableIsFilledFromTheEvent) {
             "window_end=2026-04-09T16:02:00Z;customer_id=199493832;receiver=oncall;");
   EXPECT_EQ(text::template_variables().size(), 13u);
 }
+
+TEST(Render, SliceBySliceGivesTheBodiesOfAllAtOnce) {
+  // A poll's sessions are rendered a batch at a time (the rule step reads them from disk as
+  // it goes): every sink's bodies, their count, order, numbering, truncatedAlerts and
+  // incident alert, are those of rendering all of them in one call.
+  scenario sc(95);
+  for (config::sink_type t : {config::sink_type::webhook, config::sink_type::alertmanager,
+                              config::sink_type::slack, config::sink_type::pagerduty}) {
+    for (std::size_t max : {1u, 7u, 40u, 100u}) {
+      config::sink_config s = sink(t, max);
+      s.summary = t == config::sink_type::webhook ? "{count} of {offending}" : "";
+      SCOPED_TRACE(std::string(config::to_string(t)) + " max " + std::to_string(max));
+      std::vector<std::string> whole;
+      for (notify::rendered& r : notify::render(s, sc.firing())) whole.push_back(r.body);
+      std::vector<std::string> sliced;
+      const std::size_t batch = notify::batch_size(s);
+      EXPECT_EQ(batch, t == config::sink_type::slack ? std::min<std::size_t>(max, 40) : max);
+      notify::event e = sc.firing();
+      const auto all = e.sessions;
+      e.total = all.size();
+      for (e.first = 0; e.first < all.size(); e.first += batch) {
+        e.sessions = all.subspan(e.first, std::min(batch, all.size() - e.first));
+        for (notify::rendered& r : notify::render(s, e)) sliced.push_back(r.body);
+      }
+      EXPECT_EQ(sliced, whole);
+      EXPECT_EQ(whole.size(), (95 + batch - 1) / batch);
+    }
+  }
+}
