@@ -6,8 +6,9 @@ real daemon:
   (b) every dashboard query (panel targets and label_values() variables), with its template
       variables substituted, parses: all are wrapped as recording rules for `promtool check rules`;
   (c) a running qoewatchd (against smartsight-sim, with offending sessions, a rule that fetches
-      latency and cirrbufferingratio and a webhook sink nobody answers) exports every metric,
-      label and literal label value the dashboard and the alerts use.
+      latency and cirrbufferingratio, a population rule with a firing group and an aggregate,
+      and a webhook sink nobody answers) exports every metric, label and literal label value
+      the dashboard and the alerts use.
 
 Exit 0 when all hold; otherwise 1 and one line per problem naming the panel (or rule) and its
 expression.
@@ -150,6 +151,14 @@ def scrape_daemon(args, tmp: Path) -> dict:
     qoefilter: "latency > 5 OR cirrbufferingratio > 0.1"
     interval: 1s
     window: 5m
+    delay: 0s
+  - name: by_cdn
+    qoefilter: "cirrbufferingratio > 0.1"
+    group_by: [cdn]
+    when: "ratio > 10% AND p95(latency) > 0"
+    min_sample: 1
+    interval: 1s
+    window: 5m
     delay: 0s""")
         _, listen = opslib.start_daemon(procs, args.qoewatchd, config, KEY_ENV, KEY)
 
@@ -163,11 +172,17 @@ def scrape_daemon(args, tmp: Path) -> dict:
                      and opslib.sample_value(text, "qoewatch_rule_rebuffering_ratio",
                                              {**rule, "stat": "max"}) is not None
                      and (opslib.sample_value(text, "qoewatch_notifications_total",
-                                              {"sink": "hook", "outcome": "failure"}) or 0) > 0)
+                                              {"sink": "hook", "outcome": "failure"}) or 0) > 0
+                     # The sessions carry no cdn: one group, cdn=unknown, firing.
+                     and opslib.sample_value(text, "qoewatch_group_firing",
+                                             {"rule": "by_cdn", "group": "cdn=unknown"}) == 1
+                     and opslib.sample_value(text, "qoewatch_group_aggregate",
+                                             {"rule": "by_cdn", "aggregate": "p95(latency)"})
+                     is not None)
             return text if ready else None
 
-        text = opslib.wait_for("a poll with 2 offending sessions and a failed delivery in /metrics",
-                               polled, 30, diagnostics=procs.tails)
+        text = opslib.wait_for("a poll with 2 offending sessions, a firing group and a failed "
+                               "delivery in /metrics", polled, 30, diagnostics=procs.tails)
         return opslib.parse_exposition(text)
     finally:
         procs.stop_all()

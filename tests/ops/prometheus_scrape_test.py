@@ -8,7 +8,8 @@ API:
      is 2 and qoewatch_source_up{rule="slow"} is 1;
   3. every alert rule loaded and evaluates with health "ok", and none is pending or firing;
   4. every dashboard query (variables substituted) returns finite data, every label_values()
-     variable finds values;
+     variable finds values (the group panels from a population rule, "by_cdn", whose one
+     group fires on the same sessions);
   5. once SmartSight goes away, QoewatchSourceFailing goes pending for rule "slow".
 
   prometheus_scrape_test.py --qoewatchd build/bin/qoewatchd --sim build/bin/smartsight-sim
@@ -113,7 +114,8 @@ def run(args, tmp: Path, procs: opslib.Processes, receiver: ThreadingHTTPServer,
         serving: threading.Thread, step) -> None:
     diagnostics = procs.tails
 
-    # smartsight-sim and qoewatchd: rule "slow" (latency > 5) every second, one webhook sink.
+    # smartsight-sim and qoewatchd: rule "slow" (latency > 5) and the population rule "by_cdn"
+    # (the same sessions, grouped by cdn: all in cdn=unknown) every second, one webhook sink.
     sim, sim_port = opslib.start_sim(procs, args.sim, KEY_ENV, KEY)
     config = opslib.write_daemon_config(
         tmp / "qoewatch.yaml", sim_port=sim_port, key_env=KEY_ENV,
@@ -125,6 +127,14 @@ def run(args, tmp: Path, procs: opslib.Processes, receiver: ThreadingHTTPServer,
   - name: slow
     qoefilter: "latency > 5"
     fields: [cirrbufferingratio]   # so the rebuffering panels have data too
+    interval: 1s
+    window: 5m
+    delay: 0s
+  - name: by_cdn
+    qoefilter: "latency > 5"
+    group_by: [cdn]
+    when: "ratio > 50% AND p95(latency) > 5"   # an aggregate, for the aggregates panel
+    min_sample: 1
     interval: 1s
     window: 5m
     delay: 0s""")
@@ -202,10 +212,10 @@ def run(args, tmp: Path, procs: opslib.Processes, receiver: ThreadingHTTPServer,
              diagnostics=lambda: f" (active: {json.dumps(active)})" + diagnostics())
     step(f"{len(names)} alert rules loaded with health ok; none pending or firing")
 
-    # 4. Every dashboard query returns finite data for rule "slow" and sink "hook".
+    # 4. Every dashboard query returns finite data for rules "slow" and "by_cdn", sink "hook".
     dash = json.loads(args.dashboard.read_text())
-    values = {"datasource": "prometheus", "job": "qoewatch", "instance": ".*", "rule": "slow",
-              "sink": "hook"}
+    values = {"datasource": "prometheus", "job": "qoewatch", "instance": ".*",
+              "rule": "slow|by_cdn", "group": ".*", "sink": "hook"}
     targets = opslib.panel_targets(dash)
     bad = {}
 
