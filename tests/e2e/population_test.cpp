@@ -394,3 +394,57 @@ TEST_F(Population, PagerDutyAndSlackGetOneEventPerGroupChange) {
   daemon.signal(SIGTERM);
   EXPECT_EQ(daemon.wait(15s), 0);
 }
+
+TEST_F(Population, AnEditWhileStoppedThatRegroupsOrChangesKindResolvesWhatFired) {
+  sim s({"--rate", "0"});
+  std::string received = (dir_.path / "received.jsonl").string();
+  receiver hook(received);
+  config_builder c;
+  c.smartsight(s.port);
+  c.rule(rule("120s", 1));
+  c.rule(rule_spec("slow", "latency > 5").window_of("120s"));
+  c.sink(webhook(hook.port));
+  const std::string cfg = c.write(dir_);
+  add_sessions(s, sessions_of("b", "edgeB", 5, 5, wall_now() - 1));  // latency 3..7
+  {
+    qoewatchd daemon(cfg, {{"QW_KEY", s.key}});
+    ASSERT_TRUE(eventually(
+        [&] {
+          return !group_notifications(received, "firing").empty() &&
+                 !sessions_by_rule(received)["slow"].empty();
+        },
+        20s))
+        << daemon.log();
+    daemon.signal(SIGTERM);
+    ASSERT_EQ(daemon.wait(15s), 0);
+  }
+  // While stopped: the population rule groups by platform now, and "slow" becomes a
+  // population rule. What each had firing no longer means the same: both resolve at start.
+  config_builder edited = c;
+  edited.rules[0].more[0] = "group_by: [platform]";
+  edited.rules[1].more.push_back("when: \"p95(latency) > 100\"");
+  edited.write(dir_);
+  qoewatchd daemon(cfg, {{"QW_KEY", s.key}});
+  ASSERT_TRUE(eventually([&] { return !group_notifications(received, "resolved").empty(); }, 20s))
+      << daemon.log();
+  EXPECT_EQ(group_notifications(received, "resolved")
+                .front()
+                .at("alerts")
+                .at(0)
+                .at("labels")
+                .at("cdn"),
+            "edgeB");
+  ASSERT_TRUE(eventually(
+      [&] {
+        for (const json::value& n : notifications(received))
+          if (n.at("groupKey") == "qoewatch/slow" && n.at("status") == "resolved") return true;
+        return false;
+      },
+      20s))
+      << read_file(received) << daemon.log();
+  ASSERT_TRUE(wait_for_more_polls(daemon.port(), "slow", 2, 20s));
+  EXPECT_EQ(daemon.metric("qoewatch_rule_firing{rule=\"slow\"}"), 0);
+  EXPECT_EQ(sqlite(dir_.path / "state" / "qoewatch.db", "SELECT count(*) FROM incidents"), "0\n");
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(15s), 0);
+}

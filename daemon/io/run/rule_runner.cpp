@@ -139,17 +139,64 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
     std::size_t kept = 0;
     for (const state::notified_row& n : m.notified)
       if (n.ended_at >= before && notified.insert(name, n.sessionid, n.ended_at)) ++kept;
-    if (m.incident)
+    // What was recorded under another kind of rule, or other dimensions, no longer means
+    // the same (the rule was edited while qoewatch was stopped): it resolves now.
+    const state::incident_row* stale_incident = nullptr;
+    std::vector<state::incident_row> groups, stale_groups;
+    for (const state::incident_row& g : m.groups) {
+      std::vector<std::string> dims;
+      for (const auto& [dim, value] : g.group) dims.push_back(dim);
+      (t.rule.population() && dims == t.rule.group_by ? groups : stale_groups).push_back(g);
+    }
+    if (m.incident && t.rule.population())
+      stale_incident = &*m.incident;
+    else if (m.incident)
       t.state.incident = {true, m.incident->key, m.incident->started_at,
                           m.incident->polls_below};
-    if (t.rule.population()) take_back_groups(t.state, m.groups);
+    if (stale_incident || !stale_groups.empty())
+      resolve_recorded(name, "rule edited while qoewatch was stopped", stale_incident,
+                       stale_groups);
+    if (t.rule.population()) {
+      take_back_groups(t.state, groups);
+      // The resolve above cleared the rule's group rows: the first poll writes them again.
+      if (!stale_groups.empty() || stale_incident) t.state.committed_groups.reset();
+    }
     parts.metrics.set_notified_sessions(notified.size());
-    if (t.state.checkpoint || kept || m.incident || !m.groups.empty())
+    if (t.state.checkpoint || kept || t.state.incident.firing || !groups.empty())
       spdlog::info("rule {}: state {}: checkpoint {}, {} notified session(s){}{}", name,
                    parts.db->path(),
                    t.state.checkpoint ? std::to_string(*t.state.checkpoint) : "none", kept,
-                   m.incident ? ", incident " + m.incident->key + " firing" : "",
-                   m.groups.empty() ? "" : fmt::format(", {} group(s) firing", m.groups.size()));
+                   t.state.incident.firing ? ", incident " + t.state.incident.key + " firing" : "",
+                   groups.empty() ? "" : fmt::format(", {} group(s) firing", groups.size()));
+  }
+
+  // Resolves what the state database recorded for `name` as firing (its incident, or its
+  // groups) that no rule of the config judges any more, on the sinks told of it that are
+  // still configured.
+  void resolve_recorded(const std::string& name, const std::string& why,
+                        const state::incident_row* incident,
+                        const std::vector<state::incident_row>& groups) {
+    auto gone_rule = [&](const std::vector<std::string>& sinks) {
+      config::rule_config gone;
+      gone.name = name;
+      gone.description = why;
+      for (const std::string& sink : sinks)
+        if (config::named(world.cfg->sinks, sink)) gone.sinks.push_back(sink);
+      return gone;
+    };
+    if (incident) {
+      rule_task t(gone_rule(incident->sinks), world);
+      t.state.incident = {true, incident->key, incident->started_at, incident->polls_below};
+      resolve(t);
+    }
+    if (!groups.empty()) {
+      config::rule_config gone = gone_rule(groups.front().sinks);
+      gone.when_text = "(" + why + ")";
+      for (const auto& [dim, value] : groups.front().group) gone.group_by.push_back(dim);
+      rule_task t(gone, world);
+      take_back_groups(t.state, groups);
+      resolve(t);
+    }
   }
 
   void resolve(rule_task& t) {
@@ -402,34 +449,17 @@ void rule_runner::resolve_removed(const config::reload_plan& plan) {
 void rule_runner::resolve_orphans(rule_world world) {
   impl& r = *impl_;
   r.world = std::move(world);
-  for (const state::incident_row& i : r.parts.db->incidents()) {
-    if (config::named(r.world.cfg->rules, i.rule)) continue;
-    config::rule_config gone;
-    gone.name = i.rule;
-    gone.description = "rule removed from the config while qoewatch was stopped";
-    // To the sinks that were told it fires, those still configured.
-    for (const std::string& sink : i.sinks)
-      if (config::named(r.world.cfg->sinks, sink)) gone.sinks.push_back(sink);
-    rule_task t(gone, r.world);
-    t.state.incident = {true, i.key, i.started_at, i.polls_below};
-    r.resolve(t);
-  }
+  for (const state::incident_row& i : r.parts.db->incidents())
+    if (!config::named(r.world.cfg->rules, i.rule))
+      r.resolve_recorded(i.rule, "rule removed from the config while qoewatch was stopped", &i,
+                         {});
   // Firing groups of population rules removed while qoewatch was stopped, rule by rule.
   std::map<std::string, std::vector<state::incident_row>> orphans;
   for (const state::incident_row& g : r.parts.db->group_incidents())
     if (!config::named(r.world.cfg->rules, g.rule)) orphans[g.rule].push_back(g);
-  for (const auto& [name, rows] : orphans) {
-    config::rule_config gone;
-    gone.name = name;
-    gone.description = "rule removed from the config while qoewatch was stopped";
-    gone.when_text = "(removed)";
-    for (const auto& [dim, value] : rows.front().group) gone.group_by.push_back(dim);
-    for (const std::string& sink : rows.front().sinks)
-      if (config::named(r.world.cfg->sinks, sink)) gone.sinks.push_back(sink);
-    rule_task t(gone, r.world);
-    take_back_groups(t.state, rows);
-    r.resolve(t);
-  }
+  for (const auto& [name, rows] : orphans)
+    r.resolve_recorded(name, "rule removed from the config while qoewatch was stopped", nullptr,
+                       rows);
 }
 
 void rule_runner::apply(const config::reload_plan& plan, rule_world world,
