@@ -17,6 +17,7 @@
 #include "http/client.hpp"
 #include "notify/sinks.hpp"
 #include "redact.hpp"
+#include "run/poll_log.hpp"
 #include "run/task_group.hpp"
 #include "schedule/schedule.hpp"
 #include "state/commit_queue.hpp"
@@ -282,66 +283,9 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
           rule.name, format_duration(world.cfg->max_catchup), out.catchup_skipped,
           utc_rfc3339(static_cast<double>(out.window.start)));
     }
-    if (rule.population()) {
-      report_groups(t, out, fx);
-      parts.commits.poll_done();
-      return true;
-    }
-    spdlog::info("rule {}: {}window {}..{}: {} rows in {} page(s), {} offending, {} new{}",
-                 rule.name, out.behind ? "catching up, " : "", out.window.start, out.window.end,
-                 f.rows_fetched, out.pages, f.offending, f.new_sessions,
-                 f.skipped_total ? fmt::format(", {} row(s) skipped", f.skipped_total)
-                                 : std::string{});
-    if (fx.change == incident::transition::fired)
-      spdlog::warn("rule {}: incident {} firing: {} offending session(s) in the window (min {})",
-                   rule.name, fx.incident_key, f.offending, rule.min_sessions);
-    else if (fx.change == incident::transition::resolved)
-      spdlog::info("rule {}: incident {} resolved after {} quiet poll(s)", rule.name,
-                   fx.incident_key, rule.resolve_after);
+    log_poll(rule, out, fx, t.state, /*figures_at_info=*/parts.db == nullptr);
     parts.commits.poll_done();  // checkpoints that moved alone: written once a second
     return true;
-  }
-
-  // The log of a population poll: the window, each change of a group, and (at debug, or in a
-  // dry run at info) the figures of every exported group.
-  void report_groups(rule_task& t, const evaluate::poll_outcome& out,
-                     const evaluate::step_effects& fx) {
-    const config::rule_config& rule = t.rule;
-    const evaluate::poll_facts& f = fx.facts;
-    std::size_t sessions = 0, firing_groups = 0;
-    if (out.figures) sessions = out.figures->sessions;
-    for (const auto& [values, g] : t.state.groups) firing_groups += g.firing ? 1 : 0;
-    spdlog::info("rule {}: {}window {}..{}: {} rows in {} page(s), {} sessions in {} group(s), "
-                 "{} offending, {} group(s) firing{}",
-                 rule.name, out.behind ? "catching up, " : "", out.window.start, out.window.end,
-                 f.rows_fetched, out.pages, sessions, f.groups, f.offending, firing_groups,
-                 f.skipped_total ? fmt::format(", {} row(s) skipped", f.skipped_total)
-                                 : std::string{});
-    const auto level = parts.db ? spdlog::level::debug : spdlog::level::info;
-    for (const evaluate::poll_facts::group& g : f.exported) {
-      std::string figures =
-          rule.has_qoefilter()
-              ? fmt::format("{} sessions, {} offending, ratio {}", g.info.sessions,
-                            g.info.offending, rules::format_number(g.info.ratio))
-              : fmt::format("{} sessions", g.info.sessions);
-      for (const auto& [name, value] : g.info.aggregates)
-        figures += fmt::format(", {}={}", name, value ? rules::format_number(*value) : "n/a");
-      spdlog::log(level, "rule {}: group {}: {}{}", rule.name,
-                  g.label.empty() ? "(all)" : g.label, figures,
-                  g.firing        ? ", firing"
-                  : g.pending > 0 ? fmt::format(", pending {}/{}", g.pending, rule.for_polls)
-                                  : std::string{});
-    }
-    for (const evaluate::group_change& c : fx.group_changes) {
-      const std::string group = c.label.empty() ? "(all)" : c.label;
-      if (c.change == incident::transition::fired)
-        spdlog::warn("rule {}: group {} firing, incident {}: {} of {} sessions offending ({})",
-                     rule.name, group, c.incident_key, c.figures.offending, c.figures.sessions,
-                     rule.when_text);
-      else
-        spdlog::info("rule {}: group {} resolved, incident {}, after {} quiet poll(s)", rule.name,
-                     group, c.incident_key, rule.resolve_after);
-    }
   }
 
   net::awaitable<evaluate::poll_outcome> poll(rule_task& t, std::function<bool()> cancelled) {
