@@ -127,9 +127,17 @@ class population_accumulator {
 
   // Sessions seen in this poll, by a 64-bit hash of their id: open addressing, at most half
   // full, 0 marks an empty slot. Two ids of one window colliding (about 1 in 10^7 at a
-  // million sessions) would count one session less.
-  std::vector<std::uint64_t> seen_;
-  std::size_t seen_count_ = 0;
+  // million sessions) would count one session less. The hash's top byte picks one of 256
+  // tables: each grows on its own, small enough to rehash in cache and to reuse the memory
+  // of the others' old tables, and the poll never holds an old and a new copy of the whole.
+  struct seen_table {
+    std::vector<std::uint64_t> slots;
+    std::size_t count = 0;
+  };
+  static constexpr std::size_t seen_tables = 256;
+  static std::size_t table_of(std::uint64_t hash) { return hash >> 56; }
+  static void make_room(seen_table& t, std::size_t more);
+  std::vector<seen_table> seen_;  // seen_tables of them once a page is folded
 
   std::size_t rows_fetched_ = 0;
   std::size_t sessions_ = 0;
