@@ -222,6 +222,15 @@ bool population_accumulator::first_sighting(std::uint64_t hash) {
   }
 }
 
+void population_accumulator::value_chunks::push_back(double v) {
+  if (chunks.empty() || chunks.back().size() == chunks.back().capacity()) {
+    std::vector<double> c;
+    c.reserve(chunks.empty() ? 16 : std::min<std::size_t>(chunks.back().capacity() * 2, 4096));
+    chunks.push_back(std::move(c));
+  }
+  chunks.back().push_back(v);
+}
+
 window_figures population_accumulator::finish() {
   window_figures w;
   w.schema = schema_;
@@ -229,14 +238,24 @@ window_figures population_accumulator::finish() {
   w.sessions = sessions_;
   w.skipped = skipped_;
   seen_ = {};  // the largest part, no longer needed
+  // Per metric, the group's values in one sorted run: reused from group to group, so it
+  // grows to the largest group only.
+  std::vector<std::vector<double>> sorted(metrics_.size());
   for (group_acc& g : groups_) {
     group_figures f;
     f.values = std::move(g.values);
     f.sessions = g.sessions;
     f.offending = g.offending;
     f.ratio = g.sessions ? static_cast<double>(g.offending) / static_cast<double>(g.sessions) : 0;
-    for (metric_acc& m : g.metrics)
-      if (!m.values.empty()) std::sort(m.values.begin(), m.values.end());
+    for (std::size_t m = 0; m < g.metrics.size(); ++m) {
+      if (!needs_values_[m]) continue;
+      sorted[m].clear();
+      for (std::vector<double>& c : g.metrics[m].values.chunks) {
+        sorted[m].insert(sorted[m].end(), c.begin(), c.end());
+        c = {};
+      }
+      std::sort(sorted[m].begin(), sorted[m].end());
+    }
     for (std::size_t i = 0; i < rule_.aggregates.size(); ++i) {
       const metric_acc& m = g.metrics[aggregate_metric_[i]];
       if (m.count == 0) {
@@ -258,7 +277,8 @@ window_figures population_accumulator::finish() {
           f.aggregates.emplace_back(m.sum);
           break;
         default:
-          f.aggregates.emplace_back(nearest_rank(m.values, rules::percentile(fn)));
+          f.aggregates.emplace_back(
+              nearest_rank(sorted[aggregate_metric_[i]], rules::percentile(fn)));
       }
     }
     f.evidence = std::move(g.evidence);

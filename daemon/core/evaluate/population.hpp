@@ -69,10 +69,17 @@ class population_accumulator {
     bool in_fields = false;
     std::size_t index = 0;
   };
+  // A metric's values, in chunks that never move: 16 values first, each next chunk twice
+  // the last up to 4096 (32 KB). A small group costs little; a large one is never copied
+  // while the pages are read (doubling a vector copied it and touched twice its memory).
+  struct value_chunks {
+    std::vector<std::vector<double>> chunks;
+    void push_back(double v);
+  };
   struct metric_acc {
     std::size_t count = 0;
     double sum = 0, min = 0, max = 0;
-    std::vector<double> values;  // only for a metric a percentile reads
+    value_chunks values;  // only for a metric a percentile reads
   };
   struct group_acc {
     std::vector<std::string> values;
