@@ -202,47 +202,66 @@ void population_accumulator::fold_page() {
   clear_page();
 }
 
-bool population_accumulator::first_sighting(std::uint64_t hash) {
-  if ((seen_count_ + 1) * 2 > seen_.size()) {
-    std::vector<std::uint64_t> old = std::move(seen_);
-    seen_.assign(std::max<std::size_t>(1024, old.size() * 2), 0);
-    const std::size_t mask = seen_.size() - 1;
-    for (std::uint64_t h : old) {
-      if (h == 0) continue;
-      std::size_t i = h & mask;
-      while (seen_[i] != 0) i = (i + 1) & mask;
-      seen_[i] = h;
-    }
+void population_accumulator::make_room(seen_table& t, std::size_t more) {
+  std::size_t size = std::max<std::size_t>(16, t.slots.size());
+  while ((t.count + more) * 2 > size) size *= 2;
+  if (size == t.slots.size()) return;
+  std::vector<std::uint64_t> old = std::move(t.slots);
+  t.slots.assign(size, 0);
+  const std::size_t mask = size - 1;
+  for (std::uint64_t h : old) {
+    if (h == 0) continue;
+    std::size_t i = h & mask;
+    while (t.slots[i] != 0) i = (i + 1) & mask;
+    t.slots[i] = h;
   }
-  const std::size_t mask = seen_.size() - 1;
+}
+
+bool population_accumulator::first_sighting(std::uint64_t hash) {
+  if (seen_.empty()) seen_.resize(seen_tables);
+  seen_table& t = seen_[table_of(hash)];
+  make_room(t, 1);
+  const std::size_t mask = t.slots.size() - 1;
   for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
-    if (seen_[i] == hash) return false;
-    if (seen_[i] == 0) {
-      seen_[i] = hash;
-      ++seen_count_;
+    if (t.slots[i] == hash) return false;
+    if (t.slots[i] == 0) {
+      t.slots[i] = hash;
+      ++t.count;
       return true;
     }
   }
 }
 
 void population_accumulator::forget(std::uint64_t hash) {
-  const std::size_t mask = seen_.size() - 1;
+  if (seen_.empty()) return;
+  seen_table& t = seen_[table_of(hash)];
+  if (t.slots.empty()) return;
+  const std::size_t mask = t.slots.size() - 1;
   std::size_t hole = hash & mask;
-  while (seen_[hole] != hash) {
-    if (seen_[hole] == 0) return;
+  while (t.slots[hole] != hash) {
+    if (t.slots[hole] == 0) return;
     hole = (hole + 1) & mask;
   }
   // Backward-shift deletion: a later entry of the probe run moves into the hole unless its
   // home slot lies cyclically in (hole, its slot], so every entry stays reachable.
-  for (std::size_t j = (hole + 1) & mask; seen_[j] != 0; j = (j + 1) & mask) {
-    const std::size_t home = seen_[j] & mask;
+  for (std::size_t j = (hole + 1) & mask; t.slots[j] != 0; j = (j + 1) & mask) {
+    const std::size_t home = t.slots[j] & mask;
     const bool stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
     if (stays) continue;
-    seen_[hole] = seen_[j];
+    t.slots[hole] = t.slots[j];
     hole = j;
   }
-  seen_[hole] = 0;
-  --seen_count_;
+  t.slots[hole] = 0;
+  --t.count;
+}
+
+void population_accumulator::value_chunks::push_back(double v) {
+  if (chunks.empty() || chunks.back().size() == chunks.back().capacity()) {
+    std::vector<double> c;
+    c.reserve(chunks.empty() ? 16 : std::min<std::size_t>(chunks.back().capacity() * 2, 4096));
+    chunks.push_back(std::move(c));
+  }
+  chunks.back().push_back(v);
 }
 
 window_figures population_accumulator::finish() {
@@ -252,14 +271,24 @@ window_figures population_accumulator::finish() {
   w.sessions = sessions_;
   w.skipped = skipped_;
   seen_ = {};  // the largest part, no longer needed
+  // Per metric, the group's values in one sorted run: reused from group to group, so it
+  // grows to the largest group only.
+  std::vector<std::vector<double>> sorted(metrics_.size());
   for (group_acc& g : groups_) {
     group_figures f;
     f.values = std::move(g.values);
     f.sessions = g.sessions;
     f.offending = g.offending;
     f.ratio = g.sessions ? static_cast<double>(g.offending) / static_cast<double>(g.sessions) : 0;
-    for (metric_acc& m : g.metrics)
-      if (!m.values.empty()) std::sort(m.values.begin(), m.values.end());
+    for (std::size_t m = 0; m < g.metrics.size(); ++m) {
+      if (!needs_values_[m]) continue;
+      sorted[m].clear();
+      for (std::vector<double>& c : g.metrics[m].values.chunks) {
+        sorted[m].insert(sorted[m].end(), c.begin(), c.end());
+        c = {};
+      }
+      std::sort(sorted[m].begin(), sorted[m].end());
+    }
     for (std::size_t i = 0; i < rule_.aggregates.size(); ++i) {
       const metric_acc& m = g.metrics[aggregate_metric_[i]];
       if (m.count == 0) {
@@ -281,7 +310,8 @@ window_figures population_accumulator::finish() {
           f.aggregates.emplace_back(m.sum);
           break;
         default:
-          f.aggregates.emplace_back(nearest_rank(m.values, rules::percentile(fn)));
+          f.aggregates.emplace_back(
+              nearest_rank(sorted[aggregate_metric_[i]], rules::percentile(fn)));
       }
     }
     f.evidence = std::move(g.evidence);

@@ -69,10 +69,17 @@ class population_accumulator {
     bool in_fields = false;
     std::size_t index = 0;
   };
+  // A metric's values, in chunks that never move: 16 values first, each next chunk twice
+  // the last up to 4096 (32 KB). A small group costs little; a large one is never copied
+  // while the pages are read (doubling a vector copied it and touched twice its memory).
+  struct value_chunks {
+    std::vector<std::vector<double>> chunks;
+    void push_back(double v);
+  };
   struct metric_acc {
     std::size_t count = 0;
     double sum = 0, min = 0, max = 0;
-    std::vector<double> values;  // only for a metric a percentile reads
+    value_chunks values;  // only for a metric a percentile reads
   };
   struct group_acc {
     std::vector<std::string> values;
@@ -132,9 +139,17 @@ class population_accumulator {
 
   // Sessions seen in this poll, by a 64-bit hash of their id: open addressing, at most half
   // full, 0 marks an empty slot. Two ids of one window colliding (about 1 in 10^7 at a
-  // million sessions) would count one session less.
-  std::vector<std::uint64_t> seen_;
-  std::size_t seen_count_ = 0;
+  // million sessions) would count one session less. The hash's top byte picks one of 256
+  // tables: each grows on its own, small enough to rehash in cache and to reuse the memory
+  // of the others' old tables, and the poll never holds an old and a new copy of the whole.
+  struct seen_table {
+    std::vector<std::uint64_t> slots;
+    std::size_t count = 0;
+  };
+  static constexpr std::size_t seen_tables = 256;
+  static std::size_t table_of(std::uint64_t hash) { return hash >> 56; }
+  static void make_room(seen_table& t, std::size_t more);
+  std::vector<seen_table> seen_;  // seen_tables of them once a page is folded
 
   std::size_t rows_fetched_ = 0;
   std::size_t sessions_ = 0;
