@@ -13,39 +13,8 @@ namespace qoewatch::evaluate {
 
 poll_accumulator::poll_accumulator(const config::rule_config& rule, row_log::options keep)
     : schema_(fetch::schema_for(rule)),
-      condition_(compile(rule.condition, schema_.metrics)),
+      condition_(rule.condition, schema_.metrics),
       offending_(std::move(keep)) {}
-
-poll_accumulator::node poll_accumulator::compile(const rules::expr& e,
-                                                 const std::vector<std::string>& metrics) {
-  node n;
-  n.k = e.k;
-  if (e.k == rules::expr::kind::compare) {
-    // schema_for takes the metrics from this very condition: every one is there.
-    n.metric = static_cast<std::size_t>(std::find(metrics.begin(), metrics.end(), e.cmp.metric) -
-                                        metrics.begin());
-    n.op = e.cmp.op;
-    n.value = e.cmp.value;
-  }
-  for (const rules::expr& c : e.children) n.children.push_back(compile(c, metrics));
-  return n;
-}
-
-bool poll_accumulator::holds(const node& n, const std::vector<double>& values) {
-  switch (n.k) {
-    case rules::expr::kind::compare:
-      return n.metric < values.size() && rules::compare(values[n.metric], n.op, n.value);
-    case rules::expr::kind::not_:
-      return !holds(n.children.front(), values);
-    case rules::expr::kind::and_:
-      return std::all_of(n.children.begin(), n.children.end(),
-                         [&](const node& c) { return holds(c, values); });
-    case rules::expr::kind::or_:
-      return std::any_of(n.children.begin(), n.children.end(),
-                         [&](const node& c) { return holds(c, values); });
-  }
-  return false;
-}
 
 void poll_accumulator::add(const fetch::page& p) {
   rows_fetched_ += p.rows_in_page;
@@ -69,7 +38,7 @@ fetch::scan_result poll_accumulator::add_body(std::string_view body) {
 
 void poll_accumulator::judge(const fetch::session_row& row) {
   // Rows handed over hold every metric, so the verdict is always known.
-  if (holds(condition_, row.metrics) && first_offense(row.sessionid)) offending_.append(row);
+  if (condition_.holds(row.metrics) && first_offense(row.sessionid)) offending_.append(row);
 }
 
 void poll_accumulator::forget_since(std::size_t offending) {

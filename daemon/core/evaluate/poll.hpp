@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "evaluate/row_condition.hpp"
 #include "evaluate/row_log.hpp"
 #include "fetch/page.hpp"
 #include "fetch/query.hpp"
@@ -41,17 +42,6 @@ class poll_accumulator {
   const row_log& offending() const { return offending_; }
 
  private:
-  // The condition with each metric resolved to its place in a row, once per poll: rows hold
-  // every metric, so it is judged without name lookups and with short circuits.
-  struct node {
-    rules::expr::kind k = rules::expr::kind::compare;
-    std::size_t metric = 0;
-    rules::cmp_op op = rules::cmp_op::gt;
-    double value = 0;
-    std::vector<node> children;
-  };
-  static node compile(const rules::expr& e, const std::vector<std::string>& metrics);
-  static bool holds(const node& n, const std::vector<double>& values);
 
   void judge(const fetch::session_row& row);
   void forget_since(std::size_t offending);  // drops offending rows from that index on
@@ -60,7 +50,7 @@ class poll_accumulator {
   void index_offending(std::size_t slots);  // rebuilds seen_ with that many slots
 
   fetch::row_schema schema_;
-  node condition_;
+  row_condition condition_;  // the rule's whole condition, compiled for the schema
   std::size_t rows_fetched_ = 0;
   std::array<std::size_t, fetch::skip_reason_count> skipped_{};
   row_log offending_;

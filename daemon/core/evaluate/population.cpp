@@ -55,37 +55,7 @@ population_accumulator::population_accumulator(const config::rule_config& rule)
     aggregate_metric_.push_back(slot);
     if (rules::percentile(a.fn) > 0) needs_values_[slot] = true;
   }
-  if (rule.has_qoefilter()) condition_ = compile(rule.condition, schema_.metrics);
-}
-
-population_accumulator::node population_accumulator::compile(
-    const rules::expr& e, const std::vector<std::string>& metrics) {
-  node n;
-  n.k = e.k;
-  if (e.k == rules::expr::kind::compare) {
-    n.metric = static_cast<std::size_t>(std::find(metrics.begin(), metrics.end(), e.cmp.metric) -
-                                        metrics.begin());
-    n.op = e.cmp.op;
-    n.value = e.cmp.value;
-  }
-  for (const rules::expr& c : e.children) n.children.push_back(compile(c, metrics));
-  return n;
-}
-
-bool population_accumulator::holds(const node& n, const std::vector<double>& values) {
-  switch (n.k) {
-    case rules::expr::kind::compare:
-      return n.metric < values.size() && rules::compare(values[n.metric], n.op, n.value);
-    case rules::expr::kind::not_:
-      return !holds(n.children.front(), values);
-    case rules::expr::kind::and_:
-      return std::all_of(n.children.begin(), n.children.end(),
-                         [&](const node& c) { return holds(c, values); });
-    case rules::expr::kind::or_:
-      return std::any_of(n.children.begin(), n.children.end(),
-                         [&](const node& c) { return holds(c, values); });
-  }
-  return false;
+  if (rule.has_qoefilter()) condition_.emplace(rule.condition, schema_.metrics);
 }
 
 void population_accumulator::add(const fetch::page& p) {
@@ -146,7 +116,7 @@ void population_accumulator::stage(const fetch::session_row& row) {
   // a session that is new; a page that is dropped takes its sightings back (drop_page).
   if (!first_sighting(s.hash)) return;
   s.group = group_of(row);
-  s.offending = condition_ && holds(*condition_, row.metrics);
+  s.offending = condition_ && condition_->holds(row.metrics);
   for (const metric_source& m : metrics_) {
     double v = std::numeric_limits<double>::quiet_NaN();
     if (!m.in_fields)

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "evaluate/row_condition.hpp"
 #include "fetch/page.hpp"
 
 namespace qoewatch::evaluate {
@@ -111,16 +112,7 @@ class population_accumulator {
   std::vector<metric_source> metrics_;         // distinct metrics the aggregates read
   std::vector<bool> needs_values_;             // aligned with metrics_: a percentile reads it
   std::vector<std::size_t> aggregate_metric_;  // aligned with rule.aggregates: into metrics_
-  struct node {  // the qoefilter with metrics resolved to their place in a row
-    rules::expr::kind k = rules::expr::kind::compare;
-    std::size_t metric = 0;
-    rules::cmp_op op = rules::cmp_op::gt;
-    double value = 0;
-    std::vector<node> children;
-  };
-  std::optional<node> condition_;
-  static node compile(const rules::expr& e, const std::vector<std::string>& metrics);
-  static bool holds(const node& n, const std::vector<double>& values);
+  std::optional<row_condition> condition_;  // the qoefilter; none: nothing offends
 
   std::vector<group_acc> groups_;
   struct text_hash {
