@@ -109,12 +109,17 @@ std::uint32_t population_accumulator::group_of(const fetch::session_row& row) {
 }
 
 void population_accumulator::stage(const fetch::session_row& row) {
+  settle();
   staged_row s;
   s.hash = std::hash<std::string_view>{}(row.sessionid);
   s.hash += s.hash == 0;  // 0 marks an empty slot
-  // A repeat is turned away here, before it can take one of its group's evidence slots from
-  // a session that is new; a page that is dropped takes its sightings back (drop_page).
-  if (!first_sighting(s.hash)) return;
+  // Whether this is the session's first sighting is settled when the next row arrives (or
+  // the page ends): the probe of the seen set, a cache miss in a table of megabytes, is
+  // prefetched now and overlaps the parsing of the next row.
+  if (seen_.empty()) seen_.resize(seen_tables);
+  seen_table& t = seen_[table_of(s.hash)];
+  make_room(t, 1);
+  __builtin_prefetch(&t.slots[s.hash & (t.slots.size() - 1)], 1);
   s.group = group_of(row);
   s.offending = condition_ && condition_->holds(row.metrics);
   for (const metric_source& m : metrics_) {
@@ -125,6 +130,8 @@ void population_accumulator::stage(const fetch::session_row& row) {
       v = *n;
     staged_values_.push_back(v);
   }
+  // Every staged row before this one is settled, so only a session new to the poll can hold
+  // an evidence slot when the next one asks: a repeat gives its slot back in settle().
   const auto evidence = static_cast<std::size_t>(std::max(rule_.evidence, 0));
   if (s.offending &&
       groups_[s.group].evidence.size() + staged_offending_[s.group] < evidence) {
@@ -133,9 +140,27 @@ void population_accumulator::stage(const fetch::session_row& row) {
     s.evidence = static_cast<std::uint32_t>(staged_evidence_.size());
   }
   staged_.push_back(s);
+  unsettled_ = true;
+}
+
+void population_accumulator::settle() {
+  if (!unsettled_) return;
+  unsettled_ = false;
+  const staged_row& s = staged_.back();
+  if (first_sighting(s.hash)) return;
+  // A repeat of a session seen before in this poll: it counts once, so it goes.
+  if (s.evidence) {
+    staged_evidence_.pop_back();
+    --staged_offending_[s.group];
+  }
+  staged_values_.resize(staged_values_.size() - metrics_.size());
+  staged_.pop_back();
 }
 
 void population_accumulator::drop_page() {
+  // The last row, if unsettled, was never marked seen: only the others are forgotten.
+  if (unsettled_) staged_.pop_back();
+  unsettled_ = false;
   for (const staged_row& s : staged_) forget(s.hash);
   clear_page();
 }
@@ -148,6 +173,7 @@ void population_accumulator::clear_page() {
 }
 
 void population_accumulator::fold_page() {
+  settle();
   const std::size_t width = metrics_.size();
   const auto evidence = static_cast<std::size_t>(std::max(rule_.evidence, 0));
   for (std::size_t i = 0; i < staged_.size(); ++i) {
@@ -188,9 +214,7 @@ void population_accumulator::make_room(seen_table& t, std::size_t more) {
 }
 
 bool population_accumulator::first_sighting(std::uint64_t hash) {
-  if (seen_.empty()) seen_.resize(seen_tables);
-  seen_table& t = seen_[table_of(hash)];
-  make_room(t, 1);
+  seen_table& t = seen_[table_of(hash)];  // stage() made room for it
   const std::size_t mask = t.slots.size() - 1;
   for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
     if (t.slots[i] == hash) return false;

@@ -89,8 +89,9 @@ class population_accumulator {
     std::vector<fetch::session_row> evidence;
   };
   // A row of the page in hand, folded once the page is known to be usable. Only a session's
-  // first sighting in the poll is staged: it is marked seen at once, and unmarked if the page
-  // is dropped.
+  // first sighting in the poll stays staged: the last row staged is settled (marked seen, or
+  // taken back as a repeat) when the next one comes or the page ends, and a dropped page
+  // unmarks its sightings.
   struct staged_row {
     std::uint64_t hash = 0;
     std::uint32_t group = 0;
@@ -99,6 +100,7 @@ class population_accumulator {
   };
 
   void stage(const fetch::session_row& row);
+  void settle();  // the last staged row: kept if it is a first sighting, else taken back
   void fold_page();
   void drop_page();   // the page is unusable or restarts: its rows and sightings go
   void clear_page();  // the staged rows are folded or dropped
@@ -128,6 +130,7 @@ class population_accumulator {
   std::vector<double> staged_values_;  // metrics_.size() per staged row; NaN: not carried
   std::vector<fetch::session_row> staged_evidence_;
   std::vector<std::size_t> staged_offending_;  // per group: offending rows staged this page
+  bool unsettled_ = false;  // the last staged row awaits settle()
 
   // Sessions seen in this poll, by a 64-bit hash of their id: open addressing, at most half
   // full, 0 marks an empty slot. Two ids of one window colliding (about 1 in 10^7 at a
