@@ -225,7 +225,7 @@ class page_scanner {
   page_scanner(const row_schema& schema, const std::function<void(const session_row&)>& on_row,
                const std::function<void()>& on_restart)
       : keys_(schema), values_(keys_.size()), on_row_(on_row), on_restart_(on_restart) {
-    longest_key_ = std::max(keys_.longest(), response_key.size());
+    longest_key_ = std::max(keys_.longest(), longest_top_key.size());
     row_.metrics.resize(schema.metrics.size());
     row_.fields.resize(schema.fields.size());
   }
@@ -233,7 +233,11 @@ class page_scanner {
   bool top_is_object() const { return top_is_object_; }
   bool has_response_array() const { return response_is_array_; }
   bool restart_refused() const { return restart_refused_; }
-  const page_counts& counts() const { return counts_; }
+  page_counts counts() const {
+    page_counts c = counts_;
+    c.claimed_rows = claimed_rows_;
+    return c;
+  }
 
   bool on_document_begin(json::error_code&) { return true; }
   bool on_document_end(json::error_code&) { return true; }
@@ -279,6 +283,8 @@ class page_scanner {
       slot_ = i == key_table::npos ? nullptr : &values_[i];
     } else {
       key_is_response_ = !too_long && key == response_key;
+      key_is_counter_ = !too_long && (key == "totalcount" || key == "pagecount" ||
+                                      key == "totalrecords");
       if (key_is_response_) begin_response();
     }
     return true;
@@ -302,6 +308,8 @@ class page_scanner {
 
   bool on_number_part(json::string_view, json::error_code&) { return true; }
   bool on_int64(std::int64_t i, json::string_view, json::error_code&) {
+    if (where_ == where::top && key_is_counter_ && i > 0)
+      claimed_rows_ = std::max(claimed_rows_, static_cast<std::size_t>(i));
     if (raw_value* v = scalar()) {
       v->set_number(raw_value::kind::int64, static_cast<double>(i));
       v->i = i;
@@ -309,6 +317,8 @@ class page_scanner {
     return true;
   }
   bool on_uint64(std::uint64_t u, json::string_view, json::error_code&) {
+    if (where_ == where::top && key_is_counter_)
+      claimed_rows_ = std::max(claimed_rows_, static_cast<std::size_t>(u));
     if (raw_value* v = scalar()) {
       v->set_number(raw_value::kind::uint64, static_cast<double>(u));
       v->u = u;
@@ -336,6 +346,7 @@ class page_scanner {
 
  private:
   static constexpr std::string_view response_key = "response";
+  static constexpr std::string_view longest_top_key = "totalrecords";  // of those read at top
 
   // Where the next key or value is; anywhere but the first four is of no interest.
   enum class where : unsigned char { document, top, response, row, elsewhere };
@@ -463,12 +474,14 @@ class page_scanner {
   where where_ = where::document;
   bool top_is_object_ = false;
   bool key_is_response_ = false;
+  bool key_is_counter_ = false;  // a top-level key: totalcount, pagecount or totalrecords
   bool response_is_array_ = false;
   bool in_response_ = false;
   bool in_row_ = false;
   bool restart_refused_ = false;
   std::size_t rows_handed_ = 0;  // since the current "response" began
-  page_counts counts_;
+  page_counts counts_;           // of the current "response"
+  std::size_t claimed_rows_ = 0;  // page_counts::claimed_rows, wherever the counters stand
 };
 
 }  // namespace

@@ -62,6 +62,10 @@ page_result parse_page(std::string_view body, const row_schema& schema);
 struct page_counts {
   std::size_t rows_in_page = 0;
   std::array<std::size_t, skip_reason_count> skipped{};
+  // The largest non-negative integer among the body's top-level "totalcount", "pagecount"
+  // and "totalrecords": what the server says the window holds (its docs disagree on which
+  // counter counts rows and which pages). A hint for sizing, never trusted; 0 without one.
+  std::size_t claimed_rows = 0;
 };
 
 struct scan_result {

@@ -726,3 +726,29 @@ TEST(PageScan, ASecondResponseArrayTakesBackTheRowsOfTheFirst) {
   EXPECT_TRUE(fetch::scan_page(first_empty, schema, [](const fetch::session_row&) {}));
   EXPECT_TRUE(same_as_dom(first_empty, schema));
 }
+
+TEST(PageScan, ClaimedRowsIsTheLargestTopLevelCounterAndOnlyAHint) {
+  const fetch::row_schema schema = usual_schema();
+  const std::string rows = R"("response":[{"sessionid":"a","endtime":1,"latency":1,"errors":1}])";
+  const struct {
+    std::string body;
+    std::size_t claimed;
+  } cases[] = {
+      {"{" + rows + "}", 0},
+      {R"({"totalcount":9860,"pagecount":10,)" + rows + "}", 9860},  // counters before
+      {"{" + rows + R"(,"totalcount":10,"pagecount":9860})", 9860},  // the other generation
+      {R"({"totalrecords":123456,)" + rows + R"(,"totalcount":7})", 123456},
+      {R"({"totalcount":0,"pagecount":-5,)" + rows + "}", 0},          // lying or negative
+      {R"({"totalcount":"9860",)" + rows + "}", 0},                     // not an integer
+      {R"({"totalcount":98.6,)" + rows + "}", 0},
+      {R"({"meta":{"totalcount":9860},)" + rows + "}", 0},              // not at top level
+      {R"({"totalcount":18446744073709551615,)" + rows + "}", 18446744073709551615u},
+      {R"({"totalcount":50,"response":[],)" + rows + "}", 50},          // survives a restart
+  };
+  for (const auto& c : cases) {
+    fetch::scan_result r = fetch::scan_page(c.body, schema, [](const fetch::session_row&) {});
+    ASSERT_TRUE(r) << c.body << ": " << r.error;
+    EXPECT_EQ(r.value->claimed_rows, c.claimed) << c.body;
+    EXPECT_EQ(r.value->rows_in_page, 1u) << c.body;  // the rows are read all the same
+  }
+}
