@@ -1,6 +1,7 @@
 #include "evaluate/population.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -28,8 +29,9 @@ double nearest_rank(const std::vector<double>& sorted, int p) {
   return sorted[std::max<std::size_t>(rank, 1) - 1];
 }
 
-population_accumulator::population_accumulator(const config::rule_config& rule)
-    : rule_(rule), schema_(fetch::schema_for(rule)) {
+population_accumulator::population_accumulator(const config::rule_config& rule,
+                                               std::size_t most_rows)
+    : rule_(rule), schema_(fetch::schema_for(rule)), most_rows_(most_rows) {
   auto field_index = [this](const std::string& name) {
     return static_cast<std::size_t>(
         std::find(schema_.fields.begin(), schema_.fields.end(), name) - schema_.fields.begin());
@@ -74,37 +76,59 @@ fetch::scan_result population_accumulator::add_body(std::string_view body) {
     return r;
   }
   fold_page();
+  if (!presized_) {
+    // Growing the tables a doubling at a time zeroes and rehashes about twice the memory
+    // they end with; the counters, when they tell the truth, spare that.
+    presized_ = true;
+    seen_->reserve(std::min(r.value->claimed_rows, most_rows_));
+  }
   rows_fetched_ += r.value->rows_in_page;
   for (std::size_t i = 0; i < skipped_.size(); ++i) skipped_[i] += r.value->skipped[i];
   return r;
 }
 
-const std::string& population_accumulator::dimension(const fetch::session_row& row,
-                                                     const metric_source& d) {
-  return row.fields[d.index];
+std::string_view population_accumulator::dimension(const fetch::session_row& row,
+                                                   const metric_source& d) {
+  const std::string& v = row.fields[d.index];
+  return v.empty() ? unknown_value : std::string_view(v);
 }
 
 std::uint32_t population_accumulator::group_of(const fetch::session_row& row) {
-  key_.clear();
-  for (const metric_source& d : dimensions_) {
-    const std::string& v = dimension(row, d);
-    const std::string_view value = v.empty() ? unknown_value : std::string_view(v);
-    // Each value after its length: no text a value may hold can make two groups one key.
-    const auto size = static_cast<std::uint32_t>(value.size());
-    key_.append(reinterpret_cast<const char*>(&size), sizeof size);
-    key_ += value;
-  }
-  if (auto it = group_index_.find(key_); it != group_index_.end()) return it->second;
+  // Found by a hash of the row's values, straight from the row: no key is built.
+  std::uint64_t h = 0;
+  for (const metric_source& d : dimensions_)
+    h = (std::rotl(h, 17) ^ std::hash<std::string_view>{}(dimension(row, d))) *
+        0x9e3779b97f4a7c15ULL;
+  auto same = [&](const group_acc& g) {
+    if (g.hash != h) return false;
+    for (std::size_t k = 0; k < dimensions_.size(); ++k)
+      if (g.values[k] != dimension(row, dimensions_[k])) return false;
+    return true;
+  };
+  std::size_t mask = group_slots_.size() - 1;
+  std::size_t i = h & mask;
+  for (; group_slots_[i] != 0; i = (i + 1) & mask)
+    if (same(groups_[group_slots_[i] - 1])) return group_slots_[i] - 1;
+
   const auto index = static_cast<std::uint32_t>(groups_.size());
   group_acc g;
-  for (const metric_source& d : dimensions_) {
-    const std::string& v = dimension(row, d);
-    g.values.push_back(v.empty() ? std::string(unknown_value) : v);
-  }
+  g.hash = h;
+  for (const metric_source& d : dimensions_) g.values.emplace_back(dimension(row, d));
   g.metrics.resize(metrics_.size());
   groups_.push_back(std::move(g));
   staged_offending_.push_back(0);
-  group_index_.emplace(key_, index);
+  if ((groups_.size() + 1) * 2 <= group_slots_.size()) {
+    group_slots_[i] = index + 1;
+    return index;
+  }
+  // At most half full: twice the slots, every group placed again.
+  group_slots_.assign(group_slots_.size() * 2, 0);
+  mask = group_slots_.size() - 1;
+  for (std::uint32_t n = 0; n < groups_.size(); ++n) {
+    std::size_t j = groups_[n].hash & mask;
+    while (group_slots_[j] != 0) j = (j + 1) & mask;
+    group_slots_[j] = n + 1;
+  }
   return index;
 }
 
@@ -116,10 +140,7 @@ void population_accumulator::stage(const fetch::session_row& row) {
   // Whether this is the session's first sighting is settled when the next row arrives (or
   // the page ends): the probe of the seen set, a cache miss in a table of megabytes, is
   // prefetched now and overlaps the parsing of the next row.
-  if (seen_.empty()) seen_.resize(seen_tables);
-  seen_table& t = seen_[table_of(s.hash)];
-  make_room(t, 1);
-  __builtin_prefetch(&t.slots[s.hash & (t.slots.size() - 1)], 1);
+  seen_->prepare(s.hash);
   s.group = group_of(row);
   s.offending = condition_ && condition_->holds(row.metrics);
   for (const metric_source& m : metrics_) {
@@ -147,7 +168,7 @@ void population_accumulator::settle() {
   if (!unsettled_) return;
   unsettled_ = false;
   const staged_row& s = staged_.back();
-  if (first_sighting(s.hash)) return;
+  if (seen_->insert(s.hash)) return;
   // A repeat of a session seen before in this poll: it counts once, so it goes.
   if (s.evidence) {
     staged_evidence_.pop_back();
@@ -161,7 +182,7 @@ void population_accumulator::drop_page() {
   // The last row, if unsettled, was never marked seen: only the others are forgotten.
   if (unsettled_) staged_.pop_back();
   unsettled_ = false;
-  for (const staged_row& s : staged_) forget(s.hash);
+  for (const staged_row& s : staged_) seen_->erase(s.hash);
   clear_page();
 }
 
@@ -198,57 +219,6 @@ void population_accumulator::fold_page() {
   clear_page();
 }
 
-void population_accumulator::make_room(seen_table& t, std::size_t more) {
-  std::size_t size = std::max<std::size_t>(16, t.slots.size());
-  while ((t.count + more) * 2 > size) size *= 2;
-  if (size == t.slots.size()) return;
-  std::vector<std::uint64_t> old = std::move(t.slots);
-  t.slots.assign(size, 0);
-  const std::size_t mask = size - 1;
-  for (std::uint64_t h : old) {
-    if (h == 0) continue;
-    std::size_t i = h & mask;
-    while (t.slots[i] != 0) i = (i + 1) & mask;
-    t.slots[i] = h;
-  }
-}
-
-bool population_accumulator::first_sighting(std::uint64_t hash) {
-  seen_table& t = seen_[table_of(hash)];  // stage() made room for it
-  const std::size_t mask = t.slots.size() - 1;
-  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
-    if (t.slots[i] == hash) return false;
-    if (t.slots[i] == 0) {
-      t.slots[i] = hash;
-      ++t.count;
-      return true;
-    }
-  }
-}
-
-void population_accumulator::forget(std::uint64_t hash) {
-  if (seen_.empty()) return;
-  seen_table& t = seen_[table_of(hash)];
-  if (t.slots.empty()) return;
-  const std::size_t mask = t.slots.size() - 1;
-  std::size_t hole = hash & mask;
-  while (t.slots[hole] != hash) {
-    if (t.slots[hole] == 0) return;
-    hole = (hole + 1) & mask;
-  }
-  // Backward-shift deletion: a later entry of the probe run moves into the hole unless its
-  // home slot lies cyclically in (hole, its slot], so every entry stays reachable.
-  for (std::size_t j = (hole + 1) & mask; t.slots[j] != 0; j = (j + 1) & mask) {
-    const std::size_t home = t.slots[j] & mask;
-    const bool stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
-    if (stays) continue;
-    t.slots[hole] = t.slots[j];
-    hole = j;
-  }
-  t.slots[hole] = 0;
-  --t.count;
-}
-
 void population_accumulator::value_chunks::push_back(double v) {
   if (chunks.empty() || chunks.back().size() == chunks.back().capacity()) {
     std::vector<double> c;
@@ -264,7 +234,7 @@ window_figures population_accumulator::finish() {
   w.rows_fetched = rows_fetched_;
   w.sessions = sessions_;
   w.skipped = skipped_;
-  seen_ = {};  // the largest part, no longer needed
+  seen_.reset();  // the largest part, no longer needed
   // Per metric, the group's values in one sorted run: reused from group to group, so it
   // grows to the largest group only.
   std::vector<std::vector<double>> sorted(metrics_.size());

@@ -7,14 +7,15 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "config/config.hpp"
 #include "evaluate/row_condition.hpp"
+#include "evaluate/seen_set.hpp"
 #include "fetch/page.hpp"
 
 namespace qoewatch::evaluate {
@@ -53,7 +54,9 @@ double nearest_rank(const std::vector<double>& sorted, int p);
 
 class population_accumulator {
  public:
-  explicit population_accumulator(const config::rule_config& rule);
+  /// `most_rows`: the most rows a poll reads (page_size × max_pages). The sessions-seen set is
+  /// sized once for what the first page's counters claim, up to that; 0: it only grows.
+  explicit population_accumulator(const config::rule_config& rule, std::size_t most_rows = 0);
 
   /// Folds every usable row of `p`. A session seen before in the same poll counts once.
   void add(const fetch::page& p);
@@ -83,6 +86,7 @@ class population_accumulator {
     value_chunks values;  // only for a metric a percentile reads
   };
   struct group_acc {
+    std::uint64_t hash = 0;  // of values, as group_of computes it
     std::vector<std::string> values;
     std::size_t sessions = 0, offending = 0;
     std::vector<metric_acc> metrics;  // aligned with metrics_
@@ -105,8 +109,6 @@ class population_accumulator {
   void drop_page();   // the page is unusable or restarts: its rows and sightings go
   void clear_page();  // the staged rows are folded or dropped
   std::uint32_t group_of(const fetch::session_row& row);
-  bool first_sighting(std::uint64_t hash);  // marks it seen
-  void forget(std::uint64_t hash);          // unmarks a hash first_sighting marked
 
   const config::rule_config& rule_;
   fetch::row_schema schema_;
@@ -117,13 +119,10 @@ class population_accumulator {
   std::optional<row_condition> condition_;  // the qoefilter; none: nothing offends
 
   std::vector<group_acc> groups_;
-  struct text_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  std::unordered_map<std::string, std::uint32_t, text_hash, std::equal_to<>> group_index_;
-  std::string key_;  // the group key of the row in hand, reused
-  const std::string& dimension(const fetch::session_row& row, const metric_source& d);
+  // Open addressing over groups_ by their hash: index + 1, 0 for empty; at most half full.
+  std::vector<std::uint32_t> group_slots_ = std::vector<std::uint32_t>(64, 0);
+  // A dimension's value in `row`: unknown_value when the row has none.
+  static std::string_view dimension(const fetch::session_row& row, const metric_source& d);
 
   // The page in hand.
   std::vector<staged_row> staged_;
@@ -132,19 +131,10 @@ class population_accumulator {
   std::vector<std::size_t> staged_offending_;  // per group: offending rows staged this page
   bool unsettled_ = false;  // the last staged row awaits settle()
 
-  // Sessions seen in this poll, by a 64-bit hash of their id: open addressing, at most half
-  // full, 0 marks an empty slot. Two ids of one window colliding (about 1 in 10^7 at a
-  // million sessions) would count one session less. The hash's top byte picks one of 256
-  // tables: each grows on its own, small enough to rehash in cache and to reuse the memory
-  // of the others' old tables, and the poll never holds an old and a new copy of the whole.
-  struct seen_table {
-    std::vector<std::uint64_t> slots;
-    std::size_t count = 0;
-  };
-  static constexpr std::size_t seen_tables = 256;
-  static std::size_t table_of(std::uint64_t hash) { return hash >> 56; }
-  static void make_room(seen_table& t, std::size_t more);
-  std::vector<seen_table> seen_;  // seen_tables of them once a page is folded
+  // Sessions seen in this poll; sized once after the first page (see the constructor).
+  std::unique_ptr<seen_set> seen_ = std::make_unique<seen_set>();
+  std::size_t most_rows_ = 0;
+  bool presized_ = false;
 
   std::size_t rows_fetched_ = 0;
   std::size_t sessions_ = 0;

@@ -71,9 +71,11 @@ std::unique_ptr<evaluate::poll_accumulator> accumulator_for(const config::rule_c
 }
 
 // What a poll of `rule` folds its pages into.
-void prepare(evaluate::poll_outcome& out, const config::rule_config& rule) {
+void prepare(evaluate::poll_outcome& out, const config::rule_config& rule,
+             const config::smartsight_config& api) {
   if (rule.population())
-    out.groups = std::make_unique<evaluate::population_accumulator>(rule);
+    out.groups = std::make_unique<evaluate::population_accumulator>(
+        rule, static_cast<std::size_t>(api.page_size) * static_cast<std::size_t>(api.max_pages));
   else
     out.acc = accumulator_for(rule);
 }
@@ -118,7 +120,7 @@ net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule,
   out.behind = c.behind;
   // A per-session rule keeps its offending rows; a population rule folds every row into its
   // group's figures.
-  prepare(out, rule);
+  prepare(out, rule, api);
   auto page_request = [&](std::int64_t offset) {
     http::request req;
     req.target = src.query->target(out.window, offset);

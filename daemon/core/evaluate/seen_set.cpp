@@ -1,0 +1,112 @@
+#include "evaluate/seen_set.hpp"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <bit>
+#include <new>
+
+namespace qoewatch::evaluate {
+
+namespace {
+constexpr std::size_t huge_page = std::size_t{2} << 20;
+}
+
+// Anonymous memory, zero as it comes, its start aligned to a huge page.
+struct seen_set::block {
+  void* mapping = nullptr;
+  std::size_t length = 0;
+  std::uint64_t* slots = nullptr;
+
+  explicit block(std::size_t bytes) {
+    length = bytes + huge_page;
+    mapping = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapping == MAP_FAILED) throw std::bad_alloc();
+    const auto start = reinterpret_cast<std::uintptr_t>(mapping);
+    const std::uintptr_t aligned = (start + huge_page - 1) & ~(huge_page - 1);
+    slots = reinterpret_cast<std::uint64_t*>(aligned);
+    // Only a hint: without transparent huge pages, or with them off, nothing changes.
+    ::madvise(slots, bytes, MADV_HUGEPAGE);
+  }
+  ~block() { ::munmap(mapping, length); }
+};
+
+seen_set::seen_set() : tables_(table_count) {}
+seen_set::~seen_set() = default;
+
+void seen_set::reserve(std::size_t n) {
+  if (block_ || n < table_count) return;
+  // Each table at most half full with its share of n.
+  const std::size_t capacity = std::bit_ceil(2 * (n / table_count));
+  block_ = std::make_unique<block>(capacity * table_count * sizeof(std::uint64_t));
+  for (std::size_t i = 0; i < table_count; ++i) {
+    table& t = tables_[i];
+    if (t.capacity >= capacity) continue;  // already larger: it keeps its own
+    place(t, block_->slots + i * capacity, capacity);
+    t.own = {};
+  }
+}
+
+void seen_set::place(table& t, std::uint64_t* slots, std::size_t capacity) {
+  const std::size_t mask = capacity - 1;
+  for (std::size_t j = 0; j < t.capacity; ++j) {
+    const std::uint64_t h = t.slots[j];
+    if (h == 0) continue;
+    std::size_t i = h & mask;
+    while (slots[i] != 0) i = (i + 1) & mask;
+    slots[i] = h;
+  }
+  t.slots = slots;
+  t.capacity = capacity;
+}
+
+void seen_set::grow(table& t, std::size_t capacity) {
+  std::vector<std::uint64_t> slots(capacity, 0);
+  place(t, slots.data(), capacity);
+  t.own = std::move(slots);  // the old own slots, if it had them, go
+}
+
+void seen_set::prepare(std::uint64_t hash) {
+  table& t = table_of(hash);
+  if ((t.count + 1) * 2 > t.capacity) grow(t, std::max<std::size_t>(16, t.capacity * 2));
+  __builtin_prefetch(&t.slots[hash & (t.capacity - 1)], 1);
+}
+
+bool seen_set::insert(std::uint64_t hash) {
+  table& t = table_of(hash);
+  const std::size_t mask = t.capacity - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    if (t.slots[i] == hash) return false;
+    if (t.slots[i] == 0) {
+      t.slots[i] = hash;
+      ++t.count;
+      ++size_;
+      return true;
+    }
+  }
+}
+
+void seen_set::erase(std::uint64_t hash) {
+  table& t = table_of(hash);
+  if (t.capacity == 0) return;
+  const std::size_t mask = t.capacity - 1;
+  std::size_t hole = hash & mask;
+  while (t.slots[hole] != hash) {
+    if (t.slots[hole] == 0) return;
+    hole = (hole + 1) & mask;
+  }
+  // Backward-shift deletion: a later entry of the probe run moves into the hole unless its
+  // home slot lies cyclically in (hole, its slot], so every entry stays reachable.
+  for (std::size_t j = (hole + 1) & mask; t.slots[j] != 0; j = (j + 1) & mask) {
+    const std::size_t home = t.slots[j] & mask;
+    const bool stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+    if (stays) continue;
+    t.slots[hole] = t.slots[j];
+    hole = j;
+  }
+  t.slots[hole] = 0;
+  --t.count;
+  --size_;
+}
+
+}  // namespace qoewatch::evaluate
