@@ -12,6 +12,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -30,6 +31,45 @@ using error_code = boost::system::error_code;
 namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+// Beast's string_body, except that a body read appends what arrives: string_body resizes
+// first (zeroing every byte it is about to overwrite), which was 3.5 % of a poll reading
+// 150 MB of pages.
+struct appending_string_body : bhttp::string_body {
+  class reader {
+   public:
+    template <bool is_request, class Fields>
+    reader(bhttp::header<is_request, Fields>&, value_type& body) : body_(body) {}
+
+    void init(const boost::optional<std::uint64_t>& length, error_code& ec) {
+      ec = {};
+      if (!length) return;
+      if (*length > body_.max_size()) {
+        ec = bhttp::error::buffer_overflow;
+        return;
+      }
+      body_.reserve(static_cast<std::size_t>(*length));
+    }
+
+    template <class ConstBufferSequence>
+    std::size_t put(const ConstBufferSequence& buffers, error_code& ec) {
+      ec = {};
+      const std::size_t extra = net::buffer_size(buffers);
+      if (extra > body_.max_size() - body_.size()) {
+        ec = bhttp::error::buffer_overflow;
+        return 0;
+      }
+      for (auto b : beast::buffers_range_ref(buffers))
+        body_.append(static_cast<const char*>(b.data()), b.size());
+      return extra;
+    }
+
+    void finish(error_code& ec) { ec = {}; }
+
+   private:
+    value_type& body_;
+  };
+};
 
 failure timed_out(step s, std::chrono::milliseconds after, const origin& o) {
   return {failure_kind::timeout, "timed out after " + format_duration(after) + " " +
@@ -210,7 +250,7 @@ net::awaitable<exchange_outcome> connection::exchange_on(Stream& stream, beast_r
   }
 
   current = step::wait_response;
-  bhttp::response_parser<bhttp::string_body> parser;
+  bhttp::response_parser<appending_string_body> parser;
   parser.body_limit(opts.max_body_bytes);
   bool got_bytes = buffer_.size() > 0;
   // Beast reads at most the buffer's free capacity, and an empty flat_buffer grows only to
