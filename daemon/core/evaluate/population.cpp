@@ -133,14 +133,13 @@ std::uint32_t population_accumulator::group_of(const fetch::session_row& row) {
 }
 
 void population_accumulator::stage(const fetch::session_row& row) {
-  settle();
   staged_row s;
   s.hash = std::hash<std::string_view>{}(row.sessionid);
   s.hash += s.hash == 0;  // 0 marks an empty slot
-  // Whether this is the session's first sighting is settled when the next row arrives (or
-  // the page ends): the probe of the seen set, a cache miss in a table of megabytes, is
-  // prefetched now and overlaps the parsing of the next row.
-  seen_->prepare(s.hash);
+  // Whether this is the session's first sighting in the poll is settled a few rows later:
+  // the probe of the seen set, a cache miss in a table of megabytes, is prefetched now and
+  // overlaps the parsing of the rows in between.
+  seen_->prefetch(s.hash);
   s.group = group_of(row);
   s.offending = condition_ && condition_->holds(row.metrics);
   for (const metric_source& m : metrics_) {
@@ -151,54 +150,56 @@ void population_accumulator::stage(const fetch::session_row& row) {
       v = *n;
     staged_values_.push_back(v);
   }
-  // Every staged row before this one is settled, so only a session new to the poll can hold
-  // an evidence slot when the next one asks: a repeat gives its slot back in settle().
   const auto evidence = static_cast<std::size_t>(std::max(rule_.evidence, 0));
   if (s.offending &&
       groups_[s.group].evidence.size() + staged_offending_[s.group] < evidence) {
+    // It would take one of its group's evidence slots, which a repeat may not take from a
+    // session that is new: this one is settled now, after every row before it.
+    settle(staged_.size());
+    if (!seen_->insert(s.hash)) {
+      staged_values_.resize(staged_values_.size() - metrics_.size());
+      return;
+    }
     ++staged_offending_[s.group];
     staged_evidence_.push_back(row);
     s.evidence = static_cast<std::uint32_t>(staged_evidence_.size());
+    staged_.push_back(s);
+    settled_ = staged_.size();
+    return;
   }
   staged_.push_back(s);
-  unsettled_ = true;
+  if (staged_.size() - settled_ > settle_lag) settle(staged_.size() - settle_lag);
 }
 
-void population_accumulator::settle() {
-  if (!unsettled_) return;
-  unsettled_ = false;
-  const staged_row& s = staged_.back();
-  if (seen_->insert(s.hash)) return;
-  // A repeat of a session seen before in this poll: it counts once, so it goes.
-  if (s.evidence) {
-    staged_evidence_.pop_back();
-    --staged_offending_[s.group];
+void population_accumulator::settle(std::size_t upto) {
+  for (; settled_ < upto; ++settled_) {
+    staged_row& s = staged_[settled_];
+    s.repeat = !seen_->insert(s.hash);  // a session seen before in this poll counts once
   }
-  staged_values_.resize(staged_values_.size() - metrics_.size());
-  staged_.pop_back();
 }
 
 void population_accumulator::drop_page() {
-  // The last row, if unsettled, was never marked seen: only the others are forgotten.
-  if (unsettled_) staged_.pop_back();
-  unsettled_ = false;
-  for (const staged_row& s : staged_) seen_->erase(s.hash);
+  // Only the settled rows were marked seen; a repeat was marked by another row.
+  for (std::size_t i = 0; i < settled_; ++i)
+    if (!staged_[i].repeat) seen_->erase(staged_[i].hash);
   clear_page();
 }
 
 void population_accumulator::clear_page() {
   staged_.clear();
+  settled_ = 0;
   staged_values_.clear();
   staged_evidence_.clear();
   std::fill(staged_offending_.begin(), staged_offending_.end(), 0);
 }
 
 void population_accumulator::fold_page() {
-  settle();
+  settle(staged_.size());
   const std::size_t width = metrics_.size();
   const auto evidence = static_cast<std::size_t>(std::max(rule_.evidence, 0));
   for (std::size_t i = 0; i < staged_.size(); ++i) {
     const staged_row& s = staged_[i];
+    if (s.repeat) continue;
     ++sessions_;
     group_acc& g = groups_[s.group];
     ++g.sessions;

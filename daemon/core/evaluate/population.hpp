@@ -92,19 +92,20 @@ class population_accumulator {
     std::vector<metric_acc> metrics;  // aligned with metrics_
     std::vector<fetch::session_row> evidence;
   };
-  // A row of the page in hand, folded once the page is known to be usable. Only a session's
-  // first sighting in the poll stays staged: the last row staged is settled (marked seen, or
-  // taken back as a repeat) when the next one comes or the page ends, and a dropped page
-  // unmarks its sightings.
+  // A row of the page in hand, folded once the page is known to be usable. Whether it is
+  // the session's first sighting in the poll is settled (and it marked seen) settle_lag rows
+  // later, at the latest when the page ends; a dropped page unmarks its sightings.
   struct staged_row {
     std::uint64_t hash = 0;
     std::uint32_t group = 0;
     bool offending = false;
+    bool repeat = false;         // settled: a session seen before in this poll
     std::uint32_t evidence = 0;  // index + 1 in staged_evidence_; 0: none
   };
+  static constexpr std::size_t settle_lag = 8;
 
   void stage(const fetch::session_row& row);
-  void settle();  // the last staged row: kept if it is a first sighting, else taken back
+  void settle(std::size_t upto);  // the staged rows before `upto`
   void fold_page();
   void drop_page();   // the page is unusable or restarts: its rows and sightings go
   void clear_page();  // the staged rows are folded or dropped
@@ -129,7 +130,7 @@ class population_accumulator {
   std::vector<double> staged_values_;  // metrics_.size() per staged row; NaN: not carried
   std::vector<fetch::session_row> staged_evidence_;
   std::vector<std::size_t> staged_offending_;  // per group: offending rows staged this page
-  bool unsettled_ = false;  // the last staged row awaits settle()
+  std::size_t settled_ = 0;  // staged_ before it are settled
 
   // Sessions seen in this poll; sized once after the first page (see the constructor).
   std::unique_ptr<seen_set> seen_ = std::make_unique<seen_set>();

@@ -66,14 +66,14 @@ void seen_set::grow(table& t, std::size_t capacity) {
   t.own = std::move(slots);  // the old own slots, if it had them, go
 }
 
-void seen_set::prepare(std::uint64_t hash) {
-  table& t = table_of(hash);
-  if ((t.count + 1) * 2 > t.capacity) grow(t, std::max<std::size_t>(16, t.capacity * 2));
-  __builtin_prefetch(&t.slots[hash & (t.capacity - 1)], 1);
+void seen_set::prefetch(std::uint64_t hash) const {
+  const table& t = table_of(hash);
+  if (t.capacity != 0) __builtin_prefetch(&t.slots[hash & (t.capacity - 1)], 1);
 }
 
 bool seen_set::insert(std::uint64_t hash) {
   table& t = table_of(hash);
+  if ((t.count + 1) * 2 > t.capacity) grow(t, std::max<std::size_t>(16, t.capacity * 2));
   const std::size_t mask = t.capacity - 1;
   for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
     if (t.slots[i] == hash) return false;

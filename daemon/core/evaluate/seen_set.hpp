@@ -28,11 +28,11 @@ class seen_set {
   /// calls do nothing. A table given more than its share grows as usual.
   void reserve(std::size_t n);
 
-  /// Makes room in `hash`'s table for one more and starts loading the slot it probes first,
-  /// so that the insert which follows (before any other prepare) rarely waits on memory.
-  void prepare(std::uint64_t hash);
+  /// Starts loading the slot `hash` probes first, so that an insert of it a little later
+  /// rarely waits on memory.
+  void prefetch(std::uint64_t hash) const;
 
-  /// Marks `hash` seen; false when it already was. Only right after prepare(hash).
+  /// Marks `hash` seen; false when it already was.
   bool insert(std::uint64_t hash);
 
   /// Unmarks a hash insert() marked; nothing when it is not there.
@@ -50,6 +50,7 @@ class seen_set {
   struct block;  // reserve()'s memory
   static constexpr std::size_t table_count = 256;
   table& table_of(std::uint64_t hash) { return tables_[hash >> 56]; }
+  const table& table_of(std::uint64_t hash) const { return tables_[hash >> 56]; }
   static void grow(table& t, std::size_t capacity);
   // Rehashes t's entries into `slots` (zero, `capacity` of them), which become t's.
   static void place(table& t, std::uint64_t* slots, std::size_t capacity);

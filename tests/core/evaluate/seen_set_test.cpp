@@ -14,9 +14,9 @@ using namespace qoewatch;
 
 namespace {
 
-// Inserts like a population poll does: prepare, then insert.
+// Inserts like a population poll does: prefetch, then insert.
 bool add(evaluate::seen_set& s, std::uint64_t h) {
-  s.prepare(h);
+  s.prefetch(h);
   return s.insert(h);
 }
 
