@@ -80,7 +80,10 @@ fetch::scan_result population_accumulator::add_body(std::string_view body) {
     // Growing the tables a doubling at a time zeroes and rehashes about twice the memory
     // they end with; the counters, when they tell the truth, spare that.
     presized_ = true;
-    seen_->reserve(std::min(r.value->claimed_rows, most_rows_));
+    const std::size_t claimed = std::min(r.value->claimed_rows, most_rows_);
+    seen_->reserve(claimed);
+    values_->reserve(claimed * static_cast<std::size_t>(
+                                   std::count(needs_values_.begin(), needs_values_.end(), true)));
   }
   rows_fetched_ += r.value->rows_in_page;
   for (std::size_t i = 0; i < skipped_.size(); ++i) skipped_[i] += r.value->skipped[i];
@@ -212,21 +215,12 @@ void population_accumulator::fold_page() {
       a.max = a.count == 0 ? v : std::max(a.max, v);
       a.sum += v;
       ++a.count;
-      if (needs_values_[m]) a.values.push_back(v);
+      if (needs_values_[m]) values_->push_back(a.values, v);
     }
     if (s.evidence && g.evidence.size() < evidence)
       g.evidence.push_back(std::move(staged_evidence_[s.evidence - 1]));
   }
   clear_page();
-}
-
-void population_accumulator::value_chunks::push_back(double v) {
-  if (chunks.empty() || chunks.back().size() == chunks.back().capacity()) {
-    std::vector<double> c;
-    c.reserve(chunks.empty() ? 16 : std::min<std::size_t>(chunks.back().capacity() * 2, 4096));
-    chunks.push_back(std::move(c));
-  }
-  chunks.back().push_back(v);
 }
 
 window_figures population_accumulator::finish() {
@@ -248,10 +242,8 @@ window_figures population_accumulator::finish() {
     for (std::size_t m = 0; m < g.metrics.size(); ++m) {
       if (!needs_values_[m]) continue;
       sorted[m].clear();
-      for (std::vector<double>& c : g.metrics[m].values.chunks) {
-        sorted[m].insert(sorted[m].end(), c.begin(), c.end());
-        c = {};
-      }
+      for (const value_store::chunk& c : g.metrics[m].values.chunks)
+        sorted[m].insert(sorted[m].end(), c.data, c.data + c.size);
       std::sort(sorted[m].begin(), sorted[m].end());
     }
     for (std::size_t i = 0; i < rule_.aggregates.size(); ++i) {
@@ -284,6 +276,7 @@ window_figures population_accumulator::finish() {
     if (f.sessions > 0) w.groups.push_back(std::move(f));
   }
   groups_.clear();
+  values_.reset();
   std::sort(w.groups.begin(), w.groups.end(), [](const group_figures& a, const group_figures& b) {
     return a.sessions != b.sessions ? a.sessions > b.sessions : a.values < b.values;
   });

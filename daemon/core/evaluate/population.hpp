@@ -16,6 +16,7 @@
 #include "config/config.hpp"
 #include "evaluate/row_condition.hpp"
 #include "evaluate/seen_set.hpp"
+#include "evaluate/value_store.hpp"
 #include "fetch/page.hpp"
 
 namespace qoewatch::evaluate {
@@ -73,17 +74,10 @@ class population_accumulator {
     bool in_fields = false;
     std::size_t index = 0;
   };
-  // A metric's values, in chunks that never move: 16 values first, each next chunk twice
-  // the last up to 4096 (32 KB). A small group costs little; a large one is never copied
-  // while the pages are read (doubling a vector copied it and touched twice its memory).
-  struct value_chunks {
-    std::vector<std::vector<double>> chunks;
-    void push_back(double v);
-  };
   struct metric_acc {
     std::size_t count = 0;
     double sum = 0, min = 0, max = 0;
-    value_chunks values;  // only for a metric a percentile reads
+    value_store::run values;  // only for a metric a percentile reads
   };
   struct group_acc {
     std::uint64_t hash = 0;  // of values, as group_of computes it
@@ -132,8 +126,10 @@ class population_accumulator {
   std::vector<std::size_t> staged_offending_;  // per group: offending rows staged this page
   std::size_t settled_ = 0;  // staged_ before it are settled
 
-  // Sessions seen in this poll; sized once after the first page (see the constructor).
+  // Sessions seen in this poll, and the values percentiles read; both sized once after the
+  // first page (see the constructor).
   std::unique_ptr<seen_set> seen_ = std::make_unique<seen_set>();
+  std::unique_ptr<value_store> values_ = std::make_unique<value_store>();
   std::size_t most_rows_ = 0;
   bool presized_ = false;
 

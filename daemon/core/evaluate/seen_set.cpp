@@ -1,35 +1,10 @@
 #include "evaluate/seen_set.hpp"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <bit>
 #include <new>
 
 namespace qoewatch::evaluate {
-
-namespace {
-constexpr std::size_t huge_page = std::size_t{2} << 20;
-}
-
-// Anonymous memory, zero as it comes, its start aligned to a huge page.
-struct seen_set::block {
-  void* mapping = nullptr;
-  std::size_t length = 0;
-  std::uint64_t* slots = nullptr;
-
-  explicit block(std::size_t bytes) {
-    length = bytes + huge_page;
-    mapping = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mapping == MAP_FAILED) throw std::bad_alloc();
-    const auto start = reinterpret_cast<std::uintptr_t>(mapping);
-    const std::uintptr_t aligned = (start + huge_page - 1) & ~(huge_page - 1);
-    slots = reinterpret_cast<std::uint64_t*>(aligned);
-    // Only a hint: without transparent huge pages, or with them off, nothing changes.
-    ::madvise(slots, bytes, MADV_HUGEPAGE);
-  }
-  ~block() { ::munmap(mapping, length); }
-};
 
 seen_set::seen_set() : tables_(table_count) {}
 seen_set::~seen_set() = default;
@@ -38,11 +13,12 @@ void seen_set::reserve(std::size_t n) {
   if (block_ || n < table_count) return;
   // Each table at most half full with its share of n.
   const std::size_t capacity = std::bit_ceil(2 * (n / table_count));
-  block_ = std::make_unique<block>(capacity * table_count * sizeof(std::uint64_t));
+  block_ = std::make_unique<zeroed_block>(capacity * table_count * sizeof(std::uint64_t));
+  auto* slots = static_cast<std::uint64_t*>(block_->data());
   for (std::size_t i = 0; i < table_count; ++i) {
     table& t = tables_[i];
     if (t.capacity >= capacity) continue;  // already larger: it keeps its own
-    place(t, block_->slots + i * capacity, capacity);
+    place(t, slots + i * capacity, capacity);
     t.own = {};
   }
 }

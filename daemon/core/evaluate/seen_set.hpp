@@ -8,6 +8,8 @@
 #include <memory>
 #include <vector>
 
+#include "evaluate/zeroed_block.hpp"
+
 namespace qoewatch::evaluate {
 
 /// Open addressing, each table at most half full, 0 marking an empty slot (a hash of 0 must
@@ -22,8 +24,7 @@ class seen_set {
   seen_set(const seen_set&) = delete;
   seen_set& operator=(const seen_set&) = delete;
 
-  /// Room for about `n` hashes, taken at once in one block of memory that comes zeroed (in
-  /// huge pages where the system allows: a probe then rarely misses the TLB). Growing a table
+  /// Room for about `n` hashes, taken at once in one zeroed_block. Growing a table
   /// at a time zeroes and rehashes about twice the memory the set ends with. Once: later
   /// calls do nothing. A table given more than its share grows as usual.
   void reserve(std::size_t n);
@@ -47,7 +48,6 @@ class seen_set {
     std::size_t count = 0;
     std::vector<std::uint64_t> own;
   };
-  struct block;  // reserve()'s memory
   static constexpr std::size_t table_count = 256;
   table& table_of(std::uint64_t hash) { return tables_[hash >> 56]; }
   const table& table_of(std::uint64_t hash) const { return tables_[hash >> 56]; }
@@ -56,7 +56,7 @@ class seen_set {
   static void place(table& t, std::uint64_t* slots, std::size_t capacity);
 
   std::vector<table> tables_;
-  std::unique_ptr<block> block_;
+  std::unique_ptr<zeroed_block> block_;  // reserve()'s memory
   std::size_t size_ = 0;
 };
 
