@@ -5,14 +5,13 @@
 #include "duration.hpp"
 #include "fetch/page.hpp"
 #include "rules/expr.hpp"
+#include "schedule/schedule.hpp"
 
 namespace qoewatch::fetch {
 
 window window_at(const config::rule_config& rule, std::chrono::system_clock::time_point now) {
-  std::int64_t now_s =
-      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   window w;
-  w.end = now_s - whole_seconds(rule.delay);
+  w.end = schedule::aligned_end(rule, now);
   w.start = w.end - whole_seconds(rule.window);
   return w;
 }
@@ -28,7 +27,12 @@ catchup window_after(const config::rule_config& rule, std::chrono::system_clock:
   std::int64_t slice = std::max<std::int64_t>(1, whole_seconds(rule.window));
   // A poll a second late (interval == window) is not an outage: slice only beyond an interval.
   if (c.w.end - c.w.start > slice + whole_seconds(rule.interval)) {
-    c.w.end = c.w.start + slice;
+    // At most one window long, and ending on the grid like every window (the config keeps
+    // the window at least one interval long, so the grid has an end after the start).
+    c.w.end = schedule::aligned_end(
+        rule, std::chrono::system_clock::time_point{} + std::chrono::seconds(c.w.start + slice) +
+                  rule.delay);
+    if (c.w.end <= c.w.start) c.w.end = c.w.start + slice;
     c.behind = true;
   }
   return c;

@@ -20,16 +20,19 @@ struct window {
   bool operator==(const window&) const = default;
 };
 
-/// The window a poll at `now` covers: [now - delay - window, now - delay], in whole seconds.
+/// The window a poll at `now` covers: [end - window, end] with end = schedule::aligned_end
+/// (`now - delay` floored to the rule's interval grid), in whole seconds: every process that
+/// polls in the same interval judges the same window.
 window window_at(const config::rule_config& rule, std::chrono::system_clock::time_point now);
 
 /// The window of the next poll, given the end of the last window fully processed (the rule's
 /// checkpoint). After downtime it reaches back to the checkpoint, so sessions that ended while
 /// nobody polled are still judged, but never further than `max_catchup` before the normal
 /// end (nor later than the normal start); `skipped_seconds` is what that bound left out.
-/// A span longer than one window and one interval is covered in slices one window long, one
-/// per poll, so a long outage never needs more pages than a normal poll and `min_sessions`
-/// means the same in every slice; `behind` says another slice follows this one.
+/// A span longer than one window and one interval is covered in slices at most one window
+/// long and ending on the grid, one per poll, so a long outage never needs more pages than a
+/// normal poll and `min_sessions` means the same in every slice; `behind` says another slice
+/// follows this one.
 struct catchup {
   window w;
   std::int64_t skipped_seconds = 0;

@@ -14,6 +14,25 @@ duration start_jitter(std::string_view rule_name, duration interval) {
   return duration{static_cast<duration::rep>(h % static_cast<std::uint64_t>(span.count()))};
 }
 
+std::int64_t aligned_end(const config::rule_config& rule, clock::time_point now) {
+  using std::chrono::milliseconds;
+  const std::int64_t at =
+      std::chrono::duration_cast<milliseconds>(now.time_since_epoch() - rule.delay).count();
+  const std::int64_t step = std::max<std::int64_t>(1, rule.interval.count());
+  // Floored, also before the epoch (a test clock may start there).
+  const std::int64_t grid = (at >= 0 ? at / step : (at - step + 1) / step) * step;
+  return grid >= 0 ? grid / 1000 : (grid - 999) / 1000;
+}
+
+clock::time_point due_for(const config::rule_config& rule, std::int64_t end) {
+  return clock::time_point{} + std::chrono::seconds(end) + rule.delay +
+         start_jitter(rule.name, rule.interval);
+}
+
+clock::time_point first_due(const config::rule_config& rule, clock::time_point now) {
+  return due_for(rule, aligned_end(rule, now));
+}
+
 next_poll after(clock::time_point due, clock::time_point finished, duration interval) {
   next_poll n;
   n.due = due + interval;
@@ -30,12 +49,17 @@ following next(clock::time_point due, clock::time_point finished, duration inter
                const poll_end& end) {
   following f;
   if (end.behind) {
-    f.next.due = finished;
+    // The next slice at once; the grid goes on from the last due time it has reached, so
+    // the poll after the catch-up is due in the slot it ends in, and nothing is "skipped".
+    f.next.due = due;
+    if (finished > due && interval.count() > 0) f.next.due += interval * ((finished - due) / interval);
+    f.wake = finished;
     return f;
   }
   f.next = after(due, finished, interval);
+  f.wake = f.next.due;
   if (end.retry_after && finished + *end.retry_after > f.next.due) {
-    f.next.due = finished + *end.retry_after;
+    f.wake = finished + *end.retry_after;
     f.retried = true;
   }
   return f;

@@ -1,7 +1,10 @@
-// When a rule polls: every `interval` from a jittered start, measured from when each poll was
-// due (not from when it finished), so polls do not drift. A poll that overruns its interval
-// delays the next one to the first due time after it finished; the due times it passed are
-// skipped, never run back to back. Pure code.
+// When a rule polls, on the wall clock so that every process agrees: a rule's windows end on
+// a grid of its interval (`aligned_end`), and the poll judging the window that ends at E is
+// due at E + delay + the rule's start jitter. Jitter spreads rules over their interval; it
+// moves when a poll runs, never which window it judges. Due times follow from the last one
+// due (not from when a poll finished), so polls do not drift. A poll that overruns its
+// interval delays the next one to the first due time after it finished; the due times it
+// passed are skipped, never run back to back. Pure code.
 #pragma once
 
 #include <chrono>
@@ -9,11 +12,23 @@
 #include <optional>
 #include <string_view>
 
+#include "config/config.hpp"
 #include "duration.hpp"
 
 namespace qoewatch::schedule {
 
-using clock = std::chrono::steady_clock;
+using clock = std::chrono::system_clock;
+
+/// The end of the latest window a poll at `now` may judge: `now - delay` floored to a whole
+/// multiple of the rule's interval since the epoch, in whole seconds (UTC epoch).
+std::int64_t aligned_end(const config::rule_config& rule, clock::time_point now);
+
+/// When the poll judging the window that ends at `end` is due: end + delay + start_jitter.
+clock::time_point due_for(const config::rule_config& rule, std::int64_t end);
+
+/// A rule's first poll in a process started at `now`: the due time of the latest complete
+/// window (already past, when the process starts after it: then it polls at once).
+clock::time_point first_due(const config::rule_config& rule, clock::time_point now);
 
 /// A delay in [0, min(interval / 4, 15s)) for the rule's first poll, stable for a rule name,
 /// so rules configured with the same interval do not all poll in the same instant.
@@ -34,10 +49,13 @@ struct poll_end {
 };
 
 /// The next poll after one due at `due` that finished at `finished`: a catch-up slice is
-/// followed at once (and the schedule restarts from then); otherwise `after`, pushed back to
-/// honour a Retry-After that reaches past it (`retried` says so).
+/// followed at once (the due times its slices ran through are not counted as skipped);
+/// otherwise `after`, woken later to honour a Retry-After that reaches past it (`retried`
+/// says so). `next.due` stays on the rule's grid of due times either way; `wake` is when the
+/// next poll starts.
 struct following {
   next_poll next;
+  clock::time_point wake;
   bool retried = false;
 };
 following next(clock::time_point due, clock::time_point finished, duration interval,

@@ -4,7 +4,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/system_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
 #include <random>
@@ -307,18 +307,29 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
         net::bind_cancellation_slot(net::cancellation_slot(), net::use_awaitable));
   }
 
-  // One rule's loop: polls on its schedule until its task is cancelled.
+  // Waits until the wall clock reaches `t`, in steps of at most a minute, so that a clock
+  // stepped back or forth (NTP) delays no poll by more than that; cut short when cancelled.
+  net::awaitable<void> wait_until(net::system_timer& timer, system_clock::time_point t,
+                                  const std::function<bool()>& cancelled) {
+    using namespace std::chrono_literals;
+    for (auto now = system_clock::now(); now < t && !cancelled(); now = system_clock::now()) {
+      timer.expires_after(std::min<system_clock::duration>(t - now, 1min));
+      co_await timer.async_wait(use_tuple);
+    }
+  }
+
+  // One rule's loop: polls on its schedule until its task is cancelled. The schedule is on
+  // the wall clock (schedule.hpp): a process started at any moment judges the same windows.
   net::awaitable<void> loop(std::shared_ptr<rule_task> t,
                             std::optional<task_group::id> predecessor) {
     const std::function<bool()> cancelled = co_await cancellation_check();
-    net::steady_timer timer(ex);
-    timer.expires_after(schedule::start_jitter(t->rule.name, t->rule.interval));
-    co_await timer.async_wait(use_tuple);
+    net::system_timer timer(ex);
+    system_clock::time_point due = schedule::first_due(t->rule, system_clock::now());
+    co_await wait_until(timer, due, cancelled);
     // A rule is never polled twice at once, not even by a task a reload replaced: the wait
     // for the predecessor's end is not cut short by this task's own cancellation (a second
     // reload), so every successor waits for the whole chain.
     if (predecessor) co_await parts.tasks.ended(*predecessor);
-    steady::time_point due = steady::now();
     while (!cancelled()) {
       steady::time_point started = steady::now();
       evaluate::poll_outcome out = co_await shielded_poll(t, cancelled);
@@ -326,9 +337,9 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
       if (cancelled()) break;
       const bool applied = conclude(*t, out, seconds);
       if (polled) polled();
-      // Catching up after downtime: the next slice follows at once, on the same schedule.
+      // Catching up after downtime: the next slice follows at once.
       const schedule::following f =
-          schedule::next(due, steady::now(), t->rule.interval,
+          schedule::next(due, system_clock::now(), t->rule.interval,
                          {.behind = applied && out.behind, .retry_after = out.retry_after});
       if (f.next.skipped) {
         parts.metrics.record_skipped_polls(t->rule.name, f.next.skipped);
@@ -340,8 +351,7 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
                      out.retry_after->count());
       due = f.next.due;
       if (applied && out.behind) continue;
-      timer.expires_at(due);
-      co_await timer.async_wait(use_tuple);
+      co_await wait_until(timer, f.wake, cancelled);
     }
   }
 

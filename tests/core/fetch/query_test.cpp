@@ -46,11 +46,15 @@ rules:
 const auto now = std::chrono::system_clock::time_point{} + 1775750640s;
 }  // namespace
 
-TEST(Query, WindowEndsDelayBeforeNowAndSpansTheWindow) {
-  config::daemon_config c = load_ok(example);
+TEST(Query, WindowEndsDelayBeforeNowOnTheIntervalGridAndSpansTheWindow) {
+  config::daemon_config c = load_ok(example);  // interval 30s, window 10m, delay 2m
   fetch::window w = fetch::window_at(c.rules.at(0), now + 700ms);
   EXPECT_EQ(w.end, 1775750640 - 120);
   EXPECT_EQ(w.start, 1775750640 - 120 - 600);
+  // Anywhere in the same 30 s, the same window; the next one 30 s on.
+  EXPECT_EQ(fetch::window_at(c.rules.at(0), now + 29s), w);
+  EXPECT_EQ(fetch::window_at(c.rules.at(0), now + 30s).end, w.end + 30);
+  EXPECT_EQ(fetch::window_at(c.rules.at(0), now - 1s).end, w.end - 30);
 }
 
 TEST(Query, MetricsLeadWithTheConditionThenSessionFieldsThenFieldsOnce) {
@@ -198,6 +202,20 @@ TEST(Query, CatchingUpCoversTheOutageInContiguousWindowSizedSlices) {
   EXPECT_EQ(slices.front().start, end - 3600);
   for (std::size_t i = 1; i < slices.size(); ++i) EXPECT_EQ(slices[i].start, slices[i - 1].end);
   EXPECT_EQ(slices.back(), fetch::window_at(r, now));
+  // From a checkpoint off the grid (a window judged before the grid existed), the slices
+  // end on the grid at once, and still leave no gap.
+  checkpoint = end - 2 * 3600 + 7;
+  slices.clear();
+  for (int i = 0; i < 100; ++i) {
+    fetch::catchup step = fetch::window_after(r, now, checkpoint, 3h);
+    EXPECT_EQ(step.w.start, checkpoint.value_or(-1));
+    EXPECT_LE(step.w.end - step.w.start, 600);
+    EXPECT_EQ(step.w.end % 30, 0) << step.w.end;
+    slices.push_back(step.w);
+    checkpoint = step.w.end;
+    if (!step.behind) break;
+  }
+  EXPECT_EQ(slices.back().end, end);
   EXPECT_EQ(skipped, 3600);
 }
 
