@@ -171,7 +171,9 @@ step_effects population_step(const config::rule_config& rule, const rule_state& 
     if (removed) {
       r = {{}, before.firing ? transition::resolved : transition::none};
     } else {
-      r = incident::step_group(rule, before, judge(rule, info), info.label, now);
+      // Named after the window that fired the group (see step.cpp), not the poll's moment.
+      r = incident::step_group(rule, before, judge(rule, info), info.label,
+                               static_cast<double>(window.end));
     }
     if (r.next.firing || r.next.pending > 0) next_groups[info.values] = r.next;
     if (r.next.firing) {

@@ -106,7 +106,10 @@ step_effects polled(const config::rule_config& rule, const rule_state& current,
   step_effects fx;
   const poll_accumulator& acc = *out.acc;
   decision d = decide(rule, acc, notified);
-  const incident::step_result inc = incident::step(rule, current.incident, d.offending, now);
+  // An incident is named after the window that fired it, which every process judging the
+  // same data agrees on, not after the moment of the poll.
+  const incident::step_result inc =
+      incident::step(rule, current.incident, d.offending, static_cast<double>(out.window.end));
   // Below min_sessions nothing is notified: those sessions are news once the rule fires.
   if (!inc.next.firing) {
     d.is_new.assign(d.is_new.size(), false);

@@ -11,7 +11,8 @@ std::string group_key_for(std::string_view rule, std::string_view group, double 
 }
 
 group_step_result step_group(const config::rule_config& rule, const group_state& current,
-                             group_verdict verdict, std::string_view label, double now) {
+                             group_verdict verdict, std::string_view label,
+                             double window_end) {
   group_step_result r{current, transition::none};
   if (!current.firing) {
     if (!verdict.holds) {
@@ -19,7 +20,7 @@ group_step_result step_group(const config::rule_config& rule, const group_state&
       return r;
     }
     if (++r.next.pending >= std::max(rule.for_polls, 1)) {
-      r.next = {0, true, group_key_for(rule.name, label, now), now, 0};
+      r.next = {0, true, group_key_for(rule.name, label, window_end), window_end, 0};
       r.change = transition::fired;
     }
     return r;

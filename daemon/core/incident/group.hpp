@@ -19,7 +19,7 @@ struct group_state {
   int pending = 0;        // polls in a row `when` held, while not firing
   bool firing = false;
   std::string key;        // while firing: "<rule>/<group>/<started_at>"
-  double started_at = 0;  // epoch seconds of the poll that fired it
+  double started_at = 0;  // epoch seconds: the end of the window that fired it
   int polls_below = 0;    // quiet polls in a row while firing
   bool operator==(const group_state&) const = default;
 };
@@ -43,8 +43,9 @@ struct group_step_result {
 /// key_for when the rule has no group_by.
 std::string group_key_for(std::string_view rule, std::string_view group, double started_at);
 
-/// Folds one successful poll's verdict on one group at `now`; `label` names the group.
+/// Folds one successful poll's verdict on one group, judged in the window that ends at
+/// `window_end` (what a group it fires is named after); `label` names the group.
 group_step_result step_group(const config::rule_config& rule, const group_state& current,
-                             group_verdict verdict, std::string_view label, double now);
+                             group_verdict verdict, std::string_view label, double window_end);
 
 }  // namespace qoewatch::incident

@@ -10,12 +10,12 @@ std::string key_for(std::string_view rule, double started_at) {
 }
 
 step_result step(const config::rule_config& rule, const state& current, std::size_t offending,
-                 double now) {
+                 double window_end) {
   step_result r{current, transition::none};
   bool above = offending >= static_cast<std::size_t>(std::max(rule.min_sessions, 1));
   if (!current.firing) {
     if (above) {
-      r.next = {true, key_for(rule.name, now), now, 0};
+      r.next = {true, key_for(rule.name, window_end), window_end, 0};
       r.change = transition::fired;
     }
     return r;

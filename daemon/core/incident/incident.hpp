@@ -14,7 +14,7 @@ namespace qoewatch::incident {
 struct state {
   bool firing = false;
   std::string key;        // stable while firing: "<rule>/<started_at>"
-  double started_at = 0;  // epoch seconds of the poll that fired it
+  double started_at = 0;  // epoch seconds: the end of the window that fired it
   int polls_below = 0;    // consecutive successful polls below min_sessions while firing
   bool operator==(const state&) const = default;
 };
@@ -29,8 +29,10 @@ struct step_result {
 /// The incident key of a rule whose incident fired at `started_at`.
 std::string key_for(std::string_view rule, double started_at);
 
-/// Folds one successful poll that found `offending` sessions in its window at `now`.
+/// Folds one successful poll that found `offending` sessions in its window, which ends at
+/// `window_end`: an incident it fires is named after that window, so every process judging
+/// the same data names it alike.
 step_result step(const config::rule_config& rule, const state& current, std::size_t offending,
-                 double now);
+                 double window_end);
 
 }  // namespace qoewatch::incident

@@ -52,7 +52,8 @@ following next(clock::time_point due, clock::time_point finished, duration inter
     // The next slice at once; the grid goes on from the last due time it has reached, so
     // the poll after the catch-up is due in the slot it ends in, and nothing is "skipped".
     f.next.due = due;
-    if (finished > due && interval.count() > 0) f.next.due += interval * ((finished - due) / interval);
+    if (finished > due && interval.count() > 0)
+      f.next.due += interval * ((finished - due) / interval);
     f.wake = finished;
     return f;
   }

@@ -114,9 +114,12 @@ struct fixture {
     auto it = state.groups.find(values);
     return it == state.groups.end() ? incident::group_state{} : it->second;
   }
+  // The key of a group fired by poll `poll`: named after that poll's window end.
   std::string key_at(int poll, const std::string& label) const {
-    return incident::group_key_for(rule.name, label, t0 + 60.0 * poll);
+    return incident::group_key_for(rule.name, label, fired_at(poll));
   }
+  // The startsAt of a group fired by poll `poll`: its window's end.
+  static double fired_at(int poll) { return 1'775'749'880.0 + 60.0 * poll; }
 
   config::daemon_config cfg;
   config::rule_config rule;

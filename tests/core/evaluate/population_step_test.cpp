@@ -56,7 +56,8 @@ TEST(PopulationStep, AGroupIsPendingForForPollsThenFiresWithItsOwnIncident) {
   EXPECT_EQ(changed(second, transition::fired), std::vector<std::string>{"cdn=edgeB"});
   EXPECT_EQ(second.change, transition::fired);
   const std::string key = f.key_at(1, "cdn=edgeB");
-  EXPECT_EQ(key, "cdn_rebuffering/cdn=edgeB/" + std::to_string(std::int64_t(t0 + 60)));
+  // Named after the end of the second poll's window, not the moment of the poll.
+  EXPECT_EQ(key, "cdn_rebuffering/cdn=edgeB/" + std::to_string(f.window_end() - 60));
   ASSERT_EQ(second.group_changes.size(), 1u);
   EXPECT_EQ(second.group_changes[0].incident_key, key);
   EXPECT_EQ(second.group_changes[0].figures.offending, 31u);
@@ -68,7 +69,7 @@ TEST(PopulationStep, AGroupIsPendingForForPollsThenFiresWithItsOwnIncident) {
   const state::incident_row& row = second.commit.groups->front();
   EXPECT_EQ(row.rule, "cdn_rebuffering");
   EXPECT_EQ(row.key, key);
-  EXPECT_EQ(row.started_at, t0 + 60);
+  EXPECT_EQ(row.started_at, fixture::fired_at(1));
   EXPECT_EQ(row.polls_below, 0);
   EXPECT_EQ(row.sinks, std::vector<std::string>{"hook"});
   EXPECT_EQ(row.group, (std::vector<std::pair<std::string, std::string>>{{"cdn", "edgeB"}}));
@@ -332,7 +333,7 @@ TEST(PopulationStep, WithoutGroupByTheWholeWindowIsOneGroup) {
   auto fx = f.poll({cdn("edgeA", 50, 0), cdn("edgeB", 50, 11)});
   ASSERT_EQ(changed(fx, transition::fired), std::vector<std::string>{""});
   EXPECT_EQ(fx.group_changes[0].figures.sessions, 100u);
-  const std::string key = "rebuffering/" + std::to_string(std::int64_t(t0 + 60));
+  const std::string key = "rebuffering/" + std::to_string(f.window_end() - 60);
   EXPECT_EQ(fx.group_changes[0].incident_key, key);
   EXPECT_TRUE(f.group({}).firing);
   json::value b = body(fx.commit.outbox.at(0));

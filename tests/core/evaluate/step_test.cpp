@@ -131,9 +131,27 @@ TEST(Step, BelowMinSessionsNothingIsNotifiedAndOnlyTheCheckpointMoves) {
   EXPECT_EQ(fx.commit.outbox[0].created_at, t0 + 30);
   EXPECT_EQ(body(fx.commit.outbox[0]).at("alerts").as_array().size(), 3u);
   ASSERT_TRUE(fx.commit.incident);
-  EXPECT_EQ(fx.commit.incident->key, "slow/" + std::to_string(std::int64_t(t0 + 30)));
+  // Named after the window that fired it (polled(1030, ...)), not the poll's moment.
+  EXPECT_EQ(fx.commit.incident->key, "slow/1030");
   EXPECT_EQ(fx.commit.incident->sinks, std::vector<std::string>{"hook"});
   EXPECT_EQ(fx.incident_key, fx.commit.incident->key);
+}
+
+TEST(Step, TwoProcessesJudgingOneWindowNameItsIncidentAlike) {
+  // Two daemons poll the same window at different moments (their jitter, their load): the
+  // incident, its Alertmanager label and PagerDuty dedup_key are the same; only when each
+  // rendered its body differs.
+  std::vector<std::string> keys, starts;
+  for (const double now : {t0 + 3, t0 + 47}) {
+    fixture f("  - {name: slow, qoefilter: latency > 5, sinks: [hook]}\n");
+    auto fx = f.step(f.polled(1030, {{"a", 7}}), now);
+    ASSERT_EQ(fx.change, transition::fired);
+    keys.push_back(fx.incident_key);
+    const boost::json::value b = body(fx.commit.outbox.at(0));
+    starts.emplace_back(b.at("qoewatch").at("incident").at("startsAt").as_string());
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{"slow/1030", "slow/1030"}));
+  EXPECT_EQ(starts[0], starts[1]);
 }
 
 TEST(Step, EachSessionIsNotifiedOnceAcrossOverlappingWindows) {
