@@ -338,13 +338,18 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
       const bool applied = conclude(*t, out, seconds);
       if (polled) polled();
       // Catching up after downtime: the next slice follows at once.
+      const system_clock::time_point finished = system_clock::now();
       const schedule::following f =
-          schedule::next(due, system_clock::now(), t->rule.interval,
+          schedule::next(due, finished, t->rule.interval,
                          {.behind = applied && out.behind, .retry_after = out.retry_after});
       if (f.next.skipped) {
+        // Usually a slow poll; also a first poll that started late in its slot.
         parts.metrics.record_skipped_polls(t->rule.name, f.next.skipped);
-        spdlog::warn("rule {}: poll took {:.1f}s, longer than its interval; {} poll(s) skipped",
-                     t->rule.name, seconds, f.next.skipped);
+        spdlog::warn(
+            "rule {}: poll took {:.1f}s and ended {:.1f}s after it was due, past the next due "
+            "time; {} poll(s) skipped",
+            t->rule.name, seconds, std::chrono::duration<double>(finished - due).count(),
+            f.next.skipped);
       }
       if (f.retried)
         spdlog::warn("rule {}: SmartSight asked to retry after {}s", t->rule.name,
