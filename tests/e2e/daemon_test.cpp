@@ -329,9 +329,12 @@ TEST_F(Daemon, PollsThatNotifyTogetherShareTheirDiskSyncs) {
   // 21 rules with 4 offending sessions each, 2 per POST (rebuf finds none of them).
   ASSERT_EQ(posts, 42);
   // Both runs write the checkpoints once; one sync per notifying poll would add 20 more.
+  // How many polls share a transaction depends on how close together they finish: none
+  // more in five plain runs here, 9 once under ThreadSanitizer on a busy machine; 12 is
+  // still well short of the 20 that a sync per poll would add.
   const int more_commits = run - opening - posts;
-  EXPECT_LE(more_commits, 8) << run << " syncs in all, " << opening << " opening, " << posts
-                             << " deliveries";
+  EXPECT_LE(more_commits, 12) << run << " syncs in all, " << opening << " opening, " << posts
+                              << " deliveries";
 }
 
 TEST_F(Daemon, OnceFailsWhenSmartSightIsUnreachable) {
