@@ -29,8 +29,7 @@ catchup window_after(const config::rule_config& rule, std::chrono::system_clock:
   if (c.w.end - c.w.start > slice + whole_seconds(rule.interval)) {
     // At most one window long, and ending on the grid like every window (the config keeps
     // the window at least one interval long, so the grid has an end after the start).
-    c.w.end = schedule::aligned_end(rule, std::chrono::system_clock::time_point{} +
-                                              std::chrono::seconds(c.w.start + slice) + rule.delay);
+    c.w.end = schedule::on_grid(rule, std::chrono::seconds(c.w.start + slice));
     if (c.w.end <= c.w.start) c.w.end = c.w.start + slice;
     c.behind = true;
   }

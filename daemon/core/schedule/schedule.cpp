@@ -14,14 +14,17 @@ duration start_jitter(std::string_view rule_name, duration interval) {
   return duration{static_cast<duration::rep>(h % static_cast<std::uint64_t>(span.count()))};
 }
 
-std::int64_t aligned_end(const config::rule_config& rule, clock::time_point now) {
-  using std::chrono::milliseconds;
-  const std::int64_t at =
-      std::chrono::duration_cast<milliseconds>(now.time_since_epoch() - rule.delay).count();
+std::int64_t on_grid(const config::rule_config& rule, std::chrono::milliseconds t) {
+  const std::int64_t at = t.count();
   const std::int64_t step = std::max<std::int64_t>(1, rule.interval.count());
   // Floored, also before the epoch (a test clock may start there).
   const std::int64_t grid = (at >= 0 ? at / step : (at - step + 1) / step) * step;
   return grid >= 0 ? grid / 1000 : (grid - 999) / 1000;
+}
+
+std::int64_t aligned_end(const config::rule_config& rule, clock::time_point now) {
+  return on_grid(rule, std::chrono::duration_cast<std::chrono::milliseconds>(
+                           now.time_since_epoch() - rule.delay));
 }
 
 clock::time_point due_for(const config::rule_config& rule, std::int64_t end) {

@@ -19,8 +19,11 @@ namespace qoewatch::schedule {
 
 using clock = std::chrono::system_clock;
 
-/// The end of the latest window a poll at `now` may judge: `now - delay` floored to a whole
-/// multiple of the rule's interval since the epoch, in whole seconds (UTC epoch).
+/// `t` (since the UTC epoch) floored to a whole multiple of the rule's interval, in whole
+/// seconds: the rule's grid of window ends.
+std::int64_t on_grid(const config::rule_config& rule, std::chrono::milliseconds t);
+
+/// The end of the latest window a poll at `now` may judge: on_grid(now - delay).
 std::int64_t aligned_end(const config::rule_config& rule, clock::time_point now);
 
 /// When the poll judging the window that ends at `end` is due: end + delay + start_jitter.
