@@ -55,8 +55,9 @@ double nearest_rank(const std::vector<double>& sorted, int p);
 
 class population_accumulator {
  public:
-  /// `most_rows`: the most rows a poll reads (page_size × max_pages). The sessions-seen set is
-  /// sized once for what the first page's counters claim, up to that; 0: it only grows.
+  /// `most_rows`: the most rows a poll reads (page_size × max_pages). The sessions-seen set and
+  /// the percentile values are sized once for what the first page's counters claim, up to
+  /// that; 0: they only grow.
   explicit population_accumulator(const config::rule_config& rule, std::size_t most_rows = 0);
 
   /// Folds every usable row of `p`. A session seen before in the same poll counts once.
