@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "notify/message_id.hpp"
+
 namespace qoewatch::evaluate {
 
 namespace {
@@ -20,8 +22,10 @@ std::optional<double> value_of(const notify::group_info& g, std::string_view ope
 
 // The outbox rows of one group event on every sink of the rule still configured, or only on
 // the Alertmanager ones (a firing group re-sent so that Alertmanager does not let it expire).
+// `kind` and `slot` name the event in the rows' ids (see notify::message_key).
 std::vector<state::outbox_row> render(const config::rule_config& rule, notify::group_event e,
-                                      bool alertmanager_only, double now, const step_env& env) {
+                                      bool alertmanager_only, std::string_view kind,
+                                      std::int64_t slot, double now, const step_env& env) {
   std::vector<state::outbox_row> rows;
   e.rule = &rule;
   e.now = now;
@@ -32,9 +36,12 @@ std::vector<state::outbox_row> render(const config::rule_config& rule, notify::g
     const config::sink_config* sink = config::named(env.cfg->sinks, name);
     if (!sink || (alertmanager_only && sink->type != config::sink_type::alertmanager)) continue;
     e.ctx.receiver = name;
-    for (notify::rendered& r : notify::render_group(*sink, e))
-      rows.push_back({env.new_id(), name, rule.name, std::move(r.body), now, 0, {},
+    notify::message_key id{rule.name, name, kind, e.incident.key, slot, 0, e.evidence};
+    for (notify::rendered& r : notify::render_group(*sink, e)) {
+      rows.push_back({notify::message_id(id), name, rule.name, std::move(r.body), now, 0, {},
                       std::string(config::to_string(sink->type))});
+      ++id.part;
+    }
   }
   return rows;
 }
@@ -145,7 +152,7 @@ step_effects population_step(const config::rule_config& rule, const rule_state& 
       e.group.label = group_label(rule, values);
       e.incident = incident_of(g, false, now, e.group.offending);
       e.ctx.window = window;
-      for (state::outbox_row& r : render(rule, std::move(e), true, now, env))
+      for (state::outbox_row& r : render(rule, std::move(e), true, "refresh", window.end, now, env))
         c.outbox.push_back(std::move(r));
     }
     if (!c.outbox.empty()) fx.durability = write::at_once;
@@ -190,7 +197,8 @@ step_effects population_step(const config::rule_config& rule, const rule_state& 
         e.group = info;
         e.incident = incident_of(r.next, false, now, info.offending);
         e.ctx.window = window;
-        for (state::outbox_row& row : render(rule, std::move(e), true, now, env))
+        for (state::outbox_row& row :
+             render(rule, std::move(e), true, "window", window.end, now, env))
           c.outbox.push_back(std::move(row));
       }
       return;
@@ -212,7 +220,8 @@ step_effects population_step(const config::rule_config& rule, const rule_state& 
     e.evidence = evidence;
     e.incident = incident_of(fired ? r.next : before, !fired, now, info.offending);
     e.ctx.window = window;
-    for (state::outbox_row& row : render(rule, std::move(e), false, now, env))
+    for (state::outbox_row& row :
+         render(rule, std::move(e), false, fired ? "fired" : "resolved", 0, now, env))
       c.outbox.push_back(std::move(row));
     fx.group_changes.push_back(
         {info.label, r.change, fired ? r.next.key : before.key, info});

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "evaluate/population_step.hpp"
+#include "notify/message_id.hpp"
 #include "notify/render.hpp"
 
 namespace qoewatch::evaluate {
@@ -24,6 +25,7 @@ struct telling {
   fetch::window window;
   incident::state incident;  // firing; when resolving: the incident that resolves
   bool resolved = false;
+  bool keep_alive = false;  // a failed poll re-sends the firing incident, with no sessions
 };
 
 // The sessions one sink is told, read from the poll's rows a batch at a time: every one, or
@@ -83,11 +85,23 @@ std::size_t render(const config::rule_config& rule, const telling& t, double now
     const std::size_t batch = notify::batch_size(*sink);
     e.total = total;
     e.first = 0;
+    // The id tells what the body is about, so every process that says it agrees on it. New
+    // sessions are told once per incident whichever window showed them; Alertmanager hears
+    // the incident again each window (and each slot of an outage); a resolve happens once.
+    const std::string_view kind = t.resolved     ? "resolved"
+                                  : t.keep_alive ? "refresh"
+                                  : window       ? "window"
+                                                 : "sessions";
+    const bool per_window = kind == "refresh" || kind == "window";
+    notify::message_key id{rule.name, name, kind, t.incident.key, per_window ? t.window.end : 0,
+                           0, {}};
     do {
       e.sessions = batches.next(std::min(batch, total - e.first));
+      id.sessions = e.sessions;
       for (notify::rendered& r : notify::render(*sink, e)) {
-        state::outbox_row row{env.new_id(), name, rule.name, std::move(r.body), now, 0, {},
-                              std::string(config::to_string(sink->type))};
+        state::outbox_row row{notify::message_id(id), name, rule.name, std::move(r.body), now,
+                              0, {}, std::string(config::to_string(sink->type))};
+        ++id.part;
         ++count;
         if (env.each_row)
           env.each_row(std::move(row));
@@ -180,7 +194,7 @@ step_effects failed(const config::rule_config& rule, const rule_state& current, 
   if (!current.incident.firing || !env.durable) return fx;
   const fetch::row_schema schema = fetch::schema_for(rule);  // no rows: the rule's columns
   telling t{&schema, nullptr, nullptr, 0, current.last_offending,
-            fetch::window_at(rule, from_epoch_seconds(now)), current.incident, false};
+            fetch::window_at(rule, from_epoch_seconds(now)), current.incident, false, true};
   fx.commit.rule = rule.name;
   fx.outbox_rows = render(rule, t, now, env, fx.commit.outbox);
   if (fx.outbox_rows > 0) fx.durability = write::at_once;

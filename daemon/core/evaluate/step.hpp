@@ -76,7 +76,8 @@ struct poll_outcome {
 };
 
 /// The world the step renders into: the configuration in effect, how the rule's query reads,
-/// where this qoewatch serves /metrics, and a source of webhook ids.
+/// and where this qoewatch serves /metrics. Webhook ids come from what each row says
+/// (notify::message_id), so the step needs no source of them.
 struct step_env {
   const config::daemon_config* cfg = nullptr;         // the sinks by name, the customer id
   const fetch::listsessions_query* query = nullptr;   // for the notifications' query URL
@@ -84,7 +85,6 @@ struct step_env {
   // Effects are written to a state database (false in a dry run). Without one nothing
   // outlives the process, so no Alertmanager alert is kept alive through an outage.
   bool durable = true;
-  std::function<std::string()> new_id;  // a webhook-id, unique across rules, sinks, restarts
   // When set, each outbox row goes to it as soon as it is rendered, and commit.outbox stays
   // empty: a dry run, with no transaction to wait for, prints body after body and never holds
   // all of a big poll's bodies. Otherwise the rows are collected in commit.outbox.
@@ -148,9 +148,10 @@ struct step_effects {
 };
 
 /// One step of `rule`. `notified` is read, never changed: the caller records the step's
-/// notified sessions (see remember). `now` is the poll's end, epoch seconds; env.new_id is
-/// called once per outbox row. Bodies are rendered a batch of sessions at a time, reading the
-/// outcome's offending rows as they go (see env.each_row); throws what their spill throws.
+/// notified sessions (see remember). `now` is the poll's end, epoch seconds: the bodies'
+/// timestamps; identities (keys, webhook-ids) come from the window. Bodies are rendered a
+/// batch of sessions at a time, reading the outcome's offending rows as they go (see
+/// env.each_row); throws what their spill throws.
 step_effects step(const config::rule_config& rule, const rule_state& current,
                   const poll_outcome& outcome, const notified_sessions& notified, double now,
                   const step_env& env);

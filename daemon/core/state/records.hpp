@@ -72,4 +72,11 @@ struct poll_commit {
   std::optional<std::vector<incident_row>> groups;
 };
 
+/// What a commit did besides writing everything it was given.
+struct commit_result {
+  // Outbox rows whose id the outbox already held: the row there (the first body) is kept and
+  // these are not queued again. Replicas, or one window judged twice, make the same id.
+  std::vector<std::string> duplicate_ids;
+};
+
 }  // namespace qoewatch::state

@@ -7,13 +7,11 @@
 #include <boost/asio/system_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
-#include <random>
 
 #include "duration.hpp"
 #include "evaluate/step.hpp"
 #include "export/metrics.hpp"
 #include "fetch/poller.hpp"
-#include "hash.hpp"
 #include "http/client.hpp"
 #include "notify/sinks.hpp"
 #include "redact.hpp"
@@ -88,12 +86,8 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
   std::vector<std::shared_ptr<http::client>> old_clients;
   evaluate::notified_sessions notified;
   state::expiry_schedule expiry;
-  std::mt19937_64 ids{std::random_device{}()};
   std::optional<system_clock::time_point> latest_poll;
   std::function<void()> polled;
-
-  // A webhook-id: unique across rules, sinks and restarts.
-  std::string new_id() { return "msg_" + hex16(ids()) + hex16(ids()); }
 
   evaluate::step_env env_for(const rule_task& t) {
     evaluate::step_env env;
@@ -101,7 +95,6 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
     env.query = &t.query;
     env.external_url = world.external_url;
     env.durable = parts.db != nullptr;
-    env.new_id = [this] { return new_id(); };
     // Without a database there is no transaction to wait for (the commit queue would hand the
     // rows on at once): each body is handed on, so printed, as soon as it is rendered.
     if (!env.durable)

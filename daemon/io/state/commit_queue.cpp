@@ -49,8 +49,9 @@ struct commit_queue::impl {
       batch.back().rule = rule;
       batch.back().checkpoint = end;
     }
+    commit_result result;
     try {
-      db->commit(batch);
+      result = db->commit(batch);
     } catch (const std::exception& e) {
       batch.resize(polls);
       pending = std::move(batch);
@@ -66,8 +67,30 @@ struct commit_queue::impl {
       checkpoints.erase(c.rule);
       durable(c.rule, *c.checkpoint);
     }
+    if (!result.duplicate_ids.empty()) drop_duplicates(batch, polls, result.duplicate_ids);
     for (std::size_t i = 0; i < polls; ++i) hand(batch[i].outbox);
     return true;
+  }
+
+  // Rows the outbox already held are queued for delivery already (or were delivered): they
+  // are not handed on again. Of the rows of one id in this batch, the store wrote the first
+  // (unless an older row had the id), and reported each of the others.
+  static void drop_duplicates(std::vector<poll_commit>& batch, std::size_t polls,
+                              const std::vector<std::string>& duplicate_ids) {
+    std::map<std::string, std::size_t> keep;  // by id: how many of this batch's rows were written
+    for (std::size_t i = 0; i < polls; ++i)
+      for (const outbox_row& r : batch[i].outbox) ++keep[r.id];
+    for (const std::string& id : duplicate_ids) --keep[id];
+    for (std::size_t i = 0; i < polls; ++i) {
+      std::erase_if(batch[i].outbox, [&keep](const outbox_row& r) {
+        std::size_t& left = keep[r.id];
+        if (left == 0) return true;
+        --left;
+        return false;
+      });
+    }
+    spdlog::debug("{} notification(s) already in the outbox were not queued again",
+                  duplicate_ids.size());
   }
 };
 

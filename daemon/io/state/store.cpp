@@ -280,7 +280,7 @@ struct store::impl {
   }
 
   // One poll_commit's statements, inside the caller's transaction.
-  void write(const poll_commit& c);
+  void write(const poll_commit& c, commit_result& result);
 
   // A single-value PRAGMA or query, as text ("" when it returns no row).
   std::string query_text(std::string_view sql) {
@@ -521,18 +521,20 @@ std::vector<dead_letter> store::dead_letters() const {
   return out;
 }
 
-void store::commit(const poll_commit& c) {
-  commit(std::span<const poll_commit>(&c, 1));
+commit_result store::commit(const poll_commit& c) {
+  return commit(std::span<const poll_commit>(&c, 1));
 }
 
-void store::commit(std::span<const poll_commit> batch) {
+commit_result store::commit(std::span<const poll_commit> batch) {
   impl& d = *impl_;
+  commit_result result;
   impl::transaction tx(d);
-  for (const poll_commit& c : batch) d.write(c);
+  for (const poll_commit& c : batch) d.write(c, result);
   tx.commit();
+  return result;
 }
 
-void store::impl::write(const poll_commit& c) {
+void store::impl::write(const poll_commit& c, commit_result& result) {
   impl& d = *this;
   if (c.checkpoint) {
     d.cached(d.put_checkpoint,
@@ -553,7 +555,7 @@ void store::impl::write(const poll_commit& c) {
   for (const outbox_row& o : c.outbox) {
     d.cached(d.put_outbox,
              "INSERT INTO outbox(id, sink, rule, body, created_at, attempts, last_error, "
-             "sink_type) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+             "sink_type) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO NOTHING")
         .bind(1, o.id)
         .bind(2, o.sink)
         .bind(3, o.rule)
@@ -563,6 +565,7 @@ void store::impl::write(const poll_commit& c) {
         .bind(7, o.last_error)
         .bind(8, o.sink_type)
         .run();
+    if (sqlite3_changes(d.db.get()) == 0) result.duplicate_ids.push_back(o.id);
   }
   if (c.incident) {
     // Stored under the commit's rule: it is "the rule's incident" whatever the row says.

@@ -50,9 +50,10 @@ class store {
   std::vector<dead_letter> dead_letters() const;  // oldest first
 
   // ---- writing ----
-  void commit(const poll_commit& c);  // one transaction
+  commit_result commit(const poll_commit& c);  // one transaction
   /// Several commits in one transaction, in order (a later one wins): one disk sync for many.
-  void commit(std::span<const poll_commit> batch);
+  /// An outbox row whose id is already in the outbox is not written; its id is reported.
+  commit_result commit(std::span<const poll_commit> batch);
   /// Delivered: the row leaves the outbox.
   void delivered(const std::string& id);
   /// A failed attempt: attempts and last_error are updated.

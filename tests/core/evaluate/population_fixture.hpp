@@ -51,19 +51,18 @@ inline cohort cdn(const std::string& value, int sessions, int offending) {
 }
 
 // One rule, its query, and the step's world, stepping as the rule runner does: each poll
-// ends 60 s after the last. Ids are numbered so tests can name them.
+// ends 60 s after the last (plus `lag`, this process's own delay in polling).
 struct fixture {
   explicit fixture(const std::string& rule_yaml)
       : cfg(config_with(rule_yaml)), rule(cfg.rules.at(0)), query(cfg.smartsight, rule) {
     env.cfg = &cfg;
     env.query = &query;
     env.external_url = "http://qoewatch:9786";
-    env.new_id = [this] { return "msg_" + std::to_string(++ids); };
     // As a daemon with a state database starts a rule that has no firing groups.
     state.committed_groups = std::vector<state::incident_row>{};
   }
 
-  double now() const { return t0 + 60.0 * polls; }
+  double now() const { return t0 + 60.0 * polls + lag; }
   std::int64_t window_end() const { return 1'775'749'880 + 60 * polls; }
 
   // The outcome of a poll whose one page held `groups`.
@@ -127,8 +126,8 @@ struct fixture {
   evaluate::step_env env;
   evaluate::rule_state state;
   evaluate::notified_sessions notified;
-  int ids = 0;
   int polls = 0;
+  double lag = 0;
 };
 
 inline std::vector<std::string> sinks_of(const state::poll_commit& c) {

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "duration.hpp"
 #include "population_fixture.hpp"
 
@@ -265,13 +267,56 @@ TEST(PopulationStepNotify, ExportsCarryPendingCountsAndEveryGroupUpToMaxGroups) 
   EXPECT_EQ(fx.facts.exported[1].info.aggregates[0].second, 48);  // rank ceil(0.95 * 50) = 48
 }
 
-TEST(PopulationStepNotify, SinksNoLongerConfiguredGetNoRowsAndIdsComeOnePerRow) {
+TEST(PopulationStepNotify, SinksNoLongerConfiguredGetNoRows) {
   fixture f(cdn_rule("[hook, pd]"));
   std::erase_if(f.cfg.sinks, [](const config::sink_config& s) { return s.name == "pd"; });
   auto fx = f.poll({cdn("edgeB", 100, 31)});
   ASSERT_EQ(sinks_of(fx.commit), std::vector<std::string>{"hook"});
-  EXPECT_EQ(fx.commit.outbox[0].id, "msg_1");
-  EXPECT_EQ(f.ids, 1);
+}
+
+namespace {
+std::vector<std::string> ids_of(const state::poll_commit& c) {
+  std::vector<std::string> out;
+  for (const auto& r : c.outbox) out.push_back(r.id);
+  return out;
+}
+}  // namespace
+
+TEST(PopulationStepNotify, TwoProcessesJudgingTheSameWindowsGiveEveryRowTheSameId) {
+  // Their start jitters differ by 12 s (within one 60 s slot): the firing (with evidence),
+  // the Alertmanager re-send, a failed poll's keep-alive and the resolve get the same ids.
+  std::vector<std::vector<std::string>> seen;
+  for (double lag : {0.0, 12.0}) {
+    fixture f(cdn_rule("[hook, am, pd]", "    resolve_after: 1\n"));
+    f.lag = lag;
+    std::vector<std::string> ids;
+    auto keep = [&ids](const evaluate::step_effects& fx) {
+      for (const std::string& id : ids_of(fx.commit)) ids.push_back(id);
+    };
+    keep(f.poll({cdn("edgeA", 100, 0), cdn("edgeB", 100, 31)}));
+    keep(f.poll({cdn("edgeB", 100, 31)}));
+    keep(f.fail());
+    keep(f.poll({cdn("edgeB", 100, 0)}));
+    seen.push_back(std::move(ids));
+  }
+  // fired on three sinks, re-sent to am, kept alive on am, resolved on three sinks
+  ASSERT_EQ(seen[0].size(), 8u);
+  EXPECT_EQ(seen[0], seen[1]);
+  EXPECT_EQ(std::set<std::string>(seen[0].begin(), seen[0].end()).size(), seen[0].size());
+}
+
+TEST(PopulationStepNotify, AGroupsResolveHasOneIdWhetherItQuietedOrItsRuleWasRemoved) {
+  std::vector<std::vector<std::string>> resolves;
+  for (bool remove : {false, true}) {
+    fixture f(cdn_rule("[hook, pd]", "    resolve_after: 1\n"));
+    f.poll({cdn("edgeB", 100, 31)});
+    auto fx = remove ? f.remove() : f.poll({cdn("edgeB", 100, 0)});
+    ASSERT_EQ(fx.group_changes.size(), 1u);
+    ASSERT_EQ(fx.group_changes[0].change, transition::resolved);
+    resolves.push_back(ids_of(fx.commit));
+  }
+  EXPECT_EQ(resolves[0].size(), 2u);
+  EXPECT_EQ(resolves[0], resolves[1]);
 }
 
 TEST(PopulationStepNotify, ADryRunStillRendersWhatItWouldSend) {

@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <regex>
+#include <set>
+#include <tuple>
 #include <boost/json.hpp>
 #include <span>
 #include <string>
@@ -36,14 +39,13 @@ rules:
   return r.config ? *r.config : config::daemon_config{};
 }
 
-// One rule, its query, and the step's world; ids are numbered so tests can name them.
+// One rule, its query, and the step's world.
 struct fixture {
   explicit fixture(const std::string& rule_yaml)
       : cfg(config_with(rule_yaml)), rule(cfg.rules.at(0)), query(cfg.smartsight, rule) {
     env.cfg = &cfg;
     env.query = &query;
     env.external_url = "http://qoewatch:9786";
-    env.new_id = [this] { return "msg_" + std::to_string(++ids); };
   }
 
   // A poll of the window ending at `end` that read these sessions (id, latency).
@@ -85,7 +87,6 @@ struct fixture {
   evaluate::step_env env;
   evaluate::rule_state state;
   evaluate::notified_sessions notified;
-  int ids = 0;
 };
 
 std::vector<std::string> sinks_of(const state::poll_commit& c) {
@@ -125,7 +126,6 @@ TEST(Step, BelowMinSessionsNothingIsNotifiedAndOnlyTheCheckpointMoves) {
   EXPECT_EQ(fx.durability, write::grouped);
   EXPECT_EQ(notified_ids(fx.commit), (std::vector<std::string>{"a", "b", "d"}));
   ASSERT_EQ(sinks_of(fx.commit), std::vector<std::string>{"hook"});
-  EXPECT_EQ(fx.commit.outbox[0].id, "msg_1");
   EXPECT_EQ(fx.commit.outbox[0].rule, "slow");
   EXPECT_EQ(fx.commit.outbox[0].sink_type, "webhook");
   EXPECT_EQ(fx.commit.outbox[0].created_at, t0 + 30);
@@ -306,13 +306,83 @@ TEST(Step, AFreshProcessWritesAFiringIncidentOnceThenDefers) {
   EXPECT_EQ(f.step(f.polled(1030, {{"a", 7}})).durability, write::checkpoint_only);
 }
 
-TEST(Step, IdsComeFromTheGivenSourceOnePerRow) {
-  fixture f("  - {name: slow, qoefilter: latency > 5, sinks: [hook, pd]}\n");
-  auto fx = f.step(f.polled(1000, {{"a", 7}}));
-  ASSERT_EQ(fx.commit.outbox.size(), 2u);
-  EXPECT_EQ(fx.commit.outbox[0].id, "msg_1");
-  EXPECT_EQ(fx.commit.outbox[1].id, "msg_2");
-  EXPECT_EQ(f.ids, 2);
+std::vector<std::string> ids_of(const evaluate::step_effects& fx) {
+  std::vector<std::string> out;
+  for (const auto& r : fx.commit.outbox) out.push_back(r.id);
+  return out;
+}
+
+TEST(Step, IdsComeFromWhatARowSaysSoTwoProcessesAgree) {
+  // Two daemons step the same windows at different moments: every row gets the same id.
+  const std::string rule = "  - {name: slow, qoefilter: latency > 5, sinks: [hook, am, pd]}\n";
+  fixture a(rule), b(rule);
+  std::vector<std::string> ids_a, ids_b;
+  for (auto [f, ids, lag] : {std::tuple{&a, &ids_a, 3.0}, std::tuple{&b, &ids_b, 41.0}}) {
+    for (const std::string& id : ids_of(f->step(f->polled(1000, {{"a", 7}}), t0 + lag)))
+      ids->push_back(id);
+    auto second = f->step(f->polled(1030, {{"a", 7}, {"b", 8}}), t0 + 30 + lag);
+    for (const std::string& id : ids_of(second)) ids->push_back(id);
+  }
+  ASSERT_EQ(ids_a.size(), 6u);  // hook, am, pd, then hook (b), am (the window), pd (b)
+  EXPECT_EQ(ids_a, ids_b);
+  // The format receivers expect: "msg_" and 32 hex digits. Pinned: a change of what an id
+  // covers changes every id, so replicas on two versions would page twice.
+  for (const std::string& id : ids_a)
+    EXPECT_TRUE(std::regex_match(id, std::regex("msg_[0-9a-f]{32}"))) << id;
+  EXPECT_EQ(ids_a[0], "msg_9a1252caf464c4cd7cb0206cfd65c05d");
+  // Every row is told apart: by sink, by window, by the sessions it lists.
+  EXPECT_EQ(std::set<std::string>(ids_a.begin(), ids_a.end()).size(), ids_a.size());
+}
+
+TEST(Step, NewSessionsKeepTheirIdWhicheverWindowShowedThem) {
+  // Of two replicas firing one incident, one saw the sessions first in a later window (it
+  // restarted, say): its webhook row lists the same sessions under the same incident, so it
+  // carries the same id. Alertmanager's rows are per window.
+  const std::string rule = "  - {name: slow, qoefilter: latency > 5, sinks: [hook, am]}\n";
+  fixture early(rule), late(rule);
+  early.state.incident = late.state.incident = {true, "slow/970", 970, 0};
+  auto a = early.step(early.polled(1000, {{"a", 7}}));
+  auto b = late.step(late.polled(1030, {{"a", 7}}));
+  ASSERT_EQ(sinks_of(a.commit), (std::vector<std::string>{"hook", "am"}));
+  EXPECT_EQ(ids_of(a).at(0), ids_of(b).at(0));
+  EXPECT_NE(ids_of(a).at(1), ids_of(b).at(1));
+}
+
+TEST(Step, EachBatchOfSessionsHasItsOwnId) {
+  fixture f("  - {name: slow, qoefilter: latency > 5, sinks: [hook]}\n");
+  f.cfg.sinks.at(0).max_sessions_per_notification = 2;
+  auto fx = f.step(f.polled(1000, {{"a", 7}, {"b", 7}, {"c", 7}, {"d", 7}, {"e", 7}}));
+  const std::vector<std::string> ids = ids_of(fx);
+  ASSERT_EQ(ids.size(), 3u);
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 3u);
+}
+
+TEST(Step, AResolveHasOneIdWhetherTheRuleQuietedOrWasRemoved) {
+  // One replica sees the rule quiet down, another (on a newer config) sees it removed: the
+  // receiver must hear one resolve, so both carry the incident's resolve id.
+  const std::string rule =
+      "  - {name: slow, qoefilter: latency > 5, resolve_after: 1, sinks: [hook, pd]}\n";
+  fixture quieted(rule), removed(rule);
+  for (fixture* f : {&quieted, &removed}) f->step(f->polled(1000, {{"a", 7}}));
+  auto resolved = quieted.step(quieted.polled(1030, {}), t0 + 30);
+  ASSERT_EQ(resolved.change, transition::resolved);
+  evaluate::poll_outcome gone;
+  gone.what = kind::removed;
+  auto dropped = removed.step(gone, t0 + 52);
+  ASSERT_EQ(dropped.change, transition::resolved);
+  EXPECT_EQ(ids_of(resolved), ids_of(dropped));
+  EXPECT_EQ(ids_of(resolved).size(), 2u);
+}
+
+TEST(Step, AFailedPollsKeepAliveIsNotTheWindowsSend) {
+  fixture f("  - {name: slow, qoefilter: latency > 5, sinks: [am]}\n");
+  const std::string sent = ids_of(f.step(f.polled(1000, {{"a", 7}}))).at(0);
+  // The keep-alive of a failed poll, then a second failure in the same 60 s slot (t0 + 40
+  // is on the grid): one id for the slot, not the id of the window's own send.
+  const std::string alive = ids_of(f.step(f.failed(), t0 + 45)).at(0);
+  EXPECT_NE(alive, sent);
+  EXPECT_EQ(ids_of(f.step(f.failed(), t0 + 50)).at(0), alive);
+  EXPECT_NE(ids_of(f.step(f.failed(), t0 + 105)).at(0), alive);
 }
 
 TEST(Step, ADryRunRemembersWhatItNotifiedButBuildsNoRecordsForADatabase) {
@@ -374,6 +444,9 @@ TEST(Step, BodiesHandedOnOneAtATimeAreTheCommitsRowsInOrder) {
     EXPECT_EQ(fa.outbox_rows, fa.commit.outbox.size());
     EXPECT_EQ(handed, fa.commit.outbox);
     EXPECT_GT(handed.size(), 20u);
+    std::set<std::string> ids;
+    for (const state::outbox_row& r : handed) ids.insert(r.id);
+    EXPECT_EQ(ids.size(), handed.size());
     EXPECT_EQ(fb.commit.notified, fa.commit.notified);
     EXPECT_EQ(fb.facts.new_sessions, fa.facts.new_sessions);
     EXPECT_EQ(streamed.notified.size(), whole.notified.size());

@@ -102,6 +102,12 @@ outbox_row notification(const std::string& id, const std::string& body = "{\"a\"
   return {id, "pager", "slow-start", body, 1700000000.25, 0, "", "pagerduty"};
 }
 
+// Any later insert of this session id into `notified` fails: a commit that breaks midway.
+void poison_session(const fs::path& file, const std::string& sessionid) {
+  raw_db(file).exec("CREATE TRIGGER poison BEFORE INSERT ON notified WHEN NEW.sessionid = '" +
+                    sessionid + "' BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+}
+
 poll_commit full_commit() {
   poll_commit c;
   c.rule = "slow-start";
@@ -232,36 +238,58 @@ TEST_F(StateStore, ABatchIsOneTransactionInOrder) {
   EXPECT_EQ(s->checkpoint("b"), 200);
 
   // One bad member fails the whole batch: nothing of it is kept.
+  poison_session(db_file_, "poison");
   std::vector<poll_commit> bad(2);
   bad[0].rule = "a";
   bad[0].checkpoint = 300;
   bad[1] = full_commit();
-  bad[1].outbox = {notification("msg_a"), notification("msg_a")};
-  expect_error([&] { s->commit(bad); }, "UNIQUE constraint failed: outbox.id");
+  bad[1].notified.push_back({"slow-start", "poison", 1700086400});
+  expect_error([&] { s->commit(bad); }, "poisoned");
   EXPECT_EQ(s->checkpoint("a"), 150);
   EXPECT_TRUE(s->outbox().empty());
+  EXPECT_TRUE(s->notified().empty());
 }
 
 TEST_F(StateStore, AFailedCommitLeavesNothingBehindAndTheStoreUsable) {
   auto s = store::open(dir());
+  poison_session(db_file_, "poison");
   poll_commit bad = full_commit();
-  bad.outbox = {notification("msg_a"), notification("msg_a")};
-  expect_error([&] { s->commit(bad); }, "UNIQUE constraint failed: outbox.id");
+  bad.notified.push_back({"slow-start", "poison", 1700086400});
+  expect_error([&] { s->commit(bad); }, "poisoned");
   EXPECT_EQ(s->checkpoint("slow-start"), std::nullopt);
   EXPECT_TRUE(s->notified().empty());
   EXPECT_TRUE(s->incidents().empty());
   EXPECT_TRUE(s->outbox().empty());
 
   s->commit(full_commit());
-  poll_commit again;
-  again.rule = "slow-start";
-  again.checkpoint = 1700000120;
-  again.outbox = {notification("msg_a")};  // already queued by the previous commit
-  EXPECT_THROW(s->commit(again), store_error);
   EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
   EXPECT_EQ(s->outbox().size(), 2u);
   s.reset();
   EXPECT_EQ(store::open(dir())->checkpoint("slow-start"), 1700000060);
+}
+
+TEST_F(StateStore, AnIdAlreadyInTheOutboxIsKeptOnceWithItsFirstBodyAndReported) {
+  // Replicas, or one window judged twice, render one notification under one id: the outbox
+  // keeps the first, and the commit says which it did not queue again.
+  auto s = store::open(dir());
+  EXPECT_TRUE(s->commit(full_commit()).duplicate_ids.empty());
+  poll_commit again;
+  again.rule = "slow-start";
+  again.checkpoint = 1700000120;
+  again.outbox = {notification("msg_a", "{\"later\":1}"), notification("msg_c"),
+                  notification("msg_c", "{\"twice\":1}")};
+  const commit_result r = s->commit(again);
+  EXPECT_EQ(r.duplicate_ids, (std::vector<std::string>{"msg_a", "msg_c"}));
+  EXPECT_EQ(s->checkpoint("slow-start"), 1700000120);  // the rest of the commit is written
+  const std::vector<outbox_row> rows = s->outbox();
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[1], notification("msg_a"));  // the first body, in its place
+  EXPECT_EQ(rows[2], notification("msg_c"));
+
+  // Delivered and gone: the id may be queued again (a window judged again after a restart).
+  s->delivered("msg_a");
+  EXPECT_EQ(s->commit(again).duplicate_ids, (std::vector<std::string>{"msg_c", "msg_c"}));
+  EXPECT_EQ(s->outbox().back().id, "msg_a");
 }
 
 TEST_F(StateStore, DeliveredRemovesTheRowAndIgnoresUnknownIds) {
