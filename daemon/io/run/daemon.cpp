@@ -25,7 +25,7 @@
 #include "run/task_group.hpp"
 #include "service/status.hpp"
 #include "state/commit_queue.hpp"
-#include "state/store.hpp"
+#include "state/sqlite_store.hpp"
 
 namespace qoewatch::run {
 
@@ -96,7 +96,7 @@ class daemon {
     // The dry run touches no state: it must not mark sessions notified nor move checkpoints.
     if (!opt_.dry_run) {
       try {
-        store_ = state::store::open(cfg_->state_dir);
+        store_ = state::sqlite_store::open(cfg_->state_dir);
       } catch (const state::store_error& e) {
         spdlog::critical("cannot use the state database: {}", e.what());
         return 1;
@@ -333,7 +333,7 @@ int run_daemon(const options& opt, config::daemon_config cfg, config::secrets se
 int list_dead_letters(const config::daemon_config& cfg) {
   std::unique_ptr<state::store> store;
   try {
-    store = state::store::open_read_only(cfg.state_dir);
+    store = state::sqlite_store::open_read_only(cfg.state_dir);
     std::vector<state::dead_letter> letters = store->dead_letters();
     for (const state::dead_letter& l : letters) {
       std::printf(
@@ -341,7 +341,7 @@ int list_dead_letters(const config::daemon_config& cfg) {
           l.id.c_str(), l.sink.c_str(), l.rule.c_str(), utc_rfc3339(l.created_at).c_str(),
           utc_rfc3339(l.dead_at).c_str(), l.attempts, l.reason.c_str(), l.body.c_str());
     }
-    std::printf("%zu dead letter(s) in %s\n", letters.size(), store->path().c_str());
+    std::printf("%zu dead letter(s) in %s\n", letters.size(), store->describe().c_str());
     return 0;
   } catch (const state::store_error& e) {
     std::fprintf(stderr, "qoewatchd: %s\n", e.what());

@@ -158,7 +158,7 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
     parts.metrics.set_notified_sessions(notified.size());
     if (t.state.checkpoint || kept || t.state.incident.firing || !groups.empty())
       spdlog::info("rule {}: state {}: checkpoint {}, {} notified session(s){}{}", name,
-                   parts.db->path(),
+                   parts.db->describe(),
                    t.state.checkpoint ? std::to_string(*t.state.checkpoint) : "none", kept,
                    t.state.incident.firing ? ", incident " + t.state.incident.key + " firing" : "",
                    groups.empty() ? "" : fmt::format(", {} group(s) firing", groups.size()));

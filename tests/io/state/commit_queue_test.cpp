@@ -12,7 +12,7 @@
 
 #include <unistd.h>
 
-#include "state/store.hpp"
+#include "state/sqlite_store.hpp"
 
 using namespace qoewatch::state;
 namespace fs = std::filesystem;
@@ -44,7 +44,7 @@ class CommitQueue : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("qoewatch-commit-queue-" + std::to_string(::getpid()) +
                                         "-" + std::to_string(counter++));
     fs::remove_all(dir_);
-    db_ = store::open(dir_.string());
+    db_ = sqlite_store::open(dir_.string());
     queue_ = std::make_unique<commit_queue>(
         ioc_.get_executor(), db_.get(),
         [this](std::vector<outbox_row>& rows) {

@@ -1,7 +1,7 @@
 // The state store against real database files, as the daemon and an operator see it: what one
 // run commits is there after a restart, a failed commit leaves nothing behind, and a file that
 // is not ours, damaged, or from a newer qoewatch is refused with its path, never reset.
-#include "state/store.hpp"
+#include "state/sqlite_store.hpp"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -124,7 +124,7 @@ poll_commit full_commit() {
 TEST_F(StateStore, OpenCreatesTheDirectoryAndAnEmptyQoewatchDatabase) {
   dir_ /= "nested/state";
   db_file_ = dir_ / "qoewatch.db";
-  auto s = store::open(dir());
+  auto s = sqlite_store::open(dir());
   EXPECT_EQ(s->path(), db_file_.string());
   EXPECT_TRUE(fs::is_regular_file(db_file_));
   EXPECT_EQ(s->checkpoint("slow-start"), std::nullopt);
@@ -134,12 +134,12 @@ TEST_F(StateStore, OpenCreatesTheDirectoryAndAnEmptyQoewatchDatabase) {
   EXPECT_TRUE(s->dead_letters().empty());
   raw_db raw(db_file_);
   EXPECT_EQ(raw.value("PRAGMA application_id"), std::to_string(0x716F6577));
-  EXPECT_EQ(raw.value("PRAGMA user_version"), std::to_string(store::schema_version()));
+  EXPECT_EQ(raw.value("PRAGMA user_version"), std::to_string(sqlite_store::schema_version()));
 }
 
 TEST_F(StateStore, EverythingCommittedSurvivesAReopen) {
   {
-    auto s = store::open(dir());
+    auto s = sqlite_store::open(dir());
     s->commit(full_commit());
     poll_commit other;
     other.rule = "rebuffer";
@@ -149,7 +149,7 @@ TEST_F(StateStore, EverythingCommittedSurvivesAReopen) {
     s->attempt_failed("msg_a", 3, "HTTP 503");
     s->dead("msg_a", "HTTP 400: bad payload", 1700000100.5);
   }
-  auto s = store::open(dir());
+  auto s = sqlite_store::open(dir());
   EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
   EXPECT_EQ(s->checkpoint("rebuffer"), -5);
   EXPECT_EQ(s->notified(), full_commit().notified);
@@ -162,7 +162,7 @@ TEST_F(StateStore, EverythingCommittedSurvivesAReopen) {
 }
 
 TEST_F(StateStore, OutboxKeepsInsertionOrderAndBodiesByteForByte) {
-  auto s = store::open(dir());
+  auto s = sqlite_store::open(dir());
   std::string binary("a\0b\xff\n", 5);
   for (const char* id : {"zz", "aa", "mm"}) {
     poll_commit c;
@@ -179,7 +179,7 @@ TEST_F(StateStore, OutboxKeepsInsertionOrderAndBodiesByteForByte) {
 }
 
 TEST_F(StateStore, CheckpointIsWrittenOnlyWhenGivenAndExactlyAsGiven) {
-  auto s = store::open(dir());
+  auto s = sqlite_store::open(dir());
   poll_commit c;
   c.rule = "slow-start";
   c.checkpoint = 1000;
@@ -194,7 +194,7 @@ TEST_F(StateStore, CheckpointIsWrittenOnlyWhenGivenAndExactlyAsGiven) {
 }
 
 TEST_F(StateStore, ANotifiedPairIsRecordedOnce) {
-  auto s = store::open(dir());
+  auto s = sqlite_store::open(dir());
   poll_commit c;
   c.rule = "slow-start";
   c.notified = {{"slow-start", "s1", 100}};
@@ -206,7 +206,7 @@ TEST_F(StateStore, ANotifiedPairIsRecordedOnce) {
 }
 
 TEST_F(StateStore, IncidentIsReplacedKeptOrCleared) {
-  auto s = store::open(dir());
+  auto s = sqlite_store::open(dir());
   poll_commit c = full_commit();
   s->commit(c);
   poll_commit next;
@@ -225,7 +225,7 @@ TEST_F(StateStore, IncidentIsReplacedKeptOrCleared) {
 }
 
 TEST_F(StateStore, ABatchIsOneTransactionInOrder) {
-  auto s = store::open(dir());
+  auto s = sqlite_store::open(dir());
   std::vector<poll_commit> batch(3);
   batch[0].rule = "a";
   batch[0].checkpoint = 100;
@@ -251,7 +251,7 @@ TEST_F(StateStore, ABatchIsOneTransactionInOrder) {
 }
 
 TEST_F(StateStore, AFailedCommitLeavesNothingBehindAndTheStoreUsable) {
-  auto s = store::open(dir());
+  auto s = sqlite_store::open(dir());
   poison_session(db_file_, "poison");
   poll_commit bad = full_commit();
   bad.notified.push_back({"slow-start", "poison", 1700086400});
@@ -265,13 +265,13 @@ TEST_F(StateStore, AFailedCommitLeavesNothingBehindAndTheStoreUsable) {
   EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
   EXPECT_EQ(s->outbox().size(), 2u);
   s.reset();
-  EXPECT_EQ(store::open(dir())->checkpoint("slow-start"), 1700000060);
+  EXPECT_EQ(sqlite_store::open(dir())->checkpoint("slow-start"), 1700000060);
 }
 
 TEST_F(StateStore, AnIdAlreadyInTheOutboxIsKeptOnceWithItsFirstBodyAndReported) {
   // Replicas, or one window judged twice, render one notification under one id: the outbox
   // keeps the first, and the commit says which it did not queue again.
-  auto s = store::open(dir());
+  auto s = sqlite_store::open(dir());
   EXPECT_TRUE(s->commit(full_commit()).duplicate_ids.empty());
   poll_commit again;
   again.rule = "slow-start";
@@ -293,22 +293,22 @@ TEST_F(StateStore, AnIdAlreadyInTheOutboxIsKeptOnceWithItsFirstBodyAndReported) 
 }
 
 TEST_F(StateStore, DeliveredRemovesTheRowAndIgnoresUnknownIds) {
-  auto s = store::open(dir());
+  auto s = sqlite_store::open(dir());
   s->commit(full_commit());
   s->delivered("msg_b");
   s->delivered("no-such-id");
   EXPECT_EQ(s->outbox(), std::vector<outbox_row>{notification("msg_a")});
   s.reset();
-  EXPECT_EQ(store::open(dir())->outbox(), std::vector<outbox_row>{notification("msg_a")});
+  EXPECT_EQ(sqlite_store::open(dir())->outbox(), std::vector<outbox_row>{notification("msg_a")});
 }
 
 TEST_F(StateStore, AFailedAttemptIsRecordedAndSurvivesAReopen) {
-  auto s = store::open(dir());
+  auto s = sqlite_store::open(dir());
   s->commit(full_commit());
   s->attempt_failed("msg_a", 1, "connect: refused");
   s->attempt_failed("msg_a", 2, "HTTP 503");
   s.reset();
-  std::vector<outbox_row> rows = store::open(dir())->outbox();
+  std::vector<outbox_row> rows = sqlite_store::open(dir())->outbox();
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0], notification("msg_b"));
   EXPECT_EQ(rows[1].attempts, 2);
@@ -316,7 +316,7 @@ TEST_F(StateStore, AFailedAttemptIsRecordedAndSurvivesAReopen) {
 }
 
 TEST_F(StateStore, DeadMovesTheRowWithItsReasonAndAttempts) {
-  auto s = store::open(dir());
+  auto s = sqlite_store::open(dir());
   s->commit(full_commit());
   s->attempt_failed("msg_b", 7, "HTTP 503");
   s->dead("msg_b", "undelivered after 24h (last: HTTP 503)", 1700086400.75);
@@ -329,7 +329,7 @@ TEST_F(StateStore, DeadMovesTheRowWithItsReasonAndAttempts) {
 }
 
 TEST_F(StateStore, ExpireNotifiedForgetsOnlyPairsThatExpiredBeforeNow) {
-  auto s = store::open(dir());
+  auto s = sqlite_store::open(dir());
   poll_commit c;
   c.rule = "slow-start";
   c.notified = {{"slow-start", "old", 99}, {"slow-start", "edge", 100}, {"slow-start", "new", 101}};
@@ -348,14 +348,14 @@ TEST_F(StateStore, ExpireNotifiedForgetsOnlyPairsThatExpiredBeforeNow) {
 }
 
 TEST_F(StateStore, TheDatabaseIsInWalModeWithOthersReadingWhileItIsOpen) {
-  auto s = store::open(dir());
+  auto s = sqlite_store::open(dir());
   s->commit(full_commit());
   EXPECT_TRUE(fs::exists(db_file_.string() + "-wal"));
   EXPECT_EQ(raw_db(db_file_).value("PRAGMA journal_mode"), "wal");
   // --dead-letters while the daemon runs.
   s->attempt_failed("msg_a", 1, "HTTP 500");
   s->dead("msg_a", "HTTP 400", 5);
-  EXPECT_EQ(store::open_read_only(dir())->dead_letters().size(), 1u);
+  EXPECT_EQ(sqlite_store::open_read_only(dir())->dead_letters().size(), 1u);
 }
 
 TEST_F(StateStore, ACorruptFileIsRefusedAndLeftAlone) {
@@ -364,14 +364,14 @@ TEST_F(StateStore, ACorruptFileIsRefusedAndLeftAlone) {
   std::mt19937 rng(42);
   for (char& ch : garbage) ch = static_cast<char>(rng() & 0xff);
   std::ofstream(db_file_, std::ios::binary) << garbage;
-  expect_error([&] { store::open(dir()); }, "not a usable SQLite database: ");
-  expect_error([&] { store::open_read_only(dir()); }, "not a usable SQLite database: ");
+  expect_error([&] { sqlite_store::open(dir()); }, "not a usable SQLite database: ");
+  expect_error([&] { sqlite_store::open_read_only(dir()); }, "not a usable SQLite database: ");
   EXPECT_EQ(read_file(db_file_), garbage);
 }
 
 TEST_F(StateStore, ADamagedPageIsDetectedAtOpen) {
   {
-    auto s = store::open(dir());
+    auto s = sqlite_store::open(dir());
     poll_commit c = full_commit();
     for (int i = 0; i < 200; ++i) c.outbox.push_back(notification("id" + std::to_string(i)));
     s->commit(c);
@@ -381,35 +381,35 @@ TEST_F(StateStore, ADamagedPageIsDetectedAtOpen) {
   ASSERT_GT(bytes.size(), 4u * 4096);
   for (std::size_t i = 2 * 4096; i < bytes.size() - 4096; ++i) bytes[i] = static_cast<char>(i * 7);
   std::ofstream(db_file_, std::ios::binary | std::ios::trunc) << bytes;
-  expect_error([&] { store::open(dir()); }, "not a usable SQLite database: ");
+  expect_error([&] { sqlite_store::open(dir()); }, "not a usable SQLite database: ");
 }
 
 TEST_F(StateStore, SomeoneElsesSqliteDatabaseIsRefused) {
   foreign("CREATE TABLE customers(name TEXT)");
-  expect_error([&] { store::open(dir()); }, "not a qoewatch state database");
-  expect_error([&] { store::open_read_only(dir()); }, "not a qoewatch state database");
+  expect_error([&] { sqlite_store::open(dir()); }, "not a qoewatch state database");
+  expect_error([&] { sqlite_store::open_read_only(dir()); }, "not a qoewatch state database");
   EXPECT_EQ(raw_db(db_file_).value("SELECT count(*) FROM sqlite_schema"), "1");
   EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "0");
 }
 
 TEST_F(StateStore, AnotherApplicationsEmptyDatabaseIsRefused) {
   foreign("PRAGMA application_id = 1234");
-  expect_error([&] { store::open(dir()); }, "not a qoewatch state database");
+  expect_error([&] { sqlite_store::open(dir()); }, "not a qoewatch state database");
 }
 
 TEST_F(StateStore, ADatabaseFromANewerQoewatchIsRefused) {
-  store::open(dir());
+  sqlite_store::open(dir());
   raw_db(db_file_).exec("PRAGMA user_version = 99");
   std::string msg = "written by a newer qoewatch (schema v99, this build reads up to v" +
-                    std::to_string(store::schema_version()) + ")";
-  expect_error([&] { store::open(dir()); }, msg);
-  expect_error([&] { store::open_read_only(dir()); }, msg);
+                    std::to_string(sqlite_store::schema_version()) + ")";
+  expect_error([&] { sqlite_store::open(dir()); }, msg);
+  expect_error([&] { sqlite_store::open_read_only(dir()); }, msg);
   EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "99");
 }
 
 TEST_F(StateStore, ReopeningACurrentDatabaseKeepsItsVersionAndData) {
-  store::open(dir())->commit(full_commit());
-  auto s = store::open(dir());
+  sqlite_store::open(dir())->commit(full_commit());
+  auto s = sqlite_store::open(dir());
   EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "3");
   EXPECT_EQ(s->outbox().size(), 2u);
   EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
@@ -439,7 +439,7 @@ INSERT INTO outbox(id, sink, rule, body, created_at) VALUES('msg_a', 'pager', 's
   '{"a":1}', 1700000000.25);
 PRAGMA user_version = 1;
 )sql");
-  auto s = store::open(dir());
+  auto s = sqlite_store::open(dir());
   EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "3");
   EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
   // The old expiry stands in for the end time: later than the real one, so kept longer.
@@ -456,25 +456,25 @@ PRAGMA user_version = 1;
 TEST_F(StateStore, AnEmptyFileBecomesANewDatabase) {
   fs::create_directories(dir_);
   std::ofstream(db_file_).close();
-  store::open(dir())->commit(full_commit());
-  EXPECT_EQ(store::open(dir())->checkpoint("slow-start"), 1700000060);
+  sqlite_store::open(dir())->commit(full_commit());
+  EXPECT_EQ(sqlite_store::open(dir())->checkpoint("slow-start"), 1700000060);
 }
 
 TEST_F(StateStore, ReadOnlyNeedsAnExistingDatabaseAndCreatesNothing) {
-  expect_error([&] { store::open_read_only(dir()); },
+  expect_error([&] { sqlite_store::open_read_only(dir()); },
                "no state database (has qoewatchd run with this state_dir?)");
   EXPECT_FALSE(fs::exists(dir_));
 }
 
 TEST_F(StateStore, ReadOnlyReadsButDoesNotWrite) {
-  store::open(dir())->commit(full_commit());
-  auto s = store::open_read_only(dir());
+  sqlite_store::open(dir())->commit(full_commit());
+  auto s = sqlite_store::open_read_only(dir());
   EXPECT_EQ(s->outbox().size(), 2u);
   EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
   EXPECT_THROW(s->delivered("msg_a"), store_error);
   EXPECT_THROW(s->commit(full_commit()), store_error);
   s.reset();
-  EXPECT_EQ(store::open(dir())->outbox().size(), 2u);
+  EXPECT_EQ(sqlite_store::open(dir())->outbox().size(), 2u);
 }
 
 TEST_F(StateStore, AStateDirThatIsAFileIsReportedWithItsPath) {
@@ -483,7 +483,7 @@ TEST_F(StateStore, AStateDirThatIsAFileIsReportedWithItsPath) {
   std::ofstream(file) << "not a directory";
   db_file_ = file / "qoewatch.db";
   try {
-    store::open(file.string());
+    sqlite_store::open(file.string());
     ADD_FAILURE() << "no store_error";
   } catch (const store_error& e) {
     EXPECT_NE(std::string(e.what()).find("cannot create the state directory " + file.string()),
@@ -494,7 +494,7 @@ TEST_F(StateStore, AStateDirThatIsAFileIsReportedWithItsPath) {
 }
 
 TEST_F(StateStore, PopulationGroupsAreReplacedAsAWholeAndSurviveReopening) {
-  auto s = store::open(dir());
+  auto s = sqlite_store::open(dir());
   EXPECT_TRUE(s->group_incidents().empty());
   poll_commit c;
   c.rule = "cdn_rebuffering";
@@ -507,7 +507,7 @@ TEST_F(StateStore, PopulationGroupsAreReplacedAsAWholeAndSurviveReopening) {
        {{"cdn", "a,b \"q\" =\u00e9"}, {"platform", ""}}}};
   s->commit(c);
   s.reset();
-  s = store::open(dir());
+  s = sqlite_store::open(dir());
   std::vector<incident_row> back = s->group_incidents();
   ASSERT_EQ(back.size(), 2u);
   EXPECT_TRUE(std::find(back.begin(), back.end(), (*c.groups)[0]) != back.end());

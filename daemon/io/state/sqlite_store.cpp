@@ -1,4 +1,4 @@
-#include "state/store.hpp"
+#include "state/sqlite_store.hpp"
 
 #include <sqlite3.h>
 
@@ -251,7 +251,7 @@ struct identity {
 
 }  // namespace
 
-struct store::impl {
+struct sqlite_store::impl {
   std::string path;
   db_handle db;
 
@@ -411,10 +411,10 @@ db_handle open_handle(const std::string& path, int flags) {
 
 }  // namespace
 
-store::store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
-store::~store() = default;
+sqlite_store::sqlite_store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+sqlite_store::~sqlite_store() = default;
 
-std::unique_ptr<store> store::open(const std::string& dir) {
+std::unique_ptr<sqlite_store> sqlite_store::open(const std::string& dir) {
   auto p = std::make_unique<impl>();
   p->path = db_path(dir);
   std::error_code ec;
@@ -426,10 +426,10 @@ std::unique_ptr<store> store::open(const std::string& dir) {
   p->validate(p->probe(true));
   p->configure(true);
   p->migrate();
-  return std::unique_ptr<store>(new store(std::move(p)));
+  return std::unique_ptr<sqlite_store>(new sqlite_store(std::move(p)));
 }
 
-std::unique_ptr<store> store::open_read_only(const std::string& dir) {
+std::unique_ptr<sqlite_store> sqlite_store::open_read_only(const std::string& dir) {
   auto p = std::make_unique<impl>();
   p->path = db_path(dir);
   std::error_code ec;
@@ -442,25 +442,25 @@ std::unique_ptr<store> store::open_read_only(const std::string& dir) {
   // An empty file has no tables to read; older versions are fine, they only lack columns.
   if (id.version < 1) throw store_error(p->path + ": not a qoewatch state database");
   p->configure(false);
-  return std::unique_ptr<store>(new store(std::move(p)));
+  return std::unique_ptr<sqlite_store>(new sqlite_store(std::move(p)));
 }
 
-const std::string& store::path() const {
+const std::string& sqlite_store::path() const {
   return impl_->path;
 }
 
-int store::schema_version() {
+int sqlite_store::schema_version() {
   return current_version;
 }
 
-std::optional<std::int64_t> store::checkpoint(const std::string& rule) const {
+std::optional<std::int64_t> sqlite_store::checkpoint(const std::string& rule) const {
   statement s(impl_->db.get(), impl_->path, "SELECT window_end FROM checkpoints WHERE rule = ?");
   s.bind(1, rule);
   if (!s.step()) return std::nullopt;
   return s.int64(0);
 }
 
-std::vector<notified_row> store::notified() const {
+std::vector<notified_row> sqlite_store::notified() const {
   statement s(impl_->db.get(), impl_->path,
               "SELECT rule, sessionid, ended_at FROM notified ORDER BY rule, sessionid");
   std::vector<notified_row> out;
@@ -468,7 +468,7 @@ std::vector<notified_row> store::notified() const {
   return out;
 }
 
-std::vector<notified_row> store::notified(const std::string& rule) const {
+std::vector<notified_row> sqlite_store::notified(const std::string& rule) const {
   statement s(impl_->db.get(), impl_->path,
               "SELECT rule, sessionid, ended_at FROM notified WHERE rule = ?1 ORDER BY sessionid");
   s.bind(1, rule);
@@ -477,7 +477,7 @@ std::vector<notified_row> store::notified(const std::string& rule) const {
   return out;
 }
 
-std::vector<incident_row> store::incidents() const {
+std::vector<incident_row> sqlite_store::incidents() const {
   statement s(impl_->db.get(), impl_->path,
               "SELECT rule, key, started_at, polls_below, sinks FROM incidents ORDER BY rule");
   std::vector<incident_row> out;
@@ -486,7 +486,7 @@ std::vector<incident_row> store::incidents() const {
   return out;
 }
 
-std::vector<incident_row> store::group_incidents() const {
+std::vector<incident_row> sqlite_store::group_incidents() const {
   statement s(impl_->db.get(), impl_->path,
               "SELECT rule, grp, key, started_at, polls_below, sinks FROM group_incidents "
               "ORDER BY rule, grp");
@@ -497,7 +497,7 @@ std::vector<incident_row> store::group_incidents() const {
   return out;
 }
 
-std::vector<outbox_row> store::outbox() const {
+std::vector<outbox_row> sqlite_store::outbox() const {
   statement s(impl_->db.get(), impl_->path,
               "SELECT id, sink, rule, body, created_at, attempts, last_error, sink_type "
               "FROM outbox ORDER BY seq");
@@ -509,7 +509,7 @@ std::vector<outbox_row> store::outbox() const {
   return out;
 }
 
-std::vector<dead_letter> store::dead_letters() const {
+std::vector<dead_letter> sqlite_store::dead_letters() const {
   statement s(impl_->db.get(), impl_->path,
               "SELECT id, sink, rule, body, created_at, dead_at, attempts, reason "
               "FROM dead_letters ORDER BY seq");
@@ -521,11 +521,7 @@ std::vector<dead_letter> store::dead_letters() const {
   return out;
 }
 
-commit_result store::commit(const poll_commit& c) {
-  return commit(std::span<const poll_commit>(&c, 1));
-}
-
-commit_result store::commit(std::span<const poll_commit> batch) {
+commit_result sqlite_store::commit(std::span<const poll_commit> batch) {
   impl& d = *impl_;
   commit_result result;
   impl::transaction tx(d);
@@ -534,7 +530,7 @@ commit_result store::commit(std::span<const poll_commit> batch) {
   return result;
 }
 
-void store::impl::write(const poll_commit& c, commit_result& result) {
+void sqlite_store::impl::write(const poll_commit& c, commit_result& result) {
   impl& d = *this;
   if (c.checkpoint) {
     d.cached(d.put_checkpoint,
@@ -600,11 +596,11 @@ void store::impl::write(const poll_commit& c, commit_result& result) {
   }
 }
 
-void store::delivered(const std::string& id) {
+void sqlite_store::delivered(const std::string& id) {
   impl_->cached(impl_->del_outbox, "DELETE FROM outbox WHERE id = ?1").bind(1, id).run();
 }
 
-void store::attempt_failed(const std::string& id, int attempts, const std::string& error) {
+void sqlite_store::attempt_failed(const std::string& id, int attempts, const std::string& error) {
   impl_
       ->cached(impl_->upd_attempt, "UPDATE outbox SET attempts = ?2, last_error = ?3 WHERE id = ?1")
       .bind(1, id)
@@ -613,7 +609,7 @@ void store::attempt_failed(const std::string& id, int attempts, const std::strin
       .run();
 }
 
-void store::dead(const std::string& id, const std::string& reason, double now) {
+void sqlite_store::dead(const std::string& id, const std::string& reason, double now) {
   impl& d = *impl_;
   impl::transaction tx(d);
   d.cached(d.ins_dead,
@@ -627,7 +623,7 @@ void store::dead(const std::string& id, const std::string& reason, double now) {
   tx.commit();
 }
 
-void store::forget_notified(const std::map<std::string, std::int64_t>& per_rule,
+void sqlite_store::forget_notified(const std::map<std::string, std::int64_t>& per_rule,
                             std::optional<std::int64_t> all_before) {
   impl& d = *impl_;
   impl::transaction tx(d);
