@@ -83,7 +83,7 @@ struct delivery::impl {
   std::vector<endpoint> endpoints;
   std::optional<std::pair<config::sink_config, sink_secrets>> next;  // settings for the next POST
   metrics::registry& metrics;
-  state::store& store;
+  state::database& db;
   // A list: the front row is used across co_await while enqueue() may erase rows behind it,
   // and list erasure never moves the other elements.
   std::list<state::outbox_row> queue;
@@ -98,14 +98,14 @@ struct delivery::impl {
   std::mt19937_64 rng{std::random_device{}()};
 
   impl(net::any_io_executor executor, const config::sink_config& s, sink_secrets sec,
-       metrics::registry& m, state::store& st, std::chrono::milliseconds request_timeout)
+       metrics::registry& m, state::database& st, std::chrono::milliseconds request_timeout)
       : ex(std::move(executor)),
         sink(s),
         secrets(std::move(sec)),
         timeout(request_timeout),
         endpoints(endpoints_of(ex, s, secrets, request_timeout)),
         metrics(m),
-        store(st),
+        db(st),
         bucket(config::effective_rate_limit(s), config::effective_burst(s),
                std::chrono::steady_clock::now()),
         wake(ex, net::steady_timer::time_point::max()) {}
@@ -241,21 +241,17 @@ struct delivery::impl {
     co_return out;
   }
 
-  // Store writes: a failing disk must not stop delivery; what the store missed is sent again
-  // after a restart under the same webhook-id, which receivers dedupe on.
-  template <class F>
-  void write(const char* what, F&& f) {
-    try {
-      f();
-    } catch (const std::exception& e) {
-      spdlog::critical("sink {}: could not record {} in the state database: {}", name(), what,
-                       e.what());
-    }
+  // Store writes, in order, never awaited: a failing database must not stop delivery; what
+  // the store missed is sent again after a restart under the same webhook-id, which
+  // receivers dedupe on.
+  void write(const char* what, std::function<void(state::store&)> f) {
+    db.post(std::move(f),
+            fmt::format("sink {}: could not record {} in the state database", name(), what));
   }
 
   void bury_front(const std::string& reason) {
     // A last error stored by an older version may not have been redacted.
-    notify::bury(store, metrics, queue.front(), redact(reason, secret_values()));
+    notify::bury(db, metrics, queue.front(), redact(reason, secret_values()));
     ++dead;
     queue.pop_front();
     publish_outbox();
@@ -266,7 +262,7 @@ struct delivery::impl {
   bool settle(const outcome& o) {
     state::outbox_row& row = queue.front();
     if (o.verdict == deliver::verdict::delivered) {
-      write("a delivery", [&] { store.delivered(row.id); });
+      write("a delivery", [id = row.id](state::store& s) { s.delivered(id); });
       metrics.record_delivered(name(), epoch_now() - row.created_at);
       queue.pop_front();
       publish_outbox();
@@ -278,7 +274,8 @@ struct delivery::impl {
     }
     ++row.attempts;
     row.last_error = o.error;
-    write("a failed attempt", [&] { store.attempt_failed(row.id, row.attempts, row.last_error); });
+    write("a failed attempt", [id = row.id, n = row.attempts, e = row.last_error](
+                                  state::store& s) { s.attempt_failed(id, n, e); });
     return false;
   }
 
@@ -351,14 +348,10 @@ struct delivery::impl {
   }
 };
 
-void bury(state::store& store, metrics::registry& metrics, const state::outbox_row& row,
+void bury(state::database& db, metrics::registry& metrics, const state::outbox_row& row,
           const std::string& reason) {
-  try {
-    store.dead(row.id, reason, epoch_now());
-  } catch (const std::exception& e) {
-    spdlog::critical("sink {}: could not record a dead letter in the state database: {}", row.sink,
-                     e.what());
-  }
+  db.post([id = row.id, reason, now = epoch_now()](state::store& s) { s.dead(id, reason, now); },
+          fmt::format("sink {}: could not record a dead letter in the state database", row.sink));
   metrics.record_dead_letter(row.sink);
   spdlog::error(
       "sink {}: notification {} for rule {} moved to the dead letters: {} (list them with "
@@ -367,9 +360,9 @@ void bury(state::store& store, metrics::registry& metrics, const state::outbox_r
 }
 
 delivery::delivery(net::any_io_executor ex, const config::sink_config& sink, sink_secrets secrets,
-                   metrics::registry& metrics, state::store& store,
+                   metrics::registry& metrics, state::database& db,
                    std::chrono::milliseconds timeout)
-    : impl_(std::make_shared<impl>(ex, sink, std::move(secrets), metrics, store, timeout)) {}
+    : impl_(std::make_shared<impl>(ex, sink, std::move(secrets), metrics, db, timeout)) {}
 
 delivery::~delivery() = default;
 
@@ -384,7 +377,7 @@ void delivery::enqueue(state::outbox_row row) {
         ++it;
         continue;
       }
-      d.write("a superseded notification", [&] { d.store.delivered(it->id); });
+      d.write("a superseded notification", [id = it->id](state::store& s) { s.delivered(id); });
       it = d.queue.erase(it);
     }
   }

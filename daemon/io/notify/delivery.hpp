@@ -15,7 +15,7 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "state/store.hpp"
+#include "state/database.hpp"
 
 namespace qoewatch::metrics {
 class registry;
@@ -35,13 +35,13 @@ struct sink_secrets {
 /// Moves an outbox row to the dead letters: stored, counted (the registry ignores sinks no
 /// longer configured) and logged once. A store that cannot be written is logged; the row is
 /// then tried again after a restart.
-void bury(state::store& store, metrics::registry& metrics, const state::outbox_row& row,
+void bury(state::database& db, metrics::registry& metrics, const state::outbox_row& row,
           const std::string& reason);
 
 class delivery {
  public:
   delivery(boost::asio::any_io_executor ex, const config::sink_config& sink, sink_secrets secrets,
-           metrics::registry& metrics, state::store& store, std::chrono::milliseconds timeout);
+           metrics::registry& metrics, state::database& db, std::chrono::milliseconds timeout);
   ~delivery();
   delivery(const delivery&) = delete;
   delivery& operator=(const delivery&) = delete;

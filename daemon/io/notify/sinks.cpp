@@ -5,7 +5,7 @@
 
 #include "export/metrics.hpp"
 #include "run/task_group.hpp"
-#include "state/store.hpp"
+#include "state/database.hpp"
 
 namespace qoewatch::notify {
 
@@ -29,7 +29,7 @@ struct sink_set::impl {
   net::any_io_executor ex;
   run::task_group& tasks;
   metrics::registry& metrics;
-  state::store* db;
+  state::database* db;
   std::map<std::string, entry> sinks;
   std::vector<std::shared_ptr<delivery>> retired;  // delivering their last, until they end
   std::chrono::milliseconds timeout{};
@@ -46,7 +46,7 @@ struct sink_set::impl {
 };
 
 sink_set::sink_set(net::any_io_executor ex, run::task_group& tasks, metrics::registry& metrics,
-                   state::store* db)
+                   state::database* db)
     : impl_(std::make_unique<impl>(impl{std::move(ex), tasks, metrics, db, {}, {}, {}})) {}
 
 sink_set::~sink_set() = default;
@@ -101,10 +101,14 @@ void sink_set::hand(std::vector<state::outbox_row>& rows) {
   }
 }
 
-void sink_set::requeue_outbox() {
+net::awaitable<void> sink_set::requeue_outbox() {
   impl& s = *impl_;
   std::map<std::string, std::size_t> queued;
-  for (state::outbox_row& row : s.db->outbox()) {
+  std::function<std::vector<state::outbox_row>(state::store&)> read = [](state::store& st) {
+    return st.outbox();
+  };  // named: GCC 12 destroys a temporary in a co_await twice
+  std::vector<state::outbox_row> rows = co_await s.db->call(std::move(read));
+  for (state::outbox_row& row : rows) {
     auto it = s.sinks.find(row.sink);
     if (it == s.sinks.end()) {
       bury(*s.db, s.metrics, row, "sink " + row.sink + " is no longer in the config");

@@ -24,7 +24,7 @@ namespace qoewatch::metrics {
 class registry;
 }
 namespace qoewatch::state {
-class store;
+class database;
 }
 namespace qoewatch::run {
 class task_group;
@@ -39,7 +39,7 @@ class sink_set {
  public:
   /// Without a database (`db` null: a dry run) rows are printed to stdout, not delivered.
   sink_set(boost::asio::any_io_executor ex, run::task_group& tasks, metrics::registry& metrics,
-           state::store* db);
+           state::database* db);
   ~sink_set();
   sink_set(const sink_set&) = delete;
   sink_set& operator=(const sink_set&) = delete;
@@ -51,8 +51,8 @@ class sink_set {
   /// they stay in the outbox and a restart buries them).
   void hand(std::vector<state::outbox_row>& rows);
   /// Queues what a previous run left in the outbox; rows of sinks gone or changed in type
-  /// become dead letters.
-  void requeue_outbox();
+  /// become dead letters. Throws state::store_error when the outbox cannot be read.
+  boost::asio::awaitable<void> requeue_outbox();
   /// Notifications not yet delivered (the ones in flight included).
   std::size_t pending() const;
   /// Notifications given up on since start, by sinks still configured.

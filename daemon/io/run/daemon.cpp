@@ -25,6 +25,7 @@
 #include "run/task_group.hpp"
 #include "service/status.hpp"
 #include "state/commit_queue.hpp"
+#include "state/database.hpp"
 #include "state/sqlite_store.hpp"
 
 namespace qoewatch::run {
@@ -96,7 +97,8 @@ class daemon {
     // The dry run touches no state: it must not mark sessions notified nor move checkpoints.
     if (!opt_.dry_run) {
       try {
-        store_ = state::sqlite_store::open(cfg_->state_dir);
+        db_ = std::make_unique<state::database>(ioc_.get_executor(),
+                                                state::sqlite_store::open(cfg_->state_dir));
       } catch (const state::store_error& e) {
         spdlog::critical("cannot use the state database: {}", e.what());
         return 1;
@@ -120,49 +122,71 @@ class daemon {
                                            : web_.port(),
                                  cfg_->web.tls());
     smartsight_ = make_smartsight(cfg_->smartsight);
-    const config::reload_plan plan = config::plan_reload(nullptr, {}, *cfg_, secrets_);
-    try {
-      sinks_->apply(plan.sinks, *cfg_, secrets_);
-      if (store_) {
-        sinks_->requeue_outbox();
-        rules_->resolve_orphans(world());
-      }
-      auto remembered = rules_->recall(plan);
-      rules_->apply(plan, world(), remembered);
-    } catch (const state::store_error& e) {
-      spdlog::critical("cannot use the state database: {}", e.what());
-      shutdown();
-      return 1;
-    }
-    if (opt_.once) {
-      net::co_spawn(ioc_, once(), log_exception("--once"));
-    } else {
+    if (!opt_.once) {
+      // Both from the start: reading the state may wait for a database across the network.
       signals_.add(SIGTERM);
       signals_.add(SIGINT);
       signals_.add(SIGHUP);
       net::co_spawn(ioc_, handle_signals(), log_exception("signal handling"));
-      // Config, rules, the metrics port and every rule's schedule are up.
-      service_.ready(status_line());
-      if (service_.watchdog())
-        net::co_spawn(ioc_, watchdog(*service_.watchdog()), log_exception("watchdog"));
     }
+    net::co_spawn(ioc_, start(), log_exception("start-up"));
     ioc_.run();
-    commits_->write();
+    if (commits_) commits_->write_blocking(shutdown_grace);
     return exit_code_;
   }
 
  private:
+  // Reads what the state remembers and starts the sinks and rules; then --once polls, or the
+  // daemon serves signals and tells systemd it is ready.
+  net::awaitable<void> start() {
+    // A database across the network may keep the start waiting: systemd hears that the
+    // daemon is up (and fed its watchdog) meanwhile. SQLite answers at once.
+    const bool remote = db_ && !db_->calls_inline();
+    if (remote && !opt_.once) {
+      service_.ready("waiting for the state database " + db_->describe());
+      start_watchdog();
+    }
+    const config::reload_plan plan = config::plan_reload(nullptr, {}, *cfg_, secrets_);
+    try {
+      sinks_->apply(plan.sinks, *cfg_, secrets_);
+      if (db_) {
+        co_await sinks_->requeue_outbox();
+        co_await rules_->resolve_orphans(world());
+      }
+      auto remembered = co_await rules_->recall(plan);
+      if (stopping_) co_return;  // stopped while the state was read
+      rules_->apply(plan, world(), remembered);
+    } catch (const state::store_error& e) {
+      spdlog::critical("cannot use the state database: {}", e.what());
+      exit_code_ = 1;
+      shutdown();
+      co_return;
+    }
+    if (opt_.once) {
+      co_await once();
+      co_return;
+    }
+    started_ = true;
+    // Config, rules, the metrics port and every rule's schedule are up.
+    service_.ready(status_line());
+    if (!remote) start_watchdog();
+    if (reload_when_started_) {
+      reload_when_started_ = false;
+      co_await reload_signalled();
+    }
+  }
+
   void wire() {
     sinks_ = std::make_unique<notify::sink_set>(ioc_.get_executor(), deliveries_, metrics_,
-                                                store_.get());
+                                                db_.get());
     commits_ = std::make_unique<state::commit_queue>(
-        ioc_.get_executor(), store_.get(),
+        ioc_.get_executor(), db_.get(),
         [this](std::vector<state::outbox_row>& rows) { sinks_->hand(rows); },
         [this](const std::string& rule, std::int64_t checkpoint) {
           rules_->durable(rule, checkpoint);
         });
     rules_ = std::make_unique<rule_runner>(
-        ioc_.get_executor(), rule_parts{metrics_, *commits_, *sinks_, polls_, store_.get()},
+        ioc_.get_executor(), rule_parts{metrics_, *commits_, *sinks_, polls_, db_.get()},
         opt_.once);
     rules_->on_poll([this] { update_status(); });
   }
@@ -177,9 +201,9 @@ class daemon {
 
   // Validates everything before it changes anything: a reload that fails keeps the previous
   // configuration whole.
-  bool reload() {
+  net::awaitable<bool> reload() {
     spdlog::info("reloading {}", opt_.config_path);
-    commits_->write();  // what is remembered below is read from the database
+    co_await commits_->flush();  // what is remembered below is read from the database
     auto failed = [this](const std::string& why) {
       spdlog::error("reload failed{}; still running the previous configuration", why);
       metrics_.record_config_load(false, epoch_seconds(system_clock::now()));
@@ -189,20 +213,22 @@ class daemon {
     config::load_result loaded = config::load_with_secrets(opt_.config_path, secrets);
     if (!loaded.errors.empty()) {
       for (const config::diagnostic& d : loaded.errors) spdlog::error("{}", d.to_string());
-      return failed(" with " + std::to_string(loaded.errors.size()) + " error(s)");
+      co_return failed(" with " + std::to_string(loaded.errors.size()) + " error(s)");
     }
     auto next = std::make_shared<const config::daemon_config>(std::move(*loaded.config));
     const config::reload_plan plan = config::plan_reload(cfg_.get(), secrets_, *next, secrets);
     std::map<std::string, rule_runner::memory> remembered;
+    std::string unreadable;
     try {
-      remembered = rules_->recall(plan);
+      remembered = co_await rules_->recall(plan);
     } catch (const state::store_error& e) {
-      return failed(std::string(": ") + e.what());
+      unreadable = e.what();
     }
+    if (!unreadable.empty()) co_return failed(": " + unreadable);
     // A renewed certificate or changed users apply to new connections at once.
     if (!opt_.once)
       if (std::string err = web_.secure(security_of(*next, secrets)); !err.empty())
-        return failed(": " + err);
+        co_return failed(": " + err);
     for (const std::string& w : plan.warnings) spdlog::warn("{}", w);
     // Resolves of removed rules go out before their sinks may be retired with them.
     rules_->resolve_removed(plan);
@@ -216,7 +242,7 @@ class daemon {
     rules_->apply(plan, world(), remembered);
     metrics_.record_config_load(true, epoch_seconds(system_clock::now()));
     spdlog::info("reloaded: {} rule(s), {} sink(s)", cfg_->rules.size(), cfg_->sinks.size());
-    return true;
+    co_return true;
   }
 
   // At most once a second, and only under systemd: with a thousand rules, polls finish a
@@ -234,6 +260,11 @@ class daemon {
     return service::status_line(rules_->status(), sinks_->pending(), rules_->last_poll());
   }
 
+  void start_watchdog() {
+    if (service_.watchdog())
+      net::co_spawn(ioc_, watchdog(*service_.watchdog()), log_exception("watchdog"));
+  }
+
   // Pings from the event loop itself: a loop that hangs stops them, and systemd restarts it.
   net::awaitable<void> watchdog(std::chrono::microseconds interval) {
     while (!stopping_) {
@@ -245,7 +276,7 @@ class daemon {
 
   net::awaitable<void> once() {
     const bool polled = co_await rules_->once();
-    commits_->write();  // the last group of commits: their notifications go out now
+    co_await commits_->flush();  // the last group of commits: their notifications go out now
     // Deliver what the polls found, within the shutdown grace period.
     sinks_->finish();
     const bool drained = co_await deliveries_.join(steady::now() + shutdown_grace);
@@ -259,17 +290,12 @@ class daemon {
       auto [ec, sig] = co_await signals_.async_wait(use_tuple);
       if (ec) co_return;
       if (sig == SIGHUP) {
-        service_.reloading();
-        try {
-          reload();
-        } catch (const std::exception& e) {
-          // A bug, not bad input (that is reported by reload itself): keep serving.
-          spdlog::critical(
-              "reload failed unexpectedly: {}; still running the previous configuration",
-              e.what());
-          metrics_.record_config_load(false, epoch_seconds(system_clock::now()));
+        if (!started_) {
+          spdlog::info("SIGHUP received while starting: reloading once started");
+          reload_when_started_ = true;
+          continue;
         }
-        service_.ready(status_line());
+        co_await reload_signalled();
         continue;
       }
       spdlog::info("{} received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -278,10 +304,30 @@ class daemon {
     }
   }
 
+  // A reload systemd asked for: reloading, then ready again, whatever the reload came to.
+  net::awaitable<void> reload_signalled() {
+    service_.reloading();
+    std::string bug;
+    try {
+      co_await reload();
+    } catch (const std::exception& e) {
+      bug = e.what();
+    }
+    if (!bug.empty()) {
+      // A bug, not bad input (that is reported by reload itself): keep serving.
+      spdlog::critical("reload failed unexpectedly: {}; still running the previous configuration",
+                       bug);
+      metrics_.record_config_load(false, epoch_seconds(system_clock::now()));
+    }
+    service_.ready(status_line());
+  }
+
   // Stops polling at once; gives notifications already being delivered the grace period.
   net::awaitable<void> stop_gracefully() {
     service_.stopping();
-    commits_->write();  // queued notifications get the grace period too
+    // Queued notifications get the grace period too: inline (SQLite) they are handed on now;
+    // a remote database's transaction may end within it, else they go out at the next start.
+    commits_->write();
     stopping_ = true;
     rules_->stop();
     smartsight_->close();
@@ -310,7 +356,7 @@ class daemon {
   metrics::registry metrics_;
   metrics::web_server web_;
   net::signal_set signals_;
-  std::unique_ptr<state::store> store_;  // none in a dry run
+  std::unique_ptr<state::database> db_;  // none in a dry run
   std::shared_ptr<http::client> smartsight_;
   task_group polls_{ioc_.get_executor()};       // one task per rule
   task_group deliveries_{ioc_.get_executor()};  // one task per sink, retired ones too
@@ -322,6 +368,8 @@ class daemon {
   net::steady_timer watchdog_timer_{ioc_};
   steady::time_point next_status_{};  // STATUS= updates are throttled
   bool stopping_ = false;
+  bool started_ = false;              // the state is read and the rules run
+  bool reload_when_started_ = false;  // a SIGHUP came while starting
   int exit_code_ = 0;
 };
 

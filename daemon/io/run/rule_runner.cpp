@@ -20,7 +20,7 @@
 #include "schedule/schedule.hpp"
 #include "state/commit_queue.hpp"
 #include "state/expiry.hpp"
-#include "state/store.hpp"
+#include "state/database.hpp"
 
 namespace qoewatch::run {
 
@@ -224,13 +224,12 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
                 evaluate::forget_before(t.rule, now, t.durable_checkpoint, cfg.max_catchup));
     std::optional<std::map<std::string, std::int64_t>> due = expiry.due(now);
     if (!due) return;
-    try {
-      parts.db->forget_notified(*due,
-                                evaluate::forget_before_any(now, cfg.max_catchup, cfg.rules));
-      expiry.forgotten();
-    } catch (const state::store_error& e) {
-      spdlog::error("could not forget expired sessions in the state database: {}", e.what());
-    }
+    const std::optional<std::int64_t> all_before =
+        evaluate::forget_before_any(now, cfg.max_catchup, cfg.rules);
+    expiry.forgotten();  // tried: a failure is tried again at the next due time
+    parts.db->post(
+        [due = std::move(*due), all_before](state::store& s) { s.forget_notified(due, all_before); },
+        "could not forget expired sessions in the state database");
   }
 
   // Applies what a finished poll means. Returns false when it failed.
@@ -371,26 +370,38 @@ rule_runner::rule_runner(net::any_io_executor ex, rule_parts parts, bool once)
 
 rule_runner::~rule_runner() = default;
 
-std::map<std::string, rule_runner::memory> rule_runner::recall(
+net::awaitable<std::map<std::string, rule_runner::memory>> rule_runner::recall(
     const config::reload_plan& plan) const {
-  std::map<std::string, memory> out;
-  state::store* db = impl_->parts.db;
-  if (!db) return out;
-  std::optional<std::vector<state::incident_row>> incidents, groups;
-  for (const std::string& name : plan.start) {
-    memory& m = out[name];
-    m.checkpoint = m.durable_checkpoint = db->checkpoint(name);
+  state::database* db = impl_->parts.db;
+  if (!db) co_return std::map<std::string, memory>{};
+  std::vector<std::string> recalled;
+  for (const std::string& name : plan.start)
+    if (std::find(plan.recall.begin(), plan.recall.end(), name) != plan.recall.end())
+      recalled.push_back(name);
+  // One call: a remote database is asked once, not once per rule. (A named function, not a
+  // temporary in the co_await: GCC 12 destroys such temporaries twice.)
+  std::function<std::map<std::string, memory>(state::store&)> read_all =
+      [start = plan.start, recalled](state::store& s) {
+        std::map<std::string, memory> read;
+        for (const std::string& name : start)
+          read[name].checkpoint = read[name].durable_checkpoint = s.checkpoint(name);
+        if (recalled.empty()) return read;
+        const std::vector<state::incident_row> incidents = s.incidents();
+        const std::vector<state::incident_row> groups = s.group_incidents();
+        for (const std::string& name : recalled) {
+          memory& m = read[name];
+          m.notified = s.notified(name);
+          for (const state::incident_row& i : incidents)
+            if (i.rule == name) m.incident = i;
+          for (const state::incident_row& g : groups)
+            if (g.rule == name) m.groups.push_back(g);
+        }
+        return read;
+      };
+  std::map<std::string, memory> out = co_await db->call(std::move(read_all));
+  for (auto& [name, m] : out)
     if (auto d = impl_->parts.commits.deferred(name)) m.checkpoint = d;
-    if (std::find(plan.recall.begin(), plan.recall.end(), name) == plan.recall.end()) continue;
-    if (!incidents) incidents = db->incidents();
-    m.notified = db->notified(name);
-    for (const state::incident_row& i : *incidents)
-      if (i.rule == name) m.incident = i;
-    if (!groups) groups = db->group_incidents();
-    for (const state::incident_row& g : *groups)
-      if (g.rule == name) m.groups.push_back(g);
-  }
-  return out;
+  co_return out;
 }
 
 void rule_runner::resolve_removed(const config::reload_plan& plan) {
@@ -398,20 +409,25 @@ void rule_runner::resolve_removed(const config::reload_plan& plan) {
     if (auto it = impl_->tasks.find(name); it != impl_->tasks.end()) impl_->resolve(*it->second);
 }
 
-void rule_runner::resolve_orphans(rule_world world) {
+net::awaitable<void> rule_runner::resolve_orphans(rule_world world) {
   impl& r = *impl_;
+  using rows = std::vector<state::incident_row>;
+  std::function<std::pair<rows, rows>(state::store&)> read = [](state::store& s) {
+    return std::pair{s.incidents(), s.group_incidents()};
+  };
+  auto [incidents, groups] = co_await r.parts.db->call(std::move(read));
   r.world = std::move(world);
-  for (const state::incident_row& i : r.parts.db->incidents())
+  for (const state::incident_row& i : incidents)
     if (!config::named(r.world.cfg->rules, i.rule))
       r.resolve_recorded(i.rule, "rule removed from the config while qoewatch was stopped", &i,
                          {});
   // Firing groups of population rules removed while qoewatch was stopped, rule by rule.
-  std::map<std::string, std::vector<state::incident_row>> orphans;
-  for (const state::incident_row& g : r.parts.db->group_incidents())
+  std::map<std::string, rows> orphans;
+  for (const state::incident_row& g : groups)
     if (!config::named(r.world.cfg->rules, g.rule)) orphans[g.rule].push_back(g);
-  for (const auto& [name, rows] : orphans)
+  for (const auto& [name, orphan_rows] : orphans)
     r.resolve_recorded(name, "rule removed from the config while qoewatch was stopped", nullptr,
-                       rows);
+                       orphan_rows);
 }
 
 void rule_runner::apply(const config::reload_plan& plan, rule_world world,

@@ -31,7 +31,7 @@ namespace qoewatch::notify {
 class sink_set;
 }
 namespace qoewatch::state {
-class store;
+class database;
 class commit_queue;
 }  // namespace qoewatch::state
 
@@ -45,7 +45,7 @@ struct rule_parts {
   state::commit_queue& commits;
   notify::sink_set& sinks;
   task_group& tasks;      // the rules' own group (cancelled as a whole at shutdown)
-  state::store* db;       // none in a dry run
+  state::database* db;    // none in a dry run
 };
 
 /// The world the rules poll and render in; replaced as a whole by a reload.
@@ -73,13 +73,15 @@ class rule_runner {
     std::optional<state::incident_row> incident;     // rules in plan.recall only
     std::vector<state::incident_row> groups;         // firing groups, plan.recall only
   };
-  std::map<std::string, memory> recall(const config::reload_plan& plan) const;
+  boost::asio::awaitable<std::map<std::string, memory>> recall(
+      const config::reload_plan& plan) const;
 
   /// Resolves the firing incidents of the rules `plan` removes, in the world in effect (their
   /// resolves reach sinks the reload may retire next).
   void resolve_removed(const config::reload_plan& plan);
   /// Resolves incidents of rules removed while qoewatch was stopped (at start, in `world`).
-  void resolve_orphans(rule_world world);
+  /// Throws state::store_error when the database cannot be read.
+  boost::asio::awaitable<void> resolve_orphans(rule_world world);
   /// Carries out the rules of `plan` in `world` (the new one).
   void apply(const config::reload_plan& plan, rule_world world,
              const std::map<std::string, memory>& remembered);

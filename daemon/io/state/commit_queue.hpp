@@ -3,10 +3,14 @@
 // next one, and a commit's notifications are handed on only once it is durable. A write that
 // fails keeps everything queued and is retried: nothing is sent before it is durable, and a
 // restart meanwhile polls those windows again. Without a database (a dry run) commits are
-// handed on at once. Use from the event loop's thread.
+// handed on at once. One transaction at a time is with the database (state/database.hpp):
+// inline for SQLite, so it has ended when write() returns; on the database thread for
+// PostgreSQL, so commits queued meanwhile wait for the next. Use from the event loop's thread.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -19,13 +23,13 @@
 
 namespace qoewatch::state {
 
-class store;
+class database;
 
 class commit_queue {
  public:
   /// `hand` receives the outbox rows of each commit once it is durable, in order.
   /// `durable` is told each rule's checkpoint once the database holds it.
-  commit_queue(boost::asio::any_io_executor ex, store* db,
+  commit_queue(boost::asio::any_io_executor ex, database* db,
                std::function<void(std::vector<outbox_row>&)> hand,
                std::function<void(const std::string& rule, std::int64_t checkpoint)> durable);
   ~commit_queue();
@@ -43,9 +47,15 @@ class commit_queue {
   std::optional<std::int64_t> deferred(const std::string& rule) const;
   /// After a poll: writes the deferred checkpoints when they are due.
   void poll_done();
-  /// Writes everything queued now, in one transaction. False when the database refused it
-  /// (then it is retried by itself).
-  bool write();
+  /// Writes everything queued now, in one transaction (after the one under way, if any).
+  /// When the database refuses it, it stays queued and is retried by itself.
+  void write();
+  /// Writes everything queued now and waits until it is durable and handed on. False when
+  /// the database refused it (it stays queued, retried by itself).
+  boost::asio::awaitable<bool> flush();
+  /// Once the event loop has stopped: writes what is still queued, waiting at most `limit`.
+  /// Its notifications go out at the next start, from the outbox.
+  bool write_blocking(std::chrono::milliseconds limit);
   /// No more timed writes (shutdown): write() still works.
   void cancel();
 
