@@ -2,8 +2,9 @@
 // `replicas` table, one round per replica every `renew` at its own phase, and each plan
 // applied with the conditions the PostgreSQL transaction puts on its UPDATEs (lease.hpp).
 // One timeline serves as the database's clock and every replica's steady clock. It checks,
-// at every write, the two promises an operator relies on: no two replicas believe they hold
-// a name at once, and no round hands over more than a tenth of what it holds.
+// at every write, the promises an operator relies on: no replica trusts a lease for longer
+// than the database grants it, so no two replicas believe they hold a name at once; and no
+// round hands over more than a tenth of what it holds.
 #pragma once
 
 #include <algorithm>
@@ -68,6 +69,9 @@ class cluster {
   std::vector<replica> replicas;
   std::vector<round_record> rounds;
   std::size_t double_holds = 0;   // a write after which two replicas believe they hold a name
+  // A belief a write left standing that the row does not back: another owner or epoch, or a
+  // local deadline beyond the row's expiry.
+  std::size_t beliefs_beyond_lease = 0;
   std::size_t cap_overruns = 0;   // a round that handed over more than max(1, held / 10)
   db_time now = start;
 
@@ -159,6 +163,17 @@ class cluster {
         if (q == r || replicas[q].dead) continue;
         auto other = replicas[q].held.find(key);
         if (other != replicas[q].held.end() && other->second.until > steady(t)) ++double_holds;
+      }
+    }
+    for (const auto& q : replicas) {
+      if (q.dead) continue;
+      for (const auto& [key, holding] : q.held) {
+        if (holding.until <= steady(t)) continue;
+        const lease_row& row = leases.at(key);
+        if (row.owner != q.owner || row.epoch != holding.epoch ||
+            holding.until > steady(row.expires_at)) {
+          ++beliefs_beyond_lease;
+        }
       }
     }
     rounds.push_back(record);
