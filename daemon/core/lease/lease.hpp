@@ -21,7 +21,7 @@
 //   1. now = clock_timestamp(); SELECT every row of `leases` and of `replicas`.
 //   2. plan = plan_round({me, now, ttl, renew, wanted, leases, replicas}).
 //   3. Upsert plan.heartbeat into `replicas` (ON CONFLICT (owner) DO UPDATE, all columns).
-//   4. plan.new_rows: INSERT (kind, name, owner '', epoch 0, expires_at now, declined_by '',
+//   4. plan.new_rows: INSERT (kind, name, owner '', epoch 0, expires_at $now, declined_by '',
 //      declined_wants '') ON CONFLICT DO NOTHING.
 //   5. plan.acquisitions: UPDATE leases SET owner = me, epoch = epoch + 1, expires_at =
 //      clock_timestamp() + ttl, declined_by = $d, declined_wants = $w WHERE kind = $k AND
@@ -34,6 +34,9 @@
 // renewal that matched no row is a lease lost. A renewal never revives a lapsed lease: a
 // lease that expired is acquired again under a new epoch, so its rule restarts from its
 // checkpoint exactly as after any other move.
+// A graceful stop is one more round that wants nothing (every lease released) and deletes
+// this replica's row in the same transaction: the others no longer count it as live, so
+// they take its names in their next round instead of a renew period later.
 #pragma once
 
 #include <chrono>
