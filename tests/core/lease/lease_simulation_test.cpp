@@ -351,3 +351,27 @@ TEST(LeaseSimulation, RulesDroppedFromEveryConfigAreReleasedAndLeaveTheShares) {
   EXPECT_EQ(c.double_holds, 0u);
   EXPECT_EQ(c.beliefs_beyond_lease, 0u);
 }
+
+TEST(LeaseSimulation, RulesAddedBackAfterALongAbsenceGoToTheirOwnReplicas) {
+  cluster c = with_replicas(3, rules(300));
+  c.run_until(start + 300'000);
+  const auto all = rules(300);
+  const std::vector<wanted_name> kept(all.begin() + 60, all.end());
+  for (auto& r : c.replicas) r.wanted = kept;
+  c.run_until(start + 600'000);
+  // A rolling reload brings them back, a replica every 20 s. The first to reload takes the
+  // others' names as declined (they run rounds without taking them), but each reload changes
+  // that replica's `wants`, so its names are offered to it again and it takes them.
+  for (std::size_t r = 0; r < 3; ++r) {
+    c.replicas[r].wanted = all;
+    c.run_until(c.now + 20'000);
+  }
+  c.run_until(start + 900'000);
+  EXPECT_EQ(c.owned_rules(c.now), (std::vector<std::size_t>{100, 100, 100}));
+  for (int i = 0; i < 60; ++i) {
+    const lease_row& row = c.leases.at(name_key{kind::rule, "rule-" + std::to_string(i)});
+    EXPECT_EQ(row.declined_by, "") << row.name;
+  }
+  EXPECT_EQ(c.double_holds, 0u);
+  EXPECT_EQ(c.beliefs_beyond_lease, 0u);
+}
