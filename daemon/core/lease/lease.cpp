@@ -10,7 +10,9 @@
 
 namespace qoewatch::lease {
 
-std::string_view to_string(kind k) { return k == kind::sink ? "sink" : "rule"; }
+std::string_view to_string(kind k) {
+  return k == kind::sink ? "sink" : "rule";
+}
 
 std::optional<kind> parse_kind(std::string_view text) {
   if (text == "rule") return kind::rule;
@@ -86,8 +88,8 @@ class kind_round {
     for (const auto& r : in.leases) {
       if (r.kind != k) continue;
       auto [it, inserted] = rows_.try_emplace(r.name, &r);
-      if (!inserted && std::tie(r.epoch, r.expires_at) >
-                           std::tie(it->second->epoch, it->second->expires_at)) {
+      if (!inserted &&
+          std::tie(r.epoch, r.expires_at) > std::tie(it->second->epoch, it->second->expires_at)) {
         it->second = &r;
       }
     }
@@ -117,10 +119,8 @@ class kind_round {
       if (in_.now < row.expires_at) {
         if (row.owner != in_.me) continue;
         if (!wanted) {
-          plan_.releases.push_back(release{.kind = kind_,
-                                           .name = name,
-                                           .epoch = row.epoch,
-                                           .why = release::reason::unwanted});
+          plan_.releases.push_back(release{
+              .kind = kind_, .name = name, .epoch = row.epoch, .why = release::reason::unwanted});
           continue;
         }
         ++held;

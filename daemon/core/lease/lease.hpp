@@ -115,8 +115,8 @@ struct renewal {
 struct acquisition {
   lease::kind kind = kind::rule;
   std::string name;
-  std::int64_t epoch = 0;      // as read; 0 for a row of plan.new_rows
-  std::string declined_by;     // written to the row with the acquisition (see lease_row)
+  std::int64_t epoch = 0;   // as read; 0 for a row of plan.new_rows
+  std::string declined_by;  // written to the row with the acquisition (see lease_row)
   std::string declined_wants;
   bool operator==(const acquisition&) const = default;
 };
@@ -137,8 +137,8 @@ struct release {
 /// One round's decisions. Every list is in (kind, name) order; a name is in at most one of
 /// renewals, acquisitions and releases.
 struct round_plan {
-  replica_row heartbeat;               // my row of `replicas`, to upsert
-  std::vector<wanted_name> new_rows;   // wanted names without a row yet
+  replica_row heartbeat;              // my row of `replicas`, to upsert
+  std::vector<wanted_name> new_rows;  // wanted names without a row yet
   std::vector<renewal> renewals;
   std::vector<acquisition> acquisitions;
   std::vector<release> releases;
@@ -183,7 +183,8 @@ std::uint64_t weight(std::string_view name, std::string_view owner);
 /// nothing but the output's positions. `weigh` is a parameter for tests.
 std::vector<std::size_t> spread(std::span<const std::string> names,
                                 std::span<const std::string> owners,
-                                std::uint64_t (*weigh)(std::string_view, std::string_view) = weight);
+                                std::uint64_t (*weigh)(std::string_view,
+                                                       std::string_view) = weight);
 
 /// The local deadline of a lease acquired or renewed by a request sent at `sent_at` (steady
 /// clock): sent_at + ttl - margin. The database counts ttl from when it ran the UPDATE, which

@@ -54,9 +54,9 @@ struct replica {
 struct round_record {
   std::size_t replica = 0;
   db_time at = 0;
-  std::size_t held_rules = 0;        // rules held going into the round (renewed or handed over)
+  std::size_t held_rules = 0;  // rules held going into the round (renewed or handed over)
   std::size_t handed_over_rules = 0;
-  std::size_t acquired = 0;          // acquisitions that matched their row
+  std::size_t acquired = 0;  // acquisitions that matched their row
 };
 
 class cluster {
@@ -68,11 +68,11 @@ class cluster {
   std::map<std::string, replica_row> replicas_table;
   std::vector<replica> replicas;
   std::vector<round_record> rounds;
-  std::size_t double_holds = 0;   // a write after which two replicas believe they hold a name
+  std::size_t double_holds = 0;  // a write after which two replicas believe they hold a name
   // A belief a write left standing that the row does not back: another owner or epoch, or a
   // local deadline beyond the row's expiry.
   std::size_t beliefs_beyond_lease = 0;
-  std::size_t cap_overruns = 0;   // a round that handed over more than max(1, held / 10)
+  std::size_t cap_overruns = 0;  // a round that handed over more than max(1, held / 10)
   db_time now = start;
 
   static std::chrono::steady_clock::time_point steady(db_time t) {
@@ -121,8 +121,8 @@ class cluster {
     }
     const auto until = held_until(steady(t), ttl, margin);
     std::map<name_key, replica::holding> held;
-    round_record record{.replica = r, .at = t, .held_rules = 0, .handed_over_rules = 0,
-                        .acquired = 0};
+    round_record record{
+        .replica = r, .at = t, .held_rules = 0, .handed_over_rules = 0, .acquired = 0};
     for (const auto& a : plan.acquisitions) {
       auto it = leases.find(name_key{a.kind, a.name});
       if (it == leases.end() || it->second.epoch != a.epoch || it->second.expires_at > t) continue;

@@ -53,9 +53,9 @@ TEST(LeaseSimulation, ThreeReplicasShare300RulesEvenly) {
   bool even_now = false;
   while (c.step(start + 300'000)) {
     const auto shares = c.owned_rules(c.now);
-    const bool even = c.unowned(c.now) == 0 &&
-                      std::all_of(shares.begin(), shares.end(),
-                                  [](std::size_t s) { return s >= 85 && s <= 115; });
+    const bool even =
+        c.unowned(c.now) == 0 && std::all_of(shares.begin(), shares.end(),
+                                             [](std::size_t s) { return s >= 85 && s <= 115; });
     if (even && !even_now) settled = c.now;
     even_now = even;
   }
@@ -79,7 +79,8 @@ TEST(LeaseSimulation, ThousandRulesOverThreeReplicasSettleWithin15PercentImbalan
   const auto shares = c.owned_rules(c.now);
   const auto [least, most] = std::minmax_element(shares.begin(), shares.end());
   EXPECT_EQ(total(shares), 1000u);
-  EXPECT_LE(static_cast<double>(*most - *least), 0.15 * 1000.0 / 3.0) << ::testing::PrintToString(shares);
+  EXPECT_LE(static_cast<double>(*most - *least), 0.15 * 1000.0 / 3.0)
+      << ::testing::PrintToString(shares);
   EXPECT_EQ(c.acquisitions_since(start + 150'000), 0u);
   EXPECT_EQ(c.double_holds, 0u);
   EXPECT_EQ(c.beliefs_beyond_lease, 0u);

@@ -39,7 +39,8 @@ lease_row rule_row(std::string name, std::string owner, std::int64_t epoch, db_t
 
 // A replica up for a minute, with a heartbeat a second ago.
 replica_row settled(const std::string& owner) {
-  return replica_row{.owner = owner, .since = now - 60'000, .heartbeat_at = now - 1000, .wants = ""};
+  return replica_row{
+      .owner = owner, .since = now - 60'000, .heartbeat_at = now - 1000, .wants = ""};
 }
 
 round_input round_of(const std::string& me, std::vector<wanted_name> wanted,
@@ -106,8 +107,8 @@ TEST(LeasePlan, AnyoneWantingItTakesALeaseExpiredForARenewPeriod) {
   replica_row b_row = settled(b);
   b_row.wants = "b-config";
   auto plan_at = [&](db_time expired_at) {
-    return plan_round(round_of(a, rules({theirs}), {rule_row(theirs, c, 4, expired_at)},
-                               {settled(a), b_row}));
+    return plan_round(
+        round_of(a, rules({theirs}), {rule_row(theirs, c, 4, expired_at)}, {settled(a), b_row}));
   };
   EXPECT_TRUE(plan_at(now - renew.count() + 1).acquisitions.empty());
   // b ran a round (heartbeat now - 1 s) after the lease expired and left it: it does not
@@ -141,8 +142,7 @@ TEST(LeasePlan, AWantedNameWithoutARowIsCreatedAndTakenByItsReplicaOnly) {
   const std::vector<std::string> owners{a, b};
   const std::string mine = name_for(a, owners);
   const std::string theirs = name_for(b, owners);
-  const auto plan =
-      plan_round(round_of(a, rules({mine, theirs}), {}, {settled(a), settled(b)}));
+  const auto plan = plan_round(round_of(a, rules({mine, theirs}), {}, {settled(a), settled(b)}));
   auto expected_rows = rules({mine, theirs});
   std::sort(expected_rows.begin(), expected_rows.end(),
             [](const wanted_name& x, const wanted_name& y) { return x.name < y.name; });
@@ -188,10 +188,10 @@ TEST(LeasePlan, HandsALeaseOverOnlyToAReplicaLiveForATtl) {
 
   const auto grown = plan_with_b_since(now - ttl.count());
   EXPECT_TRUE(grown.renewals.empty());
-  EXPECT_EQ(grown.releases, (std::vector<release>{{.kind = kind::rule,
-                                                   .name = theirs,
-                                                   .epoch = 3,
-                                                   .why = release::reason::rebalanced}}));
+  EXPECT_EQ(
+      grown.releases,
+      (std::vector<release>{
+          {.kind = kind::rule, .name = theirs, .epoch = 3, .why = release::reason::rebalanced}}));
 }
 
 TEST(LeasePlan, DoesNotHandANameBackToAReplicaThatDeclinedItUnderTheSameConfig) {
@@ -254,18 +254,20 @@ TEST(LeasePlan, HeartbeatKeepsItsSinceOnlyThroughAnUnbrokenRun) {
     return plan_round(round_of(a, rules({"r1"}), {}, std::move(replicas))).heartbeat.since;
   };
   EXPECT_EQ(since_after({}), now);  // first round
-  EXPECT_EQ(since_after({replica_row{.owner = a, .since = now - 90'000,
-                                     .heartbeat_at = now - ttl.count() + 1, .wants = ""}}),
-            now - 90'000);
+  EXPECT_EQ(
+      since_after({replica_row{
+          .owner = a, .since = now - 90'000, .heartbeat_at = now - ttl.count() + 1, .wants = ""}}),
+      now - 90'000);
   // Paused (or cut off) for a ttl: its leases have lapsed, it starts over as a newcomer.
-  EXPECT_EQ(since_after({replica_row{.owner = a, .since = now - 90'000,
-                                     .heartbeat_at = now - ttl.count(), .wants = ""}}),
-            now);
+  EXPECT_EQ(
+      since_after({replica_row{
+          .owner = a, .since = now - 90'000, .heartbeat_at = now - ttl.count(), .wants = ""}}),
+      now);
   const auto beat = plan_round(round_of(a, rules({"r1"}), {}, {})).heartbeat;
-  EXPECT_EQ(beat, (replica_row{.owner = a,
-                               .since = now,
-                               .heartbeat_at = now,
-                               .wants = wants_digest(rules({"r1"}))}));
+  EXPECT_EQ(
+      beat,
+      (replica_row{
+          .owner = a, .since = now, .heartbeat_at = now, .wants = wants_digest(rules({"r1"}))}));
 }
 
 TEST(LeasePlan, ThePlanDoesNotDependOnTheOrderOfRows) {
@@ -357,7 +359,8 @@ TEST(LeaseSpread, TiesGoToTheSmallerOwnerWhateverTheInputOrder) {
   auto shares = [&] {
     std::vector<int> out(3, 0);  // a, b, c
     const auto to = spread(names, owners, all_equal);
-    for (std::size_t i = 0; i < names.size(); ++i) ++out[owners[to[i]] == a ? 0 : owners[to[i]] == b ? 1 : 2];
+    for (std::size_t i = 0; i < names.size(); ++i)
+      ++out[owners[to[i]] == a ? 0 : owners[to[i]] == b ? 1 : 2];
     return out;
   };
   // Shares of 7 over 3 are 2 each and one more for the first to fill: a fills first (3),
