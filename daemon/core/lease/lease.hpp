@@ -18,7 +18,8 @@
 // The transaction, in one database transaction (READ COMMITTED is enough: every write below
 // re-checks its own condition, so a racing replica makes an UPDATE match no row, which is not
 // an error):
-//   1. now = clock_timestamp(); SELECT every row of `leases` and of `replicas`.
+//   1. now = clock_timestamp() in ms since the epoch; SELECT every row of `leases` and of
+//      `replicas` (their times in the same ms).
 //   2. plan = plan_round({me, now, ttl, renew, wanted, leases, replicas}).
 //   3. Upsert plan.heartbeat into `replicas` (ON CONFLICT (owner) DO UPDATE, all columns).
 //   4. plan.new_rows: INSERT (kind, name, owner '', epoch 0, expires_at $now, declined_by '',
@@ -30,8 +31,9 @@
 //      name = $n AND owner = me AND epoch = $epoch AND expires_at > clock_timestamp().
 //   7. plan.releases: UPDATE leases SET expires_at = clock_timestamp() WHERE kind = $k AND
 //      name = $n AND owner = me AND epoch = $epoch AND expires_at > clock_timestamp().
-// The rows each UPDATE returns are what this replica holds afterwards, at their epochs; a
-// renewal that matched no row is a lease lost. A renewal never revives a lapsed lease: a
+// The acquisitions and renewals that matched a row are what this replica holds afterwards,
+// at their epochs (an acquisition's is the one RETURNING gives); a renewal that matched no
+// row is a lease lost. A renewal never revives a lapsed lease: a
 // lease that expired is acquired again under a new epoch, so its rule restarts from its
 // checkpoint exactly as after any other move.
 // A graceful stop is one more round that wants nothing (every lease released) and deletes
@@ -75,10 +77,10 @@ struct lease_row {
   std::string owner;       // "" until first acquired
   std::int64_t epoch = 0;  // +1 at every acquisition: the fence of every commit
   db_time expires_at = 0;  // held while now < expires_at
-  // The replica the lease was meant for when it was last acquired by another one because it
-  // had let it lapse (it runs rounds, so it does not want the name), and that replica's
-  // `wants` then. The holder does not hand the name to it again until its `wants` changes.
-  // "" when the lease was acquired by the replica it was meant for.
+  // Set when the lease was last acquired by a replica it was not spread to, because the one
+  // it was spread to ran a round while it was free and left it (so does not want the name):
+  // that replica's owner and its `wants` then. The holder does not hand the name to it again
+  // until its `wants` changes (a reload). Both "" otherwise.
   std::string declined_by;
   std::string declined_wants;
 };
