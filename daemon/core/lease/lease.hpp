@@ -33,9 +33,9 @@
 //      name = $n AND owner = me AND epoch = $epoch AND expires_at > clock_timestamp().
 // The acquisitions and renewals that matched a row are what this replica holds afterwards,
 // at their epochs (an acquisition's is the one RETURNING gives); a renewal that matched no
-// row is a lease lost. A renewal never revives a lapsed lease: a
-// lease that expired is acquired again under a new epoch, so its rule restarts from its
-// checkpoint exactly as after any other move.
+// row is a lease lost. A renewal never revives a lapsed lease: a lease that expired is
+// acquired again under a new epoch, so its rule restarts from its checkpoint exactly as
+// after any other move.
 // A graceful stop is one more round that wants nothing (every lease released) and deletes
 // this replica's row in the same transaction: the others no longer count it as live, so
 // they take its names in their next round instead of a renew period later.
