@@ -57,8 +57,7 @@ TEST(RedactUrl, APostgresqlUriKeepsWhereItConnectsAndLosesItsPassword) {
       {"postgresql://db/q?password=hunter2", "postgresql://db/q"},
       {"postgresql://app@db/q?sslmode=require&password=hunter2&application_name=qw",
        "postgresql://app@db/q?sslmode=require&application_name=qw"},
-      {"postgresql://db/q?pass%77ord=hunter2&sslpassword=hunter2",
-       "postgresql://db/q"},
+      {"postgresql://db/q?pass%77ord=hunter2&sslpassword=hunter2", "postgresql://db/q"},
       {"postgresql://db?password", "postgresql://db"},
       // A parameter name that cannot be decoded might be "password": it goes.
       {"postgresql://db/q?pa%zzword=hunter2&port=5433", "postgresql://db/q?port=5433"},
@@ -92,6 +91,8 @@ TEST(RedactUrl, KeywordSettingsLoseTheirPasswordSettings) {
       {"hunter2", "[redacted]"},
       {"host=db hunter2", "[redacted]"},
       {"=hunter2", "[redacted]"},
+      // A URL that is not a libpq URI: its "keyword" would be most of it.
+      {"jdbc:postgresql://db/q?user=app&password=hunter2", "[redacted]"},
       // libpq's URI prefixes are case-sensitive: this is not a URI, nor settings.
       {"POSTGRESQL://app:hunter2@db/q", "[redacted]"},
   };

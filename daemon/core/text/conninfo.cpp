@@ -9,6 +9,14 @@ bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
+// Every keyword libpq knows is spelled so; anything else (a URL read as one) is refused.
+bool is_keyword(std::string_view k) {
+  if (k.empty()) return false;
+  for (char c : k)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return true;
+}
+
 }  // namespace
 
 bool is_connection_uri(std::string_view s) {
@@ -29,7 +37,7 @@ std::optional<std::vector<conninfo_setting>> parse_conninfo(std::string_view s) 
     while (i < s.size() && s[i] != '=' && !is_space(s[i])) ++i;
     setting.keyword = s.substr(setting.begin, i - setting.begin);
     skip_spaces();
-    if (i == s.size() || s[i] != '=' || setting.keyword.empty()) return std::nullopt;
+    if (i == s.size() || s[i] != '=' || !is_keyword(setting.keyword)) return std::nullopt;
     ++i;
     skip_spaces();
     if (i < s.size() && s[i] == '\'') {

@@ -26,8 +26,9 @@ struct conninfo_setting {
 /// The settings of keyword=value text, in order, by libpq's rules: settings are separated by
 /// white space, which is allowed around '='; a value is a run of non-space characters or
 /// 'single quoted', and a backslash escapes the next character in either. std::nullopt when
-/// the text is not that: a keyword without '=', an empty keyword, an unterminated quote.
-/// Text that is only white space holds no settings.
+/// the text is not that: a keyword without '=', a keyword that is not lowercase letters,
+/// digits and '_' (libpq knows no other), an unterminated quote. Text that is only white
+/// space holds no settings.
 std::optional<std::vector<conninfo_setting>> parse_conninfo(std::string_view s);
 
 }  // namespace qoewatch::text

@@ -38,9 +38,12 @@ TEST(Conninfo, UrisAreTheTwoPrefixesLibpqKnows) {
 TEST(Conninfo, SettingsSplitByLibpqsRules) {
   EXPECT_EQ(split("host=db port=5432"), (list{"host:host=db", "port:port=5432"}));
   EXPECT_EQ(split("  host = db\tport=\n5432  "), (list{"host:host = db", "port:port=\n5432"}));
-  EXPECT_EQ(split("password='a b\\'c' user=x"), (list{"password:password='a b\\'c'", "user:user=x"}));
+  EXPECT_EQ(split("password='a b\\'c' user=x"),
+            (list{"password:password='a b\\'c'", "user:user=x"}));
   EXPECT_EQ(split("password=a\\ b user=x"), (list{"password:password=a\\ b", "user:user=x"}));
   EXPECT_EQ(split("options=a=b"), (list{"options:options=a=b"}));
+  EXPECT_EQ(split("ssl_min_protocol_version=TLSv1.3"),
+            (list{"ssl_min_protocol_version:ssl_min_protocol_version=TLSv1.3"}));
   EXPECT_EQ(split("host= sslmode=x"), (list{"host:host= sslmode=x"}));
   EXPECT_EQ(split("host=''"), (list{"host:host=''"}));
   EXPECT_EQ(split(""), list{});
@@ -55,4 +58,8 @@ TEST(Conninfo, TextThatIsNotSettingsIsRefused) {
   EXPECT_EQ(split("password='abc"), list{"invalid"});
   EXPECT_EQ(split("password='abc\\'"), list{"invalid"});
   EXPECT_EQ(split("postgresql://db/q"), list{"invalid"});
+  // A keyword libpq could not know: uppercase, or a URL with an '=' in it.
+  EXPECT_EQ(split("Host=db"), list{"invalid"});
+  EXPECT_EQ(split("jdbc:postgresql://db/q?user=app"), list{"invalid"});
+  EXPECT_EQ(split("host=db ssl-mode=require"), list{"invalid"});
 }
