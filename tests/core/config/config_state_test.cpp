@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "cli/options.hpp"
 #include "config/load.hpp"
 #include "config/reload_plan.hpp"
 #include "config/secrets.hpp"
@@ -376,4 +377,17 @@ TEST(ConfigState, ChangingWhereTheStateIsWaitsForARestart) {
   }
   // At the start nothing changes.
   EXPECT_EQ(config::plan_reload(nullptr, {}, postgres, url1).warnings, names{});
+}
+
+TEST(ConfigState, CheckConfigSaysWhereTheStateIsWithoutTheUrl) {
+  config::load_result r = config::load_from_string(
+      with("state: {backend: postgresql, url_file: $CREDENTIALS_DIRECTORY/pg_url, "
+           "lease_ttl: 20s}\n"),
+      "q.yaml");
+  ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
+  std::string report = cli::check_config_report(*r.config, std::chrono::system_clock::now());
+  EXPECT_EQ(report.substr(0, report.find('\n', report.find('\n') + 1) + 1),
+            "q.yaml: OK, 1 rule, 0 sinks\n"
+            "state in PostgreSQL (URL from $CREDENTIALS_DIRECTORY/pg_url; leases of 20s renewed "
+            "every 5s)\n");
 }
