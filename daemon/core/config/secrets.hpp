@@ -1,9 +1,8 @@
 // Reading the secrets a loaded configuration names: the SmartSight API key, sink signing
 // secrets, PagerDuty routing keys, URLs kept in files, the web TLS files, the PostgreSQL
-// connection string. They are read
-// through a secret_source: the process's environment and files in production, a fake in
-// tests. Every secret that cannot be read is a diagnostic naming the file or variable, never
-// any secret text. Never throws.
+// connection string. They are read through a secret_source: the process's environment and
+// files in production, a fake in tests. Every secret that cannot be read is a diagnostic
+// naming the file or variable, never any secret text. Never throws.
 #pragma once
 
 #include <functional>
