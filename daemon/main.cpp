@@ -84,9 +84,9 @@ int main(int argc, char** argv) {
     std::cout << cli::check_config_report(*loaded.config, std::chrono::system_clock::now());
     return 0;
   }
-  spdlog::info("{} starting: {} rule(s), {} sink(s), SmartSight at {}", cli::version_line(),
-               loaded.config->rules.size(), loaded.config->sinks.size(),
-               loaded.config->smartsight.base_url);
+  spdlog::info("{} starting: {} rule(s), {} sink(s), SmartSight at {}, state in {}",
+               cli::version_line(), loaded.config->rules.size(), loaded.config->sinks.size(),
+               loaded.config->smartsight.base_url, config::describe_state(*loaded.config));
   run::options run_opt{.config_path = opt.config, .once = opt.once, .dry_run = opt.dry_run};
   int code = run::run_daemon(run_opt, std::move(*loaded.config), std::move(secrets));
   spdlog::info("stopped (exit {})", code);

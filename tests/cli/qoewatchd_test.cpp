@@ -70,9 +70,13 @@ TEST_F(qoewatchd, CheckConfigOnTheShippedExamplePrintsOneQueryPerRule) {
                      "SMARTSIGHT_API_KEY=" + key);
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.err, "");
-  // A summary line, then one line per rule with its GET; each of the two population rules of
-  // rules/population.yaml adds two lines (how it groups, and that its qoefilter is not sent).
-  EXPECT_EQ(count_lines(r.out), 12) << r.out;
+  // A summary line, where the state is, then one line per rule with its GET; each of the two
+  // population rules of rules/population.yaml adds two lines (how it groups, and that its
+  // qoefilter is not sent).
+  EXPECT_EQ(count_lines(r.out), 13) << r.out;
+  EXPECT_NE(r.out.find("\nstate in SQLite at " QOEWATCH_SOURCE_DIR "/build/demo-state\n"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("\n  every row of the window is fetched and judged here; qoefilter "
                        "\"cirrbufferingratio > 2\" is not sent to SmartSight"),
             std::string::npos)

@@ -127,6 +127,7 @@ std::string check_config_report(const config::daemon_config& cfg,
   out += cfg.file + ": OK, " + std::to_string(cfg.rules.size()) +
          (cfg.rules.size() == 1 ? " rule, " : " rules, ") + std::to_string(cfg.sinks.size()) +
          (cfg.sinks.size() == 1 ? " sink\n" : " sinks\n");
+  out += "state in " + config::describe_state(cfg) + "\n";
   for (const config::rule_config& r : cfg.rules) {
     std::string sinks;
     for (const std::string& s : r.sinks) sinks += (sinks.empty() ? "" : ",") + s;

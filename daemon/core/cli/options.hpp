@@ -38,8 +38,9 @@ std::string usage();
 /// "qoewatchd <version>".
 std::string version_line();
 
-/// What --check-config prints for a valid config: one line per rule, each with the exact
-/// listsessions URL the first page of a poll at `now` would request (never the API key).
+/// What --check-config prints for a valid config: where the state lives (never the
+/// PostgreSQL URL: only its file), then one line per rule, each with the exact listsessions
+/// URL the first page of a poll at `now` would request (never the API key).
 std::string check_config_report(const config::daemon_config& cfg,
                                 std::chrono::system_clock::time_point now);
 

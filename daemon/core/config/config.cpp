@@ -26,6 +26,18 @@ std::string_view to_string(severity s) {
   return name.empty() ? name_of(severities, rule_config{}.severity) : name;
 }
 
+std::string_view to_string(state_backend b) {
+  std::string_view name = name_of(state_backends, b);
+  return name.empty() ? name_of(state_backends, state_config{}.backend) : name;
+}
+
+std::string describe_state(const daemon_config& cfg) {
+  const state_config& s = cfg.state;
+  if (s.backend != state_backend::postgresql) return "SQLite at " + cfg.state_dir;
+  return "PostgreSQL (URL from " + s.url_file + "; leases of " + format_duration(s.lease_ttl) +
+         " renewed every " + format_duration(s.lease_renew) + ")";
+}
+
 double effective_rate_limit(const sink_config& s) {
   if (s.rate_limit > 0) return s.rate_limit;
   return s.type == sink_type::slack ? 1.0 : 10.0;

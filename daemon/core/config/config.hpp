@@ -164,12 +164,35 @@ struct web_config {
   bool operator==(const web_config&) const = default;
 };
 
+enum class state_backend { sqlite, postgresql };
+/// Every state backend with its name in the config, in the order messages list them.
+inline constexpr std::array<std::pair<state_backend, std::string_view>, 2> state_backends{{
+    {state_backend::sqlite, "sqlite"},
+    {state_backend::postgresql, "postgresql"},
+}};
+std::string_view to_string(state_backend b);
+
+// Where the daemon keeps its state (the `state:` section): SQLite in state_dir (the default:
+// one daemon), or PostgreSQL, shared by replicas that divide the rules between them by leases.
+struct state_config {
+  state_backend backend = state_backend::sqlite;
+  // postgresql: a file holding the libpq connection URI or keyword=value settings, a secret
+  // (it holds the password); as written, or under $CREDENTIALS_DIRECTORY. Read with the other
+  // secrets (config::secrets::state_url).
+  std::string url_file;
+  duration lease_ttl = 15s;   // postgresql: how long a rule's lease lasts unless renewed
+  duration lease_renew = 5s;  // postgresql: how often its owner renews it; at most lease_ttl / 2
+  source_location where;      // the url_file entry (else the state: section), for messages
+  bool operator==(const state_config&) const = default;
+};
+
 struct daemon_config {
   std::string file;  // the main config file as given
   smartsight_config smartsight;
   std::string listen = "0.0.0.0:9786";
   web_config web;
-  std::string state_dir = "/var/lib/qoewatch";
+  std::string state_dir = "/var/lib/qoewatch";  // SQLite's folder; unused with PostgreSQL
+  state_config state;
   // After downtime, polls cover from the last processed window end, but never more than this
   // far back; what is older is skipped with a warning.
   duration max_catchup = 1h;
@@ -178,6 +201,11 @@ struct daemon_config {
   std::vector<sink_config> sinks;
   std::vector<rule_config> rules;  // inline rules first, then rule files in pattern/path order
 };
+
+/// Where the state lives, as --check-config, the start line and reload warnings say it:
+/// "SQLite at /var/lib/qoewatch", or "PostgreSQL (URL from FILE; leases of 15s renewed every
+/// 5s)". Names the URL's file, never the URL.
+std::string describe_state(const daemon_config& cfg);
 
 /// The rule or sink of `items` called `name`; nullptr when there is none.
 template <class T>

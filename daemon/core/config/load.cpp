@@ -124,6 +124,7 @@ daemon_config main_file(const yaml::node& n) {
   if (yaml::node v = n["web"]) sections::web(v, cfg.web);
   if (yaml::node v = n["state_dir"])
     if (auto s = v.local_path()) cfg.state_dir = *s;
+  if (yaml::node v = n["state"]) sections::state(v, n["state_dir"], cfg.state);
   if (yaml::node v = n["max_catchup"])
     if (auto d = v.duration_value(true)) cfg.max_catchup = *d;
   if (yaml::node v = n["defaults"]) sections::defaults(v, cfg.defaults);
@@ -155,8 +156,9 @@ load_result load_from_string(std::string_view yaml_text, const std::string& file
   }
   const yaml::document doc{file, fs::path(file).parent_path(), &errors};
   const yaml::node n(doc, *root, "");
-  if (!n.check_map({"smartsight", "listen", "web", "state_dir", "max_catchup", "rule_files",
-                    "defaults", "sinks", "rules"},
+  // "state" before "state_dir": a short typo ("stat") means the section more often.
+  if (!n.check_map({"smartsight", "listen", "web", "state", "state_dir", "max_catchup",
+                    "rule_files", "defaults", "sinks", "rules"},
                    "smartsight:, rules: or rule_files:, ..."))
     return result;
   daemon_config cfg = main_file(n);

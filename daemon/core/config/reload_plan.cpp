@@ -102,9 +102,18 @@ reload_plan plan_reload(const daemon_config* running, const secrets& running_sec
   if (running && next.listen != now.listen)
     plan.warnings.push_back("listen changed to " + next.listen +
                             "; it takes effect at the next restart");
-  if (running && next.state_dir != now.state_dir)
+  // The state store is opened once, at the start: a reload cannot move it.
+  const bool sqlite_both = now.state.backend == state_backend::sqlite &&
+                           next.state.backend == state_backend::sqlite;
+  if (running && sqlite_both && next.state_dir != now.state_dir)
     plan.warnings.push_back("state_dir changed to " + next.state_dir +
                             "; it takes effect at the next restart");
+  if (running && !same_ignoring_where(next.state, now.state))
+    plan.warnings.push_back("state changed to " + describe_state(next) +
+                            "; it takes effect at the next restart");
+  else if (running && next_secrets.state_url != running_secrets.state_url)
+    plan.warnings.push_back("the PostgreSQL connection string in " + next.state.url_file +
+                            " changed; it takes effect at the next restart");
   return plan;
 }
 

@@ -35,7 +35,9 @@ struct reload_plan {
   // incident) is read back from the state database.
   std::vector<std::string> recall;
   std::vector<sink_plan> sinks;       // running sinks first (in name order), then new ones
-  std::vector<std::string> warnings;  // settings that only a restart applies
+  // Settings that only a restart applies: listen, where the state is (state_dir, state:,
+  // the PostgreSQL connection string). Never a secret's text.
+  std::vector<std::string> warnings;
   bool operator==(const reload_plan&) const = default;
 };
 

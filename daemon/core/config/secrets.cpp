@@ -1,9 +1,12 @@
 #include "config/secrets.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <string_view>
 
 #include "config/common.hpp"
 #include "text/base64.hpp"
+#include "text/conninfo.hpp"
 
 namespace qoewatch::config {
 
@@ -21,15 +24,21 @@ const secret_source& secret_source::system() {
 
 namespace {
 
+// `s` without the white space around it (a file's trailing newline, say).
+std::string trimmed(std::string s) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!s.empty() && space(s.back())) s.pop_back();
+  std::size_t first = 0;
+  while (first < s.size() && space(s[first])) ++first;
+  s.erase(0, first);
+  return s;
+}
+
 // One token on one line, trimmed: what a key file, credential or variable holds. `what`
 // names it ("API key") and `source` where it came from, for the error.
 std::optional<std::string> clean_token(std::string key, std::string_view what,
                                        const std::string& source, std::string& error) {
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!key.empty() && space(key.back())) key.pop_back();
-  std::size_t first = 0;
-  while (first < key.size() && space(key[first])) ++first;
-  key.erase(0, first);
+  key = trimmed(std::move(key));
   if (key.empty()) {
     error = "the " + std::string(what) + " in " + source + " is empty";
     return std::nullopt;
@@ -69,6 +78,54 @@ class secret_reader {
       return std::nullopt;
     }
     return text;
+  }
+
+  // A PostgreSQL connection string from a file: one line (surrounding white space trimmed),
+  // a postgresql:// URI or keyword=value settings. No message shows any of it.
+  std::optional<std::string> connection_string(const std::string& written,
+                                               std::string& error) const {
+    std::string path;
+    std::optional<std::string> text = file(written, error, path);
+    if (!text) return std::nullopt;
+    const std::string shown = " in " + in_quotes(path);
+    std::string url = trimmed(std::move(*text));
+    if (url.empty()) {
+      error = "the PostgreSQL connection string" + shown + " is empty";
+      return std::nullopt;
+    }
+    // Tabs may separate keyword=value settings; any other control character is a mistake.
+    if (std::any_of(url.begin(), url.end(),
+                    [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; })) {
+      error = "the PostgreSQL connection string" + shown +
+              " holds more than one line or control characters (write it on one line)";
+      return std::nullopt;
+    }
+    if (text::is_connection_uri(url)) {
+      if (url.find_first_of(" \t") != std::string::npos) {
+        error = "the PostgreSQL connection URI" + shown +
+                " contains spaces (percent-encode them as %20)";
+        return std::nullopt;
+      }
+      // libpq ends the password at the first '@' before the path: a second one means a raw
+      // '@' that would cut the password short (and leave its tail where a host is read).
+      std::string_view rest = std::string_view(url).substr(url.find("://") + 3);
+      std::string_view authority = rest.substr(0, rest.find('/'));
+      if (std::count(authority.begin(), authority.end(), '@') > 1) {
+        error = "the PostgreSQL connection URI" + shown +
+                " has more than one '@' before its path (percent-encode an '@' in the user "
+                "name or password as %40)";
+        return std::nullopt;
+      }
+      return url;
+    }
+    std::optional<std::vector<text::conninfo_setting>> settings = text::parse_conninfo(url);
+    if (!settings || settings->empty()) {
+      error = "the PostgreSQL connection string" + shown +
+              " is neither a postgresql:// URI nor keyword=value settings (write "
+              "postgresql://USER@HOST:5432/DATABASE, or host=HOST dbname=DATABASE user=USER)";
+      return std::nullopt;
+    }
+    return url;
   }
 
   // One token from environment variable `name`.
@@ -171,6 +228,14 @@ secrets read_secrets(const daemon_config& cfg, std::vector<diagnostic>& errors,
       out.tls_key_pem = std::move(*pem);
     else
       fail("tls_key_file", err);
+  }
+  if (cfg.state.backend == state_backend::postgresql && !cfg.state.url_file.empty()) {
+    const source_location& w = cfg.state.where;
+    std::string err;
+    if (auto url = read.connection_string(cfg.state.url_file, err))
+      out.state_url = std::move(*url);
+    else
+      errors.push_back({w.file, w.line, w.column, "state.url_file", std::move(err)});
   }
   return out;
 }

@@ -1,8 +1,8 @@
 // Reading the secrets a loaded configuration names: the SmartSight API key, sink signing
-// secrets, PagerDuty routing keys, URLs kept in files, the web TLS files. They are read
-// through a secret_source: the process's environment and files in production, a fake in
-// tests. Every secret that cannot be read is a diagnostic naming the file or variable, never
-// any secret text. Never throws.
+// secrets, PagerDuty routing keys, URLs kept in files, the web TLS files, the PostgreSQL
+// connection string. They are read through a secret_source: the process's environment and
+// files in production, a fake in tests. Every secret that cannot be read is a diagnostic
+// naming the file or variable, never any secret text. Never throws.
 #pragma once
 
 #include <functional>
@@ -24,6 +24,9 @@ struct secrets {
   std::map<std::string, std::string> urls;          // sink name: URL read from url_file
   std::string tls_cert_pem;                         // web.tls_cert_file's text
   std::string tls_key_pem;                          // web.tls_key_file's text
+  // state.url_file's text, trimmed: a postgresql:// URI or libpq keyword=value settings
+  // (backend postgresql only). Holds the database password: log it only through redact_url.
+  std::string state_url;
   bool operator==(const secrets&) const = default;
 };
 

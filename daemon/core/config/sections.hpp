@@ -27,6 +27,11 @@ void web(const yaml::node& n, web_config& out);
 /// gets no second error, and a repeated name is reported with the line of the first.
 using sink_name_list = std::vector<std::pair<std::string, int>>;
 
+/// state: where the state lives (backend, url_file, lease_ttl, lease_renew). `state_dir` is
+/// the top-level state_dir entry (absent when not written), which the postgresql backend
+/// reports as a mistake: it would be ignored.
+void state(const yaml::node& n, const yaml::node& state_dir, state_config& out);
+
 /// sinks: the list of notification targets. Only valid sinks reach `out`; every name goes to
 /// `names`.
 void sinks(const yaml::node& n, std::vector<sink_config>& out, sink_name_list& names);

@@ -111,6 +111,7 @@ TEST(CheckConfig, ReportHasOneLinePerRuleWithTheQuery) {
   std::string report = cli::check_config_report(c, now);
   EXPECT_EQ(report,
             "q.yaml: OK, 2 rules, 1 sink\n"
+            "state in SQLite at /var/lib/qoewatch\n"
             "slow_startup_android (every 30s, window 10m, delay 2m, critical, sinks: oncall): GET "
             "https://smartsight3.mediamelon.com/mm-apis/listsessions/199493832?period=start%"
             "3D1775749920%2Cend%3D1775750520&metrics=latency%2Cbufferingratio%2Cerrors%2Csessionid%"
@@ -266,6 +267,7 @@ TEST(CheckConfig, APopulationRuleSaysHowItJudgesAndThatItSendsNoQoefilter) {
   EXPECT_EQ(
       cli::check_config_report(c, now),
       "q.yaml: OK, 2 rules, 1 sink\n"
+      "state in SQLite at /var/lib/qoewatch\n"
       "cdn_rebuffering (every 1m, window 10m, delay 2m, warning, sinks: oncall): GET "
       "https://smartsight3.mediamelon.com/mm-apis/listsessions/199493832?period=start%"
       "3D1775749920%2Cend%3D1775750520&metrics=cirrbufferingratio%2Clatency%2Csessionid%"
