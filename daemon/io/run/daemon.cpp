@@ -96,6 +96,12 @@ class daemon {
     metrics_.record_config_load(true, epoch_seconds(system_clock::now()));
     // The dry run touches no state: it must not mark sessions notified nor move checkpoints.
     if (!opt_.dry_run) {
+      if (cfg_->state.backend != config::state_backend::sqlite) {
+        // Refused rather than quietly kept in state_dir: replicas would not share it.
+        spdlog::critical("state backend {} is not supported by this build",
+                         config::to_string(cfg_->state.backend));
+        return 1;
+      }
       try {
         db_ = std::make_unique<state::database>(ioc_.get_executor(),
                                                 state::sqlite_store::open(cfg_->state_dir));
