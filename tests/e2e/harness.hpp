@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "support/process.hpp"
+#include "support/reserved_port.hpp"
 
 namespace qoewatch::e2e {
 
@@ -95,23 +96,8 @@ struct config_builder {
 
 // --- the processes ---------------------------------------------------------------------------
 
-/// A loopback port held by a socket that is bound and never listens, for the object's
-/// lifetime: connecting to it is refused (ECONNREFUSED), and the kernel hands it to no other
-/// socket meanwhile. SO_REUSEADDR is set, so a server that sets it too (smartsight-sim, the
-/// webhook receiver, Alertmanager) can bind the port and listen while it is held, and bind it
-/// again after a restart without a window in which someone else may take it.
-class reserved_port {
- public:
-  reserved_port();
-  ~reserved_port();
-  reserved_port(const reserved_port&) = delete;
-  reserved_port& operator=(const reserved_port&) = delete;
-  const std::string& port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  std::string port_;
-};
+/// A loopback port held closed for the object's lifetime (see support/reserved_port.hpp).
+using test::reserved_port;
 
 /// qoewatchd --config CFG EXTRA... with exactly the environment `env` (e.g. QW_KEY).
 class qoewatchd : public test::child_process {

@@ -76,14 +76,18 @@ child_process::child_process(std::string binary, std::vector<std::string> args,
   envp.push_back(nullptr);
   std::string err_path = (dir_.path / "stderr.log").string();
 
+  // O_CLOEXEC: the child keeps only the copies on 1 and 2 (dup2 clears the flag on them), and
+  // no other child inherits this pipe. A stray write end left in the child would pass to its
+  // own children (a daemon a script starts: PostgreSQL, pg-server's watcher) and keep
+  // read_line() from ever seeing the end of the output.
   int fds[2];
-  if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     ::dup2(fds[1], 1);
     if (err >= 0) ::dup2(err, 2);
     ::close(fds[0]);
