@@ -70,6 +70,10 @@ struct poll_commit {
   // A population rule's firing groups after the poll: when set, they replace all of the
   // rule's group incidents (an empty list clears them).
   std::optional<std::vector<incident_row>> groups;
+  // The epoch of the rule's lease this poll was decided under (replicas on PostgreSQL): the
+  // commit is written only while this replica still holds that lease. 0: not fenced (SQLite,
+  // and writes about rules no replica polls).
+  std::int64_t epoch = 0;
 };
 
 /// What a commit did besides writing everything it was given.
@@ -77,6 +81,10 @@ struct commit_result {
   // Outbox rows whose id the outbox already held: the row there (the first body) is kept and
   // these are not queued again. Replicas, or one window judged twice, make the same id.
   std::vector<std::string> duplicate_ids;
+  // Rules whose commits were refused because this replica no longer holds their lease at
+  // the commit's epoch (another replica took the rule over): nothing of those commits was
+  // written, the rest of the batch was.
+  std::vector<std::string> refused_rules;
 };
 
 }  // namespace qoewatch::state

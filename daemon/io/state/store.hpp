@@ -5,6 +5,7 @@
 // Synchronous; use from one thread at a time. No Asio here.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "lease/lease.hpp"
 #include "state/records.hpp"
 
 namespace qoewatch::state {
@@ -22,6 +24,28 @@ namespace qoewatch::state {
 class store_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+/// One replica's lease round: the transaction lease/lease.hpp describes.
+struct lease_request {
+  std::chrono::milliseconds ttl{15000};
+  std::chrono::milliseconds renew{5000};
+  std::vector<lease::wanted_name> wanted;  // every rule (and sink) of this replica's config
+  bool leaving = false;  // a graceful stop: release everything and delete this replica's row
+};
+
+/// A lease this replica holds after a round, at its epoch (the fence of its commits).
+struct held_lease {
+  lease::kind kind = lease::kind::rule;
+  std::string name;
+  std::int64_t epoch = 0;
+  bool operator==(const held_lease&) const = default;
+};
+
+struct lease_outcome {
+  std::vector<held_lease> held;  // in (kind, name) order
+  std::vector<lease::release> released;  // handed over this round, and why
+  std::size_t live_replicas = 1;         // this one included
 };
 
 /// The state behind one daemon (or, shared, behind its replicas). Implementations:
@@ -64,6 +88,16 @@ class store {
   /// bound, and (when given) every rule's pairs with ended_at < `all_before`.
   virtual void forget_notified(const std::map<std::string, std::int64_t>& per_rule,
                                std::optional<std::int64_t> all_before = std::nullopt) = 0;
+
+  // ---- replicas ----
+  /// One lease round. A store of one daemon (SQLite) holds everything wanted, at epoch 0 (its
+  /// commits are not fenced); a shared one runs the round of lease/lease.hpp.
+  virtual lease_outcome lease_round(const lease_request& r) {
+    lease_outcome out;
+    if (r.leaving) return out;
+    for (const lease::wanted_name& w : r.wanted) out.held.push_back({w.kind, w.name, 0});
+    return out;
+  }
 };
 
 }  // namespace qoewatch::state
