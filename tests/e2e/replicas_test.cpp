@@ -1,14 +1,17 @@
 // Replicas: qoewatchd processes that judge the same data give what they send the same
 // identities (incident keys, webhook-ids), so receivers that dedupe on them hear one page;
-// behind an Alertmanager cluster, two independent replicas page once.
+// behind an Alertmanager cluster, two independent replicas page once. Upgrade: what an older
+// qoewatch left in its state database keeps the identities it had.
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <boost/json.hpp>
 #include <cstdint>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -189,6 +192,34 @@ std::string key_logged(const std::string& log, const std::string& did) {
   return "";
 }
 
+// --- the upgrade -----------------------------------------------------------------------------
+
+// The accepted POSTs of a --requests file, in order.
+std::vector<json::object> accepted(const std::string& requests) {
+  std::vector<json::object> out;
+  for (json::value& r : json_lines(requests))
+    if (r.at("status").to_number<int>() / 100 == 2) out.push_back(r.as_object());
+  return out;
+}
+
+// An id as an older qoewatch drew it for each outbox row: "msg_" and 32 random hex digits.
+std::string random_old_id() {
+  std::mt19937_64 draw{std::random_device{}()};
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id = "msg_";
+  for (int i = 0; i < 32; ++i) id += hex[draw() % 16];
+  return id;
+}
+
+std::string utc_rfc3339(std::int64_t t) {
+  const std::time_t tt = t;
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 }  // namespace
 
 TEST(Replicas, TwoIndependentReplicasNotifyEachSessionUnderOneId) {
@@ -355,4 +386,108 @@ receivers:
     d->signal(SIGTERM);
     EXPECT_EQ(d->wait(15s), 0) << d->log();
   }
+}
+
+TEST(Upgrade, AnIncidentFiringAcrossTheUpgradeKeepsItsKey) {
+  // An older qoewatch named an incident after the moment of its poll and drew a random id for
+  // each outbox row. Stopped while an incident fired and a notification waited in its outbox,
+  // then upgraded: the waiting notification goes out as it was, id and body, and the incident
+  // resolves under its old key on both sinks that were told it fired.
+  sim s({"--rate", "0"});
+  temp_dir dir;
+  const std::string hook_requests = (dir.path / "hook-requests.jsonl").string();
+  const std::string hook_bodies = (dir.path / "hook-accepted.jsonl").string();
+  receiver_options hook_opts;
+  hook_opts.requests = hook_requests;
+  receiver hook(hook_bodies, hook_opts);
+  const std::string pd_requests = (dir.path / "pd-requests.jsonl").string();
+  receiver_options pd_opts;
+  pd_opts.requests = pd_requests;
+  receiver pd((dir.path / "pd-accepted.jsonl").string(), pd_opts);
+  dir.write("pd.key", "R0UTING0KEY0upgrade\n");
+  config_builder c;
+  c.smartsight(s.port);
+  c.sink(webhook(hook.port));
+  c.sink(sink_spec("pd", "pagerduty")
+             .with("url: http://127.0.0.1:" + pd.port + "/v2/enqueue")
+             .with("routing_key_file: pd.key"));
+  // Windows on a 2 s grid: the old key's time (odd) is off it, so a key rebuilt from the
+  // incident's start would differ from the stored one. On a 1 s grid every second is on it.
+  c.rule(rule_spec("slow", "latency > 5").interval_of("2s").with("resolve_after: 1"));
+  const std::string cfg = c.write(dir);
+  const std::map<std::string, std::string> env{{"QW_KEY", s.key}};
+
+  // The schema and a checkpoint, written by one poll (--once) of the daemon.
+  child_process once(QOEWATCHD_BINARY, {"--config", cfg, "--once"}, env);
+  ASSERT_EQ(once.wait(20s), 0) << once.log();
+  // Then what an older qoewatch would have left: its checkpoint where a poll ended (off the
+  // grid), an incident that fired a minute ago under the time of that poll, and its firing
+  // notification, refused once by the webhook and still in the outbox.
+  const std::filesystem::path db = dir.path / "state" / "qoewatch.db";
+  const std::optional<std::string> checkpoint =
+      sqlite(db, "SELECT window_end FROM checkpoints WHERE rule = 'slow'");
+  ASSERT_TRUE(checkpoint && !checkpoint->empty());
+  ASSERT_EQ(std::stoll(*checkpoint) % 2, 0) << *checkpoint;
+  const std::int64_t fired = (wall_now() - 60) | 1;  // odd: off the 2 s grid
+  const std::string key = "slow/" + std::to_string(fired);
+  const std::string id = random_old_id();
+  const std::string body =
+      R"({"version":"4","groupKey":"qoewatch/slow","status":"firing","receiver":"hook",)"
+      R"("alerts":[{"status":"firing","labels":{"alertname":"slow","severity":"warning",)"
+      R"("sessionid":"before-upgrade"}}],"qoewatch":{"incident":{"key":")" +
+      key + R"(","status":"firing","startsAt":")" + utc_rfc3339(fired) + R"(","offending":1}}})";
+  ASSERT_TRUE(sqlite(db, "UPDATE checkpoints SET window_end = window_end - 1 WHERE rule = 'slow'"));
+  const std::string incident_row =
+      "'slow', '" + key + "', " + std::to_string(fired) + ".5, 0, 'hook,pd'";
+  ASSERT_TRUE(
+      sqlite(db, "INSERT INTO incidents(rule, key, started_at, polls_below, sinks) VALUES(" +
+                     incident_row + ")"));
+  const std::string outbox_row = "'" + id + "', 'hook', 'slow', CAST('" + body + "' AS BLOB), " +
+                                 std::to_string(fired + 1) + ".25, 1, 'HTTP 503', 'webhook'";
+  ASSERT_TRUE(sqlite(db,
+                     "INSERT INTO outbox(id, sink, rule, body, created_at, attempts, last_error, "
+                     "sink_type) VALUES(" +
+                         outbox_row + ")"));
+
+  // The new daemon: no session offends, so the first poll resolves the incident.
+  qoewatchd after(cfg, env);
+  ASSERT_TRUE(eventually(
+      [&] { return accepted(hook_requests).size() >= 2 && !accepted(pd_requests).empty(); }, 30s))
+      << after.log();
+  ASSERT_TRUE(wait_for_log(after, "incident " + key + " resolved", 5s));
+  // Nothing more: three more polls go by and nothing is left to send.
+  ASSERT_TRUE(wait_for_more_polls(after.port(), "slow", 3, 20s)) << after.log();
+  for (const char* sink : {"hook", "pd"}) {
+    EXPECT_TRUE(wait_for_metric(after.port(),
+                                std::string("qoewatch_outbox_pending{sink=\"") + sink + "\"}",
+                                equal_to(0), 5s));
+  }
+
+  const std::vector<json::object> hooks = accepted(hook_requests);
+  ASSERT_EQ(hooks.size(), 2u) << after.log();
+  // First the notification the old daemon left, under its id and with its bytes...
+  EXPECT_EQ(hooks[0].at("webhook_id"), id.c_str());
+  const std::string bodies = read_file(hook_bodies);
+  EXPECT_EQ(bodies.substr(0, bodies.find('\n')), body);
+  // ...then the resolve, under the old key, with the incident's old start.
+  const json::value& resolve = hooks[1].at("body");
+  EXPECT_EQ(resolve.at("status"), "resolved");
+  const json::value& incident = resolve.at("qoewatch").at("incident");
+  EXPECT_EQ(incident.at("key"), key.c_str());
+  EXPECT_EQ(incident.at("status"), "resolved");
+  EXPECT_EQ(incident.at("startsAt"), utc_rfc3339(fired).c_str());
+  EXPECT_EQ(resolve.at("alerts").at(0).at("labels").at("incident"), key.c_str());
+  // PagerDuty closes the alert the old trigger opened: same dedup_key.
+  const std::vector<json::object> pds = accepted(pd_requests);
+  ASSERT_EQ(pds.size(), 1u) << after.log();
+  EXPECT_EQ(pds[0].at("body").at("event_action"), "resolve");
+  EXPECT_EQ(pds[0].at("body").at("dedup_key"), key.c_str());
+
+  after.signal(SIGTERM);
+  EXPECT_EQ(after.wait(15s), 0) << after.log();
+  // The next start has nothing left to resolve or send.
+  EXPECT_EQ(sqlite(db,
+                   "SELECT (SELECT count(*) FROM incidents) || ' ' || "
+                   "(SELECT count(*) FROM outbox) || ' ' || (SELECT count(*) FROM dead_letters)"),
+            "0 0 0\n");
 }
