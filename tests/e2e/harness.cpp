@@ -75,7 +75,13 @@ std::string config_builder::yaml() const {
                     "\n  customer_id: 199493832\n  api_key_env: QW_KEY\n  timeout: " + timeout +
                     "\n";
   for (const std::string& line : smartsight_extra) out += "  " + line + "\n";
-  out += "listen: " + listen + "\nstate_dir: state\n";
+  out += "listen: " + listen + "\n";
+  if (state.empty()) {
+    out += "state_dir: state\n";
+  } else {
+    out += "state:\n";
+    for (const std::string& line : state) out += "  " + line + "\n";
+  }
   if (!defaults.empty()) out += "defaults: " + defaults + "\n";
   if (!rule_files_pattern.empty()) {
     out += "rule_files: [" + rule_files_pattern + "]\n";

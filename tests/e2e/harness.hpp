@@ -82,6 +82,8 @@ struct config_builder {
   std::vector<rule_spec> rules;    // inline rules
   std::vector<sink_spec> sinks;
   std::string extra;  // more top-level YAML, e.g. a web: section
+  // The state: section's lines ("backend: postgresql", ...); set, no state_dir is written.
+  std::vector<std::string> state;
 
   config_builder& smartsight(const std::string& port);
   config_builder& smartsight_setting(const std::string& line);

@@ -60,7 +60,8 @@ std::string valid_utf8(std::string_view s) {
 }  // namespace
 
 std::string status_line(const std::vector<rule_state>& rules, std::size_t pending,
-                        std::optional<std::chrono::system_clock::time_point> last_poll) {
+                        std::optional<std::chrono::system_clock::time_point> last_poll,
+                        const state_summary& state) {
   std::vector<std::string> waiting, down, firing;
   for (const rule_state& r : rules) {
     if (!r.polled)
@@ -69,13 +70,22 @@ std::string status_line(const std::vector<rule_state>& rules, std::size_t pendin
       down.push_back(r.name);
     if (r.firing) firing.push_back(r.name);
   }
-  std::string out = plural(rules.size(), "rule", "rules");
-  if (!waiting.empty() && waiting.size() == rules.size())
-    out += ", waiting for the first polls";
-  else if (down.empty())
-    out += waiting.empty() ? ", all sources up" : ", " + some_names(waiting) + " not polled yet";
+  std::string out;
+  if (!state.up) out = "state database down, ";
+  if (state.shared)
+    out += (state.up ? "state up, " : "") + std::to_string(rules.size()) + " of " +
+           plural(state.configured, "rule", "rules") + " owned";
   else
-    out += ", " + plural(down.size(), "source", "sources") + " down (" + some_names(down) + ")";
+    out += plural(rules.size(), "rule", "rules");
+  // A replica that owns no rule has nothing to say of sources.
+  if (!rules.empty()) {
+    if (!waiting.empty() && waiting.size() == rules.size())
+      out += ", waiting for the first polls";
+    else if (down.empty())
+      out += waiting.empty() ? ", all sources up" : ", " + some_names(waiting) + " not polled yet";
+    else
+      out += ", " + plural(down.size(), "source", "sources") + " down (" + some_names(down) + ")";
+  }
   if (!firing.empty())
     out += ", " + std::to_string(firing.size()) + " firing (" + some_names(firing) + ")";
   if (last_poll) out += ", last poll " + utc_rfc3339(*last_poll).substr(11);  // "08:00:03Z"

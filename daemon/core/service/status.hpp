@@ -19,10 +19,19 @@ struct rule_state {
   bool firing = false;  // its incident fires
 };
 
+/// How the state database is doing, as the summary tells it.
+struct state_summary {
+  bool up = true;              // its last call succeeded
+  bool shared = false;         // replicas share it (PostgreSQL): rules are owned by leases
+  std::size_t configured = 0;  // shared: the rules of the config (`rules` are the owned ones)
+};
+
 /// "3 rules, all sources up, 1 firing (slow_startup), last poll 12:00:03Z, 0 notifications
-/// pending"; names are listed up to three, then "and N more".
+/// pending"; names are listed up to three, then "and N more". Replicas: "state up, 100 of
+/// 300 rules owned, ..."; a state database that fails: "state database down, ..." first.
 std::string status_line(const std::vector<rule_state>& rules, std::size_t pending,
-                        std::optional<std::chrono::system_clock::time_point> last_poll);
+                        std::optional<std::chrono::system_clock::time_point> last_poll,
+                        const state_summary& state = {});
 
 /// The syslog priority (RFC 5424: 2 critical ... 7 debug) of a log level name as spdlog
 /// spells it ("trace", "debug", "info", "warning", "error", "critical"); 6 when unknown.

@@ -44,6 +44,10 @@ struct registry::impl {
   Family<Counter>& rows_skipped;
   Family<Gauge>& reload_ok;
   Family<Gauge>& reload_time;
+  Family<Gauge>& state_up;
+  Family<Gauge>& rules_owned;
+  Family<Gauge>& rules_configured;
+  Family<Counter>& lease_changes;
   Family<Gauge>& notified;
   Family<Gauge>& firing;
   Family<Counter>& catchup_skipped;
@@ -156,6 +160,27 @@ struct registry::impl {
                         .Name("qoewatch_config_last_reload_success_timestamp_seconds")
                         .Help("When the configuration was last loaded successfully.")
                         .Register(reg)),
+        state_up(prometheus::BuildGauge()
+                     .Name("qoewatch_state_up")
+                     .Help("1 while the state database answers, 0 while its calls fail "
+                           "(commits and polls wait; nothing is lost).")
+                     .Register(reg)),
+        rules_owned(prometheus::BuildGauge()
+                        .Name("qoewatch_rules_owned")
+                        .Help("Rules this qoewatchd holds the lease of and polls (replicas on "
+                              "PostgreSQL share the rules; alone, all of them).")
+                        .Register(reg)),
+        rules_configured(prometheus::BuildGauge()
+                             .Name("qoewatch_rules_configured")
+                             .Help("Rules in this qoewatchd's configuration.")
+                             .Register(reg)),
+        lease_changes(prometheus::BuildCounter()
+                          .Name("qoewatch_lease_changes_total")
+                          .Help("Rule leases gained or lost, by reason: acquired, rebalanced "
+                                "(handed to another replica), expired (not renewed in time: "
+                                "database unreachable or process paused), fenced (a commit "
+                                "refused: another replica took the rule), stopped.")
+                          .Register(reg)),
         notified(prometheus::BuildGauge()
                      .Name("qoewatch_notified_sessions")
                      .Help("(rule, session) pairs remembered as already notified.")
@@ -457,6 +482,19 @@ void registry::record_config_load(bool success, double when) {
 
 void registry::set_notified_sessions(std::size_t count) {
   impl_->notified.Add({}).Set(static_cast<double>(count));
+}
+
+void registry::set_state_up(bool up) {
+  impl_->state_up.Add({}).Set(up ? 1 : 0);
+}
+
+void registry::set_rules_owned(std::size_t owned, std::size_t configured) {
+  impl_->rules_owned.Add({}).Set(static_cast<double>(owned));
+  impl_->rules_configured.Add({}).Set(static_cast<double>(configured));
+}
+
+void registry::record_lease_change(const std::string& reason, std::size_t count) {
+  impl_->lease_changes.Add({{"reason", reason}}).Increment(static_cast<double>(count));
 }
 
 std::string registry::serialize() const {

@@ -77,6 +77,13 @@ class registry {
   /// Sets how many (rule, session) pairs are remembered as notified.
   void set_notified_sessions(std::size_t count);
 
+  /// Whether the state database answers (0 while its calls fail: commits wait, polls too).
+  void set_state_up(bool up);
+  /// How many rules this replica owns (polls), out of `configured`.
+  void set_rules_owned(std::size_t owned, std::size_t configured);
+  /// A rule lease changed hands: "acquired", "rebalanced", "expired", "fenced", "stopped".
+  void record_lease_change(const std::string& reason, std::size_t count = 1);
+
   /// The Prometheus text exposition format of everything above.
   std::string serialize() const;
 

@@ -20,6 +20,7 @@
 #include "http/client.hpp"
 #include "duration.hpp"
 #include "notify/sinks.hpp"
+#include "run/lease_keeper.hpp"
 #include "run/rule_runner.hpp"
 #include "run/service_manager.hpp"
 #include "run/task_group.hpp"
@@ -88,7 +89,11 @@ class daemon {
         cfg_(std::make_shared<const config::daemon_config>(std::move(cfg))),
         secrets_(std::move(secrets)),
         metrics_(QOEWATCH_VERSION),
-        web_(ioc_.get_executor(), {.metrics = [this] { return metrics_.serialize(); },
+        web_(ioc_.get_executor(), {.metrics =
+                                       [this] {
+                                         if (db_) metrics_.set_state_up(db_->up());
+                                         return metrics_.serialize();
+                                       },
                                       .not_ready = [this] { return rules_->not_ready(); }}),
         signals_(ioc_) {}
 
@@ -155,13 +160,16 @@ class daemon {
     const config::reload_plan plan = config::plan_reload(nullptr, {}, *cfg_, secrets_);
     try {
       sinks_->apply(plan.sinks, *cfg_, secrets_);
-      if (db_) {
-        co_await sinks_->requeue_outbox();
-        co_await rules_->resolve_orphans(world());
-      }
-      auto remembered = co_await rules_->recall(plan);
+      if (db_) co_await sinks_->requeue_outbox();
+      // Replicas read a rule's state when they take its lease, not at start. Nor do they
+      // resolve the incidents of rules missing from their config: another replica may still
+      // poll such a rule on its older config.
+      if (db_ && !leased()) co_await rules_->resolve_orphans(world());
+      std::map<std::string, rule_runner::memory> remembered;
+      if (!leased()) remembered = co_await rules_->recall(plan);
       if (stopping_) co_return;  // stopped while the state was read
       rules_->apply(plan, world(), remembered);
+      if (keeper_) net::co_spawn(ioc_, keeper_->run(), log_exception("lease rounds"));
     } catch (const state::store_error& e) {
       spdlog::critical("cannot use the state database: {}", e.what());
       exit_code_ = 1;
@@ -190,11 +198,20 @@ class daemon {
         [this](std::vector<state::outbox_row>& rows) { sinks_->hand(rows); },
         [this](const std::string& rule, std::int64_t checkpoint) {
           rules_->durable(rule, checkpoint);
-        });
+        },
+        [this](const std::string& rule, std::int64_t epoch) { rules_->lost(rule, epoch); });
     rules_ = std::make_unique<rule_runner>(
-        ioc_.get_executor(), rule_parts{metrics_, *commits_, *sinks_, polls_, db_.get()},
-        opt_.once);
+        ioc_.get_executor(),
+        rule_parts{metrics_, *commits_, *sinks_, polls_, db_.get(), leased()}, opt_.once);
+    if (leased())
+      keeper_ = std::make_unique<lease_keeper>(ioc_.get_executor(), *db_, *rules_, metrics_,
+                                               cfg_->state.lease_ttl, cfg_->state.lease_renew);
     rules_->on_poll([this] { update_status(); });
+  }
+
+  // Replicas sharing PostgreSQL: rules are polled by the holder of their lease.
+  bool leased() const {
+    return db_ && !opt_.once && cfg_->state.backend == config::state_backend::postgresql;
   }
 
   rule_world world() const { return {cfg_, secrets_.api_key, smartsight_, external_url_}; }
@@ -263,7 +280,11 @@ class daemon {
 
   // What `systemctl status` shows.
   std::string status_line() const {
-    return service::status_line(rules_->status(), sinks_->pending(), rules_->last_poll());
+    service::state_summary state;
+    state.up = !db_ || db_->up();
+    state.shared = leased();
+    state.configured = rules_->rule_names().size();
+    return service::status_line(rules_->status(), sinks_->pending(), rules_->last_poll(), state);
   }
 
   void start_watchdog() {
@@ -336,6 +357,12 @@ class daemon {
     commits_->write();
     stopping_ = true;
     rules_->stop();
+    if (keeper_) {
+      // The last commits under this replica's epochs, then the leases go at once, so that
+      // the others take the rules at their next round rather than after the ttl.
+      co_await commits_->flush();
+      co_await keeper_->leave();
+    }
     smartsight_->close();
     web_.stop();
     sinks_->stop();
@@ -353,6 +380,7 @@ class daemon {
     signals_.cancel();
     watchdog_timer_.cancel();
     if (commits_) commits_->cancel();  // run() writes what is still queued after the loop
+    if (keeper_) keeper_->stop();
   }
 
   options opt_;
@@ -369,6 +397,7 @@ class daemon {
   std::unique_ptr<notify::sink_set> sinks_;
   std::unique_ptr<state::commit_queue> commits_;
   std::unique_ptr<rule_runner> rules_;
+  std::unique_ptr<lease_keeper> keeper_;  // replicas only
   std::string external_url_;
   service_manager service_;
   net::steady_timer watchdog_timer_{ioc_};

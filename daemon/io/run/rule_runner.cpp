@@ -7,6 +7,7 @@
 #include <boost/asio/system_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
+#include <limits>
 
 #include "duration.hpp"
 #include "evaluate/step.hpp"
@@ -41,6 +42,9 @@ struct rule_task {
   fetch::listsessions_query query;
   evaluate::rule_state state;
   std::optional<std::int64_t> durable_checkpoint;  // the checkpoint the database holds
+  // Replicas: the epoch of the rule's lease its state was read under. Another epoch means
+  // another replica polled the rule meanwhile: its state is read back before polling.
+  std::int64_t epoch = 0;
   task_group::id id = 0;
   rule_task(config::rule_config r, rule_world w)
       : rule(std::move(r)), world(std::move(w)), query(world.cfg->smartsight, rule) {}
@@ -88,6 +92,41 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
   state::expiry_schedule expiry;
   std::optional<system_clock::time_point> latest_poll;
   std::function<void()> polled;
+  // Replicas (parts.leased): the rule leases this replica holds, until when it may trust
+  // each (lease/lease.hpp held_until). A rule polls only while its lease is held here.
+  struct lease_hold {
+    std::int64_t epoch = 0;
+    steady::time_point until{};
+  };
+  std::map<std::string, lease_hold> leases;
+  bool leases_known = false;  // a lease round has answered since start
+
+  // The epoch of the rule's lease, when this replica may poll it now (always 0 alone).
+  std::optional<std::int64_t> held_epoch(const std::string& rule) const {
+    if (!parts.leased) return 0;
+    auto it = leases.find(rule);
+    if (it == leases.end() || steady::now() >= it->second.until) return std::nullopt;
+    return it->second.epoch;
+  }
+
+  std::vector<std::string> owned_rules() const {
+    std::vector<std::string> out;
+    for (const auto& [name, t] : tasks)
+      if (held_epoch(name)) out.push_back(name);
+    return out;
+  }
+
+  void publish_ownership() {
+    const std::vector<std::string> owned = owned_rules();
+    parts.metrics.set_rules_owned(owned.size(), tasks.size());
+    if (!parts.leased) return;
+    // Per-rule series only for the rules polled here: on the others they would go stale.
+    parts.metrics.retain_rules(owned);
+    for (const std::string& name : owned) {
+      parts.metrics.add_rule(name);
+      parts.metrics.set_firing(name, firing(tasks.at(name)->state));
+    }
+  }
 
   evaluate::step_env env_for(const rule_task& t) {
     evaluate::step_env env;
@@ -106,13 +145,18 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
     return env;
   }
 
+  net::awaitable<std::map<std::string, rule_runner::memory>> recall_rules(
+      const config::reload_plan& plan);
+
   // Writes a step's commit as it asks; `what` names it when the database makes it wait.
-  void write(evaluate::step_effects& fx, const std::string& what) {
+  // `epoch`: of the rule's lease it was decided under (0: not fenced).
+  void write(evaluate::step_effects& fx, const std::string& what, std::int64_t epoch) {
+    fx.commit.epoch = epoch;
     switch (fx.durability) {
       case evaluate::write::nothing:
         break;
       case evaluate::write::checkpoint_only:
-        parts.commits.defer_checkpoint(fx.commit.rule, *fx.commit.checkpoint);
+        parts.commits.defer_checkpoint(fx.commit.rule, *fx.commit.checkpoint, epoch);
         break;
       case evaluate::write::grouped:
         parts.commits.queue(std::move(fx.commit));
@@ -207,8 +251,10 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
     evaluate::step_effects fx = evaluate::step(t.rule, t.state, gone, notified,
                                                epoch_seconds(system_clock::now()), env_for(t));
     t.state = fx.next;
-    write(fx, fx.incident_key.empty() ? "the resolve of rule " + t.rule.name + "'s groups"
-                                      : "the resolve of incident " + fx.incident_key);
+    write(fx,
+          fx.incident_key.empty() ? "the resolve of rule " + t.rule.name + "'s groups"
+                                  : "the resolve of incident " + fx.incident_key,
+          t.epoch);
   }
 
   // Forgets the rule's notified pairs no future window can hold: in memory at once, in the
@@ -256,11 +302,11 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
         spdlog::error("rule {}: poll failed, source marked down: {}", rule.name, error);
       else
         spdlog::warn("rule {}: poll failed again: {}", rule.name, error);
-      write(fx, "the Alertmanager refresh");
+      write(fx, "the Alertmanager refresh", t.epoch);
       return false;
     }
     const evaluate::poll_facts& f = fx.facts;
-    write(fx, "the poll");
+    write(fx, "the poll", t.epoch);
     if (!was_up) spdlog::info("rule {}: source is back", rule.name);
     report.facts = f;
     parts.metrics.record_poll(rule.name, report);
@@ -310,6 +356,42 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
     }
   }
 
+  // Whether this replica may poll the rule now. A lease newly held, or held again after
+  // another replica polled the rule, first reads the rule's state back from the database:
+  // its checkpoint, notified sessions and incident are that replica's now.
+  net::awaitable<bool> owns(std::shared_ptr<rule_task> t) {
+    const std::optional<std::int64_t> epoch = held_epoch(t->rule.name);
+    if (!epoch) co_return false;
+    if (*epoch == t->epoch) co_return true;
+    const std::string name = t->rule.name;
+    config::reload_plan plan;
+    plan.start = {name};
+    plan.recall = {name};
+    std::map<std::string, rule_runner::memory> read;
+    std::string error;
+    try {
+      read = co_await recall_rules(plan);
+    } catch (const state::store_error& e) {
+      error = e.what();
+    }
+    if (!error.empty()) {
+      spdlog::error("rule {}: cannot read its state to take it over: {}", name, error);
+      co_return false;
+    }
+    if (held_epoch(name) != epoch) co_return false;  // lost again meanwhile
+    rule_runner::memory m = std::move(read[name]);
+    m.checkpoint = m.durable_checkpoint;  // what this process deferred is a past epoch's
+    notified.expire(name, std::numeric_limits<std::int64_t>::max());
+    t->state = {};
+    t->state.checkpoint = m.checkpoint;
+    t->durable_checkpoint = m.durable_checkpoint;
+    t->epoch = *epoch;
+    remember(*t, m);
+    spdlog::info("rule {}: lease held (epoch {}): polling from checkpoint {}", name, *epoch,
+                 m.checkpoint ? std::to_string(*m.checkpoint) : "none");
+    co_return true;
+  }
+
   // One rule's loop: polls on its schedule until its task is cancelled. The schedule is on
   // the wall clock (schedule.hpp): a process started at any moment judges the same windows.
   net::awaitable<void> loop(std::shared_ptr<rule_task> t,
@@ -323,6 +405,12 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
     // reload), so every successor waits for the whole chain.
     if (predecessor) co_await parts.tasks.ended(*predecessor);
     while (!cancelled()) {
+      if (parts.leased && !co_await owns(t)) {
+        // Another replica's slot: this one waits for the next, on the same grid.
+        due = schedule::next(due, system_clock::now(), t->rule.interval, {}).next.due;
+        co_await wait_until(timer, due, cancelled);
+        continue;
+      }
       steady::time_point started = steady::now();
       evaluate::poll_outcome out = co_await shielded_poll(t, cancelled);
       double seconds = std::chrono::duration<double>(steady::now() - started).count();
@@ -370,9 +458,9 @@ rule_runner::rule_runner(net::any_io_executor ex, rule_parts parts, bool once)
 
 rule_runner::~rule_runner() = default;
 
-net::awaitable<std::map<std::string, rule_runner::memory>> rule_runner::recall(
-    const config::reload_plan& plan) const {
-  state::database* db = impl_->parts.db;
+net::awaitable<std::map<std::string, rule_runner::memory>> rule_runner::impl::recall_rules(
+    const config::reload_plan& plan) {
+  state::database* db = parts.db;
   if (!db) co_return std::map<std::string, memory>{};
   std::vector<std::string> recalled;
   for (const std::string& name : plan.start)
@@ -400,8 +488,13 @@ net::awaitable<std::map<std::string, rule_runner::memory>> rule_runner::recall(
       };
   std::map<std::string, memory> out = co_await db->call(std::move(read_all));
   for (auto& [name, m] : out)
-    if (auto d = impl_->parts.commits.deferred(name)) m.checkpoint = d;
+    if (auto d = parts.commits.deferred(name)) m.checkpoint = d;
   co_return out;
+}
+
+net::awaitable<std::map<std::string, rule_runner::memory>> rule_runner::recall(
+    const config::reload_plan& plan) const {
+  co_return co_await impl_->recall_rules(plan);
 }
 
 void rule_runner::resolve_removed(const config::reload_plan& plan) {
@@ -440,6 +533,7 @@ void rule_runner::apply(const config::reload_plan& plan, rule_world world,
   r.world = std::move(world);
   const config::daemon_config& cfg = *r.world.cfg;
   std::map<std::string, evaluate::rule_state> carried;  // what restarted rules keep
+  std::map<std::string, std::int64_t> carried_epochs;   // and under which lease epoch
   for (const std::vector<std::string>* gone : {&plan.removed, &plan.restart}) {
     for (const std::string& name : *gone) {
       auto it = r.tasks.find(name);
@@ -453,6 +547,7 @@ void rule_runner::apply(const config::reload_plan& plan, rule_world world,
           old.state.groups.clear();
         }
         carried[name] = old.state;
+        carried_epochs[name] = old.epoch;
       }
       r.parts.tasks.cancel(it->second->id);
       r.tasks.erase(it);
@@ -463,9 +558,11 @@ void rule_runner::apply(const config::reload_plan& plan, rule_world world,
   r.notified.retain_rules(names);
   r.expiry.clear();
   r.parts.metrics.retain_rules(names);
+  std::erase_if(r.leases, [&cfg](const auto& l) { return !config::named(cfg.rules, l.first); });
   for (const std::string& name : plan.start) {
     auto t = std::make_shared<rule_task>(*config::named(cfg.rules, name), r.world);
     // A restarted rule keeps its incident and groups; one that was not running reads them back.
+    if (auto it = carried_epochs.find(name); it != carried_epochs.end()) t->epoch = it->second;
     if (auto it = carried.find(name); it != carried.end()) {
       t->state.incident = it->second.incident;
       if (t->rule.population()) {
@@ -481,14 +578,17 @@ void rule_runner::apply(const config::reload_plan& plan, rule_world world,
         r.remember(*t, m->second);
     }
     r.tasks[name] = t;
-    r.parts.metrics.add_rule(name);
-    r.parts.metrics.set_firing(name, firing(t->state));
+    if (r.held_epoch(name)) {
+      r.parts.metrics.add_rule(name);
+      r.parts.metrics.set_firing(name, firing(t->state));
+    }
     if (r.once) continue;
     std::optional<task_group::id> predecessor;
     if (auto it = r.last_task.find(name); it != r.last_task.end()) predecessor = it->second;
     t->id = r.parts.tasks.spawn(r.loop(t, predecessor), "rule " + name);
     r.last_task[name] = t->id;
   }
+  r.parts.metrics.set_rules_owned(r.owned_rules().size(), r.tasks.size());
 }
 
 net::awaitable<bool> rule_runner::once() {
@@ -528,17 +628,94 @@ void rule_runner::durable(const std::string& rule, std::int64_t checkpoint) {
     it->second->durable_checkpoint = checkpoint;
 }
 
+void rule_runner::hold(const std::vector<state::held_lease>& held,
+                       const std::vector<lease::release>& released, steady::time_point until) {
+  impl& r = *impl_;
+  std::map<std::string, impl::lease_hold> next;
+  for (const state::held_lease& h : held)
+    if (h.kind == lease::kind::rule) next[h.name] = {h.epoch, until};
+  std::size_t acquired = 0, rebalanced = 0, expired = 0;
+  for (const auto& [name, h] : next) {
+    auto it = r.leases.find(name);
+    if (it == r.leases.end() || it->second.epoch != h.epoch) ++acquired;
+  }
+  for (const auto& [name, h] : r.leases) {
+    if (next.contains(name)) continue;
+    auto rel = std::find_if(released.begin(), released.end(), [&](const lease::release& x) {
+      return x.kind == lease::kind::rule && x.name == name;
+    });
+    if (rel == released.end())
+      ++expired;  // the database let it go: not renewed in time
+    else if (rel->why == lease::release::reason::rebalanced)
+      ++rebalanced;
+  }
+  if (acquired) r.parts.metrics.record_lease_change("acquired", acquired);
+  if (rebalanced) r.parts.metrics.record_lease_change("rebalanced", rebalanced);
+  if (expired) r.parts.metrics.record_lease_change("expired", expired);
+  if (acquired || rebalanced || expired)
+    spdlog::info("leases: {} rule(s) acquired, {} handed over, {} expired; {} of {} owned",
+                 acquired, rebalanced, expired, next.size(), r.tasks.size());
+  r.leases = std::move(next);
+  r.leases_known = true;
+  r.publish_ownership();
+}
+
+void rule_runner::expire_leases() {
+  impl& r = *impl_;
+  const steady::time_point now = steady::now();
+  const std::size_t expired =
+      std::erase_if(r.leases, [now](const auto& l) { return now >= l.second.until; });
+  if (expired == 0) return;
+  r.parts.metrics.record_lease_change("expired", expired);
+  spdlog::warn("leases: {} rule lease(s) expired without a renewal: those rules wait", expired);
+  r.publish_ownership();
+}
+
+void rule_runner::lost(const std::string& rule, std::int64_t epoch) {
+  impl& r = *impl_;
+  auto it = r.leases.find(rule);
+  if (it == r.leases.end() || it->second.epoch != epoch) return;  // already let go
+  r.leases.erase(it);
+  r.parts.metrics.record_lease_change("fenced");
+  spdlog::warn("rule {}: another replica holds its lease now; this one's last poll was not "
+               "recorded and it stops polling the rule",
+               rule);
+  r.publish_ownership();
+}
+
+void rule_runner::release_all() {
+  impl& r = *impl_;
+  if (!r.parts.leased || r.leases.empty()) return;
+  r.parts.metrics.record_lease_change("stopped", r.leases.size());
+  r.leases.clear();
+  r.publish_ownership();
+}
+
+std::vector<std::string> rule_runner::rule_names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, t] : impl_->tasks) names.push_back(name);
+  return names;
+}
+
+std::size_t rule_runner::rules_owned() const {
+  return impl_->owned_rules().size();
+}
+
 std::string rule_runner::not_ready() const {
+  const impl& r = *impl_;
+  if (r.parts.leased && !r.leases_known) return "waiting for the state database (no lease round yet)";
   std::string waiting;
-  for (const auto& [name, t] : impl_->tasks)
-    if (!t->state.polled_once) waiting += (waiting.empty() ? "" : ", ") + name;
+  for (const auto& [name, t] : r.tasks)
+    if (!t->state.polled_once && r.held_epoch(name))
+      waiting += (waiting.empty() ? "" : ", ") + name;
   return waiting.empty() ? std::string{} : "waiting for the first poll of " + waiting;
 }
 
 std::vector<service::rule_state> rule_runner::status() const {
   std::vector<service::rule_state> rules;
   for (const auto& [name, t] : impl_->tasks)
-    rules.push_back({name, t->state.polled_once, t->state.source_up, firing(t->state)});
+    if (impl_->held_epoch(name))  // replicas: the rules polled here
+      rules.push_back({name, t->state.polled_once, t->state.source_up, firing(t->state)});
   return rules;
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "state/store.hpp"
 #include "config/reload_plan.hpp"
 #include "service/status.hpp"
 #include "state/records.hpp"
@@ -46,6 +47,9 @@ struct rule_parts {
   notify::sink_set& sinks;
   task_group& tasks;      // the rules' own group (cancelled as a whole at shutdown)
   state::database* db;    // none in a dry run
+  // Replicas: a rule polls only while this replica holds its lease (see hold); alone, every
+  // rule polls.
+  bool leased = false;
 };
 
 /// The world the rules poll and render in; replaced as a whole by a reload.
@@ -95,6 +99,22 @@ class rule_runner {
 
   /// The database now holds this checkpoint of `rule`.
   void durable(const std::string& rule, std::int64_t checkpoint);
+
+  // ---- replicas: which rules this one polls ----
+  /// After a lease round: the rule leases held now (others' kinds are ignored), trusted
+  /// until `until`; `released` were handed over. Counts the changes, by reason.
+  void hold(const std::vector<state::held_lease>& held,
+            const std::vector<lease::release>& released, std::chrono::steady_clock::time_point until);
+  /// No lease round answered: leases whose time passed are let go ("expired").
+  void expire_leases();
+  /// The database refused a commit of `rule` decided under `epoch`: another replica holds
+  /// the rule now ("fenced").
+  void lost(const std::string& rule, std::int64_t epoch);
+  /// A graceful stop: every lease is let go ("stopped").
+  void release_all();
+  /// Every rule of the config, and those this replica polls.
+  std::vector<std::string> rule_names() const;
+  std::size_t rules_owned() const;
   /// "" when every rule has polled once; otherwise what /readyz says it waits for.
   std::string not_ready() const;
   /// The rules as `systemctl status` sums them up.

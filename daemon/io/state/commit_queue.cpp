@@ -1,6 +1,7 @@
 #include "state/commit_queue.hpp"
 
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -15,15 +16,27 @@ using steady = std::chrono::steady_clock;
 
 struct commit_queue::impl {
   impl(net::any_io_executor ex, database* d, std::function<void(std::vector<outbox_row>&)> h,
-       std::function<void(const std::string&, std::int64_t)> dur)
-      : db(d), hand(std::move(h)), durable(std::move(dur)), timer(ex), settled(ex) {}
+       std::function<void(const std::string&, std::int64_t)> dur,
+       std::function<void(const std::string&, std::int64_t)> ref)
+      : db(d),
+        hand(std::move(h)),
+        durable(std::move(dur)),
+        refused(std::move(ref)),
+        timer(ex),
+        settled(ex) {}
 
   database* db;
   std::function<void(std::vector<outbox_row>&)> hand;
   std::function<void(const std::string&, std::int64_t)> durable;
+  std::function<void(const std::string&, std::int64_t)> refused;
   group_commit_policy policy;
-  std::vector<poll_commit> pending;                 // polls waiting for their transaction
-  std::map<std::string, std::int64_t> checkpoints;  // by rule, moved alone, not yet written
+  std::vector<poll_commit> pending;  // polls waiting for their transaction
+  struct moved_alone_checkpoint {
+    std::int64_t end = 0;
+    std::int64_t epoch = 0;  // of the rule's lease when it moved
+    bool operator==(const moved_alone_checkpoint&) const = default;
+  };
+  std::map<std::string, moved_alone_checkpoint> checkpoints;  // by rule, not yet written
   std::vector<std::string> waiting;  // what at-once commits are (logged if they must wait)
   net::steady_timer timer;
   bool scheduled = false;
@@ -55,10 +68,11 @@ struct commit_queue::impl {
     pending.clear();
     const std::size_t polls = batch->size();
     const std::size_t moved_alone = checkpoints.size();
-    for (const auto& [rule, end] : checkpoints) {
+    for (const auto& [rule, c] : checkpoints) {
       batch->emplace_back();
       batch->back().rule = rule;
-      batch->back().checkpoint = end;
+      batch->back().checkpoint = c.end;
+      batch->back().epoch = c.epoch;
     }
     std::vector<std::string> whats = std::move(waiting);
     waiting.clear();
@@ -102,12 +116,31 @@ struct commit_queue::impl {
       return;
     }
     last_ok = true;
-    for (const poll_commit& c : batch) {
-      if (!c.checkpoint) continue;
-      // A newer one deferred while this transaction was under way stays for the next.
-      if (auto it = checkpoints.find(c.rule); it != checkpoints.end() && it->second == *c.checkpoint)
-        checkpoints.erase(it);
-      durable(c.rule, *c.checkpoint);
+    // Commits of rules another replica took over were not written: their notifications are
+    // that replica's to send now, and the rule's owner here hears that it lost the lease.
+    std::vector<bool> written(batch.size(), true);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const poll_commit& c = batch[i];
+      if (std::find(result.refused_rules.begin(), result.refused_rules.end(), c.rule) ==
+          result.refused_rules.end())
+        continue;
+      written[i] = false;
+      if (i < polls) batch[i].outbox.clear();
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const poll_commit& c = batch[i];
+      if (c.checkpoint) {
+        // A newer one deferred while this transaction was under way stays for the next.
+        auto it = checkpoints.find(c.rule);
+        if (it != checkpoints.end() && it->second.end == *c.checkpoint &&
+            it->second.epoch == c.epoch)
+          checkpoints.erase(it);
+      }
+      if (!written[i]) {
+        refused(c.rule, c.epoch);
+        continue;
+      }
+      if (c.checkpoint) durable(c.rule, *c.checkpoint);
     }
     if (!result.duplicate_ids.empty()) drop_duplicates(batch, polls, result.duplicate_ids);
     for (std::size_t i = 0; i < polls; ++i) hand(batch[i].outbox);
@@ -146,8 +179,11 @@ struct commit_queue::impl {
 
 commit_queue::commit_queue(net::any_io_executor ex, database* db,
                            std::function<void(std::vector<outbox_row>&)> hand,
-                           std::function<void(const std::string&, std::int64_t)> durable)
-    : impl_(std::make_unique<impl>(std::move(ex), db, std::move(hand), std::move(durable))) {}
+                           std::function<void(const std::string&, std::int64_t)> durable,
+                           std::function<void(const std::string&, std::int64_t)> refused)
+    : impl_(std::make_unique<impl>(std::move(ex), db, std::move(hand), std::move(durable),
+                                   refused ? std::move(refused)
+                                           : [](const std::string&, std::int64_t) {})) {}
 
 commit_queue::~commit_queue() {
   *impl_->alive = false;  // a transaction still with the database reports to no one
@@ -175,14 +211,15 @@ void commit_queue::write_now(poll_commit c, const std::string& what) {
   q.write();
 }
 
-void commit_queue::defer_checkpoint(const std::string& rule, std::int64_t end) {
-  if (impl_->db) impl_->checkpoints[rule] = end;
+void commit_queue::defer_checkpoint(const std::string& rule, std::int64_t end,
+                                    std::int64_t epoch) {
+  if (impl_->db) impl_->checkpoints[rule] = {end, epoch};
 }
 
 std::optional<std::int64_t> commit_queue::deferred(const std::string& rule) const {
   auto it = impl_->checkpoints.find(rule);
   if (it == impl_->checkpoints.end()) return std::nullopt;
-  return it->second;
+  return it->second.end;
 }
 
 void commit_queue::poll_done() {
@@ -221,10 +258,11 @@ bool commit_queue::write_blocking(std::chrono::milliseconds limit) {
   // under way writes is durable when it ends; the rest is written here, waiting for it.
   std::vector<poll_commit> batch = std::move(q.pending);
   q.pending.clear();
-  for (const auto& [rule, end] : q.checkpoints) {
+  for (const auto& [rule, c] : q.checkpoints) {
     batch.emplace_back();
     batch.back().rule = rule;
-    batch.back().checkpoint = end;
+    batch.back().checkpoint = c.end;
+    batch.back().epoch = c.epoch;
   }
   try {
     q.db->call_blocking<commit_result>([&batch](store& s) { return s.commit(batch); }, limit);

@@ -28,10 +28,13 @@ class database;
 class commit_queue {
  public:
   /// `hand` receives the outbox rows of each commit once it is durable, in order.
-  /// `durable` is told each rule's checkpoint once the database holds it.
+  /// `durable` is told each rule's checkpoint once the database holds it. `refused` is told
+  /// of each commit the database refused because the rule's lease is no longer this
+  /// replica's at the commit's epoch (nothing of it was written, nor handed on).
   commit_queue(boost::asio::any_io_executor ex, database* db,
                std::function<void(std::vector<outbox_row>&)> hand,
-               std::function<void(const std::string& rule, std::int64_t checkpoint)> durable);
+               std::function<void(const std::string& rule, std::int64_t checkpoint)> durable,
+               std::function<void(const std::string& rule, std::int64_t epoch)> refused = {});
   ~commit_queue();
   commit_queue(const commit_queue&) = delete;
   commit_queue& operator=(const commit_queue&) = delete;
@@ -41,8 +44,9 @@ class commit_queue {
   /// Writes `c` after what is queued, now. On failure it stays queued and an error naming
   /// `what` is logged.
   void write_now(poll_commit c, const std::string& what);
-  /// The rule's checkpoint moved and nothing else did: written with the next transaction.
-  void defer_checkpoint(const std::string& rule, std::int64_t end);
+  /// The rule's checkpoint moved and nothing else did: written with the next transaction,
+  /// fenced on the rule's lease `epoch` (0: not fenced).
+  void defer_checkpoint(const std::string& rule, std::int64_t end, std::int64_t epoch = 0);
   /// The rule's checkpoint not yet written, if any.
   std::optional<std::int64_t> deferred(const std::string& rule) const;
   /// After a poll: writes the deferred checkpoints when they are due.

@@ -38,6 +38,19 @@ TEST(ServiceStatus, SaysWhatAnOperatorChecksFirst) {
             "1 rule, all sources up, 0 notifications pending");
 }
 
+TEST(ServiceStatus, ReplicasSayHowManyRulesTheyOwnAndWhenTheStateIsDown) {
+  using service::rule_state;
+  using service::state_summary;
+  EXPECT_EQ(service::status_line({{"a", true, true, false}}, 0, std::nullopt,
+                                 state_summary{true, true, 3}),
+            "state up, 1 of 3 rules owned, all sources up, 0 notifications pending");
+  EXPECT_EQ(service::status_line({}, 2, std::nullopt, state_summary{false, true, 3}),
+            "state database down, 0 of 3 rules owned, 2 notifications pending");
+  EXPECT_EQ(service::status_line({{"a", true, true, false}}, 0, std::nullopt,
+                                 state_summary{false, false, 0}),
+            "state database down, 1 rule, all sources up, 0 notifications pending");
+}
+
 TEST(ServiceStatus, JournalPrioritiesFollowSyslog) {
   EXPECT_EQ(service::syslog_priority("critical"), 2);
   EXPECT_EQ(service::syslog_priority("error"), 3);

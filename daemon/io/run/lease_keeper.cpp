@@ -1,0 +1,85 @@
+#include "run/lease_keeper.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
+#include <functional>
+
+#include "export/metrics.hpp"
+#include "lease/lease.hpp"
+#include "run/rule_runner.hpp"
+#include "state/database.hpp"
+
+namespace qoewatch::run {
+
+namespace net = boost::asio;
+using steady = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+lease_keeper::lease_keeper(net::any_io_executor ex, state::database& db, rule_runner& rules,
+                           metrics::registry& metrics, std::chrono::milliseconds ttl,
+                           std::chrono::milliseconds renew)
+    : db_(db), rules_(rules), metrics_(metrics), ttl_(ttl), renew_(renew), timer_(ex) {}
+
+net::awaitable<bool> lease_keeper::round(bool leaving) {
+  state::lease_request request;
+  request.ttl = ttl_;
+  request.renew = renew_;
+  request.leaving = leaving;
+  if (!leaving)
+    for (const std::string& name : rules_.rule_names())
+      request.wanted.push_back({lease::kind::rule, name});
+  // The lease is trusted locally from when the request left, less a margin for the time its
+  // answer took on the database's side.
+  const steady::time_point sent = steady::now();
+  std::function<state::lease_outcome(state::store&)> run_round = [request](state::store& s) {
+    return s.lease_round(request);
+  };  // named: GCC 12 destroys a temporary in a co_await twice
+  state::lease_outcome out;
+  std::string error;
+  try {
+    out = co_await db_.call(std::move(run_round));
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  metrics_.set_state_up(error.empty());
+  if (!error.empty()) {
+    if (!failing_)
+      spdlog::error("lease round failed: {}; rules stop polling as their leases run out, "
+                    "and go on from their checkpoints when the database answers",
+                    error);
+    failing_ = true;
+    rules_.expire_leases();
+    co_return false;
+  }
+  if (failing_) spdlog::info("lease round succeeded again: the state database answers");
+  failing_ = false;
+  if (leaving) co_return true;  // the caller lets every lease go
+  const auto margin = std::min<std::chrono::milliseconds>(1s, ttl_ / 4);
+  rules_.hold(out.held, out.released, lease::held_until(sent, ttl_, margin));
+  co_return true;
+}
+
+net::awaitable<void> lease_keeper::run() {
+  while (!stopped_) {
+    const steady::time_point started = steady::now();
+    co_await round(false);
+    if (stopped_) break;
+    timer_.expires_at(started + renew_);
+    co_await timer_.async_wait(net::as_tuple(net::use_awaitable));
+  }
+}
+
+void lease_keeper::stop() {
+  stopped_ = true;
+  timer_.cancel();
+}
+
+net::awaitable<void> lease_keeper::leave() {
+  stop();
+  if (co_await round(true)) spdlog::info("leases released for the other replicas");
+  rules_.release_all();
+}
+
+}  // namespace qoewatch::run
