@@ -10,11 +10,7 @@
 #include <system_error>
 #include <utility>
 
-#include <boost/json/array.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-
-#include "text/join.hpp"
+#include "state/row_text.hpp"
 
 namespace qoewatch::state {
 
@@ -97,36 +93,6 @@ CREATE TABLE group_incidents(
 );
 )sql"},
 };
-
-// [["cdn","edgeB"],["platform","Android"]]: dimension order kept, any text safe.
-std::string group_text(const std::vector<std::pair<std::string, std::string>>& group) {
-  boost::json::array a;
-  for (const auto& [dim, value] : group) a.push_back(boost::json::array{dim, value});
-  return boost::json::serialize(a);
-}
-
-std::vector<std::pair<std::string, std::string>> group_of(const std::string& text) {
-  std::vector<std::pair<std::string, std::string>> out;
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(text, ec);
-  if (ec || !v.is_array()) return out;
-  for (const boost::json::value& e : v.get_array()) {
-    const boost::json::array* pair = e.if_array();
-    if (pair && pair->size() == 2 && (*pair)[0].is_string() && (*pair)[1].is_string())
-      out.emplace_back((*pair)[0].get_string(), (*pair)[1].get_string());
-  }
-  return out;
-}
-
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> out;
-  for (std::size_t from = 0; from < text.size();) {
-    std::size_t to = std::min(text.find(',', from), text.size());
-    out.push_back(text.substr(from, to - from));
-    from = to + 1;
-  }
-  return out;
-}
 
 constexpr int current_version = migrations.back().to;
 
@@ -482,7 +448,7 @@ std::vector<incident_row> sqlite_store::incidents() const {
               "SELECT rule, key, started_at, polls_below, sinks FROM incidents ORDER BY rule");
   std::vector<incident_row> out;
   while (s.step())
-    out.push_back({s.text(0), s.text(1), s.real(2), s.int32(3), split(s.text(4)), {}});
+    out.push_back({s.text(0), s.text(1), s.real(2), s.int32(3), sinks_of(s.text(4)), {}});
   return out;
 }
 
@@ -492,7 +458,7 @@ std::vector<incident_row> sqlite_store::group_incidents() const {
               "ORDER BY rule, grp");
   std::vector<incident_row> out;
   while (s.step())
-    out.push_back({s.text(0), s.text(2), s.real(3), s.int32(4), split(s.text(5)),
+    out.push_back({s.text(0), s.text(2), s.real(3), s.int32(4), sinks_of(s.text(5)),
                    group_of(s.text(1))});
   return out;
 }
@@ -575,7 +541,7 @@ void sqlite_store::impl::write(const poll_commit& c, commit_result& result) {
         .bind(2, c.incident->key)
         .bind(3, c.incident->started_at)
         .bind(4, c.incident->polls_below)
-        .bind(5, text::join(c.incident->sinks, ","))  // sink names hold no comma
+        .bind(5, sinks_text(c.incident->sinks))
         .run();
   } else if (c.clear_incident) {
     d.cached(d.del_incident, "DELETE FROM incidents WHERE rule = ?1").bind(1, c.rule).run();
@@ -591,7 +557,7 @@ void sqlite_store::impl::write(const poll_commit& c, commit_result& result) {
           .bind(3, g.key)
           .bind(4, g.started_at)
           .bind(5, g.polls_below)
-          .bind(6, text::join(g.sinks, ","))
+          .bind(6, sinks_text(g.sinks))
           .run();
   }
 }

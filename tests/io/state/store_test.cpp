@@ -1,6 +1,10 @@
-// The state store against real database files, as the daemon and an operator see it: what one
-// run commits is there after a restart, a failed commit leaves nothing behind, and a file that
-// is not ours, damaged, or from a newer qoewatch is refused with its path, never reset.
+// The state stores against real databases, as the daemon and an operator see them: what one
+// run commits is there after a restart, a failed commit leaves nothing behind. StateStore runs
+// every test on both backends (SQLite files in a temporary directory, and a database of its
+// own on the test process's PostgreSQL server); SqliteStore holds what only files have: a
+// file that is not ours, damaged, or from a newer qoewatch is refused with its path, never
+// reset. PostgreSQL's own tests are in pg_store_test.cpp.
+#include "state/pg_store.hpp"
 #include "state/sqlite_store.hpp"
 
 #include <gtest/gtest.h>
@@ -11,10 +15,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <random>
 #include <string>
 
 #include <unistd.h>
+
+#include "shared_pg.hpp"
 
 using namespace qoewatch::state;
 namespace fs = std::filesystem;
@@ -58,7 +65,7 @@ std::string read_file(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-class StateStore : public ::testing::Test {
+class SqliteStore : public ::testing::Test {
  protected:
   void SetUp() override {
     static std::atomic<int> counter{0};
@@ -102,12 +109,6 @@ outbox_row notification(const std::string& id, const std::string& body = "{\"a\"
   return {id, "pager", "slow-start", body, 1700000000.25, 0, "", "pagerduty"};
 }
 
-// Any later insert of this session id into `notified` fails: a commit that breaks midway.
-void poison_session(const fs::path& file, const std::string& sessionid) {
-  raw_db(file).exec("CREATE TRIGGER poison BEFORE INSERT ON notified WHEN NEW.sessionid = '" +
-                    sessionid + "' BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
-}
-
 poll_commit full_commit() {
   poll_commit c;
   c.rule = "slow-start";
@@ -119,27 +120,163 @@ poll_commit full_commit() {
   return c;
 }
 
+// One test, run on each backend: "sqlite" or "postgresql".
+class StateStore : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (postgresql()) {
+      QOEWATCH_REQUIRE_POSTGRESQL();
+      db_ = qoewatch::test::fresh_database("store");
+      return;
+    }
+    static std::atomic<int> counter{0};
+    dir_ = fs::temp_directory_path() / ("qoewatch-store-test-" + std::to_string(::getpid()) + "-" +
+                                        std::to_string(counter++));
+    fs::remove_all(dir_);
+  }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  bool postgresql() const { return GetParam() == "postgresql"; }
+
+  /// The test's store; a second open() reopens the same state (a restart).
+  std::unique_ptr<store> open() {
+    if (postgresql()) return pg_store::open(db_.url, "test-host/1/0000abcd");
+    return sqlite_store::open(dir_.string());
+  }
+
+  /// Any later insert of this session id into `notified` fails: a commit that breaks midway.
+  /// The tables must exist (open() first).
+  void poison_session(const std::string& sessionid) {
+    if (postgresql()) {
+      qoewatch::test::shared_pg().psql(
+          db_.name,
+          "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+          "IF NEW.sessionid = '" + sessionid + "' THEN RAISE EXCEPTION 'poisoned'; END IF; "
+          "RETURN NEW; END $$; "
+          "CREATE TRIGGER poison BEFORE INSERT ON notified FOR EACH ROW EXECUTE FUNCTION poison()");
+    } else {
+      raw_db(dir_ / "qoewatch.db")
+          .exec("CREATE TRIGGER poison BEFORE INSERT ON notified WHEN NEW.sessionid = '" +
+                sessionid + "' BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+    }
+  }
+
+  // Expects `f` to throw a store_error starting with `<s.describe()>: ` and containing `rest`.
+  template <class F>
+  void expect_error(const store& s, F f, const std::string& rest) {
+    try {
+      f();
+      ADD_FAILURE() << "no store_error, expected: " << rest;
+    } catch (const store_error& e) {
+      const std::string what = e.what();
+      EXPECT_TRUE(what.starts_with(s.describe() + ": ")) << what;
+      EXPECT_NE(what.find(rest), std::string::npos) << what;
+    }
+  }
+
+  fs::path dir_;                         // sqlite
+  qoewatch::test::test_database db_;     // postgresql
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, StateStore, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& backend) {
+                           return backend.param;
+                         });
+
 }  // namespace
 
-TEST_F(StateStore, OpenCreatesTheDirectoryAndAnEmptyQoewatchDatabase) {
-  dir_ /= "nested/state";
-  db_file_ = dir_ / "qoewatch.db";
-  auto s = sqlite_store::open(dir());
-  EXPECT_EQ(s->path(), db_file_.string());
-  EXPECT_TRUE(fs::is_regular_file(db_file_));
+TEST_P(StateStore, ANewStoreIsEmpty) {
+  auto s = open();
   EXPECT_EQ(s->checkpoint("slow-start"), std::nullopt);
   EXPECT_TRUE(s->notified().empty());
+  EXPECT_TRUE(s->notified("slow-start").empty());
   EXPECT_TRUE(s->incidents().empty());
+  EXPECT_TRUE(s->group_incidents().empty());
   EXPECT_TRUE(s->outbox().empty());
   EXPECT_TRUE(s->dead_letters().empty());
-  raw_db raw(db_file_);
-  EXPECT_EQ(raw.value("PRAGMA application_id"), std::to_string(0x716F6577));
-  EXPECT_EQ(raw.value("PRAGMA user_version"), std::to_string(sqlite_store::schema_version()));
+  EXPECT_FALSE(s->describe().empty());
 }
 
-TEST_F(StateStore, EverythingCommittedSurvivesAReopen) {
+TEST_P(StateStore, NumbersReadBackExactly) {
+  auto s = open();
+  constexpr std::int64_t big = std::numeric_limits<std::int64_t>::max();
+  constexpr std::int64_t small = std::numeric_limits<std::int64_t>::min();
+  const double odd = 1700000000.1 + 1e-6;  // no short decimal form
+  poll_commit c;
+  c.rule = "slow-start";
+  c.checkpoint = small;
+  c.notified = {{"slow-start", "s1", big}};
+  c.outbox = {notification("msg_a")};
+  c.outbox[0].created_at = odd;
+  c.outbox[0].attempts = std::numeric_limits<int>::max();
+  c.incident = incident_row{"slow-start", "k", 0.1 + 0.2, -3, {}, {}};
+  s->commit(c);
+  EXPECT_EQ(s->checkpoint("slow-start"), small);
+  EXPECT_EQ(s->notified(), (std::vector<notified_row>{{"slow-start", "s1", big}}));
+  ASSERT_EQ(s->outbox().size(), 1u);
+  EXPECT_EQ(s->outbox()[0], c.outbox[0]);
+  EXPECT_EQ(s->incidents(), std::vector<incident_row>{*c.incident});
+  s->dead("msg_a", "gone", odd + 1);
+  ASSERT_EQ(s->dead_letters().size(), 1u);
+  EXPECT_EQ(s->dead_letters()[0].dead_at, odd + 1);
+  EXPECT_EQ(s->dead_letters()[0].created_at, odd);
+}
+
+TEST_P(StateStore, WithinABatchTheLaterIncidentAndGroupsOfARuleWin) {
+  auto s = open();
+  const incident_row first{"r", "r/1", 1, 0, {"pager"}, {}};
+  const incident_row second{"r", "r/2", 2, 1, {"pager", "chat"}, {}};
+  const incident_row g1{"p", "p/a/1", 1, 0, {"pager"}, {{"cdn", "a"}}};
+  const incident_row g2{"p", "p/b/1", 1, 0, {"pager"}, {{"cdn", "b"}}};
+  std::vector<poll_commit> batch(4);
+  batch[0].rule = "r";
+  batch[0].incident = first;
+  batch[1].rule = "p";
+  batch[1].groups = std::vector<incident_row>{g1, g2};
+  batch[2].rule = "r";
+  batch[2].incident = second;
+  batch[3].rule = "p";
+  batch[3].groups = std::vector<incident_row>{g2};
+  s->commit(batch);
+  EXPECT_EQ(s->incidents(), std::vector<incident_row>{second});
+  EXPECT_EQ(s->group_incidents(), std::vector<incident_row>{g2});
+
+  // Cleared after being set, set after being cleared, in one batch.
+  batch.assign(3, poll_commit{});
+  batch[0].rule = "r";
+  batch[0].clear_incident = true;
+  batch[1].rule = "q";
+  batch[1].incident = incident_row{"q", "q/1", 1, 0, {}, {}};
+  batch[2].rule = "q";
+  batch[2].clear_incident = true;
+  s->commit(batch);
+  EXPECT_TRUE(s->incidents().empty());
+  batch.assign(2, poll_commit{});
+  batch[0].rule = "r";
+  batch[0].clear_incident = true;
+  batch[1].rule = "r";
+  batch[1].incident = first;
+  s->commit(batch);
+  EXPECT_EQ(s->incidents(), std::vector<incident_row>{first});
+
+  // Two groups alike in one list: the later one is kept.
+  incident_row g2_later = g2;
+  g2_later.polls_below = 7;
+  poll_commit twice;
+  twice.rule = "p";
+  twice.groups = std::vector<incident_row>{g2, g1, g2_later};
+  s->commit(twice);
+  std::vector<incident_row> groups = s->group_incidents();
+  std::sort(groups.begin(), groups.end(),
+            [](const incident_row& a, const incident_row& b) { return a.key < b.key; });
+  EXPECT_EQ(groups, (std::vector<incident_row>{g1, g2_later}));
+}
+
+TEST_P(StateStore, EverythingCommittedSurvivesAReopen) {
   {
-    auto s = sqlite_store::open(dir());
+    auto s = open();
     s->commit(full_commit());
     poll_commit other;
     other.rule = "rebuffer";
@@ -149,7 +286,7 @@ TEST_F(StateStore, EverythingCommittedSurvivesAReopen) {
     s->attempt_failed("msg_a", 3, "HTTP 503");
     s->dead("msg_a", "HTTP 400: bad payload", 1700000100.5);
   }
-  auto s = sqlite_store::open(dir());
+  auto s = open();
   EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
   EXPECT_EQ(s->checkpoint("rebuffer"), -5);
   EXPECT_EQ(s->notified(), full_commit().notified);
@@ -161,8 +298,8 @@ TEST_F(StateStore, EverythingCommittedSurvivesAReopen) {
                                        1700000100.5, 3, "HTTP 400: bad payload"}}));
 }
 
-TEST_F(StateStore, OutboxKeepsInsertionOrderAndBodiesByteForByte) {
-  auto s = sqlite_store::open(dir());
+TEST_P(StateStore, OutboxKeepsInsertionOrderAndBodiesByteForByte) {
+  auto s = open();
   std::string binary("a\0b\xff\n", 5);
   for (const char* id : {"zz", "aa", "mm"}) {
     poll_commit c;
@@ -178,8 +315,8 @@ TEST_F(StateStore, OutboxKeepsInsertionOrderAndBodiesByteForByte) {
   EXPECT_EQ(rows[2].id, "mm");
 }
 
-TEST_F(StateStore, CheckpointIsWrittenOnlyWhenGivenAndExactlyAsGiven) {
-  auto s = sqlite_store::open(dir());
+TEST_P(StateStore, CheckpointIsWrittenOnlyWhenGivenAndExactlyAsGiven) {
+  auto s = open();
   poll_commit c;
   c.rule = "slow-start";
   c.checkpoint = 1000;
@@ -193,8 +330,8 @@ TEST_F(StateStore, CheckpointIsWrittenOnlyWhenGivenAndExactlyAsGiven) {
   EXPECT_EQ(s->checkpoint("other"), std::nullopt);
 }
 
-TEST_F(StateStore, ANotifiedPairIsRecordedOnce) {
-  auto s = sqlite_store::open(dir());
+TEST_P(StateStore, ANotifiedPairIsRecordedOnce) {
+  auto s = open();
   poll_commit c;
   c.rule = "slow-start";
   c.notified = {{"slow-start", "s1", 100}};
@@ -205,8 +342,8 @@ TEST_F(StateStore, ANotifiedPairIsRecordedOnce) {
             (std::vector<notified_row>{{"rebuffer", "s1", 50}, {"slow-start", "s1", 100}}));
 }
 
-TEST_F(StateStore, IncidentIsReplacedKeptOrCleared) {
-  auto s = sqlite_store::open(dir());
+TEST_P(StateStore, IncidentIsReplacedKeptOrCleared) {
+  auto s = open();
   poll_commit c = full_commit();
   s->commit(c);
   poll_commit next;
@@ -224,8 +361,8 @@ TEST_F(StateStore, IncidentIsReplacedKeptOrCleared) {
   EXPECT_TRUE(s->incidents().empty());
 }
 
-TEST_F(StateStore, ABatchIsOneTransactionInOrder) {
-  auto s = sqlite_store::open(dir());
+TEST_P(StateStore, ABatchIsOneTransactionInOrder) {
+  auto s = open();
   std::vector<poll_commit> batch(3);
   batch[0].rule = "a";
   batch[0].checkpoint = 100;
@@ -238,24 +375,24 @@ TEST_F(StateStore, ABatchIsOneTransactionInOrder) {
   EXPECT_EQ(s->checkpoint("b"), 200);
 
   // One bad member fails the whole batch: nothing of it is kept.
-  poison_session(db_file_, "poison");
+  poison_session("poison");
   std::vector<poll_commit> bad(2);
   bad[0].rule = "a";
   bad[0].checkpoint = 300;
   bad[1] = full_commit();
   bad[1].notified.push_back({"slow-start", "poison", 1700086400});
-  expect_error([&] { s->commit(bad); }, "poisoned");
+  expect_error(*s, [&] { s->commit(bad); }, "poisoned");
   EXPECT_EQ(s->checkpoint("a"), 150);
   EXPECT_TRUE(s->outbox().empty());
   EXPECT_TRUE(s->notified().empty());
 }
 
-TEST_F(StateStore, AFailedCommitLeavesNothingBehindAndTheStoreUsable) {
-  auto s = sqlite_store::open(dir());
-  poison_session(db_file_, "poison");
+TEST_P(StateStore, AFailedCommitLeavesNothingBehindAndTheStoreUsable) {
+  auto s = open();
+  poison_session("poison");
   poll_commit bad = full_commit();
   bad.notified.push_back({"slow-start", "poison", 1700086400});
-  expect_error([&] { s->commit(bad); }, "poisoned");
+  expect_error(*s, [&] { s->commit(bad); }, "poisoned");
   EXPECT_EQ(s->checkpoint("slow-start"), std::nullopt);
   EXPECT_TRUE(s->notified().empty());
   EXPECT_TRUE(s->incidents().empty());
@@ -265,13 +402,13 @@ TEST_F(StateStore, AFailedCommitLeavesNothingBehindAndTheStoreUsable) {
   EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
   EXPECT_EQ(s->outbox().size(), 2u);
   s.reset();
-  EXPECT_EQ(sqlite_store::open(dir())->checkpoint("slow-start"), 1700000060);
+  EXPECT_EQ(open()->checkpoint("slow-start"), 1700000060);
 }
 
-TEST_F(StateStore, AnIdAlreadyInTheOutboxIsKeptOnceWithItsFirstBodyAndReported) {
+TEST_P(StateStore, AnIdAlreadyInTheOutboxIsKeptOnceWithItsFirstBodyAndReported) {
   // Replicas, or one window judged twice, render one notification under one id: the outbox
   // keeps the first, and the commit says which it did not queue again.
-  auto s = sqlite_store::open(dir());
+  auto s = open();
   EXPECT_TRUE(s->commit(full_commit()).duplicate_ids.empty());
   poll_commit again;
   again.rule = "slow-start";
@@ -292,31 +429,31 @@ TEST_F(StateStore, AnIdAlreadyInTheOutboxIsKeptOnceWithItsFirstBodyAndReported) 
   EXPECT_EQ(s->outbox().back().id, "msg_a");
 }
 
-TEST_F(StateStore, DeliveredRemovesTheRowAndIgnoresUnknownIds) {
-  auto s = sqlite_store::open(dir());
+TEST_P(StateStore, DeliveredRemovesTheRowAndIgnoresUnknownIds) {
+  auto s = open();
   s->commit(full_commit());
   s->delivered("msg_b");
   s->delivered("no-such-id");
   EXPECT_EQ(s->outbox(), std::vector<outbox_row>{notification("msg_a")});
   s.reset();
-  EXPECT_EQ(sqlite_store::open(dir())->outbox(), std::vector<outbox_row>{notification("msg_a")});
+  EXPECT_EQ(open()->outbox(), std::vector<outbox_row>{notification("msg_a")});
 }
 
-TEST_F(StateStore, AFailedAttemptIsRecordedAndSurvivesAReopen) {
-  auto s = sqlite_store::open(dir());
+TEST_P(StateStore, AFailedAttemptIsRecordedAndSurvivesAReopen) {
+  auto s = open();
   s->commit(full_commit());
   s->attempt_failed("msg_a", 1, "connect: refused");
   s->attempt_failed("msg_a", 2, "HTTP 503");
   s.reset();
-  std::vector<outbox_row> rows = sqlite_store::open(dir())->outbox();
+  std::vector<outbox_row> rows = open()->outbox();
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0], notification("msg_b"));
   EXPECT_EQ(rows[1].attempts, 2);
   EXPECT_EQ(rows[1].last_error, "HTTP 503");
 }
 
-TEST_F(StateStore, DeadMovesTheRowWithItsReasonAndAttempts) {
-  auto s = sqlite_store::open(dir());
+TEST_P(StateStore, DeadMovesTheRowWithItsReasonAndAttempts) {
+  auto s = open();
   s->commit(full_commit());
   s->attempt_failed("msg_b", 7, "HTTP 503");
   s->dead("msg_b", "undelivered after 24h (last: HTTP 503)", 1700086400.75);
@@ -328,8 +465,8 @@ TEST_F(StateStore, DeadMovesTheRowWithItsReasonAndAttempts) {
                                   1700086400.75, 7, "undelivered after 24h (last: HTTP 503)"}));
 }
 
-TEST_F(StateStore, ExpireNotifiedForgetsOnlyPairsThatExpiredBeforeNow) {
-  auto s = sqlite_store::open(dir());
+TEST_P(StateStore, ExpireNotifiedForgetsOnlyPairsThatExpiredBeforeNow) {
+  auto s = open();
   poll_commit c;
   c.rule = "slow-start";
   c.notified = {{"slow-start", "old", 99}, {"slow-start", "edge", 100}, {"slow-start", "new", 101}};
@@ -347,7 +484,61 @@ TEST_F(StateStore, ExpireNotifiedForgetsOnlyPairsThatExpiredBeforeNow) {
                                                       {"slow-start", "new", 101}}));
 }
 
-TEST_F(StateStore, TheDatabaseIsInWalModeWithOthersReadingWhileItIsOpen) {
+TEST_P(StateStore, PopulationGroupsAreReplacedAsAWholeAndSurviveReopening) {
+  auto s = open();
+  EXPECT_TRUE(s->group_incidents().empty());
+  poll_commit c;
+  c.rule = "cdn_rebuffering";
+  c.checkpoint = 1700000060;
+  // A dimension value may hold anything: commas, quotes, '=' and non-ASCII text.
+  c.groups = std::vector<incident_row>{
+      {"cdn_rebuffering", "cdn_rebuffering/cdn=edgeB/1700000000", 1700000000.5, 0, {"pager"},
+       {{"cdn", "edgeB"}, {"platform", "Android"}}},
+      {"cdn_rebuffering", "cdn_rebuffering/cdn=a,b/1700000001", 1700000001, 1, {"pager"},
+       {{"cdn", "a,b \"q\" =\u00e9"}, {"platform", ""}}}};
+  s->commit(c);
+  s.reset();
+  s = open();
+  std::vector<incident_row> back = s->group_incidents();
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_TRUE(std::find(back.begin(), back.end(), (*c.groups)[0]) != back.end());
+  EXPECT_TRUE(std::find(back.begin(), back.end(), (*c.groups)[1]) != back.end());
+  EXPECT_TRUE(s->incidents().empty()) << "groups are not the rule's own incident";
+
+  // A commit without groups leaves them; one with a list replaces them all.
+  poll_commit keep;
+  keep.rule = "cdn_rebuffering";
+  keep.checkpoint = 1700000120;
+  s->commit(keep);
+  EXPECT_EQ(s->group_incidents().size(), 2u);
+  poll_commit one = keep;
+  one.groups = std::vector<incident_row>{(*c.groups)[1]};
+  s->commit(one);
+  EXPECT_EQ(s->group_incidents(), *one.groups);
+  poll_commit none = keep;
+  none.groups = std::vector<incident_row>{};
+  s->commit(none);
+  EXPECT_TRUE(s->group_incidents().empty());
+}
+// ---- SQLite only: files ----
+
+TEST_F(SqliteStore, OpenCreatesTheDirectoryAndAnEmptyQoewatchDatabase) {
+  dir_ /= "nested/state";
+  db_file_ = dir_ / "qoewatch.db";
+  auto s = sqlite_store::open(dir());
+  EXPECT_EQ(s->path(), db_file_.string());
+  EXPECT_TRUE(fs::is_regular_file(db_file_));
+  EXPECT_EQ(s->checkpoint("slow-start"), std::nullopt);
+  EXPECT_TRUE(s->notified().empty());
+  EXPECT_TRUE(s->incidents().empty());
+  EXPECT_TRUE(s->outbox().empty());
+  EXPECT_TRUE(s->dead_letters().empty());
+  raw_db raw(db_file_);
+  EXPECT_EQ(raw.value("PRAGMA application_id"), std::to_string(0x716F6577));
+  EXPECT_EQ(raw.value("PRAGMA user_version"), std::to_string(sqlite_store::schema_version()));
+}
+
+TEST_F(SqliteStore, TheDatabaseIsInWalModeWithOthersReadingWhileItIsOpen) {
   auto s = sqlite_store::open(dir());
   s->commit(full_commit());
   EXPECT_TRUE(fs::exists(db_file_.string() + "-wal"));
@@ -358,7 +549,7 @@ TEST_F(StateStore, TheDatabaseIsInWalModeWithOthersReadingWhileItIsOpen) {
   EXPECT_EQ(sqlite_store::open_read_only(dir())->dead_letters().size(), 1u);
 }
 
-TEST_F(StateStore, ACorruptFileIsRefusedAndLeftAlone) {
+TEST_F(SqliteStore, ACorruptFileIsRefusedAndLeftAlone) {
   fs::create_directories(dir_);
   std::string garbage(4096, '\0');
   std::mt19937 rng(42);
@@ -369,7 +560,7 @@ TEST_F(StateStore, ACorruptFileIsRefusedAndLeftAlone) {
   EXPECT_EQ(read_file(db_file_), garbage);
 }
 
-TEST_F(StateStore, ADamagedPageIsDetectedAtOpen) {
+TEST_F(SqliteStore, ADamagedPageIsDetectedAtOpen) {
   {
     auto s = sqlite_store::open(dir());
     poll_commit c = full_commit();
@@ -384,7 +575,7 @@ TEST_F(StateStore, ADamagedPageIsDetectedAtOpen) {
   expect_error([&] { sqlite_store::open(dir()); }, "not a usable SQLite database: ");
 }
 
-TEST_F(StateStore, SomeoneElsesSqliteDatabaseIsRefused) {
+TEST_F(SqliteStore, SomeoneElsesSqliteDatabaseIsRefused) {
   foreign("CREATE TABLE customers(name TEXT)");
   expect_error([&] { sqlite_store::open(dir()); }, "not a qoewatch state database");
   expect_error([&] { sqlite_store::open_read_only(dir()); }, "not a qoewatch state database");
@@ -392,12 +583,12 @@ TEST_F(StateStore, SomeoneElsesSqliteDatabaseIsRefused) {
   EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "0");
 }
 
-TEST_F(StateStore, AnotherApplicationsEmptyDatabaseIsRefused) {
+TEST_F(SqliteStore, AnotherApplicationsEmptyDatabaseIsRefused) {
   foreign("PRAGMA application_id = 1234");
   expect_error([&] { sqlite_store::open(dir()); }, "not a qoewatch state database");
 }
 
-TEST_F(StateStore, ADatabaseFromANewerQoewatchIsRefused) {
+TEST_F(SqliteStore, ADatabaseFromANewerQoewatchIsRefused) {
   sqlite_store::open(dir());
   raw_db(db_file_).exec("PRAGMA user_version = 99");
   std::string msg = "written by a newer qoewatch (schema v99, this build reads up to v" +
@@ -407,7 +598,7 @@ TEST_F(StateStore, ADatabaseFromANewerQoewatchIsRefused) {
   EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "99");
 }
 
-TEST_F(StateStore, ReopeningACurrentDatabaseKeepsItsVersionAndData) {
+TEST_F(SqliteStore, ReopeningACurrentDatabaseKeepsItsVersionAndData) {
   sqlite_store::open(dir())->commit(full_commit());
   auto s = sqlite_store::open(dir());
   EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "3");
@@ -415,7 +606,7 @@ TEST_F(StateStore, ReopeningACurrentDatabaseKeepsItsVersionAndData) {
   EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
 }
 
-TEST_F(StateStore, AVersionOneDatabaseIsMigratedKeepingEverything) {
+TEST_F(SqliteStore, AVersionOneDatabaseIsMigratedKeepingEverything) {
   // What qoewatch 0.1 (schema v1) left: a notified pair with its expiry, a queued
   // notification and a firing incident.
   foreign(R"sql(
@@ -453,20 +644,20 @@ PRAGMA user_version = 1;
   EXPECT_TRUE(s->notified().empty());
 }
 
-TEST_F(StateStore, AnEmptyFileBecomesANewDatabase) {
+TEST_F(SqliteStore, AnEmptyFileBecomesANewDatabase) {
   fs::create_directories(dir_);
   std::ofstream(db_file_).close();
   sqlite_store::open(dir())->commit(full_commit());
   EXPECT_EQ(sqlite_store::open(dir())->checkpoint("slow-start"), 1700000060);
 }
 
-TEST_F(StateStore, ReadOnlyNeedsAnExistingDatabaseAndCreatesNothing) {
+TEST_F(SqliteStore, ReadOnlyNeedsAnExistingDatabaseAndCreatesNothing) {
   expect_error([&] { sqlite_store::open_read_only(dir()); },
                "no state database (has qoewatchd run with this state_dir?)");
   EXPECT_FALSE(fs::exists(dir_));
 }
 
-TEST_F(StateStore, ReadOnlyReadsButDoesNotWrite) {
+TEST_F(SqliteStore, ReadOnlyReadsButDoesNotWrite) {
   sqlite_store::open(dir())->commit(full_commit());
   auto s = sqlite_store::open_read_only(dir());
   EXPECT_EQ(s->outbox().size(), 2u);
@@ -477,7 +668,7 @@ TEST_F(StateStore, ReadOnlyReadsButDoesNotWrite) {
   EXPECT_EQ(sqlite_store::open(dir())->outbox().size(), 2u);
 }
 
-TEST_F(StateStore, AStateDirThatIsAFileIsReportedWithItsPath) {
+TEST_F(SqliteStore, AStateDirThatIsAFileIsReportedWithItsPath) {
   fs::create_directories(dir_);
   fs::path file = dir_ / "state";
   std::ofstream(file) << "not a directory";
@@ -493,39 +684,3 @@ TEST_F(StateStore, AStateDirThatIsAFileIsReportedWithItsPath) {
   }
 }
 
-TEST_F(StateStore, PopulationGroupsAreReplacedAsAWholeAndSurviveReopening) {
-  auto s = sqlite_store::open(dir());
-  EXPECT_TRUE(s->group_incidents().empty());
-  poll_commit c;
-  c.rule = "cdn_rebuffering";
-  c.checkpoint = 1700000060;
-  // A dimension value may hold anything: commas, quotes, '=' and non-ASCII text.
-  c.groups = std::vector<incident_row>{
-      {"cdn_rebuffering", "cdn_rebuffering/cdn=edgeB/1700000000", 1700000000.5, 0, {"pager"},
-       {{"cdn", "edgeB"}, {"platform", "Android"}}},
-      {"cdn_rebuffering", "cdn_rebuffering/cdn=a,b/1700000001", 1700000001, 1, {"pager"},
-       {{"cdn", "a,b \"q\" =\u00e9"}, {"platform", ""}}}};
-  s->commit(c);
-  s.reset();
-  s = sqlite_store::open(dir());
-  std::vector<incident_row> back = s->group_incidents();
-  ASSERT_EQ(back.size(), 2u);
-  EXPECT_TRUE(std::find(back.begin(), back.end(), (*c.groups)[0]) != back.end());
-  EXPECT_TRUE(std::find(back.begin(), back.end(), (*c.groups)[1]) != back.end());
-  EXPECT_TRUE(s->incidents().empty()) << "groups are not the rule's own incident";
-
-  // A commit without groups leaves them; one with a list replaces them all.
-  poll_commit keep;
-  keep.rule = "cdn_rebuffering";
-  keep.checkpoint = 1700000120;
-  s->commit(keep);
-  EXPECT_EQ(s->group_incidents().size(), 2u);
-  poll_commit one = keep;
-  one.groups = std::vector<incident_row>{(*c.groups)[1]};
-  s->commit(one);
-  EXPECT_EQ(s->group_incidents(), *one.groups);
-  poll_commit none = keep;
-  none.groups = std::vector<incident_row>{};
-  s->commit(none);
-  EXPECT_TRUE(s->group_incidents().empty());
-}
