@@ -255,6 +255,37 @@ TEST_F(PgStore, ALostConnectionFailsAtMostOneCallAndTheNextOneReconnects) {
   EXPECT_EQ(s->outbox().size(), 2u);
 }
 
+TEST_F(PgStore, ACallCutOffInFlightFailsAndTheNextOneReconnects) {
+  auto s = open();
+  s->commit(poll_of("r", 0, 60, "a"));
+  psql(
+      "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "PERFORM pg_sleep(10); RETURN NEW; END $$; "
+      "CREATE TRIGGER slow BEFORE INSERT ON checkpoints FOR EACH ROW EXECUTE FUNCTION slow()");
+  std::string error;
+  std::thread writer([&] {
+    try {
+      s->commit(poll_of("r", 0, 120, "b"));
+    } catch (const store_error& e) {
+      error = e.what();
+    }
+  });
+  // The session is cut while the commit waits in its trigger (found by its application_name).
+  std::string cut = "0";
+  for (int i = 0; i < 100 && cut != "1"; ++i) {
+    cut = psql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE application_name = 'qoewatchd' AND wait_event = 'PgSleep'");
+    if (cut != "1") std::this_thread::sleep_for(50ms);
+  }
+  writer.join();
+  ASSERT_EQ(cut, "1");
+  EXPECT_TRUE(error.starts_with(s->describe() + ": cannot commit: ")) << error;
+  psql("DROP TRIGGER slow ON checkpoints");
+  EXPECT_EQ(s->checkpoint("r"), 60);
+  EXPECT_EQ(s->outbox().size(), 1u);
+}
+
 TEST_F(PgStore, AFrozenServerFailsTheCallAtItsDeadlineAndTheNextCallReconnects) {
   auto s = pg_store::open(db_.url, owner_a, 1000ms);
   s->commit(poll_of("r", 0, 60, "a"));
