@@ -61,7 +61,14 @@ std::string redact_uri(std::string_view url) {
   // libpq ends the user part at the first '@' before the first '/'. The last one is taken
   // here: an '@' written raw inside a password then does not leave the password's tail
   // behind as if it were the host.
-  std::size_t at = rest.substr(0, rest.find('/')).rfind('@');
+  // An '@' after the first '/' (in the path, before any query) means a password written with
+  // a raw '/' in it: libpq reads that URI otherwise, and no part of it is safe to show.
+  const std::size_t slash = rest.find('/');
+  if (slash != std::string_view::npos &&
+      rest.substr(slash, rest.find('?') - std::min(rest.find('?'), slash)).find('@') !=
+          std::string_view::npos)
+    return std::string(redacted);
+  std::size_t at = rest.substr(0, slash).rfind('@');
   if (at != std::string_view::npos) {
     std::string_view user = rest.substr(0, std::min(rest.find(':'), at));
     if (!user.empty()) out.append(user).append("@");

@@ -61,6 +61,9 @@ TEST(RedactUrl, APostgresqlUriKeepsWhereItConnectsAndLosesItsPassword) {
       {"postgresql://db?password", "postgresql://db"},
       // A parameter name that cannot be decoded might be "password": it goes.
       {"postgresql://db/q?pa%zzword=hunter2&port=5433", "postgresql://db/q?port=5433"},
+      // A raw '/' in the password: libpq would read it otherwise, so nothing is shown.
+      {"postgresql://u:pa/ss@h/db", "[redacted]"},
+      {"postgresql://u:pa/ss@h/db?sslmode=require", "[redacted]"},
       // Several hosts, as libpq allows.
       {"postgresql://app:hunter2@h1:5432,h2:5433/q?target_session_attrs=read-write",
        "postgresql://app@h1:5432,h2:5433/q?target_session_attrs=read-write"},

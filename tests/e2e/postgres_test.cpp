@@ -99,6 +99,27 @@ class Postgres : public testing::Test {
     return d.metric("qoewatch_rules_owned").value_or(-1);
   }
 
+  // Successful polls of every rule the replica polls, so far.
+  static double polls(qoewatchd& d) {
+    double sum = 0;
+    const std::string text = d.metrics();
+    std::size_t at = 0;
+    const std::string prefix = "qoewatch_polls_total{outcome=\"success\"";
+    while ((at = text.find(prefix, at)) != std::string::npos) {
+      const std::size_t space = text.find(' ', at);
+      sum += std::stod(text.substr(space + 1, text.find('\n', space) - space - 1));
+      at = space;
+    }
+    return sum;
+  }
+
+  // The positive event before checking that nothing more arrives: `n` more polls of the
+  // replica's rules have ended.
+  static bool more_polls(qoewatchd& d, double n) {
+    const double before = polls(d);
+    return eventually([&] { return polls(d) >= before + n; }, 20s);
+  }
+
   temp_dir dir_;
   std::unique_ptr<pg_server> pg_;
   std::string url_, url_file_;
@@ -164,14 +185,15 @@ TEST_F(Postgres, ReplicasShareTheRulesAndTheSurvivorsTakeOverAKilledOnesRules) {
   const auto killed = std::chrono::steady_clock::now();
   ASSERT_TRUE(eventually(
       [&] { return owned(*replicas[0]) + owned(*replicas[1]) == 9; }, 10s));
-  const double takeover = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  const double takeover =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
   EXPECT_LT(takeover, 2 * 2.0 + 1.0) << "taken over within 2 x ttl (plus a scrape's slack)";
   std::printf("takeover after SIGKILL: %.1f s\n", takeover);
   offend(s, {"k3"});
   ASSERT_TRUE(eventually([&] { return all_told(9, {"k3"}); }, 20s))
       << replicas[0]->log() << replicas[1]->log();
   for (int i = 0; i < 2; ++i) {
-    ASSERT_TRUE(wait_for_more_polls(replicas[i]->port(), "r0", 0, 1s));
+    ASSERT_TRUE(more_polls(*replicas[i], 9)) << replicas[i]->log();
     ASSERT_TRUE(wait_for_metric(replicas[i]->port(), "qoewatch_outbox_pending{sink=\"hook\"}",
                                 equal_to(0), 20s));
   }
@@ -209,9 +231,11 @@ TEST_F(Postgres, APausedReplicaCommitsNothingLate) {
   ASSERT_TRUE(eventually([&] { return owned(*a) + owned(*b) == 4; }, 20s));
   offend(s, {"p3"});
   ASSERT_TRUE(eventually([&] { return all_told(4, {"p3"}); }, 20s)) << a->log() << b->log();
-  for (qoewatchd* d : {a.get(), b.get()})
+  for (qoewatchd* d : {a.get(), b.get()}) {
+    ASSERT_TRUE(more_polls(*d, 4)) << d->log();
     ASSERT_TRUE(wait_for_metric(d->port(), "qoewatch_outbox_pending{sink=\"hook\"}",
                                 equal_to(0), 20s));
+  }
   expect_each_pair_under_one_id();
   EXPECT_EQ(ids_by_pair().size(), 12u);  // 4 rules x 3 sessions
   for (qoewatchd* d : {a.get(), b.get()}) {
@@ -242,6 +266,7 @@ TEST_F(Postgres, AnOutageNeitherFreezesTheDaemonNorLosesAnything) {
   offend(s, {"o3"});
   ASSERT_TRUE(eventually([&] { return all_told(2, {"o3"}); }, 30s)) << d->log();
   ASSERT_TRUE(wait_for_metric(d->port(), "qoewatch_state_up", equal_to(1), 15s));
+  ASSERT_TRUE(more_polls(*d, 4)) << d->log();
   ASSERT_TRUE(wait_for_metric(d->port(), "qoewatch_outbox_pending{sink=\"hook\"}", equal_to(0),
                               20s));
   expect_each_pair_under_one_id();

@@ -116,6 +116,15 @@ class secret_reader {
                 "name or password as %40)";
         return std::nullopt;
       }
+      const std::size_t slash = rest.find('/');
+      if (slash != std::string_view::npos &&
+          rest.substr(slash, rest.find('?') - std::min(rest.find('?'), slash)).find('@') !=
+              std::string_view::npos) {
+        error = "the PostgreSQL connection URI" + shown +
+                " has an '@' after a '/' (percent-encode a '/' in the user name or password "
+                "as %2F)";
+        return std::nullopt;
+      }
       return url;
     }
     std::optional<std::vector<text::conninfo_setting>> settings = text::parse_conninfo(url);

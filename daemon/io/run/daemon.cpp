@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <random>
+#include <cstring>
 
 #include "config/reload_plan.hpp"
 #include "export/metrics.hpp"
@@ -24,9 +26,11 @@
 #include "run/rule_runner.hpp"
 #include "run/service_manager.hpp"
 #include "run/task_group.hpp"
+#include "redact.hpp"
 #include "service/status.hpp"
 #include "state/commit_queue.hpp"
 #include "state/database.hpp"
+#include "state/pg_store.hpp"
 #include "state/sqlite_store.hpp"
 
 namespace qoewatch::run {
@@ -68,6 +72,15 @@ auto log_exception(std::string what) {
   };
 }
 
+// This process among the replicas: "<host>/<pid>/<8 hex>". The random part keeps a restarted
+// process (same host, perhaps the same pid) from passing for the one that held the leases.
+std::string replica_name() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "localhost");
+  std::random_device rd;
+  return fmt::format("{}/{}/{:08x}", host, ::getpid(), rd());
+}
+
 // The address a receiver can use to reach this daemon's /metrics.
 std::string external_url(const std::string& listen, std::uint16_t port, bool tls) {
   std::string host = listen.substr(0, listen.rfind(':'));
@@ -101,18 +114,26 @@ class daemon {
     metrics_.record_config_load(true, epoch_seconds(system_clock::now()));
     // The dry run touches no state: it must not mark sessions notified nor move checkpoints.
     if (!opt_.dry_run) {
-      if (cfg_->state.backend != config::state_backend::sqlite) {
-        // Refused rather than quietly kept in state_dir: replicas would not share it.
-        spdlog::critical("state backend {} is not supported by this build",
-                         config::to_string(cfg_->state.backend));
-        return 1;
-      }
-      try {
-        db_ = std::make_unique<state::database>(ioc_.get_executor(),
-                                                state::sqlite_store::open(cfg_->state_dir));
-      } catch (const state::store_error& e) {
-        spdlog::critical("cannot use the state database: {}", e.what());
-        return 1;
+      if (cfg_->state.backend == config::state_backend::postgresql) {
+        // Across the network: opened (and reopened) by the database thread, which retries
+        // until the server answers; meanwhile /metrics says so and nothing polls.
+        const std::string owner = replica_name();
+        const auto io_timeout = std::max<std::chrono::milliseconds>(1s, cfg_->state.lease_ttl);
+        db_ = std::make_unique<state::database>(
+            ioc_.get_executor(),
+            [url = secrets_.state_url, owner, io_timeout] {
+              return state::pg_store::open(url, owner, io_timeout);
+            },
+            redact_url(secrets_.state_url));
+        spdlog::info("replica {}: state in PostgreSQL {}", owner, db_->describe());
+      } else {
+        try {
+          db_ = std::make_unique<state::database>(ioc_.get_executor(),
+                                                  state::sqlite_store::open(cfg_->state_dir));
+        } catch (const state::store_error& e) {
+          spdlog::critical("cannot use the state database: {}", e.what());
+          return 1;
+        }
       }
     }
     wire();

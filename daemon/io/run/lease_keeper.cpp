@@ -78,7 +78,9 @@ void lease_keeper::stop() {
 
 net::awaitable<void> lease_keeper::leave() {
   stop();
-  if (co_await round(true)) spdlog::info("leases released for the other replicas");
+  // Not `if (co_await ...)`: GCC 12 miscompiles a co_await in a condition (SIGILL at resume).
+  const bool released = co_await round(true);
+  if (released) spdlog::info("leases released for the other replicas");
   rules_.release_all();
 }
 

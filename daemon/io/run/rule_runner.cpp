@@ -405,7 +405,9 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
     // reload), so every successor waits for the whole chain.
     if (predecessor) co_await parts.tasks.ended(*predecessor);
     while (!cancelled()) {
-      if (parts.leased && !co_await owns(t)) {
+      bool mine = true;
+      if (parts.leased) mine = co_await owns(t);  // not in a && (GCC 12 coroutine bugs)
+      if (!mine) {
         // Another replica's slot: this one waits for the next, on the same grid.
         due = schedule::next(due, system_clock::now(), t->rule.interval, {}).next.due;
         co_await wait_until(timer, due, cancelled);

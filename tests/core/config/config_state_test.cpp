@@ -235,6 +235,9 @@ TEST(ConfigState, AnUnusableConnectionStringIsAnErrorThatNamesTheFileNotTheText)
       {"postgresql://app:hunter@2@db/q",
        at + "the PostgreSQL connection URI in \"/run/creds/pg_url\" has more than one '@' "
             "before its path (percent-encode an '@' in the user name or password as %40)"},
+      {"postgresql://app:hun/ter2@db/q",
+       at + "the PostgreSQL connection URI in \"/run/creds/pg_url\" has an '@' after a '/' "
+            "(percent-encode a '/' in the user name or password as %2F)"},
       {"jdbc:postgresql://db/q?user=app&password=hunter2",
        at + "the PostgreSQL connection string in \"/run/creds/pg_url\" is neither a "
             "postgresql:// URI nor keyword=value settings (write "
