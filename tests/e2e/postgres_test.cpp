@@ -274,3 +274,20 @@ TEST_F(Postgres, AnOutageNeitherFreezesTheDaemonNorLosesAnything) {
   d->signal(SIGTERM);
   EXPECT_EQ(d->wait(20s), 0) << d->log();
 }
+
+TEST_F(Postgres, ASchemaFromANewerQoewatchdStopsTheStartAndIsLeftAlone) {
+  sim s({"--rate", "0"});
+  const std::string cfg = config(s, 1);
+  auto d = start(cfg, s);
+  ASSERT_TRUE(wait_for_metric(d->port(), "qoewatch_rules_owned", equal_to(1), 20s)) << d->log();
+  d->signal(SIGTERM);
+  ASSERT_EQ(d->wait(15s), 0) << d->log();
+  pg_->psql("qoewatch", "UPDATE qoewatch_meta SET value = '99' WHERE key = 'schema_version'");
+  // As with a SQLite file from a newer version: no retrying, no change, exit 1.
+  auto older = start(cfg, s);
+  EXPECT_EQ(older->wait(30s), 1) << older->log();
+  EXPECT_NE(older->log().find("written by a newer qoewatchd (schema v99"), std::string::npos)
+      << older->log();
+  EXPECT_EQ(pg_->psql("qoewatch", "SELECT value FROM qoewatch_meta WHERE key = 'schema_version'"),
+            "99");
+}

@@ -124,7 +124,13 @@ class daemon {
             [url = secrets_.state_url, owner, io_timeout] {
               return state::pg_store::open(url, owner, io_timeout);
             },
-            redact_url(secrets_.state_url));
+            redact_url(secrets_.state_url),
+            [this](const std::string& why) {
+              // Not ours, or newer: as for such a SQLite file, the daemon does not start.
+              spdlog::critical("cannot use the state database: {}", why);
+              exit_code_ = 1;
+              shutdown();
+            });
         spdlog::info("replica {}: state in PostgreSQL {}", owner, db_->describe());
       } else {
         try {

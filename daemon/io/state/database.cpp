@@ -24,13 +24,17 @@ struct database::worker {
   std::unique_ptr<store> s;
   std::thread thread;
 
-  void run(const opener& open, const std::string& description) {
+  void run(const opener& open, const std::string& description,
+           const std::function<void(std::string)>& refused) {
     auto delay = 1s;
     while (!s) {
       try {
         s = open();
         up = true;
         spdlog::info("state database {} is open", description);
+      } catch (const store_refused& e) {
+        refused(e.what());
+        break;
       } catch (const std::exception& e) {
         spdlog::error("cannot open the state database {}: {}; retrying in {}s", description,
                       e.what(), delay.count());
@@ -57,13 +61,16 @@ struct database::worker {
 database::database(net::any_io_executor loop, std::unique_ptr<store> s)
     : loop_(std::move(loop)), description_(s->describe()), inline_store_(std::move(s)) {}
 
-database::database(net::any_io_executor loop, opener open, std::string description)
+database::database(net::any_io_executor loop, opener open, std::string description,
+                   std::function<void(const std::string&)> refused)
     : loop_(std::move(loop)),
       description_(std::move(description)),
       worker_(std::make_unique<worker>()) {
-  worker_->thread = std::thread([w = worker_.get(), open = std::move(open), d = description_] {
-    w->run(open, d);
-  });
+  auto tell = [ex = loop_, refused = std::move(refused)](std::string why) {
+    if (refused) net::post(ex, [refused, why = std::move(why)] { refused(why); });
+  };
+  worker_->thread = std::thread([w = worker_.get(), open = std::move(open), d = description_,
+                                 tell = std::move(tell)] { w->run(open, d, tell); });
 }
 
 database::~database() {

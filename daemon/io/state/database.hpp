@@ -38,7 +38,10 @@ class database {
   /// Inline: `s` is open already.
   database(boost::asio::any_io_executor loop, std::unique_ptr<store> s);
   /// Worker: the database thread opens the store, and calls wait in order until it is open.
-  database(boost::asio::any_io_executor loop, opener open, std::string description);
+  /// A store that refuses to be opened (store_refused: not ours, or newer) is not retried:
+  /// `refused` is told on the loop, and every call fails.
+  database(boost::asio::any_io_executor loop, opener open, std::string description,
+           std::function<void(const std::string& why)> refused = {});
   /// A worker finishes the calls already made (the last writes), then its thread ends.
   ~database();
   database(const database&) = delete;

@@ -128,14 +128,14 @@ int version_of(connection& c) {
   const std::string not_ours = c.describe() + ": not a qoewatch state database";
   if (!has_meta) {
     if (found.empty()) return 0;
-    throw store_error(not_ours + " (it has tables named like qoewatch's, " +
+    throw store_refused(not_ours + " (it has tables named like qoewatch's, " +
                       text::join(found, ", ") + ", but no qoewatch_meta)");
   }
   const result rows = c.exec("SELECT key, value FROM qoewatch_meta", "cannot read qoewatch_meta");
   std::map<std::string, std::string> meta;
   for (int i = 0; i < rows.rows(); ++i) meta[rows.text(i, 0)] = rows.text(i, 1);
   if (auto app = meta.find("application"); app == meta.end() || app->second != application) {
-    throw store_error(not_ours + " (qoewatch_meta says application \"" +
+    throw store_refused(not_ours + " (qoewatch_meta says application \"" +
                       (app == meta.end() ? std::string() : app->second) + "\")");
   }
   int version = 0;
@@ -145,10 +145,10 @@ int version_of(connection& c) {
     version = std::stoi(text, &used);
     if (used != text.size() || version < 1) throw std::invalid_argument(text);
   } catch (const std::logic_error&) {
-    throw store_error(not_ours + " (qoewatch_meta says schema_version \"" + text + "\")");
+    throw store_refused(not_ours + " (qoewatch_meta says schema_version \"" + text + "\")");
   }
   if (version > latest) {
-    throw store_error(c.describe() + ": written by a newer qoewatchd (schema v" +
+    throw store_refused(c.describe() + ": written by a newer qoewatchd (schema v" +
                       std::to_string(version) + ", this build reads up to v" +
                       std::to_string(latest) + ")");
   }

@@ -26,6 +26,13 @@ class store_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The database is not a qoewatch state, or was written by a newer qoewatchd: nothing was
+/// changed, and trying again cannot help (the daemon stops, as it does for such a SQLite file).
+class store_refused : public store_error {
+ public:
+  using store_error::store_error;
+};
+
 /// One replica's lease round: the transaction lease/lease.hpp describes.
 struct lease_request {
   std::chrono::milliseconds ttl{15000};
