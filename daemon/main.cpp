@@ -11,6 +11,7 @@
 #include "export/web_server.hpp"
 #include "run/daemon.hpp"
 #include "run/logging.hpp"
+#include "run/state_tools.hpp"
 
 // EX_CONFIG: the configuration is unusable, so restarting cannot help (the unit's
 // RestartPreventExitStatus).
@@ -36,15 +37,19 @@ int main(int argc, char** argv) {
 
   run::setup_logging(opt.log_level, opt.log_format);
 
-  if (opt.dead_letters) {
-    // Listing needs the config's state_dir only: no secrets, so it works for anyone who can
-    // read the database.
+  if (opt.dead_letters || !opt.migrate_state_from.empty()) {
+    // Both work on the config's state and exit. SQLite needs no secret (anyone who can read
+    // the database may list it); PostgreSQL's URL is one, read with the others.
     config::load_result loaded = config::load(opt.config);
-    if (!loaded.config) {
+    config::secrets secrets;
+    if (loaded.config && loaded.config->state.backend == config::state_backend::postgresql)
+      secrets = config::read_secrets(*loaded.config, loaded.errors);
+    if (!loaded.errors.empty()) {
       for (const config::diagnostic& d : loaded.errors) std::cerr << d.to_string() << "\n";
       return 1;
     }
-    return run::list_dead_letters(*loaded.config);
+    if (opt.dead_letters) return run::list_dead_letters(*loaded.config, secrets);
+    return run::migrate_state(*loaded.config, secrets, opt.migrate_state_from);
   }
 
   config::secrets secrets;

@@ -146,3 +146,53 @@ TEST_F(qoewatchd, VersionHelpAndBadArguments) {
             "/nonexistent.yaml: cannot read the config file: No such file or directory\n"
             "qoewatchd: 1 error in /nonexistent.yaml\n");
 }
+
+TEST_F(qoewatchd, MigrateStateIsInTheUsageAndCopiesOnlyIntoPostgresql) {
+  run_result r = run("--help");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("\n       qoewatchd --config FILE --migrate-state SQLITE_FILE\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("\n      --migrate-state SQLITE_FILE\n                      copy a stopped "
+                       "single node's state"),
+            std::string::npos)
+      << r.out;
+
+  // A config that keeps the state in SQLite: there is nowhere to copy to.
+  const std::string cfg =
+      write("q.yaml",
+            "smartsight:\n  customer_id: 1\n  api_key_env: K\n"
+            "state_dir: state\nrules:\n  - {name: b, qoefilter: latency > 5}\n");
+  r = run("--config " + cfg + " --migrate-state " + (dir_ / "old").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "qoewatchd: --migrate-state copies the state into PostgreSQL, and " + cfg +
+                       " keeps it in SQLite: give the config the replicas will run "
+                       "(state.backend: postgresql, with state.url_file)\n");
+  EXPECT_FALSE(fs::exists(dir_ / "state")) << "no state database was created";
+
+  // With --once it would be a daemon and a copy at once.
+  r = run("--config " + cfg + " --migrate-state=" + (dir_ / "old").string() + " --once");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err.rfind("qoewatchd: --migrate-state only copies the state; it cannot be combined "
+                        "with --once, --dry-run, --check-config or --dead-letters\nusage:",
+                        0),
+            0u)
+      << r.err;
+}
+
+TEST_F(qoewatchd, MigrateStateAndDeadLettersReadPostgresqlsUrlAsASecret) {
+  const std::string cfg = write("q.yaml",
+                                "smartsight:\n  customer_id: 1\n  api_key_env: K\n"
+                                "state:\n  backend: postgresql\n  url_file: pg_url\n"
+                                "rules:\n  - {name: b, qoefilter: latency > 5}\n");
+  const std::string expected = cfg + ":6:13: state.url_file: cannot read \"" +
+                               (dir_ / "pg_url").string() + "\": No such file or directory\n";
+  for (const std::string& what :
+       {"--migrate-state " + (dir_ / "old").string(), std::string("--dead-letters")}) {
+    run_result r = run("--config " + cfg + " " + what, "K=secret-value");
+    EXPECT_EQ(r.status, 1) << what;
+    EXPECT_EQ(r.out, "") << what;
+    EXPECT_EQ(r.err, expected) << what;
+  }
+}

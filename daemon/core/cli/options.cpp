@@ -62,6 +62,11 @@ parse_result parse(const std::vector<std::string_view>& args) {
         return r;
       }
       o.log_level = std::string(*level);
+    } else if (is("--migrate-state")) {
+      std::optional<std::string_view> file = value(
+          "--migrate-state", "a file name (the qoewatch.db to copy, or the state_dir holding it)");
+      if (!file) return r;
+      o.migrate_state_from = std::string(*file);
     } else if (is("--config") || a == "-c") {
       if (a == "-c") a = "--config";
       std::optional<std::string_view> file = value("--config", "a file name");
@@ -80,6 +85,13 @@ parse_result parse(const std::vector<std::string_view>& args) {
     r.error = "--check-config does not poll; it cannot be combined with --once or --dry-run";
     return r;
   }
+  if (!o.migrate_state_from.empty() &&
+      (o.once || o.dry_run || o.check_config || o.dead_letters)) {
+    r.error =
+        "--migrate-state only copies the state; it cannot be combined with --once, --dry-run, "
+        "--check-config or --dead-letters";
+    return r;
+  }
   if (o.dead_letters && (o.once || o.dry_run || o.check_config)) {
     r.error =
         "--dead-letters only lists; it cannot be combined with --once, --dry-run or "
@@ -95,6 +107,7 @@ std::string usage() {
          "                 [--log-format text|json]\n"
          "       qoewatchd --config FILE --check-config\n"
          "       qoewatchd --config FILE --dead-letters\n"
+         "       qoewatchd --config FILE --migrate-state SQLITE_FILE\n"
          "       qoewatchd --version | --help\n"
          "\n"
          "Watches MediaMelon SmartSight sessions against QoE rules: polls each rule on its\n"
@@ -108,6 +121,11 @@ std::string usage() {
          "      --dry-run       print each notification as one JSON line on stdout; send nothing\n"
          "      --dead-letters  list the notifications given up on (rejected by the receiver\n"
          "                      or older than the sink's max_age) from the state database\n"
+         "      --migrate-state SQLITE_FILE\n"
+         "                      copy a stopped single node's state (SQLITE_FILE: its\n"
+         "                      qoewatch.db, or its state_dir) into the config's PostgreSQL\n"
+         "                      database, which must hold no qoewatch state yet; print the\n"
+         "                      rows copied per table\n"
          "      --log-level L   trace, debug, info (default), warn, error, critical or off\n"
          "      --log-format F  text (default; under systemd's journal: <N> priority prefixes\n"
          "                      and no timestamps) or json (one object per line)\n"

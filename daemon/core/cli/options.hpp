@@ -19,6 +19,9 @@ struct options {
   bool once = false;                // --once: poll every rule once, deliver, exit
   bool dry_run = false;             // --dry-run: print notifications instead of sending them
   bool dead_letters = false;        // --dead-letters: list notifications given up on, exit
+  // --migrate-state FILE: copy a stopped single node's SQLite state (its qoewatch.db, or the
+  // state_dir holding it) into the config's PostgreSQL database, then exit.
+  std::string migrate_state_from;
   std::string log_level = "info";   // --log-level trace|debug|info|warn|error|critical|off
   std::string log_format = "text";  // --log-format text|json
 };
@@ -29,7 +32,8 @@ struct parse_result {
   explicit operator bool() const { return value.has_value(); }
 };
 
-/// Parses the arguments after the program name. Accepts `--config FILE` and `--config=FILE`.
+/// Parses the arguments after the program name. Accepts `--config FILE` and `--config=FILE`
+/// (and the same two forms of every option that takes a value).
 parse_result parse(const std::vector<std::string_view>& args);
 
 /// The --help text.

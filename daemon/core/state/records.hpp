@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -55,6 +56,17 @@ struct notified_row {
   std::string sessionid;
   std::int64_t ended_at = 0;  // when the session ended, epoch seconds rounded up
   bool operator==(const notified_row&) const = default;
+};
+
+/// Everything a state holds, as --migrate-state copies it from one store into another.
+struct snapshot {
+  std::map<std::string, std::int64_t> checkpoints;  // rule: end of its last processed window
+  std::vector<notified_row> notified;               // by rule, then session
+  std::vector<incident_row> incidents;              // firing incidents, per-session rules
+  std::vector<incident_row> group_incidents;        // firing groups, population rules
+  std::vector<outbox_row> outbox;                   // pending, in insertion order
+  std::vector<dead_letter> dead_letters;            // oldest first
+  bool operator==(const snapshot&) const = default;
 };
 
 /// Everything one successful poll of one rule decided, written atomically.

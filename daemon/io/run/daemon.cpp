@@ -440,23 +440,4 @@ int run_daemon(const options& opt, config::daemon_config cfg, config::secrets se
   return d.run();
 }
 
-int list_dead_letters(const config::daemon_config& cfg) {
-  std::unique_ptr<state::store> store;
-  try {
-    store = state::sqlite_store::open_read_only(cfg.state_dir);
-    std::vector<state::dead_letter> letters = store->dead_letters();
-    for (const state::dead_letter& l : letters) {
-      std::printf(
-          "%s sink=%s rule=%s written=%s given_up=%s attempts=%d\n  reason: %s\n  body: %s\n",
-          l.id.c_str(), l.sink.c_str(), l.rule.c_str(), utc_rfc3339(l.created_at).c_str(),
-          utc_rfc3339(l.dead_at).c_str(), l.attempts, l.reason.c_str(), l.body.c_str());
-    }
-    std::printf("%zu dead letter(s) in %s\n", letters.size(), store->describe().c_str());
-    return 0;
-  } catch (const state::store_error& e) {
-    std::fprintf(stderr, "qoewatchd: %s\n", e.what());
-    return 1;
-  }
-}
-
 }  // namespace qoewatch::run

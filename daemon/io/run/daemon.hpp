@@ -23,8 +23,4 @@ struct options {
 /// otherwise, including a state database that cannot be opened.
 int run_daemon(const options& opt, config::daemon_config cfg, config::secrets secrets);
 
-/// --dead-letters: prints the dead letters of cfg.state_dir's database to stdout, one block
-/// each, and returns the exit code (1 when the database cannot be read).
-int list_dead_letters(const config::daemon_config& cfg);
-
 }  // namespace qoewatch::run

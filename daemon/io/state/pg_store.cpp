@@ -8,6 +8,7 @@
 
 #include "state/pg_store_impl.hpp"
 #include "state/row_text.hpp"
+#include "text/join.hpp"
 
 namespace qoewatch::state {
 
@@ -249,6 +250,25 @@ std::vector<bool> fence(pg::connection& c, const std::string& owner,
   return accepted;
 }
 
+// The tables an import fills, or finds in use: every qoewatch table but qoewatch_meta (which
+// says whose schema it is). The leases and replicas tables hold rows once a replica has run.
+constexpr std::string_view state_tables[] = {"checkpoints",     "notified", "incidents",
+                                             "group_incidents", "outbox",   "dead_letters",
+                                             "leases",          "replicas"};
+
+// An import writes each table in statements of at most this many rows: a large state (a
+// million notified pairs) becomes many short statements, each well within statement_timeout,
+// rather than one that is not.
+constexpr std::size_t import_rows = 5000;
+
+// Calls `write` with consecutive slices of `rows`, each at most import_rows long.
+template <class Row, class Write>
+void in_slices(const std::vector<Row>& rows, Write write) {
+  const std::span<const Row> all(rows);
+  for (std::size_t from = 0; from < all.size(); from += import_rows)
+    write(all.subspan(from, std::min(import_rows, all.size() - from)));
+}
+
 std::vector<notified_row> notified_rows(const pg::result& r) {
   std::vector<notified_row> out;
   for (int i = 0; i < r.rows(); ++i) out.push_back({r.text(i, 0), r.text(i, 1), r.int64(i, 2)});
@@ -284,6 +304,14 @@ std::optional<std::int64_t> pg_store::checkpoint(const std::string& rule) const 
                                         params().text(rule), "cannot read a checkpoint");
   if (r.rows() == 0) return std::nullopt;
   return r.int64(0, 0);
+}
+
+std::map<std::string, std::int64_t> pg_store::checkpoints() const {
+  const pg::result r = impl_->conn.exec("SELECT rule, window_end FROM checkpoints ORDER BY rule",
+                                        "cannot read the checkpoints");
+  std::map<std::string, std::int64_t> out;
+  for (int i = 0; i < r.rows(); ++i) out.emplace(r.text(i, 0), r.int64(i, 1));
+  return out;
 }
 
 std::vector<notified_row> pg_store::notified() const {
@@ -405,6 +433,171 @@ void pg_store::forget_notified(const std::map<std::string, std::int64_t>& per_ru
   if (all_before) {
     impl_->conn.exec("DELETE FROM notified WHERE ended_at < $1", params().int64(*all_before), what);
   }
+  tx.commit();
+}
+
+}  // namespace qoewatch::state
+
+namespace qoewatch::state {
+
+void pg_store::import(const snapshot& s) {
+  constexpr std::string_view what = "cannot import";
+  pg::connection& c = impl_->conn;
+  pg::transaction tx(c);
+  std::vector<std::string> holding_rows;
+  for (std::string_view t : state_tables)
+    holding_rows.push_back("SELECT '" + std::string(t) + "' WHERE EXISTS(SELECT 1 FROM " +
+                           std::string(t) + ")");
+  c.exec("LOCK TABLE " + text::join(state_tables, ", ") + " IN SHARE ROW EXCLUSIVE MODE", what);
+  const pg::result in_use = c.exec(text::join(holding_rows, " UNION ALL "), what);
+  if (in_use.rows() > 0) {
+    std::vector<std::string> names;
+    for (int i = 0; i < in_use.rows(); ++i) names.push_back(in_use.text(i, 0));
+    throw store_error(c.describe() + ": " + std::string(what) +
+                      ": the database holds qoewatch state already (rows in " +
+                      text::join(names, ", ") +
+                      "); the state is copied only into a database no qoewatchd has used, and "
+                      "nothing was written");
+  }
+  using checkpoint = std::pair<std::string, std::int64_t>;
+  const std::vector<checkpoint> checkpoints(s.checkpoints.begin(), s.checkpoints.end());
+  in_slices(checkpoints, [&](std::span<const checkpoint> part) {
+    std::vector<std::string> rule;
+    std::vector<std::int64_t> end;
+    for (const checkpoint& p : part) {
+      rule.push_back(p.first);
+      end.push_back(p.second);
+    }
+    c.exec(
+        "INSERT INTO checkpoints(rule, window_end) "
+        "SELECT * FROM unnest($1::text[], $2::bigint[])",
+        params().text_array(rule).int64_array(end), what);
+  });
+  in_slices(s.notified, [&](std::span<const notified_row> part) {
+    std::vector<std::string> rule, session;
+    std::vector<std::int64_t> ended;
+    for (const notified_row& n : part) {
+      rule.push_back(n.rule);
+      session.push_back(n.sessionid);
+      ended.push_back(n.ended_at);
+    }
+    c.exec(
+        "INSERT INTO notified(rule, sessionid, ended_at) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])",
+        params().text_array(rule).text_array(session).int64_array(ended), what);
+  });
+  in_slices(s.incidents, [&](std::span<const incident_row> part) {
+    std::vector<std::string> rules, keys, sinks;
+    std::vector<double> started;
+    std::vector<int> below;
+    for (const incident_row& i : part) {
+      rules.push_back(i.rule);
+      keys.push_back(i.key);
+      started.push_back(i.started_at);
+      below.push_back(i.polls_below);
+      sinks.push_back(sinks_text(i.sinks));
+    }
+    c.exec(
+        "INSERT INTO incidents(rule, key, started_at, polls_below, sinks) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::int4[], $5::text[])",
+        params()
+            .text_array(rules)
+            .text_array(keys)
+            .real_array(started)
+            .int32_array(below)
+            .text_array(sinks),
+        what);
+  });
+  in_slices(s.group_incidents, [&](std::span<const incident_row> part) {
+    std::vector<std::string> rule, grp, key, sinks;
+    std::vector<double> started;
+    std::vector<int> below;
+    for (const incident_row& g : part) {
+      rule.push_back(g.rule);
+      grp.push_back(group_text(g.group));
+      key.push_back(g.key);
+      started.push_back(g.started_at);
+      below.push_back(g.polls_below);
+      sinks.push_back(sinks_text(g.sinks));
+    }
+    c.exec(
+        "INSERT INTO group_incidents(rule, grp, key, started_at, polls_below, sinks) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::int4[], "
+        "$6::text[])",
+        params()
+            .text_array(rule)
+            .text_array(grp)
+            .text_array(key)
+            .real_array(started)
+            .int32_array(below)
+            .text_array(sinks),
+        what);
+  });
+  // In order, so that seq follows it: the outbox is delivered, and the letters listed, in it.
+  in_slices(s.outbox, [&](std::span<const outbox_row> part) {
+    std::vector<std::string> id, sink, rule, body, error, type;
+    std::vector<double> created;
+    std::vector<int> attempts;
+    for (const outbox_row& o : part) {
+      id.push_back(o.id);
+      sink.push_back(o.sink);
+      rule.push_back(o.rule);
+      body.push_back(o.body);
+      created.push_back(o.created_at);
+      attempts.push_back(o.attempts);
+      error.push_back(storable_text(o.last_error));
+      type.push_back(o.sink_type);
+    }
+    c.exec(
+        "INSERT INTO outbox(id, sink, rule, body, created_at, attempts, last_error, "
+        "sink_type) SELECT id, sink, rule, body, created_at, attempts, last_error, sink_type "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::float8[], "
+        "$6::int4[], $7::text[], $8::text[]) WITH ORDINALITY "
+        "AS r(id, sink, rule, body, created_at, attempts, last_error, sink_type, ord) "
+        "ORDER BY ord",
+        params()
+            .text_array(id)
+            .text_array(sink)
+            .text_array(rule)
+            .bytes_array(body)
+            .real_array(created)
+            .int32_array(attempts)
+            .text_array(error)
+            .text_array(type),
+        what);
+  });
+  in_slices(s.dead_letters, [&](std::span<const dead_letter> part) {
+    std::vector<std::string> id, sink, rule, body, reason;
+    std::vector<double> created, dead_at;
+    std::vector<int> attempts;
+    for (const dead_letter& l : part) {
+      id.push_back(l.id);
+      sink.push_back(l.sink);
+      rule.push_back(l.rule);
+      body.push_back(l.body);
+      created.push_back(l.created_at);
+      dead_at.push_back(l.dead_at);
+      attempts.push_back(l.attempts);
+      reason.push_back(storable_text(l.reason));
+    }
+    c.exec(
+        "INSERT INTO dead_letters(id, sink, rule, body, created_at, dead_at, attempts, "
+        "reason) SELECT id, sink, rule, body, created_at, dead_at, attempts, reason "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::float8[], "
+        "$6::float8[], $7::int4[], $8::text[]) WITH ORDINALITY "
+        "AS r(id, sink, rule, body, created_at, dead_at, attempts, reason, ord) "
+        "ORDER BY ord",
+        params()
+            .text_array(id)
+            .text_array(sink)
+            .text_array(rule)
+            .bytes_array(body)
+            .real_array(created)
+            .real_array(dead_at)
+            .int32_array(attempts)
+            .text_array(reason),
+        what);
+  });
   tx.commit();
 }
 

@@ -44,6 +44,7 @@ class pg_store final : public store {
 
   std::string describe() const override;
   std::optional<std::int64_t> checkpoint(const std::string& rule) const override;
+  std::map<std::string, std::int64_t> checkpoints() const override;
   std::vector<notified_row> notified() const override;
   std::vector<notified_row> notified(const std::string& rule) const override;
   std::vector<incident_row> incidents() const override;
@@ -62,6 +63,14 @@ class pg_store final : public store {
   void dead(const std::string& id, const std::string& reason, double now) override;
   void forget_notified(const std::map<std::string, std::int64_t>& per_rule,
                        std::optional<std::int64_t> all_before = std::nullopt) override;
+  /// --migrate-state: writes `s` into a database that holds no qoewatch state yet, in one
+  /// transaction: every row as given (ids, attempts, last errors, keys, started_at), the
+  /// outbox and the dead letters in their order (their seq follows it). Not fenced: no lease
+  /// is asked for. The tables are locked first (SHARE ROW EXCLUSIVE: replicas and another
+  /// import wait), then checked: when any of them but qoewatch_meta holds a row (a replica or
+  /// an earlier import has used the database), throws store_error naming those tables and
+  /// writes nothing; as it does when a write fails. Error texts as in the class comment.
+  void import(const snapshot& s);
   /// The lease transaction of lease/lease.hpp, as `owner`. Rows of a kind this build does not
   /// know are left alone.
   lease_outcome lease_round(const lease_request& r) override;

@@ -318,6 +318,19 @@ struct sqlite_store::impl {
     exec("PRAGMA synchronous=FULL", "cannot set synchronous=FULL");
   }
 
+  // Takes the schema from `from` to the current version, inside the caller's transaction.
+  void upgrade(int from) {
+    if (from >= current_version) return;
+    for (const migration& m : migrations) {
+      if (m.to <= from) continue;
+      exec(m.sql, ("cannot migrate to schema v" + std::to_string(m.to)).c_str());
+    }
+    exec(("PRAGMA application_id=" + std::to_string(application_id)).c_str(),
+         "cannot set application_id");
+    exec(("PRAGMA user_version=" + std::to_string(current_version)).c_str(),
+         "cannot set user_version");
+  }
+
   // Creates or upgrades the schema in one transaction. The identity is read again under the
   // write lock: another process may have created the database since the probe.
   void migrate() {
@@ -325,21 +338,18 @@ struct sqlite_store::impl {
     try {
       identity id = probe(false);
       validate(id);
-      if (id.version < current_version) {
-        for (const migration& m : migrations) {
-          if (m.to <= id.version) continue;
-          exec(m.sql, ("cannot migrate to schema v" + std::to_string(m.to)).c_str());
-        }
-        exec(("PRAGMA application_id=" + std::to_string(application_id)).c_str(),
-             "cannot set application_id");
-        exec(("PRAGMA user_version=" + std::to_string(current_version)).c_str(),
-             "cannot set user_version");
-      }
+      upgrade(id.version);
       exec("COMMIT", "cannot commit the migration");
     } catch (...) {
       sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
       throw;
     }
+  }
+
+  // open_exclusive's transaction, rolled back when the store goes.
+  bool held = false;
+  ~impl() {
+    if (held) sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
   }
 
   // BEGIN IMMEDIATE … COMMIT, rolled back when destroyed before commit().
@@ -411,6 +421,38 @@ std::unique_ptr<sqlite_store> sqlite_store::open_read_only(const std::string& di
   return std::unique_ptr<sqlite_store>(new sqlite_store(std::move(p)));
 }
 
+std::unique_ptr<sqlite_store> sqlite_store::open_exclusive(const std::string& file) {
+  auto p = std::make_unique<impl>();
+  p->path = file;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(p->path, ec)) {
+    throw store_error(p->path + ": no state database (not a file)");
+  }
+  p->db = open_handle(p->path, SQLITE_OPEN_READWRITE);
+  // Another process's connection holds a shared lock on the file as long as it is open (WAL
+  // mode): EXCLUSIVE locking mode cannot take the file then, and once taken keeps it until we
+  // close, so no qoewatchd starts on it meanwhile. Waiting longer would not help: a running
+  // daemon never lets go.
+  if (sqlite3_busy_timeout(p->db.get(), 1000) != SQLITE_OK) p->fail("cannot set busy_timeout");
+  p->exec("PRAGMA locking_mode=EXCLUSIVE", "cannot lock the database");
+  const int rc = sqlite3_exec(p->db.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+  if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+    throw store_error(p->path +
+                      ": open in another process (stop qoewatchd first: only a stopped node's "
+                      "state can be copied, or what it writes meanwhile would be lost)");
+  }
+  if (rc != SQLITE_OK) p->fail("cannot lock the database");
+  p->held = true;
+  identity id = p->probe(true);
+  p->validate(id);
+  // An empty file has no tables to read.
+  if (id.version < 1) throw store_error(p->path + ": not a qoewatch state database");
+  p->upgrade(id.version);
+  // The copy only reads: a write by mistake fails instead of waiting for the rollback.
+  p->exec("PRAGMA query_only=ON", "cannot make the connection read-only");
+  return std::unique_ptr<sqlite_store>(new sqlite_store(std::move(p)));
+}
+
 const std::string& sqlite_store::path() const {
   return impl_->path;
 }
@@ -424,6 +466,14 @@ std::optional<std::int64_t> sqlite_store::checkpoint(const std::string& rule) co
   s.bind(1, rule);
   if (!s.step()) return std::nullopt;
   return s.int64(0);
+}
+
+std::map<std::string, std::int64_t> sqlite_store::checkpoints() const {
+  statement s(impl_->db.get(), impl_->path,
+              "SELECT rule, window_end FROM checkpoints ORDER BY rule");
+  std::map<std::string, std::int64_t> out;
+  while (s.step()) out.emplace(s.text(0), s.int64(1));
+  return out;
 }
 
 std::vector<notified_row> sqlite_store::notified() const {

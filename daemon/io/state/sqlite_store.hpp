@@ -18,6 +18,15 @@ class sqlite_store final : public store {
   static std::unique_ptr<sqlite_store> open(const std::string& dir);
   /// Opens an existing database read-only (for --dead-letters); throws when absent.
   static std::unique_ptr<sqlite_store> open_read_only(const std::string& dir);
+  /// Opens the existing database file `file` (the qoewatch.db itself) for --migrate-state,
+  /// for this process alone: locking_mode EXCLUSIVE and a BEGIN IMMEDIATE held until the
+  /// store is destroyed, so that nothing writes it while it is read, and no qoewatchd opens
+  /// it meanwhile. A file another process has open (a running qoewatchd; --dead-letters)
+  /// throws store_error "<file>: open in another process (stop qoewatchd first ...)". An
+  /// older schema is migrated inside that transaction, which is rolled back in the end: what
+  /// the file holds is left as it was. Reads only: its writes throw store_error.
+  /// Throws store_error, as open_read_only does, for a file that is absent or not ours.
+  static std::unique_ptr<sqlite_store> open_exclusive(const std::string& file);
   ~sqlite_store() override;
 
   const std::string& path() const;
@@ -25,6 +34,7 @@ class sqlite_store final : public store {
 
   std::string describe() const override { return path(); }
   std::optional<std::int64_t> checkpoint(const std::string& rule) const override;
+  std::map<std::string, std::int64_t> checkpoints() const override;
   std::vector<notified_row> notified() const override;
   std::vector<notified_row> notified(const std::string& rule) const override;
   std::vector<incident_row> incidents() const override;

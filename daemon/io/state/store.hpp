@@ -71,12 +71,18 @@ class store {
 
   // ---- reading, at start-up ----
   virtual std::optional<std::int64_t> checkpoint(const std::string& rule) const = 0;
+  virtual std::map<std::string, std::int64_t> checkpoints() const = 0;  // every rule's
   virtual std::vector<notified_row> notified() const = 0;  // all pairs
   virtual std::vector<notified_row> notified(const std::string& rule) const = 0;
   virtual std::vector<incident_row> incidents() const = 0;  // firing incidents, per-session rules
   virtual std::vector<incident_row> group_incidents() const = 0;  // firing groups, population
   virtual std::vector<outbox_row> outbox() const = 0;             // pending, in insertion order
   virtual std::vector<dead_letter> dead_letters() const = 0;      // oldest first
+  /// All of the above, read in turn: one consistent state only while nothing else writes
+  /// (sqlite_store::open_exclusive sees to that).
+  snapshot everything() const {
+    return {checkpoints(), notified(), incidents(), group_incidents(), outbox(), dead_letters()};
+  }
 
   // ---- writing ----
   commit_result commit(const poll_commit& c) {  // one transaction

@@ -154,6 +154,50 @@ TEST(Cli, RejectsWhatItDoesNotKnow) {
             "unknown argument '--frobnicate'");
 }
 
+TEST(Cli, MigrateStateTakesTheSqliteFileInEitherForm) {
+  auto p = cli::parse({"--config", "q.yaml", "--migrate-state", "/var/lib/qoewatch/qoewatch.db"});
+  ASSERT_TRUE(p) << p.error;
+  EXPECT_EQ(p.value->migrate_state_from, "/var/lib/qoewatch/qoewatch.db");
+  EXPECT_FALSE(p.value->dead_letters);
+  p = cli::parse({"--migrate-state=/var/lib/qoewatch", "-c", "q.yaml"});
+  ASSERT_TRUE(p) << p.error;
+  EXPECT_EQ(p.value->migrate_state_from, "/var/lib/qoewatch");
+  EXPECT_EQ(p.value->config, "q.yaml");
+  EXPECT_EQ(cli::parse({"--config", "q.yaml"}).value->migrate_state_from, "");
+  // It may go with the log options: they say how the copy reports.
+  p = cli::parse({"--config", "q.yaml", "--migrate-state", "x.db", "--log-level", "warn"});
+  ASSERT_TRUE(p) << p.error;
+  EXPECT_EQ(p.value->log_level, "warn");
+}
+
+TEST(Cli, MigrateStateNeedsAFileAndActsAlone) {
+  const std::string needs =
+      "--migrate-state needs a file name (the qoewatch.db to copy, or the state_dir holding it)";
+  const std::string alone =
+      "--migrate-state only copies the state; it cannot be combined with --once, --dry-run, "
+      "--check-config or --dead-letters";
+  struct {
+    std::vector<std::string_view> args;
+    std::string error;
+  } cases[] = {
+      {{"--config", "q.yaml", "--migrate-state"}, needs},
+      {{"--config", "q.yaml", "--migrate-state="}, needs},
+      {{"--config", "q.yaml", "--migrate-state", ""}, needs},
+      {{"--config", "q.yaml", "--migrate-state", "x.db", "--once"}, alone},
+      {{"--config", "q.yaml", "--dry-run", "--migrate-state", "x.db"}, alone},
+      {{"--config", "q.yaml", "--migrate-state", "x.db", "--check-config"}, alone},
+      {{"--config", "q.yaml", "--dead-letters", "--migrate-state=x.db"}, alone},
+      {{"--migrate-state", "x.db"}, "--config FILE is required"},
+  };
+  for (const auto& c : cases) {
+    std::string args;
+    for (std::string_view a : c.args) args += std::string(a) + " ";
+    cli::parse_result r = cli::parse(c.args);
+    EXPECT_FALSE(r) << args;
+    EXPECT_EQ(r.error, c.error) << args;
+  }
+}
+
 TEST(Query, AfterDowntimeThePollReachesBackToTheCheckpoint) {
   config::daemon_config c = load_ok(example);
   const config::rule_config& r = c.rules.at(0);  // window 10m, delay 2m

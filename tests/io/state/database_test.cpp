@@ -38,6 +38,7 @@ class fake_store : public store {
     record("checkpoint " + rule);
     return 42;
   }
+  std::map<std::string, std::int64_t> checkpoints() const override { return {}; }
   std::vector<notified_row> notified() const override { return {}; }
   std::vector<notified_row> notified(const std::string&) const override { return {}; }
   std::vector<incident_row> incidents() const override { return {}; }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <latch>
 #include <map>
 #include <set>
@@ -118,6 +119,97 @@ TEST_F(PgStore, ANewDatabaseGetsTheSchemaAndItsMetaRows) {
   // Reopening a current database changes nothing.
   psql("INSERT INTO checkpoints VALUES ('kept', 42)");
   EXPECT_EQ(open()->checkpoint("kept"), 42);
+}
+
+namespace {
+
+// A single node's state as --migrate-state reads it: a little of everything, the outbox and
+// the dead letters in an order that is not their ids'.
+snapshot single_node() {
+  snapshot s;
+  s.checkpoints = {{"rebuffer", 1700000030}, {"slow-start", 1700000060}};
+  s.notified = {{"rebuffer", "s9", 1700086000},
+                {"slow-start", "s1", 1700086400},
+                {"slow-start", "s2", 1700086460}};
+  s.incidents = {{"slow-start", "slow-start/1700000000", 1700000000.125, 2, {"pager"}, {}}};
+  s.group_incidents = {{"cdn-errors",
+                        "cdn-errors/a/1700000000",
+                        1700000000.5,
+                        0,
+                        {"pager", "chat"},
+                        {{"cdn", "a"}}}};
+  s.outbox = {notification("msg-z", "slow-start"), notification("msg-a", "slow-start"),
+              notification("msg-m", "rebuffer")};
+  s.outbox[1].attempts = 7;
+  s.outbox[1].last_error = "HTTP 503: try later";
+  s.outbox[2].sink_type = "";  // written before types were recorded
+  s.dead_letters = {{"msg-y", "pager", "slow-start", "{}", 1699999000.25, 1699999999.5, 12,
+                     "undelivered after 24h (last: HTTP 503)"},
+                    {"msg-b", "pager", "rebuffer", "{\"b\":1}", 1699999001, 1699999998, 1,
+                     "HTTP 400: bad payload"}};
+  return s;
+}
+
+}  // namespace
+
+TEST_F(PgStore, AnImportWritesEverythingAsGivenInItsOrder) {
+  const snapshot given = single_node();
+  open("migrate/1")->import(given);
+  auto s = open();
+  EXPECT_EQ(s->everything(), given);
+  // seq follows the order given: later rows come after the imported ones.
+  s->commit(poll_of("slow-start", 0, 1700000120, "new"));
+  std::vector<std::string> ids;
+  for (const outbox_row& o : s->outbox()) ids.push_back(o.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"msg-z", "msg-a", "msg-m", "msg-new"}));
+  // Unclaimed, as rows written by a commit are.
+  EXPECT_EQ(psql("SELECT count(*) FROM outbox WHERE claimed_by IS NULL AND claim_epoch IS NULL"),
+            "4");
+}
+
+TEST_F(PgStore, AnImportIntoADatabaseInUseIsRefusedAndWritesNothing) {
+  open("migrate/1")->import(single_node());
+  snapshot more;
+  more.checkpoints = {{"other", 1}};
+  const std::string second = expect_error(
+      db_.url, [&] { open("migrate/2")->import(more); },
+      "cannot import: the database holds qoewatch state already (rows in checkpoints, "
+      "notified, incidents, group_incidents, outbox, dead_letters)");
+  EXPECT_NE(second.find("nothing was written"), std::string::npos) << second;
+  EXPECT_EQ(open()->everything(), single_node());
+
+  // A replica that only ran a lease round has used it too.
+  const qoewatch::test::test_database fresh = qoewatch::test::fresh_database("pg_used");
+  pg_store::open(fresh.url, owner_a)->lease_round(round_of(rules(1), 2000ms, 500ms));
+  expect_error(
+      fresh.url, [&] { pg_store::open(fresh.url, "migrate/3")->import(more); },
+      "(rows in leases, replicas)");
+  EXPECT_TRUE(pg_store::open(fresh.url, owner_b)->checkpoints().empty());
+}
+
+TEST_F(PgStore, AnImportThatFailsMidwayWritesNothing) {
+  snapshot bad = single_node();
+  bad.notified.push_back(bad.notified.front());  // the same pair twice: the key refuses it
+  expect_error(
+      db_.url, [&] { open("migrate/1")->import(bad); }, "cannot import: ");
+  EXPECT_EQ(open()->everything(), snapshot{});
+  open("migrate/2")->import(single_node());
+  EXPECT_EQ(open()->everything(), single_node());
+}
+
+TEST_F(PgStore, AnImportOfManyRowsGoesInPartsAndKeepsThemAll) {
+  snapshot big;
+  for (int i = 0; i < 12001; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "s%06d", i);
+    big.notified.push_back({"slow-start", id, 1700086400 + i});
+  }
+  for (int i = 0; i < 5003; ++i)
+    big.outbox.push_back(notification("msg-" + std::to_string(5003 - i), "slow-start"));
+  open("migrate/1")->import(big);
+  auto s = open();
+  EXPECT_EQ(s->notified(), big.notified);
+  EXPECT_EQ(s->outbox(), big.outbox);
 }
 
 TEST_F(PgStore, ASchemaFromANewerQoewatchdIsRefusedAndLeftAlone) {

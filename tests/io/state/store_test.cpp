@@ -315,6 +315,31 @@ TEST_P(StateStore, OutboxKeepsInsertionOrderAndBodiesByteForByte) {
   EXPECT_EQ(rows[2].id, "mm");
 }
 
+TEST_P(StateStore, CheckpointsListsEveryRulesCheckpointAndEverythingReadsItAll) {
+  auto s = open();
+  EXPECT_TRUE(s->checkpoints().empty());
+  EXPECT_EQ(s->everything(), snapshot{});
+  s->commit(full_commit());
+  poll_commit other;
+  other.rule = "rebuffer";
+  other.checkpoint = -5;
+  s->commit(other);
+  poll_commit no_checkpoint;
+  no_checkpoint.rule = "silent";
+  s->commit(no_checkpoint);
+  const std::map<std::string, std::int64_t> expected{{"rebuffer", -5}, {"slow-start", 1700000060}};
+  EXPECT_EQ(s->checkpoints(), expected);
+  s->dead("msg_a", "HTTP 400", 1700000100);
+  const snapshot all = s->everything();
+  EXPECT_EQ(all.checkpoints, expected);
+  EXPECT_EQ(all.notified, full_commit().notified);
+  EXPECT_EQ(all.incidents, std::vector<incident_row>{*full_commit().incident});
+  EXPECT_TRUE(all.group_incidents.empty());
+  EXPECT_EQ(all.outbox, std::vector<outbox_row>{notification("msg_b")});
+  ASSERT_EQ(all.dead_letters.size(), 1u);
+  EXPECT_EQ(all.dead_letters[0].id, "msg_a");
+}
+
 TEST_P(StateStore, CheckpointIsWrittenOnlyWhenGivenAndExactlyAsGiven) {
   auto s = open();
   poll_commit c;
@@ -666,6 +691,92 @@ TEST_F(SqliteStore, ReadOnlyReadsButDoesNotWrite) {
   EXPECT_THROW(s->commit(full_commit()), store_error);
   s.reset();
   EXPECT_EQ(sqlite_store::open(dir())->outbox().size(), 2u);
+}
+
+TEST_F(SqliteStore, ExclusiveOpenReadsEverythingAndLeavesTheFileAsItWas) {
+  {
+    auto s = sqlite_store::open(dir());
+    s->commit(full_commit());
+    s->attempt_failed("msg_b", 4, "HTTP 503");
+    s->dead("msg_a", "HTTP 400", 1700000100);
+  }
+  const std::string before = raw_db(db_file_).value("SELECT group_concat(id) FROM outbox");
+  {
+    auto s = sqlite_store::open_exclusive(db_file_.string());
+    EXPECT_EQ(s->path(), db_file_.string());
+    const snapshot all = s->everything();
+    EXPECT_EQ(all.checkpoints, (std::map<std::string, std::int64_t>{{"slow-start", 1700000060}}));
+    EXPECT_EQ(all.notified, full_commit().notified);
+    ASSERT_EQ(all.outbox.size(), 1u);
+    EXPECT_EQ(all.outbox[0].attempts, 4);
+    EXPECT_EQ(all.outbox[0].last_error, "HTTP 503");
+    EXPECT_EQ(all.dead_letters.size(), 1u);
+    EXPECT_THROW(s->delivered("msg_b"), store_error);  // reads only
+  }
+  EXPECT_EQ(raw_db(db_file_).value("SELECT group_concat(id) FROM outbox"), before);
+  EXPECT_EQ(sqlite_store::open(dir())->outbox().size(), 1u);
+}
+
+TEST_F(SqliteStore, ExclusiveOpenIsRefusedWhileAnotherConnectionHasTheFile) {
+  auto daemon = sqlite_store::open(dir());
+  daemon->commit(full_commit());
+  expect_error([&] { sqlite_store::open_exclusive(db_file_.string()); },
+               "open in another process (stop qoewatchd first");
+  daemon->delivered("msg_a");  // the daemon was not disturbed
+  daemon.reset();
+  // Once taken, the file is this process's alone: a daemon starting meanwhile is refused.
+  auto held = sqlite_store::open_exclusive(db_file_.string());
+  EXPECT_THROW(sqlite_store::open(dir()), store_error);
+  EXPECT_EQ(held->outbox().size(), 1u);
+  held.reset();
+  EXPECT_EQ(sqlite_store::open(dir())->outbox().size(), 1u);
+}
+
+TEST_F(SqliteStore, ExclusiveOpenReadsAnOlderSchemaWithoutUpgradingTheFile) {
+  foreign(R"sql(
+PRAGMA application_id = 1903125879;
+CREATE TABLE checkpoints(rule TEXT PRIMARY KEY, window_end INTEGER NOT NULL);
+CREATE TABLE notified(rule TEXT NOT NULL, sessionid TEXT NOT NULL, expires_at INTEGER NOT NULL,
+  PRIMARY KEY(rule, sessionid)) WITHOUT ROWID;
+CREATE INDEX notified_expires_at ON notified(expires_at);
+CREATE TABLE incidents(rule TEXT PRIMARY KEY, key TEXT NOT NULL, started_at REAL NOT NULL,
+  polls_below INTEGER NOT NULL);
+CREATE TABLE outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
+  sink TEXT NOT NULL, rule TEXT NOT NULL, body BLOB NOT NULL, created_at REAL NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '');
+CREATE TABLE dead_letters(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL,
+  sink TEXT NOT NULL, rule TEXT NOT NULL, body BLOB NOT NULL, created_at REAL NOT NULL,
+  dead_at REAL NOT NULL, attempts INTEGER NOT NULL, reason TEXT NOT NULL);
+INSERT INTO checkpoints VALUES('slow-start', 1700000060);
+INSERT INTO notified VALUES('slow-start', 's1', 1700000900);
+INSERT INTO outbox(id, sink, rule, body, created_at) VALUES('msg_a', 'pager', 'slow-start',
+  '{"a":1}', 1700000000.25);
+PRAGMA user_version = 1;
+)sql");
+  {
+    auto s = sqlite_store::open_exclusive(db_file_.string());
+    const snapshot all = s->everything();
+    EXPECT_EQ(all.checkpoints, (std::map<std::string, std::int64_t>{{"slow-start", 1700000060}}));
+    EXPECT_EQ(all.notified, (std::vector<notified_row>{{"slow-start", "s1", 1700000900}}));
+    ASSERT_EQ(all.outbox.size(), 1u);
+    EXPECT_EQ(all.outbox[0].sink_type, "");
+    EXPECT_TRUE(all.group_incidents.empty());
+  }
+  EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "1");
+  EXPECT_EQ(raw_db(db_file_).value("SELECT expires_at FROM notified"), "1700000900");
+}
+
+TEST_F(SqliteStore, ExclusiveOpenNeedsAQoewatchDatabaseFile) {
+  expect_error([&] { sqlite_store::open_exclusive(db_file_.string()); },
+               "no state database (not a file)");
+  fs::create_directories(dir_);
+  std::ofstream(db_file_).close();
+  expect_error([&] { sqlite_store::open_exclusive(db_file_.string()); },
+               "not a qoewatch state database");
+  fs::remove(db_file_);
+  foreign("CREATE TABLE customers(name TEXT)");
+  expect_error([&] { sqlite_store::open_exclusive(db_file_.string()); },
+               "not a qoewatch state database");
 }
 
 TEST_F(SqliteStore, AStateDirThatIsAFileIsReportedWithItsPath) {
