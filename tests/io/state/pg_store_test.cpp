@@ -489,9 +489,12 @@ TEST_F(PgStore, ATakeoverWaitsForTheCommitHoldingTheLease) {
   std::this_thread::sleep_until(expiry + 200ms);
   ASSERT_FALSE(committed.load()) << "the commit was not slow enough for this test";
   const lease_outcome taken = b->lease_round(round_of(rules(1), 10s, 100ms));
-  const bool waited = committed.load();
+  // Asked of the server, not of the writer thread (which learns of its commit a moment after
+  // the server made it, and so after b may already be back): a's commit was durable before
+  // b's round ended.
+  const std::string seen = psql("SELECT window_end FROM checkpoints WHERE rule = 'rule-00'");
   writer.join();
-  EXPECT_TRUE(waited) << "b took the lease over while a's fenced commit was under way";
+  EXPECT_EQ(seen, "100") << "b took the lease over while a's fenced commit was under way";
   EXPECT_TRUE(written.refused_rules.empty());
   EXPECT_EQ(a->checkpoint("rule-00"), 100);
   EXPECT_EQ(taken.held, (std::vector<held_lease>{{kind::rule, "rule-00", 2}}));
