@@ -65,7 +65,10 @@ class database {
               error = std::current_exception();
             }
             note(!error);
-            boost::asio::post(loop_, [h, error, result = std::move(result)]() mutable {
+            // Moved, never copied: the loop thread alone releases the exception (its count
+            // lives in uninstrumented libstdc++, so a release here would race for TSan).
+            boost::asio::post(loop_, [h, error = std::move(error),
+                                      result = std::move(result)]() mutable {
               std::move (*h)(error, std::move(result));
             });
           });
@@ -97,7 +100,8 @@ class database {
         error = std::current_exception();
       }
       note(!error);
-      boost::asio::post(loop_, [d = std::move(d), error, result = std::move(result)]() mutable {
+      boost::asio::post(loop_, [d = std::move(d), error = std::move(error),
+                                result = std::move(result)]() mutable {
         d(error, std::move(result));
       });
     });
@@ -138,22 +142,31 @@ class database {
 template <class R>
 R database::call_blocking(std::function<R(store&)> fn, std::chrono::milliseconds limit) {
   if (!worker_) return run_inline(fn);
-  auto p = std::make_shared<std::promise<R>>();
-  std::future<R> f = p->get_future();
+  // The outcome travels by move: promise::set_exception copies its argument and releases
+  // the copy on this thread, after the caller may already have rethrown it.
+  struct outcome {
+    std::exception_ptr error;
+    R result{};
+  };
+  auto p = std::make_shared<std::promise<outcome>>();
+  std::future<outcome> f = p->get_future();
   submit([p, fn = std::move(fn), this](store* s) {
+    outcome o;
     try {
       if (!s) throw store_error(description_ + ": not open");
-      p->set_value(fn(*s));
-      note(true);
+      o.result = fn(*s);
     } catch (...) {
-      note(false);
-      p->set_exception(std::current_exception());
+      o.error = std::current_exception();
     }
+    note(!o.error);
+    p->set_value(std::move(o));
   });
   if (f.wait_for(limit) != std::future_status::ready)
     throw store_error(description_ + ": no answer within " + std::to_string(limit.count()) +
                       " ms");
-  return f.get();
+  outcome o = f.get();
+  if (o.error) std::rethrow_exception(o.error);
+  return std::move(o.result);
 }
 
 template <class R>
