@@ -215,4 +215,42 @@ lease_outcome pg_store::lease_round(const lease_request& r) {
   return out;
 }
 
+std::optional<std::vector<outbox_row>> pg_store::claim_outbox(const std::string& sink,
+                                                                std::int64_t epoch,
+                                                                std::size_t limit) {
+  constexpr std::string_view claiming = "cannot claim the outbox";
+  pg::transaction tx(impl_->conn);
+  // Share-locked, as a fenced commit locks a rule's: a takeover of the sink waits for this
+  // claim to end rather than slipping in between the check and the update.
+  const pg::result lease = impl_->conn.exec(
+      sql("SELECT 1 FROM leases WHERE kind = 'sink' AND name = $1 AND owner = $2 AND "
+          "epoch = $3 AND expires_at > {now} FOR SHARE"),
+      params().text(sink).text(impl_->owner).int64(epoch), claiming);
+  if (lease.rows() == 0) return std::nullopt;  // the transaction rolls back: nothing changed
+  // Rows claimed at an older epoch, or by another replica, are taken again: whoever held them
+  // before no longer delivers them. Rows a delivery is deleting right now are skipped.
+  const pg::result r = impl_->conn.exec(
+      "UPDATE outbox SET claimed_by = $2, claim_epoch = $3 WHERE seq IN ("
+      "SELECT seq FROM outbox WHERE sink = $1 AND (claimed_by IS DISTINCT FROM $2 OR "
+      "claim_epoch IS DISTINCT FROM $3) ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED) "
+      "RETURNING seq, id, sink, rule, body, created_at, attempts, last_error, sink_type",
+      params().text(sink).text(impl_->owner).int64(epoch).int64(
+          static_cast<std::int64_t>(limit)),
+      claiming);
+  std::vector<std::pair<std::int64_t, outbox_row>> rows;
+  for (int i = 0; i < r.rows(); ++i) {
+    rows.emplace_back(r.int64(i, 0),
+                      outbox_row{r.text(i, 1), r.text(i, 2), r.text(i, 3), r.bytes(i, 4),
+                                 r.real(i, 5), r.int32(i, 6), r.text(i, 7), r.text(i, 8)});
+  }
+  tx.commit();
+  // RETURNING keeps no order: the outbox is delivered in the order it was written.
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<outbox_row> out;
+  out.reserve(rows.size());
+  for (auto& [seq, row] : rows) out.push_back(std::move(row));
+  return out;
+}
+
 }  // namespace qoewatch::state

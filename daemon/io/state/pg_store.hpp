@@ -74,6 +74,12 @@ class pg_store final : public store {
   /// The lease transaction of lease/lease.hpp, as `owner`. Rows of a kind this build does not
   /// know are left alone.
   lease_outcome lease_round(const lease_request& r) override;
+  /// One transaction: the sink's lease row is share-locked while held by `owner` at `epoch`
+  /// (else nullopt), then `SELECT ... FOR UPDATE SKIP LOCKED` picks the rows to mark
+  /// claimed_by = owner, claim_epoch = epoch.
+  std::optional<std::vector<outbox_row>> claim_outbox(const std::string& sink,
+                                                      std::int64_t epoch,
+                                                      std::size_t limit) override;
 
  private:
   struct impl;

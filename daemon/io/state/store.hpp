@@ -103,6 +103,20 @@ class store {
                                std::optional<std::int64_t> all_before = std::nullopt) = 0;
 
   // ---- replicas ----
+  /// Claims for this replica, holding `sink`'s lease at `epoch`, up to `limit` of the sink's
+  /// outbox rows it has not claimed at that epoch yet, in insertion order; rows another
+  /// transaction has locked are skipped (a later claim takes them). nullopt, claiming nothing,
+  /// when the lease is no longer this replica's at `epoch`. Only a shared store has sink
+  /// leases: a store of one daemon throws store_error.
+  virtual std::optional<std::vector<outbox_row>> claim_outbox(const std::string& sink,
+                                                              std::int64_t epoch,
+                                                              std::size_t limit) {
+    (void)epoch;
+    (void)limit;
+    throw store_error(describe() + ": cannot claim the outbox of sink " + sink +
+                      ": sinks are leased only in a shared (PostgreSQL) state");
+  }
+
   /// One lease round. A store of one daemon (SQLite) holds everything wanted, at epoch 0 (its
   /// commits are not fenced); a shared one runs the round of lease/lease.hpp.
   virtual lease_outcome lease_round(const lease_request& r) {
