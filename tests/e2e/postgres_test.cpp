@@ -6,6 +6,8 @@
 #include <signal.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <map>
 #include <set>
@@ -43,10 +45,10 @@ class Postgres : public testing::Test {
 
   // `rules` rules r0, r1, ... (latency > 5, every second), all telling "hook"; state in
   // PostgreSQL with leases of 2 s renewed every 500 ms.
-  std::string config(const sim& s, int rules) const {
+  std::string config(const sim& s, int rules, std::vector<std::string> sink_lines = {}) const {
     config_builder c;
     c.smartsight(s.port);
-    c.sink(webhook(hook_->port));
+    c.sink(webhook(hook_->port, std::move(sink_lines)));
     for (int i = 0; i < rules; ++i) c.rule(rule_spec("r" + std::to_string(i), "latency > 5"));
     c.state = {"backend: postgresql", "url_file: " + url_file_, "lease_ttl: 2s",
                "lease_renew: 500ms"};
@@ -97,6 +99,19 @@ class Postgres : public testing::Test {
 
   static double owned(qoewatchd& d) {
     return d.metric("qoewatch_rules_owned").value_or(-1);
+  }
+
+  // The replicas of `all` that deliver the sink "hook" now; -1 unless exactly one does.
+  static int sink_owner(const std::vector<std::unique_ptr<qoewatchd>>& all) {
+    int owner = -1;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      if (!all[i]) continue;
+      const double v = all[i]->metric("qoewatch_sink_owned{sink=\"hook\"}").value_or(-1);
+      if (v == 1 && owner != -1) return -1;
+      if (v == 1) owner = static_cast<int>(i);
+      if (v != 0 && v != 1) return -1;
+    }
+    return owner;
   }
 
   // Successful polls of every rule the replica polls, so far.
@@ -290,4 +305,107 @@ TEST_F(Postgres, ASchemaFromANewerQoewatchdStopsTheStartAndIsLeftAlone) {
       << older->log();
   EXPECT_EQ(pg_->psql("qoewatch", "SELECT value FROM qoewatch_meta WHERE key = 'schema_version'"),
             "99");
+}
+
+TEST_F(Postgres, ASinkIsDeliveredByOneReplicaAtItsRateLimit) {
+  sim s({"--rate", "0"});
+  // 2 POSTs a second, a burst of 1: the limit of one process, which must hold for all three.
+  const std::string cfg = config(s, 12, {"rate_limit: 2", "burst: 1"});
+  std::vector<std::unique_ptr<qoewatchd>> replicas;
+  for (int i = 0; i < 3; ++i) replicas.push_back(start(cfg, s));
+  ASSERT_TRUE(eventually(
+      [&] {
+        double sum = 0;
+        for (auto& r : replicas) sum += owned(*r);
+        // Settled: the spread is even (the sink's lease may move until then).
+        return sum == 12 && owned(*replicas[0]) == 4 && owned(*replicas[1]) == 4 &&
+               owned(*replicas[2]) == 4 && sink_owner(replicas) >= 0;
+      },
+      40s));
+  const int owner = sink_owner(replicas);
+  // Every replica's rules notify: 12 rules x 3 polls with new sessions = 36 notifications.
+  for (const char* batch : {"q1", "q2", "q3"}) {
+    offend(s, {batch});
+    ASSERT_TRUE(eventually([&] { return all_told(12, {batch}); }, 60s))
+        << replicas[owner]->log();
+  }
+  expect_each_pair_under_one_id();
+  ASSERT_EQ(sink_owner(replicas), owner) << "the sink's lease moved during the test";
+  // The POSTs' arrival times: no second-long span holds more than the rate plus the burst.
+  std::vector<double> at;
+  for (const json::value& r : json_lines(requests()))
+    at.push_back(r.at("received_at").to_number<double>());
+  std::sort(at.begin(), at.end());
+  ASSERT_GE(at.size(), 36u);
+  std::size_t most_in_5s = 0;
+  for (std::size_t i = 0, j = 0; i < at.size(); ++i) {
+    while (at[i] - at[j] >= 5.0) ++j;
+    most_in_5s = std::max(most_in_5s, i - j + 1);
+  }
+  std::printf("%zu POSTs over %.1f s, at most %zu in any 5 s\n", at.size(), at.back() - at[0],
+              most_in_5s);
+  EXPECT_LE(most_in_5s, 2u * 5 + 1 + 1) << "the sink's rate limit did not hold across replicas";
+  // Only the holder of the sink's lease sent; the others never tried.
+  for (int i = 0; i < 3; ++i) {
+    const double sent =
+        replicas[i]->metric("qoewatch_notifications_total{outcome=\"success\",sink=\"hook\"}")
+            .value_or(0);
+    if (i == owner)
+      EXPECT_GE(sent, 36) << replicas[i]->log();
+    else
+      EXPECT_EQ(sent, 0) << "replica " << i << " delivered a sink it does not hold";
+  }
+  for (auto& r : replicas) {
+    r->signal(SIGTERM);
+    EXPECT_EQ(r->wait(15s), 0) << r->log();
+  }
+}
+
+TEST_F(Postgres, KillingTheSinkOwnerMovesItsOutbox) {
+  sim s({"--rate", "0"});
+  const std::string cfg = config(s, 4);
+  std::vector<std::unique_ptr<qoewatchd>> replicas;
+  for (int i = 0; i < 2; ++i) replicas.push_back(start(cfg, s));
+  ASSERT_TRUE(eventually(
+      [&] {
+        return owned(*replicas[0]) == 2 && owned(*replicas[1]) == 2 && sink_owner(replicas) >= 0;
+      },
+      40s));
+  const int owner = sink_owner(replicas);
+  const int other = 1 - owner;
+  // The receiver is down: the owner keeps the rows of both replicas' rules, retrying.
+  hook_->set_status(503);
+  offend(s, {"x1", "x2"});
+  ASSERT_TRUE(wait_for_metric(replicas[owner]->port(), "qoewatch_outbox_pending{sink=\"hook\"}",
+                              at_least(4), 30s))
+      << replicas[owner]->log();
+  const double pending =
+      replicas[owner]->metric("qoewatch_outbox_pending{sink=\"hook\"}").value_or(-1);
+  EXPECT_EQ(replicas[other]->metric("qoewatch_outbox_pending{sink=\"hook\"}"), 0);
+  EXPECT_EQ(pg_->psql("qoewatch", "SELECT count(*) FROM outbox"),
+            std::to_string(static_cast<int>(pending)));
+
+  // The owner dies without a word; the receiver comes back. The survivor takes the sink's
+  // lease once it expires (ttl 2 s) and delivers what the dead one had claimed.
+  replicas[owner]->signal(SIGKILL);
+  replicas[owner]->wait(10s);
+  const auto killed = std::chrono::steady_clock::now();
+  hook_->set_status(200);
+  ASSERT_TRUE(wait_for_metric(replicas[other]->port(), "qoewatch_sink_owned{sink=\"hook\"}",
+                              equal_to(1), 10s))
+      << replicas[other]->log();
+  ASSERT_TRUE(eventually([&] { return all_told(4, {"x1", "x2"}); }, 20s))
+      << replicas[other]->log();
+  std::printf("outbox delivered by the survivor %.1f s after the SIGKILL\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count());
+  ASSERT_TRUE(wait_for_metric(replicas[other]->port(), "qoewatch_outbox_pending{sink=\"hook\"}",
+                              equal_to(0), 20s));
+  EXPECT_EQ(pg_->psql("qoewatch", "SELECT count(*) FROM outbox"), "0");
+  // And it goes on: new sessions of every rule reach the receiver once.
+  offend(s, {"x3"});
+  ASSERT_TRUE(eventually([&] { return all_told(4, {"x3"}); }, 20s)) << replicas[other]->log();
+  expect_each_pair_under_one_id();
+  EXPECT_EQ(ids_by_pair().size(), 12u);  // 4 rules x 3 sessions
+  replicas[other]->signal(SIGTERM);
+  EXPECT_EQ(replicas[other]->wait(15s), 0) << replicas[other]->log();
 }

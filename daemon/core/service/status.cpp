@@ -74,7 +74,12 @@ std::string status_line(const std::vector<rule_state>& rules, std::size_t pendin
   if (!state.up) out = "state database down, ";
   if (state.shared)
     out += (state.up ? "state up, " : "") + std::to_string(rules.size()) + " of " +
-           plural(state.configured, "rule", "rules") + " owned";
+           plural(state.configured, "rule", "rules") +
+           (state.sinks_configured == 0
+                ? std::string()
+                : " and " + std::to_string(state.sinks_owned) + " of " +
+                      plural(state.sinks_configured, "sink", "sinks")) +
+           " owned";
   else
     out += plural(rules.size(), "rule", "rules");
   // A replica that owns no rule has nothing to say of sources.

@@ -24,11 +24,14 @@ struct state_summary {
   bool up = true;              // its last call succeeded
   bool shared = false;         // replicas share it (PostgreSQL): rules are owned by leases
   std::size_t configured = 0;  // shared: the rules of the config (`rules` are the owned ones)
+  std::size_t sinks_owned = 0;       // shared: the sinks delivered from here
+  std::size_t sinks_configured = 0;  // shared: the sinks of the config
 };
 
 /// "3 rules, all sources up, 1 firing (slow_startup), last poll 12:00:03Z, 0 notifications
 /// pending"; names are listed up to three, then "and N more". Replicas: "state up, 100 of
-/// 300 rules owned, ..."; a state database that fails: "state database down, ..." first.
+/// 300 rules and 1 of 2 sinks owned, ..."; a state database that fails: "state database
+/// down, ..." first.
 std::string status_line(const std::vector<rule_state>& rules, std::size_t pending,
                         std::optional<std::chrono::system_clock::time_point> last_poll,
                         const state_summary& state = {});

@@ -47,6 +47,7 @@ struct registry::impl {
   Family<Gauge>& state_up;
   Family<Gauge>& rules_owned;
   Family<Gauge>& rules_configured;
+  Family<Gauge>& sink_owned;
   Family<Counter>& lease_changes;
   Family<Gauge>& notified;
   Family<Gauge>& firing;
@@ -95,6 +96,7 @@ struct registry::impl {
     Counter* dead;
     Gauge* pending;
     Gauge* oldest_age;
+    Gauge* owned;
     Histogram* latency;
     std::size_t pending_count = 0;
     double oldest_created_at = 0;
@@ -174,6 +176,11 @@ struct registry::impl {
                              .Name("qoewatch_rules_configured")
                              .Help("Rules in this qoewatchd's configuration.")
                              .Register(reg)),
+        sink_owned(prometheus::BuildGauge()
+                       .Name("qoewatch_sink_owned")
+                       .Help("1 while this qoewatchd delivers the sink's notifications: it "
+                             "holds the sink's lease (replicas on PostgreSQL), or is alone.")
+                       .Register(reg)),
         lease_changes(prometheus::BuildCounter()
                           .Name("qoewatch_lease_changes_total")
                           .Help("Rule leases gained or lost, by reason: acquired, rebalanced "
@@ -306,6 +313,8 @@ struct registry::impl {
     s.dead = &dead_letters.Add(l);
     s.pending = &outbox_pending.Add(l);
     s.oldest_age = &outbox_age.Add(l);
+    s.owned = &sink_owned.Add(l);
+    s.owned->Set(1);
     s.latency =
         &delivery_latency.Add(l, Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
                                                              30, 60, 300, 900, 3600, 14400, 86400});
@@ -444,6 +453,7 @@ void registry::retain_sinks(const std::vector<std::string>& keep) {
     impl_->dead_letters.Remove(s.dead);
     impl_->outbox_pending.Remove(s.pending);
     impl_->outbox_age.Remove(s.oldest_age);
+    impl_->sink_owned.Remove(s.owned);
     impl_->delivery_latency.Remove(s.latency);
     it = impl_->sinks.erase(it);
   }
@@ -472,6 +482,11 @@ void registry::set_outbox(const std::string& sink, std::size_t pending, double o
   s.pending_count = pending;
   s.oldest_created_at = oldest_created_at;
   s.pending->Set(static_cast<double>(pending));
+}
+
+void registry::set_sink_owned(const std::string& sink, bool owned) {
+  if (auto it = impl_->sinks.find(sink); it != impl_->sinks.end())
+    it->second.owned->Set(owned ? 1 : 0);
 }
 
 void registry::record_config_load(bool success, double when) {

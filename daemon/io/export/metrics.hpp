@@ -81,6 +81,8 @@ class registry {
   void set_state_up(bool up);
   /// How many rules this replica owns (polls), out of `configured`.
   void set_rules_owned(std::size_t owned, std::size_t configured);
+  /// Whether this qoewatchd delivers `sink` now (a sink not configured is ignored).
+  void set_sink_owned(const std::string& sink, bool owned);
   /// A rule lease changed hands: "acquired", "rebalanced", "expired", "fenced", "stopped".
   void record_lease_change(const std::string& reason, std::size_t count = 1);
 

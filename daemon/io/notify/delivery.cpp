@@ -96,6 +96,17 @@ struct delivery::impl {
   bool finished = false;
   std::optional<std::string> retired;  // why what is left becomes dead letters
   std::mt19937_64 rng{std::random_device{}()};
+  // Lease mode (replicas): the epoch and expiry of the sink's lease, while held.
+  struct lease_hold {
+    std::int64_t epoch = 0;
+    std::chrono::steady_clock::time_point until;
+  };
+  bool leased = false;
+  std::optional<lease_hold> held;
+  bool paused = false;      // the loop waits for the lease to be held again
+  bool claim_soon = false;  // claim again as soon as the claim under way ends
+  bool claim_failing = false;
+  net::steady_timer claim_timer;
 
   impl(net::any_io_executor executor, const config::sink_config& s, sink_secrets sec,
        metrics::registry& m, state::database& st, std::chrono::milliseconds request_timeout)
@@ -108,7 +119,8 @@ struct delivery::impl {
         db(st),
         bucket(config::effective_rate_limit(s), config::effective_burst(s),
                std::chrono::steady_clock::now()),
-        wake(ex, net::steady_timer::time_point::max()) {}
+        wake(ex, net::steady_timer::time_point::max()),
+        claim_timer(ex, net::steady_timer::time_point::max()) {}
 
   const std::string& name() const { return sink.name; }
 
@@ -257,6 +269,106 @@ struct delivery::impl {
     publish_outbox();
   }
 
+  // Queues a committed row; for Alertmanager, rows of the same rule from earlier polls still
+  // waiting are dropped from the outbox (the front row may be on the wire: it stays).
+  void enqueue(state::outbox_row row) {
+    if (sink.type == config::sink_type::alertmanager) {
+      for (auto it = queue.begin(); it != queue.end();) {
+        if (it == queue.begin() || it->rule != row.rule || it->created_at >= row.created_at) {
+          ++it;
+          continue;
+        }
+        write("a superseded notification", [id = it->id](state::store& s) { s.delivered(id); });
+        it = queue.erase(it);
+      }
+    }
+    queue.push_back(std::move(row));
+    publish_outbox();
+    // Wake an idle loop; a loop backing off from a failure keeps its backoff.
+    if (queue.size() == 1) wake.cancel();
+  }
+
+  bool holding() const {
+    return !leased || (held && std::chrono::steady_clock::now() < held->until);
+  }
+
+  // Lease mode: forgets what is queued (the rows stay in the outbox, claimed by the next
+  // holder), but the row on the wire, which its POST still settles.
+  void drop() {
+    if (in_flight && !queue.empty())
+      queue.erase(std::next(queue.begin()), queue.end());
+    else
+      queue.clear();
+    publish_outbox();
+  }
+
+  void publish_owned() { metrics.set_sink_owned(name(), holding()); }
+
+  // Claimed rows join the queue; rows written for the sink's former type become dead letters
+  // (as a restart buries them when the sink is alone).
+  void take(std::vector<state::outbox_row>& rows) {
+    const std::string type(config::to_string(sink.type));
+    for (state::outbox_row& row : rows) {
+      if (!row.sink_type.empty() && row.sink_type != type) {
+        notify::bury(db, metrics, row,
+                     "sink " + name() + " changed type from " + row.sink_type + " to " + type);
+        ++dead;
+        continue;
+      }
+      // The row on the wire when the epoch changed is claimed again: it is queued already.
+      if (!queue.empty() && queue.front().id == row.id) continue;
+      enqueue(std::move(row));
+    }
+  }
+
+  net::awaitable<void> claim_loop() {
+    constexpr std::size_t batch = 1000;
+    while (!stopping) {
+      bool more = false;
+      if (held && !retired && holding()) {
+        const std::int64_t epoch = held->epoch;
+        std::function<std::optional<std::vector<state::outbox_row>>(state::store&)> claim =
+            [sink_name = name(), epoch](state::store& s) {
+              return s.claim_outbox(sink_name, epoch, batch);
+            };  // named: GCC 12 destroys a temporary in a co_await twice
+        std::optional<std::vector<state::outbox_row>> rows;
+        std::string error;
+        try {
+          rows = co_await db.call(std::move(claim));
+        } catch (const std::exception& e) {
+          error = e.what();
+        }
+        if (!error.empty()) {
+          if (!claim_failing)
+            spdlog::error("sink {}: cannot claim its outbox: {}; trying again every second",
+                          name(), error);
+          claim_failing = true;
+        } else if (held && held->epoch == epoch && !stopping) {
+          if (claim_failing) spdlog::info("sink {}: claiming its outbox again", name());
+          claim_failing = false;
+          if (!rows) {
+            spdlog::warn("sink {}: its lease (epoch {}) is no longer this replica's: another "
+                         "delivers its outbox",
+                         name(), epoch);
+            held.reset();
+            drop();
+            publish_owned();
+          } else {
+            more = rows->size() == batch;
+            take(*rows);
+          }
+        }
+      }
+      if (stopping) break;
+      if (more || claim_soon) {
+        claim_soon = false;
+        continue;
+      }
+      claim_timer.expires_after(1s);
+      co_await claim_timer.async_wait(use_tuple);
+    }
+  }
+
   // Records what an attempt at the front row came to. True when the row left the queue
   // (delivered, or a dead letter); false when it stays for a retry.
   bool settle(const outcome& o) {
@@ -297,6 +409,8 @@ struct delivery::impl {
   // removed rule's resolve may be among them). The first that fails becomes a dead letter,
   // and so does everything after it: a sink being removed is often one that no longer works.
   net::awaitable<void> drain() {
+    // Lease mode, not held: the rows stay in the outbox for the holder.
+    if (!holding()) co_return;
     bool give_up = false;
     while (!queue.empty()) {
       state::outbox_row& row = queue.front();
@@ -315,6 +429,13 @@ struct delivery::impl {
     publish_outbox();
     while (!stopping) {
       switch_settings();
+      if (!holding()) {
+        // Lease mode, not held (or not renewed in time): nothing goes out until it is.
+        paused = true;
+        co_await sleep(std::chrono::hours(24));
+        paused = false;
+        continue;
+      }
       if (queue.empty()) {
         if (finishing) break;
         co_await sleep(std::chrono::hours(24));
@@ -366,25 +487,59 @@ delivery::delivery(net::any_io_executor ex, const config::sink_config& sink, sin
 
 delivery::~delivery() = default;
 
+// Each poll re-sends the rule's whole state to Alertmanager: what an earlier poll of the same
+// rule still has waiting is superseded (sending it late would only flap alerts).
 void delivery::enqueue(state::outbox_row row) {
+  impl_->enqueue(std::move(row));
+}
+
+void delivery::lease_mode() {
+  impl_->leased = true;
+  impl_->publish_owned();
+}
+
+void delivery::hold(std::int64_t epoch, std::chrono::steady_clock::time_point until) {
   impl& d = *impl_;
-  if (d.sink.type == config::sink_type::alertmanager) {
-    // Each poll re-sends the rule's whole state to Alertmanager: what an earlier poll of the
-    // same rule still has waiting is superseded (sending it late would only flap alerts).
-    // The front row may be on the wire: it stays.
-    for (auto it = d.queue.begin(); it != d.queue.end();) {
-      if (it == d.queue.begin() || it->rule != row.rule || it->created_at >= row.created_at) {
-        ++it;
-        continue;
-      }
-      d.write("a superseded notification", [id = it->id](state::store& s) { s.delivered(id); });
-      it = d.queue.erase(it);
-    }
+  const bool fresh = !d.held || d.held->epoch != epoch;
+  if (fresh && d.held) {
+    // Lost and taken again in between: what was queued is claimed afresh at this epoch.
+    d.drop();
   }
-  impl_->queue.push_back(std::move(row));
-  impl_->publish_outbox();
-  // Wake an idle loop; a loop backing off from a failure keeps its backoff.
-  if (impl_->queue.size() == 1) impl_->wake.cancel();
+  d.held = impl::lease_hold{epoch, until};
+  d.publish_owned();
+  if (fresh) {
+    d.claim_soon = true;
+    d.claim_timer.cancel();
+  }
+  // Only a loop waiting for the lease: one backing off from a failure keeps its backoff.
+  if (d.paused) d.wake.cancel();
+}
+
+void delivery::release() {
+  impl& d = *impl_;
+  if (!d.held) return;
+  d.held.reset();
+  d.drop();
+  d.publish_owned();
+}
+
+void delivery::claim() {
+  impl_->claim_soon = true;
+  impl_->claim_timer.cancel();
+}
+
+net::awaitable<void> delivery::claims() {
+  auto keep = impl_;
+  co_await keep->claim_loop();
+}
+
+bool delivery::owned() const {
+  return impl_->holding();
+}
+
+std::optional<std::int64_t> delivery::lease_epoch() const {
+  if (!impl_->held) return std::nullopt;
+  return impl_->held->epoch;
 }
 
 net::awaitable<void> delivery::run() {
@@ -395,6 +550,7 @@ net::awaitable<void> delivery::run() {
 void delivery::stop() {
   impl_->stopping = true;
   impl_->wake.cancel();
+  impl_->claim_timer.cancel();
 }
 
 void delivery::finish() {

@@ -12,6 +12,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/config.hpp"
@@ -73,6 +74,27 @@ class delivery {
   /// New settings from a reload; queued notifications go to the new address. The POST in
   /// flight, if any, finishes first.
   void reconfigure(const config::sink_config& sink, sink_secrets secrets);
+
+  // ---- replicas: a sink is delivered by the holder of its lease alone ----
+  /// From now on (call before run()) the rows come from claims on the database, made by
+  /// claims() while this replica holds the sink's lease, and nothing is sent while it does not.
+  void lease_mode();
+  /// The lease is held at `epoch`, trusted until `until`. At a new epoch whatever was queued
+  /// under an older one is dropped (the rows stay in the outbox) and claimed afresh. When
+  /// `until` passes with no renewal, sending pauses (nothing is dropped).
+  void hold(std::int64_t epoch, std::chrono::steady_clock::time_point until);
+  /// The lease is another's, or no one's: what is queued is dropped (the rows stay in the
+  /// outbox for the holder); the POST in flight, if any, ends.
+  void release();
+  /// Claims at once: rows were committed for this sink.
+  void claim();
+  /// The claim loop (lease mode): every second, and at once after claim() or a new epoch;
+  /// returns after stop().
+  boost::asio::awaitable<void> claims();
+  /// Whether this replica sends this sink's notifications now (always, out of lease mode).
+  bool owned() const;
+  /// The epoch of the sink's lease while this replica holds it (lease mode).
+  std::optional<std::int64_t> lease_epoch() const;
 
   /// Notifications moved to the dead letters since start.
   std::size_t dead() const;

@@ -1,6 +1,7 @@
 #include "notify/sinks.hpp"
 
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <cstdio>
 
 #include "export/metrics.hpp"
@@ -30,6 +31,7 @@ struct sink_set::impl {
   run::task_group& tasks;
   metrics::registry& metrics;
   state::database* db;
+  bool leased;
   std::map<std::string, entry> sinks;
   std::vector<std::shared_ptr<delivery>> retired;  // delivering their last, until they end
   std::chrono::milliseconds timeout{};
@@ -39,6 +41,10 @@ struct sink_set::impl {
     entry e{s, nullptr};
     if (db) {
       e.d = std::make_shared<delivery>(ex, s, secrets_of(secrets, s.name), metrics, *db, timeout);
+      if (leased) {
+        e.d->lease_mode();
+        tasks.spawn(e.d->claims(), "sink " + s.name + " claims");
+      }
       tasks.spawn(e.d->run(), "sink " + s.name);
     }
     sinks.insert_or_assign(s.name, std::move(e));
@@ -46,8 +52,8 @@ struct sink_set::impl {
 };
 
 sink_set::sink_set(net::any_io_executor ex, run::task_group& tasks, metrics::registry& metrics,
-                   state::database* db)
-    : impl_(std::make_unique<impl>(impl{std::move(ex), tasks, metrics, db, {}, {}, {}})) {}
+                   state::database* db, bool leased)
+    : impl_(std::make_unique<impl>(impl{std::move(ex), tasks, metrics, db, leased, {}, {}, {}})) {}
 
 sink_set::~sink_set() = default;
 
@@ -96,9 +102,49 @@ void sink_set::hand(std::vector<state::outbox_row>& rows) {
       std::fputc('\n', stdout);
       std::fflush(stdout);
     } else if (auto it = impl_->sinks.find(row.sink); it != impl_->sinks.end() && it->second.d) {
-      it->second.d->enqueue(std::move(row));
+      if (!impl_->leased)
+        it->second.d->enqueue(std::move(row));
+      else if (it->second.d->owned())
+        it->second.d->claim();
     }
   }
+}
+
+std::vector<std::string> sink_set::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, e] : impl_->sinks) out.push_back(name);
+  return out;
+}
+
+void sink_set::hold(const std::vector<state::held_lease>& held,
+                    std::chrono::steady_clock::time_point until) {
+  for (auto& [name, e] : impl_->sinks) {
+    if (!e.d) continue;
+    auto it = std::find_if(held.begin(), held.end(), [&](const state::held_lease& h) {
+      return h.kind == lease::kind::sink && h.name == name;
+    });
+    const std::optional<std::int64_t> was = e.d->lease_epoch();
+    if (it == held.end()) {
+      e.d->release();
+      if (was) spdlog::info("sink {}: lease gone: another replica delivers it", name);
+    } else {
+      e.d->hold(it->epoch, until);
+      if (was != it->epoch)
+        spdlog::info("sink {}: lease held (epoch {}): this replica delivers it", name, it->epoch);
+    }
+  }
+}
+
+void sink_set::release_all() {
+  for (auto& [name, e] : impl_->sinks)
+    if (e.d) e.d->release();
+}
+
+std::size_t sink_set::owned() const {
+  std::size_t n = 0;
+  for (const auto& [name, e] : impl_->sinks)
+    if (e.d && e.d->owned()) ++n;
+  return n;
 }
 
 net::awaitable<void> sink_set::requeue_outbox() {

@@ -38,8 +38,10 @@ sink_secrets secrets_of(const config::secrets& all, const std::string& sink);
 class sink_set {
  public:
   /// Without a database (`db` null: a dry run) rows are printed to stdout, not delivered.
+  /// `leased` (replicas on PostgreSQL): a sink is delivered only while this replica holds its
+  /// lease (hold), from the outbox rows it claims.
   sink_set(boost::asio::any_io_executor ex, run::task_group& tasks, metrics::registry& metrics,
-           state::database* db);
+           state::database* db, bool leased = false);
   ~sink_set();
   sink_set(const sink_set&) = delete;
   sink_set& operator=(const sink_set&) = delete;
@@ -48,8 +50,20 @@ class sink_set {
   void apply(const std::vector<config::sink_plan>& plan, const config::daemon_config& cfg,
              const config::secrets& secrets);
   /// Hands committed rows to their sinks' queues, in order (rows of unknown sinks are dropped:
-  /// they stay in the outbox and a restart buries them).
+  /// they stay in the outbox and a restart buries them). Leased: the sinks this replica holds
+  /// claim them from the database at once; the others' holders claim them within a second.
   void hand(std::vector<state::outbox_row>& rows);
+
+  // ---- replicas ----
+  /// The configured sinks, whose leases this replica asks for.
+  std::vector<std::string> names() const;
+  /// A lease round's answer: the sinks in `held` are delivered from here (trusted until
+  /// `until`), the others are not.
+  void hold(const std::vector<state::held_lease>& held, std::chrono::steady_clock::time_point until);
+  /// A graceful stop: the leases were given up; nothing more is sent.
+  void release_all();
+  /// Sinks delivered from here now.
+  std::size_t owned() const;
   /// Queues what a previous run left in the outbox; rows of sinks gone or changed in type
   /// become dead letters. Throws state::store_error when the outbox cannot be read.
   boost::asio::awaitable<void> requeue_outbox();

@@ -187,7 +187,8 @@ class daemon {
     const config::reload_plan plan = config::plan_reload(nullptr, {}, *cfg_, secrets_);
     try {
       sinks_->apply(plan.sinks, *cfg_, secrets_);
-      if (db_) co_await sinks_->requeue_outbox();
+      // Replicas' sinks claim their outbox rows while they hold their leases.
+      if (db_ && !leased()) co_await sinks_->requeue_outbox();
       // Replicas read a rule's state when they take its lease, not at start. Nor do they
       // resolve the incidents of rules missing from their config: another replica may still
       // poll such a rule on its older config.
@@ -219,7 +220,7 @@ class daemon {
 
   void wire() {
     sinks_ = std::make_unique<notify::sink_set>(ioc_.get_executor(), deliveries_, metrics_,
-                                                db_.get());
+                                                db_.get(), leased());
     commits_ = std::make_unique<state::commit_queue>(
         ioc_.get_executor(), db_.get(),
         [this](std::vector<state::outbox_row>& rows) { sinks_->hand(rows); },
@@ -231,8 +232,9 @@ class daemon {
         ioc_.get_executor(),
         rule_parts{metrics_, *commits_, *sinks_, polls_, db_.get(), leased()}, opt_.once);
     if (leased())
-      keeper_ = std::make_unique<lease_keeper>(ioc_.get_executor(), *db_, *rules_, metrics_,
-                                               cfg_->state.lease_ttl, cfg_->state.lease_renew);
+      keeper_ = std::make_unique<lease_keeper>(ioc_.get_executor(), *db_, *rules_, *sinks_,
+                                               metrics_, cfg_->state.lease_ttl,
+                                               cfg_->state.lease_renew);
     rules_->on_poll([this] { update_status(); });
   }
 
@@ -311,6 +313,8 @@ class daemon {
     state.up = !db_ || db_->up();
     state.shared = leased();
     state.configured = rules_->rule_names().size();
+    state.sinks_owned = sinks_->owned();
+    state.sinks_configured = sinks_->names().size();
     return service::status_line(rules_->status(), sinks_->pending(), rules_->last_poll(), state);
   }
 

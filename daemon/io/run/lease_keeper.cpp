@@ -8,6 +8,7 @@
 
 #include "export/metrics.hpp"
 #include "lease/lease.hpp"
+#include "notify/sinks.hpp"
 #include "run/rule_runner.hpp"
 #include "state/database.hpp"
 
@@ -18,18 +19,27 @@ using steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 lease_keeper::lease_keeper(net::any_io_executor ex, state::database& db, rule_runner& rules,
-                           metrics::registry& metrics, std::chrono::milliseconds ttl,
-                           std::chrono::milliseconds renew)
-    : db_(db), rules_(rules), metrics_(metrics), ttl_(ttl), renew_(renew), timer_(ex) {}
+                           notify::sink_set& sinks, metrics::registry& metrics,
+                           std::chrono::milliseconds ttl, std::chrono::milliseconds renew)
+    : db_(db),
+      rules_(rules),
+      sinks_(sinks),
+      metrics_(metrics),
+      ttl_(ttl),
+      renew_(renew),
+      timer_(ex) {}
 
 net::awaitable<bool> lease_keeper::round(bool leaving) {
   state::lease_request request;
   request.ttl = ttl_;
   request.renew = renew_;
   request.leaving = leaving;
-  if (!leaving)
+  if (!leaving) {
     for (const std::string& name : rules_.rule_names())
       request.wanted.push_back({lease::kind::rule, name});
+    for (const std::string& name : sinks_.names())
+      request.wanted.push_back({lease::kind::sink, name});
+  }
   // The lease is trusted locally from when the request left, less a margin for the time its
   // answer took on the database's side.
   const steady::time_point sent = steady::now();
@@ -50,6 +60,7 @@ net::awaitable<bool> lease_keeper::round(bool leaving) {
                     "and go on from their checkpoints when the database answers",
                     error);
     failing_ = true;
+    // Sinks pause by themselves once their leases' time has passed.
     rules_.expire_leases();
     co_return false;
   }
@@ -57,7 +68,9 @@ net::awaitable<bool> lease_keeper::round(bool leaving) {
   failing_ = false;
   if (leaving) co_return true;  // the caller lets every lease go
   const auto margin = std::min<std::chrono::milliseconds>(1s, ttl_ / 4);
-  rules_.hold(out.held, out.released, lease::held_until(sent, ttl_, margin));
+  const steady::time_point until = lease::held_until(sent, ttl_, margin);
+  rules_.hold(out.held, out.released, until);
+  sinks_.hold(out.held, until);
   co_return true;
 }
 
@@ -82,6 +95,7 @@ net::awaitable<void> lease_keeper::leave() {
   const bool released = co_await round(true);
   if (released) spdlog::info("leases released for the other replicas");
   rules_.release_all();
+  sinks_.release_all();
 }
 
 }  // namespace qoewatch::run

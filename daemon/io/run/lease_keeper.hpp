@@ -1,6 +1,7 @@
-// Replicas on PostgreSQL share the rules through leases (lease/lease.hpp decides, the store's
-// lease_round carries a round out). The keeper runs a round every lease_renew and tells the
-// rule runner which rules this replica holds now, and until when it may trust each; when a
+// Replicas on PostgreSQL share the rules and the sinks through leases (lease/lease.hpp decides,
+// the store's lease_round carries a round out). The keeper runs a round every lease_renew and
+// tells the rule runner and the sinks which leases this replica holds now, and until when it
+// may trust each; when a
 // round fails (the database is unreachable) leases are let go as their time passes, so a
 // replica cut off stops polling before another may take its rules. Use from the event loop.
 #pragma once
@@ -16,6 +17,9 @@ class registry;
 namespace qoewatch::state {
 class database;
 }
+namespace qoewatch::notify {
+class sink_set;
+}
 
 namespace qoewatch::run {
 
@@ -24,7 +28,7 @@ class rule_runner;
 class lease_keeper {
  public:
   lease_keeper(boost::asio::any_io_executor ex, state::database& db, rule_runner& rules,
-               metrics::registry& metrics, std::chrono::milliseconds ttl,
+               notify::sink_set& sinks, metrics::registry& metrics, std::chrono::milliseconds ttl,
                std::chrono::milliseconds renew);
 
   /// Rounds every `renew` until stop(); never throws.
@@ -40,6 +44,7 @@ class lease_keeper {
 
   state::database& db_;
   rule_runner& rules_;
+  notify::sink_set& sinks_;
   metrics::registry& metrics_;
   std::chrono::milliseconds ttl_;
   std::chrono::milliseconds renew_;

@@ -46,6 +46,12 @@ TEST(ServiceStatus, ReplicasSayHowManyRulesTheyOwnAndWhenTheStateIsDown) {
             "state up, 1 of 3 rules owned, all sources up, 0 notifications pending");
   EXPECT_EQ(service::status_line({}, 2, std::nullopt, state_summary{false, true, 3}),
             "state database down, 0 of 3 rules owned, 2 notifications pending");
+  EXPECT_EQ(service::status_line({{"a", true, true, false}}, 1, std::nullopt,
+                                 state_summary{true, true, 3, 1, 2}),
+            "state up, 1 of 3 rules and 1 of 2 sinks owned, all sources up, 1 notification "
+            "pending");
+  EXPECT_EQ(service::status_line({}, 0, std::nullopt, state_summary{true, true, 2, 0, 1}),
+            "state up, 0 of 2 rules and 0 of 1 sink owned, 0 notifications pending");
   EXPECT_EQ(service::status_line({{"a", true, true, false}}, 0, std::nullopt,
                                  state_summary{false, false, 0}),
             "state database down, 1 rule, all sources up, 0 notifications pending");
