@@ -10,6 +10,7 @@
 #include <list>
 #include <optional>
 #include <random>
+#include <set>
 
 #include "deliver/policy.hpp"
 #include "duration.hpp"
@@ -105,6 +106,9 @@ struct delivery::impl {
   std::optional<lease_hold> held;
   bool paused = false;      // the loop waits for the lease to be held again
   bool claim_soon = false;  // claim again as soon as the claim under way ends
+  // The next claim also takes the rows already claimed at this epoch: at first (another
+  // delivery of this name may have claimed them), and after a claim whose answer was lost.
+  bool reclaim = true;
   bool claim_failing = false;
   net::steady_timer claim_timer;
 
@@ -305,10 +309,15 @@ struct delivery::impl {
   void publish_owned() { metrics.set_sink_owned(name(), holding()); }
 
   // Claimed rows join the queue; rows written for the sink's former type become dead letters
-  // (as a restart buries them when the sink is alone).
-  void take(std::vector<state::outbox_row>& rows) {
+  // (as a restart buries them when the sink is alone). A claim made again returns rows that
+  // may be queued already.
+  void take(std::vector<state::outbox_row>& rows, bool again) {
     const std::string type(config::to_string(sink.type));
+    std::set<std::string> queued;
+    if (again)
+      for (const state::outbox_row& q : queue) queued.insert(q.id);
     for (state::outbox_row& row : rows) {
+      if (queued.contains(row.id)) continue;
       if (!row.sink_type.empty() && row.sink_type != type) {
         notify::bury(db, metrics, row,
                      "sink " + name() + " changed type from " + row.sink_type + " to " + type);
@@ -327,9 +336,10 @@ struct delivery::impl {
       bool more = false;
       if (held && !retired && holding()) {
         const std::int64_t epoch = held->epoch;
+        const bool again = reclaim;
         std::function<std::optional<std::vector<state::outbox_row>>(state::store&)> claim =
-            [sink_name = name(), epoch](state::store& s) {
-              return s.claim_outbox(sink_name, epoch, batch);
+            [sink_name = name(), epoch, again](state::store& s) {
+              return s.claim_outbox(sink_name, epoch, batch, again);
             };  // named: GCC 12 destroys a temporary in a co_await twice
         std::optional<std::vector<state::outbox_row>> rows;
         std::string error;
@@ -343,6 +353,7 @@ struct delivery::impl {
             spdlog::error("sink {}: cannot claim its outbox: {}; trying again every second",
                           name(), error);
           claim_failing = true;
+          reclaim = true;  // the server may have made the claim before the answer was lost
         } else if (held && held->epoch == epoch && !stopping) {
           if (claim_failing) spdlog::info("sink {}: claiming its outbox again", name());
           claim_failing = false;
@@ -354,12 +365,14 @@ struct delivery::impl {
             drop();
             publish_owned();
           } else {
-            more = rows->size() == batch;
-            take(*rows);
+            more = !again && rows->size() == batch;
+            if (again) reclaim = false;
+            take(*rows, again);
           }
         }
       }
       if (stopping) break;
+      publish_owned();  // a lease that lapsed unrenewed reads 0 within a second
       if (more || claim_soon) {
         claim_soon = false;
         continue;
@@ -409,10 +422,9 @@ struct delivery::impl {
   // removed rule's resolve may be among them). The first that fails becomes a dead letter,
   // and so does everything after it: a sink being removed is often one that no longer works.
   net::awaitable<void> drain() {
-    // Lease mode, not held: the rows stay in the outbox for the holder.
-    if (!holding()) co_return;
     bool give_up = false;
-    while (!queue.empty()) {
+    // Lease mode, not held: the rows stay in the outbox for the holder.
+    while (!queue.empty() && holding()) {
       state::outbox_row& row = queue.front();
       if (give_up) {
         bury_front(with_last_error(*retired, row));
@@ -429,6 +441,9 @@ struct delivery::impl {
     publish_outbox();
     while (!stopping) {
       switch_settings();
+      // Lease mode, the lease gone: what is queued (a row that failed on the wire as the lease
+      // went, say) is the next holder's.
+      if (leased && !held && !queue.empty()) drop();
       if (!holding()) {
         // Lease mode, not held (or not renewed in time): nothing goes out until it is.
         paused = true;
@@ -450,7 +465,8 @@ struct delivery::impl {
       }
       if (co_await paced()) continue;
       outcome o = co_await attempt(row);
-      if (settle(o) || stopping) continue;
+      // A lease that went meanwhile: no backoff, the row is the next holder's (or waits).
+      if (settle(o) || stopping || !holding()) continue;
       std::uniform_real_distribution<double> unit(0.0, 1.0);
       std::chrono::milliseconds wait = deliver::retry_delay(row.attempts, unit(rng), o.retry_after);
       spdlog::warn(
@@ -501,10 +517,8 @@ void delivery::lease_mode() {
 void delivery::hold(std::int64_t epoch, std::chrono::steady_clock::time_point until) {
   impl& d = *impl_;
   const bool fresh = !d.held || d.held->epoch != epoch;
-  if (fresh && d.held) {
-    // Lost and taken again in between: what was queued is claimed afresh at this epoch.
-    d.drop();
-  }
+  // A new epoch: what was queued (under an older one) is claimed afresh.
+  if (fresh) d.drop();
   d.held = impl::lease_hold{epoch, until};
   d.publish_owned();
   if (fresh) {

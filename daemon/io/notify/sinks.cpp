@@ -118,6 +118,8 @@ std::vector<std::string> sink_set::names() const {
 
 void sink_set::hold(const std::vector<state::held_lease>& held,
                     std::chrono::steady_clock::time_point until) {
+  // A retired delivery drains under the lease it had: the next round ends that.
+  for (auto& d : impl_->retired) d->release();
   for (auto& [name, e] : impl_->sinks) {
     if (!e.d) continue;
     auto it = std::find_if(held.begin(), held.end(), [&](const state::held_lease& h) {
@@ -136,6 +138,7 @@ void sink_set::hold(const std::vector<state::held_lease>& held,
 }
 
 void sink_set::release_all() {
+  for (auto& d : impl_->retired) d->release();
   for (auto& [name, e] : impl_->sinks)
     if (e.d) e.d->release();
 }

@@ -50,8 +50,9 @@ class sink_set {
   void apply(const std::vector<config::sink_plan>& plan, const config::daemon_config& cfg,
              const config::secrets& secrets);
   /// Hands committed rows to their sinks' queues, in order (rows of unknown sinks are dropped:
-  /// they stay in the outbox and a restart buries them). Leased: the sinks this replica holds
-  /// claim them from the database at once; the others' holders claim them within a second.
+  /// they stay in the outbox and a restart buries them, when not leased). Leased: the sinks
+  /// this replica holds claim them from the database at once; the others' holders claim them
+  /// within a second.
   void hand(std::vector<state::outbox_row>& rows);
 
   // ---- replicas ----

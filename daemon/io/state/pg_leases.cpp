@@ -2,6 +2,7 @@
 // lease::plan_round. Each step is one statement whatever the number of names (arrays through
 // unnest), so a round costs the same few round trips with 10 rules or 1000.
 #include <algorithm>
+#include <limits>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -217,7 +218,7 @@ lease_outcome pg_store::lease_round(const lease_request& r) {
 
 std::optional<std::vector<outbox_row>> pg_store::claim_outbox(const std::string& sink,
                                                                 std::int64_t epoch,
-                                                                std::size_t limit) {
+                                                                std::size_t limit, bool again) {
   constexpr std::string_view claiming = "cannot claim the outbox";
   pg::transaction tx(impl_->conn);
   // Share-locked, as a fenced commit locks a rule's: a takeover of the sink waits for this
@@ -229,13 +230,14 @@ std::optional<std::vector<outbox_row>> pg_store::claim_outbox(const std::string&
   if (lease.rows() == 0) return std::nullopt;  // the transaction rolls back: nothing changed
   // Rows claimed at an older epoch, or by another replica, are taken again: whoever held them
   // before no longer delivers them. Rows a delivery is deleting right now are skipped.
+  const std::int64_t most =
+      again ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(limit);
   const pg::result r = impl_->conn.exec(
       "UPDATE outbox SET claimed_by = $2, claim_epoch = $3 WHERE seq IN ("
-      "SELECT seq FROM outbox WHERE sink = $1 AND (claimed_by IS DISTINCT FROM $2 OR "
-      "claim_epoch IS DISTINCT FROM $3) ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED) "
-      "RETURNING seq, id, sink, rule, body, created_at, attempts, last_error, sink_type",
-      params().text(sink).text(impl_->owner).int64(epoch).int64(
-          static_cast<std::int64_t>(limit)),
+      "SELECT seq FROM outbox WHERE sink = $1 AND ($5::bigint = 1 OR claimed_by IS DISTINCT "
+      "FROM $2 OR claim_epoch IS DISTINCT FROM $3) ORDER BY seq LIMIT $4 FOR UPDATE SKIP "
+      "LOCKED) RETURNING seq, id, sink, rule, body, created_at, attempts, last_error, sink_type",
+      params().text(sink).text(impl_->owner).int64(epoch).int64(most).int64(again ? 1 : 0),
       claiming);
   std::vector<std::pair<std::int64_t, outbox_row>> rows;
   for (int i = 0; i < r.rows(); ++i) {

@@ -67,6 +67,7 @@ CREATE TABLE outbox(
   claimed_by text,
   claim_epoch bigint
 );
+CREATE INDEX outbox_by_sink ON outbox(sink, seq);
 CREATE TABLE dead_letters(
   seq bigserial PRIMARY KEY,
   id text NOT NULL,

@@ -16,8 +16,10 @@ namespace {
 
 using pg::params;
 
-// Error texts come from receivers and may hold anything; PostgreSQL's text holds neither NUL
-// nor malformed UTF-8 (and would refuse the whole statement): those bytes become U+FFFD.
+// Error texts come from receivers, session ids and group values from SmartSight, and may hold
+// anything; PostgreSQL's text holds neither NUL nor malformed UTF-8 (and would refuse the
+// whole commit, again and again): those bytes become U+FFFD. A session id so changed is read
+// back changed, so after a takeover such a session may be notified once more.
 std::string storable_text(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -70,7 +72,7 @@ struct batch_rows {
     if (c.checkpoint) checkpoints[c.rule] = *c.checkpoint;
     for (const notified_row& n : c.notified) {
       n_rule.push_back(n.rule);
-      n_session.push_back(n.sessionid);
+      n_session.push_back(storable_text(n.sessionid));
       n_ended.push_back(n.ended_at);
     }
     for (const outbox_row& o : c.outbox) {
@@ -161,7 +163,7 @@ void write(pg::connection& c, const batch_rows& b, commit_result& out) {
       continue;
     }
     i_rule.push_back(rule);
-    i_key.push_back(row->key);
+    i_key.push_back(storable_text(row->key));
     i_started.push_back(row->started_at);
     i_below.push_back(row->polls_below);
     i_sinks.push_back(sinks_text(row->sinks));
@@ -192,8 +194,8 @@ void write(pg::connection& c, const batch_rows& b, commit_result& out) {
       rules.push_back(rule);
       for (const incident_row& g : list) {
         g_rule.push_back(rule);
-        g_grp.push_back(group_text(g.group));
-        g_key.push_back(g.key);
+        g_grp.push_back(storable_text(group_text(g.group)));
+        g_key.push_back(storable_text(g.key));
         g_started.push_back(g.started_at);
         g_below.push_back(g.polls_below);
         g_sinks.push_back(sinks_text(g.sinks));
@@ -478,7 +480,7 @@ void pg_store::import(const snapshot& s) {
     std::vector<std::int64_t> ended;
     for (const notified_row& n : part) {
       rule.push_back(n.rule);
-      session.push_back(n.sessionid);
+      session.push_back(storable_text(n.sessionid));
       ended.push_back(n.ended_at);
     }
     c.exec(
@@ -492,7 +494,7 @@ void pg_store::import(const snapshot& s) {
     std::vector<int> below;
     for (const incident_row& i : part) {
       rules.push_back(i.rule);
-      keys.push_back(i.key);
+      keys.push_back(storable_text(i.key));
       started.push_back(i.started_at);
       below.push_back(i.polls_below);
       sinks.push_back(sinks_text(i.sinks));
@@ -514,8 +516,8 @@ void pg_store::import(const snapshot& s) {
     std::vector<int> below;
     for (const incident_row& g : part) {
       rule.push_back(g.rule);
-      grp.push_back(group_text(g.group));
-      key.push_back(g.key);
+      grp.push_back(storable_text(group_text(g.group)));
+      key.push_back(storable_text(g.key));
       started.push_back(g.started_at);
       below.push_back(g.polls_below);
       sinks.push_back(sinks_text(g.sinks));

@@ -78,8 +78,8 @@ class pg_store final : public store {
   /// (else nullopt), then `SELECT ... FOR UPDATE SKIP LOCKED` picks the rows to mark
   /// claimed_by = owner, claim_epoch = epoch.
   std::optional<std::vector<outbox_row>> claim_outbox(const std::string& sink,
-                                                      std::int64_t epoch,
-                                                      std::size_t limit) override;
+                                                      std::int64_t epoch, std::size_t limit,
+                                                      bool again = false) override;
 
  private:
   struct impl;

@@ -106,13 +106,17 @@ class store {
   /// Claims for this replica, holding `sink`'s lease at `epoch`, up to `limit` of the sink's
   /// outbox rows it has not claimed at that epoch yet, in insertion order; rows another
   /// transaction has locked are skipped (a later claim takes them). nullopt, claiming nothing,
-  /// when the lease is no longer this replica's at `epoch`. Only a shared store has sink
-  /// leases: a store of one daemon throws store_error.
+  /// when the lease is no longer this replica's at `epoch`. `again`: the rows this replica
+  /// claimed at `epoch` before are returned too, all of them (no limit): for a claim whose
+  /// answer was lost. Only a shared store has sink leases: a store of one daemon throws
+  /// store_error.
   virtual std::optional<std::vector<outbox_row>> claim_outbox(const std::string& sink,
                                                               std::int64_t epoch,
-                                                              std::size_t limit) {
+                                                              std::size_t limit,
+                                                              bool again = false) {
     (void)epoch;
     (void)limit;
+    (void)again;
     throw store_error(describe() + ": cannot claim the outbox of sink " + sink +
                       ": sinks are leased only in a shared (PostgreSQL) state");
   }

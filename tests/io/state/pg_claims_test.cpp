@@ -72,6 +72,10 @@ TEST_F(PgClaims, TheSinkHolderClaimsEachRowOnceAtItsEpochAndNoOneElseClaims) {
   EXPECT_EQ((*fourth)[0].body, "{\"id\":\"m4\"}");
   EXPECT_EQ((*fourth)[0].sink_type, "webhook");
 
+  // Claimed again (the answer to a claim was lost): every row of the sink, beyond the limit.
+  EXPECT_EQ(ids(a->claim_outbox("pager", 1, 1, true)),
+            (std::vector<std::string>{"m1", "m2", "m3", "m4"}));
+
   // Not the holder, not its epoch, not a leased sink: nothing, and nothing is marked.
   EXPECT_EQ(b->claim_outbox("pager", 1, 10), std::nullopt);
   EXPECT_EQ(a->claim_outbox("pager", 2, 10), std::nullopt);

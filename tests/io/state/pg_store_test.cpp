@@ -406,6 +406,19 @@ TEST_F(PgStore, MalformedErrorTextsAreStoredWithReplacementCharacters) {
   EXPECT_EQ(s->dead_letters()[0].reason, "HTTP 400: \uFFFD");
 }
 
+TEST_F(PgStore, SessionIdsAndKeysWithNulOrMalformedBytesDoNotStopTheCommit) {
+  auto s = open();
+  poll_commit c = poll_of("r", 0, 60, "a");
+  const std::string odd = std::string("s\xff", 2) + '\0' + "1";
+  c.notified = {{"r", odd, 1700086400}};
+  c.incident->key = "r/" + odd;
+  EXPECT_NO_THROW(s->commit(c));
+  EXPECT_EQ(s->checkpoint("r"), 60);
+  ASSERT_EQ(s->notified("r").size(), 1u);
+  EXPECT_EQ(s->notified("r")[0].sessionid, "s\uFFFD\uFFFD1");
+  EXPECT_EQ(s->incidents().at(0).key, "r/s\uFFFD\uFFFD1");
+}
+
 TEST_F(PgStore, ACommitIsWrittenOnlyUnderTheLeaseItWasDecidedUnder) {
   auto a = open(owner_a);
   auto b = open(owner_b);
