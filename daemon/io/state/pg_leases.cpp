@@ -232,26 +232,22 @@ std::optional<std::vector<outbox_row>> pg_store::claim_outbox(const std::string&
   // before no longer delivers them. Rows a delivery is deleting right now are skipped.
   const std::int64_t most =
       again ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(limit);
-  const pg::result r = impl_->conn.exec(
-      "UPDATE outbox SET claimed_by = $2, claim_epoch = $3 WHERE seq IN ("
+  // RETURNING keeps no order: the outer SELECT puts the rows back in the order they were
+  // written, which is the order they are delivered in.
+  const std::string columns(pg::outbox_columns);
+  const std::string claim =
+      "WITH claimed AS (UPDATE outbox SET claimed_by = $2, claim_epoch = $3 WHERE seq IN ("
       "SELECT seq FROM outbox WHERE sink = $1 AND ($5::bigint = 1 OR claimed_by IS DISTINCT "
       "FROM $2 OR claim_epoch IS DISTINCT FROM $3) ORDER BY seq LIMIT $4 FOR UPDATE SKIP "
-      "LOCKED) RETURNING seq, id, sink, rule, body, created_at, attempts, last_error, sink_type",
-      params().text(sink).text(impl_->owner).int64(epoch).int64(most).int64(again ? 1 : 0),
+      "LOCKED) RETURNING seq, " +
+      columns + ") SELECT " + columns + " FROM claimed ORDER BY seq";
+  const pg::result r = impl_->conn.exec(
+      claim, params().text(sink).text(impl_->owner).int64(epoch).int64(most).int64(again ? 1 : 0),
       claiming);
-  std::vector<std::pair<std::int64_t, outbox_row>> rows;
-  for (int i = 0; i < r.rows(); ++i) {
-    rows.emplace_back(r.int64(i, 0),
-                      outbox_row{r.text(i, 1), r.text(i, 2), r.text(i, 3), r.bytes(i, 4),
-                                 r.real(i, 5), r.int32(i, 6), r.text(i, 7), r.text(i, 8)});
-  }
-  tx.commit();
-  // RETURNING keeps no order: the outbox is delivered in the order it was written.
-  std::sort(rows.begin(), rows.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<outbox_row> out;
-  out.reserve(rows.size());
-  for (auto& [seq, row] : rows) out.push_back(std::move(row));
+  out.reserve(static_cast<std::size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) out.push_back(pg::outbox_row_at(r, i));
+  tx.commit();
   return out;
 }
 

@@ -353,16 +353,17 @@ std::vector<incident_row> pg_store::group_incidents() const {
   return out;
 }
 
+outbox_row pg::outbox_row_at(const result& r, int i) {
+  return {r.text(i, 0), r.text(i, 1),  r.text(i, 2), r.bytes(i, 3),
+          r.real(i, 4), r.int32(i, 5), r.text(i, 6), r.text(i, 7)};
+}
+
 std::vector<outbox_row> pg_store::outbox() const {
-  const pg::result r = impl_->conn.exec(
-      "SELECT id, sink, rule, body, created_at, attempts, last_error, sink_type "
-      "FROM outbox ORDER BY seq",
-      "cannot read the outbox");
+  const pg::result r =
+      impl_->conn.exec("SELECT " + std::string(pg::outbox_columns) + " FROM outbox ORDER BY seq",
+                       "cannot read the outbox");
   std::vector<outbox_row> out;
-  for (int i = 0; i < r.rows(); ++i) {
-    out.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2), r.bytes(i, 3), r.real(i, 4),
-                   r.int32(i, 5), r.text(i, 6), r.text(i, 7)});
-  }
+  for (int i = 0; i < r.rows(); ++i) out.push_back(pg::outbox_row_at(r, i));
   return out;
 }
 

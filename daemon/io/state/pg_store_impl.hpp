@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "state/pg_connection.hpp"
@@ -17,6 +18,11 @@ struct pg_store::impl {
 };
 
 namespace pg {
+
+/// The outbox columns as pg_store reads them, in this order, and one row of them decoded.
+inline constexpr std::string_view outbox_columns =
+    "id, sink, rule, body, created_at, attempts, last_error, sink_type";
+outbox_row outbox_row_at(const result& r, int row);
 
 /// The schema version this build writes.
 int current_version();
