@@ -89,14 +89,16 @@ TEST_F(PgClaims, TheSinkHolderClaimsEachRowOnceAtItsEpochAndNoOneElseClaims) {
 TEST_F(PgClaims, ClaimsSkipRowsLockedByAnother) {
   auto a = pg_store::open(db_.url, owner_a);
   auto b = pg_store::open(db_.url, owner_b);
-  ASSERT_EQ(a->lease_round(sink_round("pager", 500ms)).held,
+  // A lease long enough for a's claim on a loaded machine, short enough to wait out.
+  const auto leased = std::chrono::steady_clock::now();
+  ASSERT_EQ(a->lease_round(sink_round("pager", 2000ms)).held,
             (std::vector<held_lease>{{kind::sink, "pager", 1}}));
   for (const char* id : {"m1", "m2", "m3"}) a->commit(notifying(id, "pager"));
   ASSERT_EQ(ids(a->claim_outbox("pager", 1, 10)), (std::vector<std::string>{"m1", "m2", "m3"}));
 
   // a stops renewing; b takes the sink over at epoch 2 while another transaction (a's last
   // delivery, say) holds m2 locked.
-  std::this_thread::sleep_for(700ms);
+  std::this_thread::sleep_until(leased + 2200ms);
   ASSERT_EQ(b->lease_round(sink_round("pager", 10s)).held,
             (std::vector<held_lease>{{kind::sink, "pager", 2}}));
   std::atomic<bool> unlocked{false};
