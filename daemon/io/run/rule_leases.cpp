@@ -101,6 +101,10 @@ void rule_runner::hold(const std::vector<state::held_lease>& held,
   r.leases = std::move(next);
   r.leases_known = true;
   r.publish_ownership();
+  // The rules' loops that slept while another replica held their lease.
+  for (const auto& [name, h] : r.leases)
+    if (auto it = r.tasks.find(name); it != r.tasks.end() && it->second->parked)
+      it->second->parked->cancel();
 }
 
 void rule_runner::expire_leases() {

@@ -138,6 +138,17 @@ net::awaitable<void> rule_runner::impl::wait_until(net::system_timer& timer,
   }
 }
 
+net::awaitable<void> rule_runner::impl::park(rule_task& t, net::system_timer& timer,
+                                             const std::function<bool()>& cancelled) {
+  using namespace std::chrono_literals;
+  t.parked = &timer;
+  while (!held_epoch(t.rule.name) && !cancelled()) {
+    timer.expires_after(1min);
+    co_await timer.async_wait(use_tuple);
+  }
+  t.parked = nullptr;
+}
+
 net::awaitable<void> rule_runner::impl::loop(std::shared_ptr<rule_task> t,
                                              std::optional<task_group::id> predecessor) {
   const std::function<bool()> cancelled = co_await cancellation_check();
@@ -152,7 +163,9 @@ net::awaitable<void> rule_runner::impl::loop(std::shared_ptr<rule_task> t,
     bool mine = true;
     if (parts.leased) mine = co_await owns(t);  // not in a && (GCC 12 coroutine bugs)
     if (!mine) {
-      // Another replica's slot: this one waits for the next, on the same grid.
+      // Another replica's rule: this one sleeps until it holds the lease, then polls at the
+      // rule's next due time, on the same grid.
+      co_await park(*t, timer, cancelled);
       due = schedule::next(due, system_clock::now(), t->rule.interval, {}).next.due;
       co_await wait_until(timer, due, cancelled);
       continue;

@@ -51,6 +51,9 @@ struct rule_task {
   // another replica polled the rule meanwhile: its state is read back before polling.
   std::int64_t epoch = 0;
   task_group::id id = 0;
+  // Replicas: while the rule's lease is another replica's, its loop sleeps on this timer
+  // (its own), and the lease round that hands this replica the lease wakes it.
+  net::system_timer* parked = nullptr;
   rule_task(config::rule_config r, rule_world w)
       : rule(std::move(r)), world(std::move(w)), query(world.cfg->smartsight, rule) {}
 };
@@ -117,6 +120,11 @@ struct rule_runner::impl : std::enable_shared_from_this<impl> {
   // stepped back or forth (NTP) delays no poll by more than that; cut short when cancelled.
   net::awaitable<void> wait_until(net::system_timer& timer, system_clock::time_point t,
                                   const std::function<bool()>& cancelled);
+
+  // Replicas: sleeps while the rule's lease is not held here, until a lease round hands it
+  // over (hold() cancels the timer) or the task is cancelled. Wakes once a minute anyway.
+  net::awaitable<void> park(rule_task& t, net::system_timer& timer,
+                            const std::function<bool()>& cancelled);
 
   // One rule's loop: polls on its schedule until its task is cancelled. The schedule is on
   // the wall clock (schedule.hpp): a process started at any moment judges the same windows.
