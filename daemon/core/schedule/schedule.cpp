@@ -11,7 +11,8 @@ duration start_jitter(std::string_view rule_name, duration interval) {
   duration span = std::min<duration>(interval / 4, 15s);
   if (span.count() <= 0) return duration{0};
   std::uint64_t h = fnv1a(rule_name);  // stable across runs and builds
-  return duration{static_cast<duration::rep>(h % static_cast<std::uint64_t>(span.count()))};
+  const duration j{static_cast<duration::rep>(h % static_cast<std::uint64_t>(span.count()))};
+  return j - j % jitter_step;
 }
 
 std::int64_t on_grid(const config::rule_config& rule, std::chrono::milliseconds t) {

@@ -33,8 +33,14 @@ clock::time_point due_for(const config::rule_config& rule, std::int64_t end);
 /// window (already past, when the process starts after it: then it polls at once).
 clock::time_point first_due(const config::rule_config& rule, clock::time_point now);
 
+/// Jitter is a whole multiple of this: rules due within the same step are polled after one
+/// wakeup of the process, not one each (a wakeup after a sleep costs a lightly loaded
+/// process more CPU than the work of a small poll; bench/RESULTS.md, replicas).
+inline constexpr duration jitter_step{100};
+
 /// A delay in [0, min(interval / 4, 15s)) for the rule's first poll, stable for a rule name,
-/// so rules configured with the same interval do not all poll in the same instant.
+/// a whole multiple of jitter_step, so rules configured with the same interval do not all
+/// poll in the same instant.
 duration start_jitter(std::string_view rule_name, duration interval);
 
 struct next_poll {

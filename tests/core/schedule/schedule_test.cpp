@@ -31,10 +31,11 @@ TEST(Schedule, StartJitterIsStableBoundedAndSpreadsRules) {
     duration j = schedule::start_jitter("rule_" + std::to_string(i), 60s);
     EXPECT_GE(j, 0s);
     EXPECT_LT(j, 15s);
+    EXPECT_EQ(j % schedule::jitter_step, 0ms) << j.count();  // due together, polled together
     seen.insert(j.count());
     EXPECT_LT(schedule::start_jitter("rule_" + std::to_string(i), 2s), 500ms);
   }
-  EXPECT_GT(seen.size(), 40u);
+  EXPECT_GT(seen.size(), 30u);  // 50 rules on 150 steps: 39 distinct
   EXPECT_EQ(schedule::start_jitter("x", 0ms), 0ms);
 }
 
