@@ -106,6 +106,63 @@ std::string utc_rfc3339(std::chrono::system_clock::time_point t, bool millis) {
   return std::string(buf, n);
 }
 
+std::optional<std::int64_t> parse_rfc3339_ms(std::string_view t) {
+  using namespace std::chrono;
+  std::size_t i = 0;
+  auto number = [&](int width, int& out) {
+    if (i + static_cast<std::size_t>(width) > t.size()) return false;
+    out = 0;
+    for (int k = 0; k < width; ++k, ++i) {
+      if (t[i] < '0' || t[i] > '9') return false;
+      out = out * 10 + (t[i] - '0');
+    }
+    return true;
+  };
+  auto expect = [&](std::string_view any_of) {
+    if (i >= t.size() || any_of.find(t[i]) == std::string_view::npos) return false;
+    ++i;
+    return true;
+  };
+  int y, mo, d, h, mi, s;
+  if (!number(4, y) || !expect("-") || !number(2, mo) || !expect("-") || !number(2, d) ||
+      !expect("Tt ") || !number(2, h) || !expect(":") || !number(2, mi) || !expect(":") ||
+      !number(2, s))
+    return std::nullopt;
+  if (y < 1678 || y > 2261 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  std::int64_t ms = 0;
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    int places = 0;
+    for (; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i, ++places)
+      if (places < 3) ms = ms * 10 + (t[i] - '0');
+    if (places == 0) return std::nullopt;
+    for (; places < 3; ++places) ms *= 10;
+  }
+  std::int64_t offset_minutes = 0;
+  if (i < t.size()) {
+    if (t[i] == 'Z' || t[i] == 'z') {
+      ++i;
+    } else if (t[i] == '+' || t[i] == '-') {
+      const int sign = t[i] == '-' ? -1 : 1;
+      ++i;
+      int oh, om;
+      if (!number(2, oh) || !expect(":") || !number(2, om) || oh > 23 || om > 59)
+        return std::nullopt;
+      offset_minutes = sign * (oh * 60 + om);
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (i != t.size()) return std::nullopt;
+  const year_month_day date{year{y}, month{static_cast<unsigned>(mo)},
+                            day{static_cast<unsigned>(d)}};
+  if (!date.ok()) return std::nullopt;
+  const std::int64_t seconds_since =
+      duration_cast<seconds>(sys_days{date}.time_since_epoch()).count() + h * 3600 + mi * 60 + s -
+      offset_minutes * 60;
+  return seconds_since * 1000 + ms;
+}
+
 std::string utc_rfc3339(double epoch_seconds) {
   const auto whole = static_cast<std::int64_t>(std::floor(epoch_seconds));
   return utc_rfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(whole)));

@@ -47,4 +47,11 @@ std::string utc_rfc3339(std::chrono::system_clock::time_point t, bool millis = f
 /// dropped, rounding down): how payloads, logs and the dead-letter list write times.
 std::string utc_rfc3339(double epoch_seconds);
 
+/// Parses an RFC 3339 time, "2026-12-05T19:13:23.846Z" or with an offset, "+02:00" (a space
+/// for the T, a lowercase t or z, and no zone at all, read as UTC, are accepted too, as
+/// Alertmanager accepts them): milliseconds since the epoch, the fraction truncated.
+/// std::nullopt when the text is not such a time (or names no real day, or years outside
+/// 1678..2261).
+std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text);
+
 }  // namespace qoewatch

@@ -210,3 +210,25 @@ TEST(Rfc3339, EpochSecondsDropTheirFraction) {
 }
 
 }  // namespace qoewatch
+
+TEST(Rfc3339, ParsesWhatAmtoolAndAlertmanagerClientsSend) {
+  const std::int64_t at = 1'764'962'003'846;  // 2025-12-05T19:13:23.846Z
+  EXPECT_EQ(qoewatch::parse_rfc3339_ms("2025-12-05T19:13:23.846Z"), at);
+  EXPECT_EQ(qoewatch::parse_rfc3339_ms("2025-12-05T21:13:23.846+02:00"), at);
+  EXPECT_EQ(qoewatch::parse_rfc3339_ms("2025-12-05T18:43:23.846-00:30"), at);
+  EXPECT_EQ(qoewatch::parse_rfc3339_ms("2025-12-05T19:13:23.846999999Z"), at);  // truncated
+  EXPECT_EQ(qoewatch::parse_rfc3339_ms("2025-12-05t19:13:23.846z"), at);
+  EXPECT_EQ(qoewatch::parse_rfc3339_ms("2025-12-05 19:13:23.846"), at);  // no zone: UTC
+  EXPECT_EQ(qoewatch::parse_rfc3339_ms("2025-12-05T19:13:23Z"), at - 846);
+  EXPECT_EQ(qoewatch::parse_rfc3339_ms("2025-12-05T19:13:23.8Z"), at - 46);
+  EXPECT_EQ(qoewatch::parse_rfc3339_ms("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(qoewatch::parse_rfc3339_ms("2024-02-29T00:00:00Z"), 1'709'164'800'000);
+  for (const char* bad :
+       {"", "2025-12-05", "2025-12-05T19:13Z", "2025-13-05T19:13:23Z", "2025-02-29T00:00:00Z",
+        "2025-12-05T24:00:00Z", "2025-12-05T19:13:23.Z", "2025-12-05T19:13:23+0200",
+        "2025-12-05T19:13:23Zjunk", "1764962003", "0001-01-01T00:00:00Z"})
+    EXPECT_FALSE(qoewatch::parse_rfc3339_ms(bad)) << bad;
+  // The formatter's output reads back.
+  const auto t = std::chrono::system_clock::time_point(std::chrono::milliseconds(at));
+  EXPECT_EQ(qoewatch::parse_rfc3339_ms(qoewatch::utc_rfc3339(t, true)), at);
+}
