@@ -1,11 +1,24 @@
 #include "schedule/time_interval.hpp"
 
+#include "config/time_interval.hpp"
+
 #include <gtest/gtest.h>
 
 #include "duration.hpp"
 
 namespace qoewatch::schedule {
 namespace {
+
+using config::find_location;
+using config::int_range;
+using config::parse_days_of_month;
+using config::parse_months;
+using config::parse_times;
+using config::parse_weekdays;
+using config::parse_years;
+using config::parsed;
+using config::time_interval;
+using config::time_range;
 
 using std::chrono::system_clock;
 
