@@ -25,14 +25,19 @@ std::string required(std::string_view field) {
   return std::string(field) + " in body is required";
 }
 
-json::object silence_object(const silence& s, std::int64_t now) {
+json::array matchers_array(const std::vector<matcher>& list) {
   json::array matchers;
-  for (const matcher& m : s.matchers) {
+  for (const matcher& m : list) {
     const bool equal = m.type == match_type::equal || m.type == match_type::regex;
     const bool regex = m.type == match_type::regex || m.type == match_type::not_regex;
     matchers.push_back(
         json::object{{"isEqual", equal}, {"isRegex", regex}, {"name", m.name}, {"value", m.value}});
   }
+  return matchers;
+}
+
+json::object silence_object(const silence& s, std::int64_t now) {
+  json::array matchers = matchers_array(s.matchers);
   return json::object{{"id", s.id},
                       {"status", json::object{{"state", to_string(state_at(s, now))}}},
                       {"updatedAt", utc(s.updated_at)},
@@ -243,6 +248,59 @@ std::string encode_status(std::string_view qoewatch_version, std::int64_t starte
                       {"uptime", utc(started_at)},
                       {"versionInfo", std::move(version)}};
   return json::serialize(status) + "\n";
+}
+
+qoewatch::state::silence_row to_row(const silence& s) {
+  return {s.id,         json::serialize(matchers_array(s.matchers)),
+          s.starts_at,  s.ends_at,
+          s.updated_at, s.created_by,
+          s.comment};
+}
+
+loaded_silence from_row(const qoewatch::state::silence_row& row) {
+  loaded_silence out;
+  const std::string where = "silence " + row.id + ": ";
+  boost::system::error_code ec;
+  const json::value v = json::parse(row.matchers, ec);
+  if (ec || !v.is_array()) {
+    out.error = where + "its matchers are not a JSON array";
+    return out;
+  }
+  silence s;
+  for (const json::value& m : v.get_array()) {
+    const json::object* o = m.if_object();
+    const json::value* name = o ? o->if_contains("name") : nullptr;
+    const json::value* value = o ? o->if_contains("value") : nullptr;
+    const json::value* is_regex = o ? o->if_contains("isRegex") : nullptr;
+    const json::value* is_equal = o ? o->if_contains("isEqual") : nullptr;
+    if (!name || !name->is_string() || !value || !value->is_string() || !is_regex ||
+        !is_regex->is_bool() || !is_equal || !is_equal->is_bool()) {
+      out.error = where + "matcher " + std::to_string(s.matchers.size()) + " is malformed";
+      return out;
+    }
+    const bool regex = is_regex->get_bool(), equal = is_equal->get_bool();
+    matcher_result r = make_matcher(std::string(name->get_string()),
+                                    regex ? (equal ? match_type::regex : match_type::not_regex)
+                                          : (equal ? match_type::equal : match_type::not_equal),
+                                    std::string(value->get_string()));
+    if (!r.ok) {
+      out.error = where + "matcher " + std::to_string(s.matchers.size()) + ": " + r.error;
+      return out;
+    }
+    s.matchers.push_back(std::move(*r.ok));
+  }
+  if (s.matchers.empty()) {
+    out.error = where + "it has no matchers";
+    return out;
+  }
+  s.id = row.id;
+  s.starts_at = row.starts_at;
+  s.ends_at = row.ends_at;
+  s.updated_at = row.updated_at;
+  s.created_by = row.created_by;
+  s.comment = row.comment;
+  out.ok = std::move(s);
+  return out;
 }
 
 }  // namespace qoewatch::silence

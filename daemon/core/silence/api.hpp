@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "silence/silence.hpp"
+#include "state/records.hpp"
 
 namespace qoewatch::silence {
 
@@ -71,5 +72,16 @@ std::string encode_alerts(const std::vector<alert>& alerts);
 /// GET /api/v2/status: `version` is the API level amtool compares with its own, so that it
 /// does not warn; qoewatch's own version goes in `revision`.
 std::string encode_status(std::string_view qoewatch_version, std::int64_t started_at);
+
+/// A silence as the state database stores it.
+qoewatch::state::silence_row to_row(const silence& s);
+
+/// A stored silence back in its live form, its matchers checked again (a row written by
+/// another version, or edited by hand): the error names the silence and what is wrong.
+struct loaded_silence {
+  std::optional<silence> ok;
+  std::string error;
+};
+loaded_silence from_row(const qoewatch::state::silence_row& row);
 
 }  // namespace qoewatch::silence

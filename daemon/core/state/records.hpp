@@ -26,6 +26,19 @@ struct outbox_row {
   bool operator==(const outbox_row&) const = default;
 };
 
+/// A silence as the state database stores it (silence/silence.hpp is the live form): its
+/// matchers as the API's JSON array, read and checked again when loaded.
+struct silence_row {
+  std::string id;
+  std::string matchers;        // [{"isEqual":..,"isRegex":..,"name":..,"value":..}, ...]
+  std::int64_t starts_at = 0;  // ms since the epoch
+  std::int64_t ends_at = 0;
+  std::int64_t updated_at = 0;
+  std::string created_by;
+  std::string comment;
+  bool operator==(const silence_row&) const = default;
+};
+
 struct dead_letter {
   std::string id;
   std::string sink;

@@ -158,5 +158,38 @@ TEST(SilenceApi, FilterValuesAreMatchersOrA400) {
   EXPECT_EQ(bad.error->body, "\"bad matcher format: foo\"\n");
 }
 
+TEST(SilenceApi, StoredRowsReadBackAndBadOnesSayWhichAndWhat) {
+  silence s;
+  s.id = "98e68380-4bed-43ea-abdf-1b115f805deb";
+  s.matchers = {*parse_matcher("cdn=~\"edge.*\"").ok, *parse_matcher("alertname!=x").ok};
+  s.starts_at = 1;
+  s.ends_at = 2;
+  s.updated_at = 3;
+  s.created_by = "alice";
+  s.comment = "edgeB maintenance";
+  const qoewatch::state::silence_row row = to_row(s);
+  EXPECT_EQ(row.matchers, R"([{"isEqual":true,"isRegex":true,"name":"cdn","value":"edge.*"},)"
+                          R"({"isEqual":false,"isRegex":false,"name":"alertname","value":"x"}])");
+  const loaded_silence back = from_row(row);
+  ASSERT_TRUE(back.ok) << back.error;
+  EXPECT_EQ(to_row(*back.ok), row);
+  EXPECT_TRUE(back.ok->matchers[0].matches(std::string_view("edgeB")));  // compiled again
+
+  qoewatch::state::silence_row bad = row;
+  bad.matchers = "not json";
+  EXPECT_EQ(from_row(bad).error,
+            "silence 98e68380-4bed-43ea-abdf-1b115f805deb: its matchers are not a JSON array");
+  bad.matchers = R"([{"isEqual":true,"isRegex":true,"name":"cdn","value":"("}])";
+  EXPECT_TRUE(from_row(bad).error.starts_with(
+      "silence 98e68380-4bed-43ea-abdf-1b115f805deb: matcher 0: invalid regular expression"))
+      << from_row(bad).error;
+  bad.matchers = R"([{"name":"cdn"}])";
+  EXPECT_EQ(from_row(bad).error,
+            "silence 98e68380-4bed-43ea-abdf-1b115f805deb: matcher 0 is malformed");
+  bad.matchers = "[]";
+  EXPECT_EQ(from_row(bad).error,
+            "silence 98e68380-4bed-43ea-abdf-1b115f805deb: it has no matchers");
+}
+
 }  // namespace
 }  // namespace qoewatch::silence
