@@ -4,6 +4,7 @@
 #include <boost/json/string.hpp>
 
 #include "duration.hpp"
+#include "text/utf8.hpp"
 
 namespace qoewatch::service {
 
@@ -19,42 +20,6 @@ std::string some_names(const std::vector<std::string>& names) {
 
 std::string plural(std::size_t n, std::string_view one, std::string_view many) {
   return std::to_string(n) + " " + std::string(n == 1 ? one : many);
-}
-
-// `s` with every byte that is not part of well-formed UTF-8 (RFC 3629) replaced by U+FFFD.
-std::string valid_utf8(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) {
-    auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-    const unsigned char c = b(0);
-    std::size_t len = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
-    if (c < 0x80)
-      len = 1;
-    else if (c >= 0xC2 && c <= 0xDF)
-      len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    }
-    bool ok = len > 0 && i + len <= s.size();
-    for (std::size_t k = 1; ok && k < len; ++k)
-      ok = k == 1 ? b(1) >= lo && b(1) <= hi : b(k) >= 0x80 && b(k) <= 0xBF;
-    if (ok) {
-      out.append(s.substr(i, len));
-      i += len;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -110,7 +75,8 @@ std::string json_log_line(std::chrono::system_clock::time_point time, std::strin
                           std::string_view message) {
   return "{\"time\":\"" + utc_rfc3339(time, true) +
          "\",\"level\":" + boost::json::serialize(boost::json::string(level)) +
-         ",\"message\":" + boost::json::serialize(boost::json::string(valid_utf8(message))) + "}";
+         ",\"message\":" + boost::json::serialize(boost::json::string(text::valid_utf8(message))) +
+         "}";
 }
 
 }  // namespace qoewatch::service

@@ -2,7 +2,7 @@
 
 #include <re2/re2.h>
 
-#include <cstdint>
+#include "text/utf8.hpp"
 
 namespace qoewatch::silence {
 
@@ -24,42 +24,6 @@ bool valid_name(std::string_view n, bool colon) {
   if (n.empty() || !name_start(n.front(), colon)) return false;
   for (char c : n)
     if (!name_char(c, colon)) return false;
-  return true;
-}
-
-bool valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t extra = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      extra = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      extra = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      extra = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + extra >= s.size()) return false;  // cut short
-    for (std::size_t k = 1; k <= extra; ++k) {
-      const auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
-    if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
-        (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-      return false;
-    i += extra + 1;
-  }
   return true;
 }
 
@@ -144,7 +108,7 @@ matcher_result make_matcher(std::string name, match_type type, std::string value
   m.type = type;
   m.value = std::move(value);
   if (type == match_type::equal || type == match_type::not_equal) {
-    if (!valid_utf8(m.value)) return {{}, "invalid label value " + quoted(m.value)};
+    if (!text::is_utf8(m.value)) return {{}, "invalid label value " + quoted(m.value)};
     return {std::move(m), {}};
   }
   // The pattern must stand on its own (Alertmanager's silences check it so), then it is
@@ -188,7 +152,7 @@ matcher_result parse_matcher(std::string_view text) {
   std::size_t end = text.size();
   while (end > i && space(text[end - 1])) --end;
   const std::string_view raw = text.substr(i, end - i);
-  if (!valid_utf8(raw)) return {{}, "matcher value not valid UTF-8: " + std::string(raw)};
+  if (!text::is_utf8(raw)) return {{}, "matcher value not valid UTF-8: " + std::string(raw)};
   const std::string unescaped_quote =
       "matcher value contains unescaped double quote: " + std::string(raw);
   std::string_view inner = raw;

@@ -9,6 +9,7 @@
 #include "state/pg_store_impl.hpp"
 #include "state/row_text.hpp"
 #include "text/join.hpp"
+#include "text/utf8.hpp"
 
 namespace qoewatch::state {
 
@@ -21,38 +22,7 @@ using pg::params;
 // whole commit, again and again): those bytes become U+FFFD. A session id so changed is read
 // back changed, so after a takeover such a session may be notified once more.
 std::string storable_text(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) {
-    auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-    const unsigned char c = b(0);
-    std::size_t len = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte (RFC 3629)
-    if (c > 0 && c < 0x80) {
-      len = 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    }
-    bool ok = len > 0 && i + len <= s.size();
-    for (std::size_t k = 1; ok && k < len; ++k)
-      ok = k == 1 ? b(1) >= lo && b(1) <= hi : b(k) >= 0x80 && b(k) <= 0xBF;
-    if (ok) {
-      out.append(s.substr(i, len));
-      i += len;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
+  return text::valid_utf8(s, /*replace_nul=*/true);
 }
 
 // What the accepted commits of a batch write, table by table, with the batch's order kept
