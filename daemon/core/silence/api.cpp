@@ -4,7 +4,6 @@
 #include <boost/json.hpp>
 
 #include "duration.hpp"
-#include "hash.hpp"
 
 namespace qoewatch::silence {
 
@@ -194,35 +193,20 @@ std::string encode_silence_id(std::string_view id) {
   return json::serialize(json::object{{"silenceID", id}}) + "\n";
 }
 
-std::string fingerprint(const label_set& labels) {
-  std::string text;
-  for (const auto& [k, v] : labels) {
-    text += k;
-    text += '\xff';
-    text += v;
-    text += '\xff';
-  }
-  static constexpr char hex[] = "0123456789abcdef";
-  const std::uint64_t h = fnv1a(text);
-  std::string out(16, '0');
-  for (int i = 0; i < 16; ++i) out[15 - i] = hex[(h >> (4 * i)) & 0xF];
-  return out;
-}
-
 std::string encode_alerts(const std::vector<alert>& alerts) {
-  std::vector<std::pair<std::string, const alert*>> sorted;
-  for (const alert& a : alerts) sorted.emplace_back(fingerprint(a.labels), &a);
+  std::vector<const alert*> sorted;
+  for (const alert& a : alerts) sorted.push_back(&a);
   std::sort(sorted.begin(), sorted.end(),
-            [](const auto& x, const auto& y) { return x.first < y.first; });
+            [](const alert* x, const alert* y) { return x->fingerprint < y->fingerprint; });
   json::array out;
-  for (const auto& [fp, a] : sorted) {
+  for (const alert* a : sorted) {
     json::array receivers, silenced;
     for (const std::string& r : a->receivers) receivers.push_back(json::object{{"name", r}});
     for (const std::string& id : a->silenced_by) silenced.push_back(json::value(id));
     const bool suppressed = a->muted || !a->silenced_by.empty();
     json::object o{{"annotations", labels_object(a->annotations)},
                    {"endsAt", utc(a->ends_at)},
-                   {"fingerprint", fp},
+                   {"fingerprint", a->fingerprint},
                    {"receivers", std::move(receivers)},
                    {"startsAt", utc(a->starts_at)},
                    {"status", json::object{{"inhibitedBy", json::array{}},

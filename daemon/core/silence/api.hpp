@@ -57,16 +57,14 @@ struct alert {
   std::int64_t starts_at = 0;  // ms
   std::int64_t ends_at = 0;
   std::int64_t updated_at = 0;
+  std::string fingerprint;             // of the labels: notify::fingerprint, as sinks get it
   std::string generator_url;           // omitted when empty
   std::vector<std::string> receivers;  // the rule's sinks
   std::vector<std::string> silenced_by;
   bool muted = false;  // by a time interval of the rule: suppressed with no silence
 };
 
-/// A stable fingerprint of a label set: 16 hex digits.
-std::string fingerprint(const label_set& labels);
-
-/// The alerts sorted by fingerprint; each "suppressed" when silenced or muted, else "active".
+/// The alerts sorted by their fingerprint; each "suppressed" when silenced or muted, else "active".
 std::string encode_alerts(const std::vector<alert>& alerts);
 
 /// GET /api/v2/status: `version` is the API level amtool compares with its own, so that it

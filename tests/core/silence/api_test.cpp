@@ -1,5 +1,7 @@
 #include "silence/api.hpp"
 
+#include "notify/payload.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -121,11 +123,18 @@ TEST(SilenceApi, AlertsAndStatus) {
   a.updated_at = a.starts_at;
   a.receivers = {"oncall"};
   a.silenced_by = {"98e68380-4bed-43ea-abdf-1b115f805deb"};
+  // The fingerprint the sinks' alerts carry.
+  auto fingerprint = [](const label_set& labels) {
+    return notify::fingerprint({labels.begin(), labels.end()});
+  };
+  a.fingerprint = fingerprint(a.labels);
   alert b = a;
   b.labels["cdn"] = "edgeA";
+  b.fingerprint = fingerprint(b.labels);
   b.silenced_by.clear();
   alert muted = b;
   muted.labels["cdn"] = "edgeC";
+  muted.fingerprint = fingerprint(muted.labels);
   muted.muted = true;
   const json::value v = json::parse(encode_alerts({a, b, muted}));
   ASSERT_EQ(v.as_array().size(), 3u);
@@ -138,6 +147,11 @@ TEST(SilenceApi, AlertsAndStatus) {
     states.emplace_back(x.at("status").at("state").as_string());
   }
   EXPECT_LE(v.at(0).at("fingerprint").as_string(), v.at(1).at("fingerprint").as_string());
+  std::vector<std::string> listed;
+  for (const json::value& x : v.as_array()) listed.emplace_back(x.at("fingerprint").as_string());
+  std::vector<std::string> given{a.fingerprint, b.fingerprint, muted.fingerprint};
+  std::sort(given.begin(), given.end());
+  EXPECT_EQ(listed, given);  // the sinks' fingerprints, in their order
   EXPECT_EQ(std::count(states.begin(), states.end(), "suppressed"), 2);
   EXPECT_EQ(fingerprint(a.labels), fingerprint(a.labels));
   EXPECT_NE(fingerprint(a.labels), fingerprint(b.labels));
