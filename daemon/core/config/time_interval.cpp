@@ -28,18 +28,31 @@ std::optional<int> integer(std::string_view s) {
   return v;
 }
 
-// "X" or "X:Y" (exactly one colon), lower-cased: the two ends.
-std::optional<std::pair<std::string, std::string>> ends_of(std::string_view text) {
-  const std::string t = lower(text);
-  const std::size_t colon = t.find(':');
-  if (colon == std::string::npos) return std::pair{t, t};
-  if (t.find(':', colon + 1) != std::string::npos) return std::nullopt;
-  return std::pair{t.substr(0, colon), t.substr(colon + 1)};
-}
-
 template <class T>
 parsed<T> fail(std::string error) {
   return {std::nullopt, std::move(error)};
+}
+
+using ends = std::pair<std::string, std::string>;
+
+// "X" or "X:Y" (exactly one colon), lower-cased: the two ends.
+parsed<ends> ends_of(std::string_view text) {
+  const std::string t = lower(text);
+  const std::size_t colon = t.find(':');
+  if (colon == std::string::npos) return {ends{t, t}, {}};
+  if (t.find(':', colon + 1) != std::string::npos)
+    return fail<ends>("couldn't parse range " + std::string(text) + ", invalid format");
+  return {ends{t.substr(0, colon), t.substr(colon + 1)}, {}};
+}
+
+// Both ends read by `value`, not yet checked for order: "<end> is not a valid <what>" when
+// one is not a value.
+template <class Value>
+parsed<int_range> range_of(const ends& e, std::string_view what, Value value) {
+  const std::optional<int> b = value(e.first), l = value(e.second);
+  if (!b) return fail<int_range>(e.first + " is not a valid " + std::string(what));
+  if (!l) return fail<int_range>(e.second + " is not a valid " + std::string(what));
+  return {int_range{*b, *l}, {}};
 }
 
 std::optional<int> minutes_of(std::string_view t) {
@@ -69,44 +82,39 @@ parsed<time_range> parse_times(std::string_view start, std::string_view end) {
 }
 
 parsed<int_range> parse_weekdays(std::string_view text) {
-  const auto ends = ends_of(text);
-  if (!ends)
-    return fail<int_range>("couldn't parse range " + std::string(text) + ", invalid format");
+  const parsed<ends> e = ends_of(text);
+  if (!e.ok) return fail<int_range>(e.error);
   auto day = [](const std::string& name) -> std::optional<int> {
     for (std::size_t i = 0; i < weekday_names.size(); ++i)
       if (weekday_names[i] == name) return static_cast<int>(i);
     return std::nullopt;
   };
-  const auto b = day(ends->first), e = day(ends->second);
-  if (!b) return fail<int_range>(ends->first + " is not a valid weekday");
-  if (!e) return fail<int_range>(ends->second + " is not a valid weekday");
-  if (*b > *e) return fail<int_range>("start day cannot be before end day");
-  return {int_range{*b, *e}, {}};
+  parsed<int_range> r = range_of(*e.ok, "weekday", day);
+  if (r.ok && r.ok->begin > r.ok->end) return fail<int_range>("start day cannot be before end day");
+  return r;
 }
 
 parsed<int_range> parse_days_of_month(std::string_view text) {
-  const auto ends = ends_of(text);
-  if (!ends)
-    return fail<int_range>("couldn't parse range " + std::string(text) + ", invalid format");
-  const auto b = integer(ends->first), e = integer(ends->second);
-  if (!b) return fail<int_range>(ends->first + " is not a valid day of the month");
-  if (!e) return fail<int_range>(ends->second + " is not a valid day of the month");
-  for (int v : {*b, *e})
+  const parsed<ends> e = ends_of(text);
+  if (!e.ok) return fail<int_range>(e.error);
+  parsed<int_range> r = range_of(*e.ok, "day of the month", integer);
+  if (!r.ok) return r;
+  const int b = r.ok->begin, l = r.ok->end;
+  for (int v : {b, l})
     if (v == 0 || v < -31 || v > 31)
       return fail<int_range>(std::to_string(v) + " is not a valid day of the month: out of range");
-  if (*b < 0 && *e > 0) return fail<int_range>("end day must be negative if start day is negative");
+  if (b < 0 && l > 0) return fail<int_range>("end day must be negative if start day is negative");
   // Empty in every month, even one of 28 days: refused.
-  const int tb = *b < 0 ? 28 + *b + 1 : *b, te = *e < 0 ? 28 + *e + 1 : *e;
-  if (te < tb)
-    return fail<int_range>("end day " + std::to_string(*e) + " is always before start day " +
-                           std::to_string(*b));
-  return {int_range{*b, *e}, {}};
+  const int tb = b < 0 ? 28 + b + 1 : b, tl = l < 0 ? 28 + l + 1 : l;
+  if (tl < tb)
+    return fail<int_range>("end day " + std::to_string(l) + " is always before start day " +
+                           std::to_string(b));
+  return r;
 }
 
 parsed<int_range> parse_months(std::string_view text) {
-  const auto ends = ends_of(text);
-  if (!ends)
-    return fail<int_range>("couldn't parse range " + std::string(text) + ", invalid format");
+  const parsed<ends> e = ends_of(text);
+  if (!e.ok) return fail<int_range>(e.error);
   auto month = [](const std::string& name) -> std::optional<int> {
     static constexpr std::array<std::string_view, 12> names{
         "january", "february", "march",     "april",   "may",      "june",
@@ -117,24 +125,19 @@ parsed<int_range> parse_months(std::string_view text) {
     if (n && *n >= 1 && *n <= 12) return n;
     return std::nullopt;
   };
-  const auto b = month(ends->first), e = month(ends->second);
-  if (!b) return fail<int_range>(ends->first + " is not a valid month");
-  if (!e) return fail<int_range>(ends->second + " is not a valid month");
-  if (*b > *e)
-    return fail<int_range>("end month " + ends->second + " is before start month " + ends->first);
-  return {int_range{*b, *e}, {}};
+  parsed<int_range> r = range_of(*e.ok, "month", month);
+  if (r.ok && r.ok->begin > r.ok->end)
+    return fail<int_range>("end month " + e.ok->second + " is before start month " + e.ok->first);
+  return r;
 }
 
 parsed<int_range> parse_years(std::string_view text) {
-  const auto ends = ends_of(text);
-  if (!ends)
-    return fail<int_range>("couldn't parse range " + std::string(text) + ", invalid format");
-  const auto b = integer(ends->first), e = integer(ends->second);
-  if (!b) return fail<int_range>(ends->first + " is not a valid year");
-  if (!e) return fail<int_range>(ends->second + " is not a valid year");
-  if (*b > *e)
-    return fail<int_range>("end year " + ends->second + " is before start year " + ends->first);
-  return {int_range{*b, *e}, {}};
+  const parsed<ends> e = ends_of(text);
+  if (!e.ok) return fail<int_range>(e.error);
+  parsed<int_range> r = range_of(*e.ok, "year", integer);
+  if (r.ok && r.ok->begin > r.ok->end)
+    return fail<int_range>("end year " + e.ok->second + " is before start year " + e.ok->first);
+  return r;
 }
 
 parsed<const date::time_zone*> find_location(std::string_view name) {
