@@ -27,8 +27,7 @@ std::string required(std::string_view field) {
 json::array matchers_array(const std::vector<matcher>& list) {
   json::array matchers;
   for (const matcher& m : list) {
-    const bool equal = m.type == match_type::equal || m.type == match_type::regex;
-    const bool regex = m.type == match_type::regex || m.type == match_type::not_regex;
+    const bool equal = is_equal(m.type), regex = is_regex(m.type);
     matchers.push_back(
         json::object{{"isEqual", equal}, {"isRegex", regex}, {"name", m.name}, {"value", m.value}});
   }
@@ -145,9 +144,7 @@ decoded_postable decode_postable(std::string_view body) {
       return out;
     }
     const bool equal = !is_equal || is_equal->is_null() || is_equal->get_bool();
-    const bool regex = is_regex->get_bool();
-    const match_type type = regex ? (equal ? match_type::regex : match_type::not_regex)
-                                  : (equal ? match_type::equal : match_type::not_equal);
+    const match_type type = type_of(equal, is_regex->get_bool());
     matcher_result m =
         make_matcher(std::string(name->get_string()), type, std::string(value->get_string()));
     if (!m.ok) {
@@ -262,10 +259,8 @@ loaded_silence from_row(const qoewatch::state::silence_row& row) {
       out.error = where + "matcher " + std::to_string(s.matchers.size()) + " is malformed";
       return out;
     }
-    const bool regex = is_regex->get_bool(), equal = is_equal->get_bool();
     matcher_result r = make_matcher(std::string(name->get_string()),
-                                    regex ? (equal ? match_type::regex : match_type::not_regex)
-                                          : (equal ? match_type::equal : match_type::not_equal),
+                                    type_of(is_equal->get_bool(), is_regex->get_bool()),
                                     std::string(value->get_string()));
     if (!r.ok) {
       out.error = where + "matcher " + std::to_string(s.matchers.size()) + ": " + r.error;

@@ -73,6 +73,19 @@ std::string_view to_string(match_type t) {
   return "=";
 }
 
+match_type type_of(bool is_equal, bool is_regex) {
+  return is_regex ? (is_equal ? match_type::regex : match_type::not_regex)
+                  : (is_equal ? match_type::equal : match_type::not_equal);
+}
+
+bool is_equal(match_type t) {
+  return t == match_type::equal || t == match_type::regex;
+}
+
+bool is_regex(match_type t) {
+  return t == match_type::regex || t == match_type::not_regex;
+}
+
 bool matcher::matches(std::string_view v) const {
   switch (type) {
     case match_type::equal:

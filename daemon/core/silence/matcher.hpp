@@ -27,6 +27,11 @@ enum class match_type { equal, not_equal, regex, not_regex };
 /// "=", "!=", "=~", "!~".
 std::string_view to_string(match_type t);
 
+/// The type the API's two flags name (isEqual, isRegex), and the flags of a type.
+match_type type_of(bool is_equal, bool is_regex);
+bool is_equal(match_type t);
+bool is_regex(match_type t);
+
 class matcher {
  public:
   std::string name;

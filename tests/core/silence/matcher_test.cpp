@@ -117,6 +117,16 @@ TEST(Matcher, WhichMatchTheEmptyStringAsSilencesJudgeIt) {
   EXPECT_FALSE(matches_empty(must("foo!~x")));
 }
 
+TEST(Matcher, TheApisTwoFlagsNameTheType) {
+  EXPECT_EQ(type_of(true, false), match_type::equal);
+  EXPECT_EQ(type_of(false, false), match_type::not_equal);
+  EXPECT_EQ(type_of(true, true), match_type::regex);
+  EXPECT_EQ(type_of(false, true), match_type::not_regex);
+  for (match_type t :
+       {match_type::equal, match_type::not_equal, match_type::regex, match_type::not_regex})
+    EXPECT_EQ(type_of(is_equal(t), is_regex(t)), t) << to_string(t);
+}
+
 TEST(Matcher, ListsAndText) {
   const std::vector<matcher> both{must("cdn=edgeB"), must("alertname=~\"cdn_.*\"")};
   EXPECT_TRUE(all_match(both, {{"alertname", "cdn_rebuffering"}, {"cdn", "edgeB"}}));
