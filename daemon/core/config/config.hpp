@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/time_interval.hpp"
 #include "duration.hpp"
 #include "rules/aggregate.hpp"
 #include "rules/dimension_filter.hpp"
@@ -146,6 +147,12 @@ struct rule_config {
   int for_polls = 1;    // `for`: successful polls in a row `when` must hold to fire
   int evidence = 10;    // offending sessions sent with a firing group
   int max_groups = 100;  // groups exported as metrics (largest first; firing ones always)
+
+  // Maintenance windows, by name in daemon_config::time_intervals: while any mute interval
+  // holds, or (when active ones are named) while none of them does, the rule is evaluated
+  // and exported but its notifications are held as under a silence.
+  std::vector<std::string> mute_time_intervals;
+  std::vector<std::string> active_time_intervals;
   bool population() const { return !when_text.empty(); }
   bool has_qoefilter() const { return !qoefilter_text.empty(); }
 
@@ -160,6 +167,9 @@ struct web_config {
   std::string tls_key_file;   // PEM private key: a secret, read like the other secrets
   std::map<std::string, std::string> basic_auth_users;  // user name: bcrypt hash ($2a/b/y$)
   source_location tls_where;                            // tls_cert_file's entry
+  // Without basic_auth_users the Alertmanager API (/api/v2/) answers only on a loopback
+  // listen, so no one on the network can silence the pager; true lifts that.
+  bool allow_unauthenticated_writes = false;
   bool tls() const { return !tls_cert_file.empty(); }
   bool operator==(const web_config&) const = default;
 };
@@ -183,6 +193,9 @@ struct state_config {
   duration lease_ttl = 15s;   // postgresql: how long a rule's lease lasts unless renewed
   duration lease_renew = 5s;  // postgresql: how often its owner renews it; at most lease_ttl / 2
   source_location where;      // the url_file entry (else the state: section), for messages
+  // How long an expired silence is kept (and listed) before it is dropped: Alertmanager's
+  // --data.retention default.
+  duration silence_retention = std::chrono::hours(120);
   bool operator==(const state_config&) const = default;
 };
 
@@ -200,6 +213,9 @@ struct daemon_config {
   rule_defaults defaults;
   std::vector<sink_config> sinks;
   std::vector<rule_config> rules;  // inline rules first, then rule files in pattern/path order
+  // `time_intervals:` as in Alertmanager's config: named maintenance windows the rules'
+  // mute_time_intervals and active_time_intervals refer to.
+  std::vector<named_time_interval> time_intervals;
 };
 
 /// Where the state lives, as --check-config, the start line and reload warnings say it:
