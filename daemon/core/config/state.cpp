@@ -76,10 +76,15 @@ void leases(const yaml::node& n, state_config& out) {
 }  // namespace
 
 void state(const yaml::node& n, const yaml::node& state_dir, state_config& out) {
-  if (!n.check_map({"backend", "url_file", "lease_ttl", "lease_renew"},
-                   "backend: sqlite or postgresql, url_file, lease_ttl, lease_renew", literal_url))
+  if (!n.check_map({"backend", "url_file", "lease_ttl", "lease_renew", "silence_retention"},
+                   "backend: sqlite or postgresql, url_file, lease_ttl, lease_renew, "
+                   "silence_retention",
+                   literal_url))
     return;
   out.where = n.where();
+  // Silences are kept alike in either backend: read before the backend decides the rest.
+  if (yaml::node v = n["silence_retention"])
+    if (std::optional<duration> d = v.duration_value(false)) out.silence_retention = *d;
   if (yaml::node v = n["backend"]) {
     // Which keys belong depends on the backend: without one, judging them would only guess.
     std::optional<state_backend> b = read_backend(v);

@@ -44,9 +44,12 @@ void listen(const yaml::node& n, std::string& out) {
 }
 
 void web(const yaml::node& n, web_config& out) {
-  if (!n.check_map({"tls_cert_file", "tls_key_file", "basic_auth_users"},
-                   "tls_cert_file and tls_key_file, basic_auth_users"))
+  if (!n.check_map(
+          {"tls_cert_file", "tls_key_file", "basic_auth_users", "allow_unauthenticated_writes"},
+          "tls_cert_file and tls_key_file, basic_auth_users, allow_unauthenticated_writes"))
     return;
+  if (yaml::node v = n["allow_unauthenticated_writes"])
+    if (std::optional<bool> b = v.boolean()) out.allow_unauthenticated_writes = *b;
   yaml::node cert = n["tls_cert_file"];
   yaml::node key = n["tls_key_file"];
   if (cert && !key) {

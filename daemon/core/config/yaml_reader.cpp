@@ -126,6 +126,14 @@ std::optional<std::string> node::text(bool allow_empty) const {
   return value_.Scalar();
 }
 
+std::optional<bool> node::boolean() const {
+  const std::string s = value_.IsScalar() ? value_.Scalar() : std::string{};
+  if (s == "true") return true;
+  if (s == "false") return false;
+  error(value_.IsScalar() ? in_quotes(s) + " is not true or false" : "must be true or false");
+  return std::nullopt;
+}
+
 std::optional<duration> node::duration_value(bool allow_zero) const {
   if (!value_.IsScalar()) {
     error("must be a duration (use 30s, 5m, 1h)");

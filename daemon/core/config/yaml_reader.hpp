@@ -80,6 +80,9 @@ class node {
                  const std::function<std::optional<std::string>(const std::string& key)>&
                      explain = {}) const;
   std::optional<std::string> text(bool allow_empty = false) const;
+  /// true or false, spelled so: yes, on and 1 mean true in some YAML readers and text in
+  /// others, so they are refused rather than guessed.
+  std::optional<bool> boolean() const;
   /// 30s, 5m, 1h; 0s only with `allow_zero`.
   std::optional<duration> duration_value(bool allow_zero) const;
   /// A whole number in [lo, hi]; `what` says what it counts, in the hint.

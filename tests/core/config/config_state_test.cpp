@@ -98,7 +98,7 @@ TEST(ConfigState, ErrorTextsArePinned) {
       {"state: {backend: [postgresql]}\n", {"c.yaml:7:18: state.backend: must be a string"}},
       {"state: postgresql\n",
        {"c.yaml:7:8: state: must be a mapping (backend: sqlite or postgresql, url_file, "
-        "lease_ttl, lease_renew)"}},
+        "lease_ttl, lease_renew, silence_retention)"}},
       {"state:\n  backend: postgresql\n  lease_tll: 20s\n  url_file: /u\n",
        {"c.yaml:9:3: state.lease_tll: unknown key (did you mean \"lease_ttl\"?)"}},
       // PostgreSQL needs its url_file; SQLite takes neither it nor leases.
