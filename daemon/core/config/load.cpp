@@ -97,6 +97,14 @@ void check_unique_rule_names(const std::vector<rule_config>& rules,
   }
 }
 
+// Older Alertmanager configs call the top-level list mute_time_intervals: (deprecated there
+// for time_intervals:); one copied from them is told what to write, not only "unknown key".
+std::optional<std::string> older_alertmanager_key(const std::string& key) {
+  if (key != "mute_time_intervals") return std::nullopt;
+  return "write time_intervals: (Alertmanager's newer name for this list; mute_time_intervals: "
+         "belongs in a rule and names intervals of it)";
+}
+
 // Report file by file (in the order files were read), top to bottom within each.
 void sort_errors(const std::string& main_file, std::vector<diagnostic>& errors) {
   std::vector<std::string> file_order{main_file};
@@ -130,11 +138,16 @@ daemon_config main_file(const yaml::node& n) {
   if (yaml::node v = n["defaults"]) sections::defaults(v, cfg.defaults);
   sections::sink_name_list sink_names;
   if (yaml::node v = n["sinks"]) sections::sinks(v, cfg.sinks, sink_names);
+  // Before the rules, wherever the file writes it: rules name these intervals.
+  sections::name_list interval_names;
+  if (yaml::node v = n["time_intervals"])
+    sections::time_intervals(v, cfg.time_intervals, interval_names);
 
   sections::rule_context ctx;
   ctx.defaults = &cfg.defaults;
   ctx.sinks = &cfg.sinks;
   ctx.sink_names = &sink_names;
+  ctx.time_interval_names = &interval_names;
   for (const rules::metric_info& m : rules::known_metrics()) ctx.metrics.push_back(m.name);
   for (const std::string& m : cfg.smartsight.extra_metrics) ctx.metrics.push_back(m);
   if (yaml::node v = n["rules"]) sections::rules(v, ctx, cfg.rules);
@@ -158,8 +171,8 @@ load_result load_from_string(std::string_view yaml_text, const std::string& file
   const yaml::node n(doc, *root, "");
   // "state" before "state_dir": a short typo ("stat") means the section more often.
   if (!n.check_map({"smartsight", "listen", "web", "state", "state_dir", "max_catchup",
-                    "rule_files", "defaults", "sinks", "rules"},
-                   "smartsight:, rules: or rule_files:, ..."))
+                    "rule_files", "defaults", "sinks", "time_intervals", "rules"},
+                   "smartsight:, rules: or rule_files:, ...", older_alertmanager_key))
     return result;
   daemon_config cfg = main_file(n);
   check_unique_rule_names(cfg.rules, errors);

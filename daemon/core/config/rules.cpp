@@ -123,41 +123,56 @@ void labels(const yaml::node& v, rule_config& r) {
   });
 }
 
-// sinks: names of declared sinks. Sinks that are declared but invalid count as existing:
-// their own error suffices.
-void sink_list(const yaml::node& v, const rule_context& ctx, rule_config& r) {
-  auto list = v.string_list("[oncall]");
+// A list of names of entries declared in a section (sinks:, time_intervals:), each listed once,
+// appended to `out`. An entry that is declared but invalid counts as existing: its own error
+// suffices. An unknown name is reported as `unknown` "name" with the nearest declared name,
+// else all of them (`plural`), else where to declare one (`section`).
+void declared_names(const yaml::node& v, std::string_view example, const name_list& declared,
+                    std::string_view unknown, std::string_view plural, std::string_view section,
+                    std::vector<std::string>& out) {
+  auto list = v.string_list(example);
   if (!list) return;
-  const sink_name_list& declared = *ctx.sink_names;
   for (const auto& [name, item] : *list) {
-    if (std::find(r.sinks.begin(), r.sinks.end(), name) != r.sinks.end()) {
+    if (std::find(out.begin(), out.end(), name) != out.end()) {
       item.error(in_quotes(name) + " is listed twice");
       continue;
     }
     bool exists = false;
-    for (const auto& s : declared) exists = exists || s.first == name;
+    for (const auto& d : declared) exists = exists || d.first == name;
     if (!exists) {
       std::vector<std::string_view> names;
-      for (const auto& s : declared) names.push_back(s.first);
+      for (const auto& d : declared) names.push_back(d.first);
       std::string near = nearest(name, names);
-      item.error("no sink named " + in_quotes(name) + " (" +
-                 (near.empty() ? (names.empty() ? std::string("define it under sinks:")
-                                                : "defined sinks: " + join_list(names))
-                               : "did you mean " + in_quotes(near) + "?") +
+      item.error(std::string(unknown) + in_quotes(name) + " (" +
+                 (near.empty()
+                      ? (names.empty() ? "define it under " + std::string(section)
+                                       : "defined " + std::string(plural) + ": " + join_list(names))
+                      : "did you mean " + in_quotes(near) + "?") +
                  ")");
       continue;
     }
-    r.sinks.push_back(name);
+    out.push_back(name);
   }
 }
 
+// mute_time_intervals and active_time_intervals: names from the main file's time_intervals:.
+void interval_names(const yaml::node& v, const rule_context& ctx, std::vector<std::string>& out) {
+  declared_names(v, "[maintenance]", *ctx.time_interval_names, "unknown time interval ",
+                 "time intervals", "time_intervals:", out);
+}
+
+// Every key a rule may have, in the order "valid keys" lists them. (Formatted by hand: past
+// 20 items clang-format would give each its own line.)
+// clang-format off
+const std::vector<std::string_view> rule_keys{
+    "name", "description", "filter", "qoefilter", "fields", "interval", "window", "delay",
+    "severity", "labels", "sinks", "min_sessions", "resolve_after", "group_by", "when",
+    "resolve_when", "min_sample", "for", "evidence", "max_groups", "mute_time_intervals",
+    "active_time_intervals"};
+// clang-format on
+
 void rule(const yaml::node& n, const rule_context& ctx, std::vector<rule_config>& out) {
-  if (!n.check_map({"name", "description", "filter", "qoefilter", "fields", "interval", "window",
-                    "delay", "severity", "labels", "sinks", "min_sessions", "resolve_after",
-                    "group_by", "when", "resolve_when", "min_sample", "for", "evidence",
-                    "max_groups"},
-                   "name, qoefilter, ..."))
-    return;
+  if (!n.check_map(rule_keys, "name, qoefilter, ...")) return;
   rule_config r;
   r.where = n.where();
   r.interval = ctx.defaults->interval;
@@ -203,11 +218,13 @@ void rule(const yaml::node& n, const rule_context& ctx, std::vector<rule_config>
                 "(rename the label)");
   }
   if (yaml::node v = n["sinks"]) {
-    sink_list(v, ctx, r);
+    declared_names(v, "[oncall]", *ctx.sink_names, "no sink named ", "sinks", "sinks:", r.sinks);
   } else {
     // No sinks key: the rule notifies every sink. `sinks: []` means metrics only.
     for (const sink_config& s : *ctx.sinks) r.sinks.push_back(s.name);
   }
+  if (yaml::node v = n["mute_time_intervals"]) interval_names(v, ctx, r.mute_time_intervals);
+  if (yaml::node v = n["active_time_intervals"]) interval_names(v, ctx, r.active_time_intervals);
 
   if (n.error_count() == errors_before) out.push_back(std::move(r));
 }

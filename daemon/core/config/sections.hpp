@@ -23,9 +23,11 @@ void listen(const yaml::node& n, std::string& out);
 /// web: TLS files and basic-auth users for those endpoints.
 void web(const yaml::node& n, web_config& out);
 
-/// Every sink name declared, valid or not, with its line: a rule that names an invalid sink
-/// gets no second error, and a repeated name is reported with the line of the first.
-using sink_name_list = std::vector<std::pair<std::string, int>>;
+/// Every name declared in a section (sinks, time_intervals), valid or not, with its line: a
+/// rule that names an invalid entry gets no second error, and a repeated name is reported with
+/// the line of the first.
+using name_list = std::vector<std::pair<std::string, int>>;
+using sink_name_list = name_list;
 
 /// state: where the state lives (backend, url_file, lease_ttl, lease_renew). `state_dir` is
 /// the top-level state_dir entry (absent when not written), which the postgresql backend
@@ -36,15 +38,21 @@ void state(const yaml::node& n, const yaml::node& state_dir, state_config& out);
 /// `names`.
 void sinks(const yaml::node& n, std::vector<sink_config>& out, sink_name_list& names);
 
+/// time_intervals: Alertmanager's named time intervals (intervals.cpp). Only valid entries
+/// reach `out`; every name goes to `names`.
+void time_intervals(const yaml::node& n, std::vector<named_time_interval>& out, name_list& names);
+
 /// defaults: interval, window and delay of rules that do not set their own.
 void defaults(const yaml::node& n, rule_defaults& out);
 
-/// What a rule is checked against: the defaults, the metrics it may use and the sinks.
+/// What a rule is checked against: the defaults, the metrics it may use, the sinks and the
+/// time intervals its mute_time_intervals and active_time_intervals may name.
 struct rule_context {
   const rule_defaults* defaults = nullptr;
   std::vector<std::string_view> metrics;  // the dictionary plus extra_metrics
   const std::vector<sink_config>* sinks = nullptr;
   const sink_name_list* sink_names = nullptr;
+  const name_list* time_interval_names = nullptr;
 };
 
 /// A rule's population settings (when, resolve_when, group_by, min_sample, for, evidence,
