@@ -139,6 +139,17 @@ std::string version_line() {
   return std::string("qoewatchd ") + QOEWATCH_VERSION;
 }
 
+namespace {
+
+// "a, b, c".
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
+
 std::string check_config_report(const config::daemon_config& cfg,
                                 std::chrono::system_clock::time_point now) {
   std::string out;
@@ -154,6 +165,12 @@ std::string check_config_report(const config::daemon_config& cfg,
            std::string(config::to_string(r.severity)) +
            ", sinks: " + (sinks.empty() ? "none" : sinks) + "): GET " +
            fetch::listsessions_url(cfg.smartsight, r, fetch::window_at(r, now), 0) + "\n";
+    if (!r.mute_time_intervals.empty())
+      out += "  mute_time_intervals: " + joined(r.mute_time_intervals) +
+             " (notifications held while any of them holds)\n";
+    if (!r.active_time_intervals.empty())
+      out += "  active_time_intervals: " + joined(r.active_time_intervals) +
+             " (notifications held while none of them holds)\n";
     if (!r.population()) continue;
     std::string by;
     for (const std::string& d : r.group_by) by += (by.empty() ? "" : ",") + d;

@@ -44,7 +44,8 @@ std::string version_line();
 
 /// What --check-config prints for a valid config: where the state lives (never the
 /// PostgreSQL URL: only its file), then one line per rule, each with the exact listsessions
-/// URL the first page of a poll at `now` would request (never the API key).
+/// URL the first page of a poll at `now` would request (never the API key), followed by the
+/// time intervals that hold its notifications, if it names any.
 std::string check_config_report(const config::daemon_config& cfg,
                                 std::chrono::system_clock::time_point now);
 

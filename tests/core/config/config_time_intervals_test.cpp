@@ -6,6 +6,7 @@
 
 #include <chrono>
 
+#include "cli/options.hpp"
 #include "config/load.hpp"
 #include "config/reload_plan.hpp"
 #include "config_fixtures.hpp"
@@ -312,4 +313,23 @@ TEST(ConfigTimeIntervals, ChangingARulesIntervalsRestartsIt) {
   EXPECT_EQ(plan.restart, (names{"slow"}));
   EXPECT_EQ(plan.start, (names{"slow"}));
   EXPECT_TRUE(plan.resolve.empty());  // how sessions are judged did not change
+}
+
+TEST(ConfigTimeIntervals, CheckConfigNamesEachRulesIntervals) {
+  config::load_result r = config::load_from_string(example, "c.yaml");
+  ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
+  const std::string report = cli::check_config_report(*r.config, std::chrono::system_clock::now());
+  const std::size_t slow = report.find("\nslow (");
+  const std::size_t plain = report.find("\nplain (");
+  ASSERT_NE(slow, std::string::npos) << report;
+  ASSERT_NE(plain, std::string::npos) << report;
+  const std::string slow_lines = report.substr(slow + 1, plain - slow);
+  const std::size_t first_end = slow_lines.find('\n');
+  EXPECT_EQ(slow_lines.substr(first_end + 1),
+            "  mute_time_intervals: edgeb-maintenance (notifications held while any of them "
+            "holds)\n"
+            "  active_time_intervals: office-hours, weekend (notifications held while none of "
+            "them holds)\n");
+  // A rule without any gets no such line.
+  EXPECT_EQ(report.find("time_intervals", plain), std::string::npos) << report;
 }
