@@ -1,378 +1,27 @@
+// sqlite_store's opening, reads and writes; the schema is in sqlite_schema.cpp.
 #include "state/sqlite_store.hpp"
 
 #include <sqlite3.h>
 
-#include <algorithm>
-#include <array>
-#include <cstddef>
 #include <filesystem>
 #include <string_view>
 #include <system_error>
 #include <utility>
 
 #include "state/row_text.hpp"
+#include "state/sqlite_store_impl.hpp"
 
 namespace qoewatch::state {
 
 namespace {
 
-// PRAGMA application_id of every qoewatch state database: 'qoew'.
-constexpr std::int32_t application_id = 0x716F6577;
-
-// One schema migration: the SQL that takes a database from version `to - 1` to `to`. Steps run
-// in order inside one transaction; to add v2, append {2, "ALTER TABLE ..."}: never edit a
-// released step.
-struct migration {
-  int to;
-  const char* sql;
-};
-
-constexpr std::array migrations{
-    migration{1, R"sql(
-CREATE TABLE checkpoints(
-  rule TEXT PRIMARY KEY,
-  window_end INTEGER NOT NULL
-);
-CREATE TABLE notified(
-  rule TEXT NOT NULL,
-  sessionid TEXT NOT NULL,
-  expires_at INTEGER NOT NULL,
-  PRIMARY KEY(rule, sessionid)
-) WITHOUT ROWID;
-CREATE INDEX notified_expires_at ON notified(expires_at);
-CREATE TABLE incidents(
-  rule TEXT PRIMARY KEY,
-  key TEXT NOT NULL,
-  started_at REAL NOT NULL,
-  polls_below INTEGER NOT NULL
-);
-CREATE TABLE outbox(
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT UNIQUE NOT NULL,
-  sink TEXT NOT NULL,
-  rule TEXT NOT NULL,
-  body BLOB NOT NULL,
-  created_at REAL NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  last_error TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE dead_letters(
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL,
-  sink TEXT NOT NULL,
-  rule TEXT NOT NULL,
-  body BLOB NOT NULL,
-  created_at REAL NOT NULL,
-  dead_at REAL NOT NULL,
-  attempts INTEGER NOT NULL,
-  reason TEXT NOT NULL
-);
-)sql"},
-    // Notified pairs keep when their session ended, so that what may be forgotten follows the
-    // rule's current settings; v1's expiries stand in for it (later than the real end, so
-    // those pairs are kept longer, never forgotten early). Outbox rows keep the sink type
-    // they were written for; incidents the sinks that were told they fire.
-    migration{2, R"sql(
-ALTER TABLE notified RENAME COLUMN expires_at TO ended_at;
-DROP INDEX notified_expires_at;
-CREATE INDEX notified_ended_at ON notified(ended_at);
-ALTER TABLE outbox ADD COLUMN sink_type TEXT NOT NULL DEFAULT '';
-ALTER TABLE incidents ADD COLUMN sinks TEXT NOT NULL DEFAULT '';
-)sql"},
-    // Population rules: one incident per firing group, the group written as a JSON array of
-    // [dimension, value] pairs.
-    migration{3, R"sql(
-CREATE TABLE group_incidents(
-  rule TEXT NOT NULL,
-  grp TEXT NOT NULL,
-  key TEXT NOT NULL,
-  started_at REAL NOT NULL,
-  polls_below INTEGER NOT NULL,
-  sinks TEXT NOT NULL,
-  PRIMARY KEY(rule, grp)
-);
-)sql"},
-};
-
-constexpr int current_version = migrations.back().to;
-
-// quick_check's report (rows of possibly multi-line text, headed "*** in database main ***")
-// as one log line: the first problem and how many more there are.
-std::string one_line(const std::vector<std::string>& rows) {
-  std::vector<std::string> problems;
-  for (const std::string& row : rows) {
-    std::size_t from = 0;
-    while (from <= row.size()) {
-      std::size_t to = std::min(row.find('\n', from), row.size());
-      std::string line = row.substr(from, to - from);
-      if (!line.empty() && !line.starts_with("***")) problems.push_back(std::move(line));
-      from = to + 1;
-    }
-  }
-  if (problems.empty()) return "failed";
-  std::string out = problems.front();
-  if (problems.size() > 1) out += " (and " + std::to_string(problems.size() - 1) + " more)";
-  return out;
-}
+using sqlite::db_handle;
+using sqlite::identity;
+using sqlite::statement;
 
 std::string db_path(const std::string& dir) {
   return (std::filesystem::path(dir) / "qoewatch.db").string();
 }
-
-struct db_deleter {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-using db_handle = std::unique_ptr<sqlite3, db_deleter>;
-
-// A prepared statement, reset (and its bindings cleared) before every use so a cached one can
-// be reused. Text and blobs are bound SQLITE_STATIC: the caller's strings outlive the step.
-class statement {
- public:
-  // `persistent`: kept for the connection's life (a hint to SQLite's allocator).
-  statement(sqlite3* db, const std::string& path, std::string_view sql, bool persistent = false)
-      : db_(db), path_(&path) {
-    if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
-                           persistent ? SQLITE_PREPARE_PERSISTENT : 0, &stmt_,
-                           nullptr) != SQLITE_OK) {
-      fail("cannot prepare statement");
-    }
-  }
-  ~statement() { sqlite3_finalize(stmt_); }
-  statement(const statement&) = delete;
-  statement& operator=(const statement&) = delete;
-
-  statement& reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-    return *this;
-  }
-  statement& bind(int i, const std::string& s) {
-    check(sqlite3_bind_text64(stmt_, i, s.data(), s.size(), SQLITE_STATIC, SQLITE_UTF8));
-    return *this;
-  }
-  statement& bind_blob(int i, const std::string& s) {
-    // data() is never null, so an empty body is an empty blob, not NULL.
-    check(sqlite3_bind_blob64(stmt_, i, s.data(), s.size(), SQLITE_STATIC));
-    return *this;
-  }
-  statement& bind(int i, std::int64_t v) {
-    check(sqlite3_bind_int64(stmt_, i, v));
-    return *this;
-  }
-  statement& bind(int i, int v) {
-    check(sqlite3_bind_int(stmt_, i, v));
-    return *this;
-  }
-  statement& bind(int i, double v) {
-    check(sqlite3_bind_double(stmt_, i, v));
-    return *this;
-  }
-
-  /// Steps once: true with a row, false when done; throws on an error.
-  bool step() {
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    fail("cannot execute statement");
-  }
-  void run() {
-    while (step()) {
-    }
-    sqlite3_reset(stmt_);
-  }
-
-  std::string text(int col) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
-  }
-  std::string blob(int col) const {
-    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
-    return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
-  }
-  std::int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
-  int int32(int col) const { return sqlite3_column_int(stmt_, col); }
-  double real(int col) const { return sqlite3_column_double(stmt_, col); }
-
- private:
-  void check(int rc) {
-    if (rc != SQLITE_OK) fail("cannot bind parameter");
-  }
-  [[noreturn]] void fail(const char* what) {
-    std::string msg = *path_ + ": " + what + ": " + sqlite3_errmsg(db_);
-    if (stmt_) sqlite3_reset(stmt_);
-    throw store_error(msg);
-  }
-
-  sqlite3* db_;
-  const std::string* path_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-// What the database says about itself before we touch it.
-struct identity {
-  std::int32_t app_id = 0;
-  int version = 0;
-  bool has_schema = false;  // any table, index, view or trigger
-};
-
-}  // namespace
-
-struct sqlite_store::impl {
-  std::string path;
-  db_handle db;
-
-  // Hot-path statements, prepared on first use and kept for the life of the connection.
-  std::unique_ptr<statement> begin, commit_tx;
-  std::unique_ptr<statement> put_checkpoint, put_notified, put_outbox, put_incident, del_incident,
-      put_group, del_groups;
-  std::unique_ptr<statement> del_outbox, upd_attempt, ins_dead, del_notified_rule;
-
-  [[noreturn]] void fail(const std::string& what) const {
-    throw store_error(path + ": " + what + ": " + sqlite3_errmsg(db.get()));
-  }
-
-  void exec(const char* sql, const char* what) {
-    char* err = nullptr;
-    if (sqlite3_exec(db.get(), sql, nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string msg = path + ": " + what + ": " + (err ? err : sqlite3_errmsg(db.get()));
-      sqlite3_free(err);
-      throw store_error(msg);
-    }
-  }
-
-  statement& cached(std::unique_ptr<statement>& slot, std::string_view sql) {
-    if (!slot) slot = std::make_unique<statement>(db.get(), path, sql, true);
-    return slot->reset();
-  }
-
-  // One poll_commit's statements, inside the caller's transaction.
-  void write(const poll_commit& c, commit_result& result);
-
-  // A single-value PRAGMA or query, as text ("" when it returns no row).
-  std::string query_text(std::string_view sql) {
-    statement s(db.get(), path, sql);
-    return s.step() ? s.text(0) : std::string();
-  }
-
-  // What the file says about itself. As the first access to the file (with the integrity
-  // check), a file that is not SQLite or is damaged fails here rather than in a poll.
-  identity probe(bool integrity_check) {
-    const std::string unusable = path + ": not a usable SQLite database: ";
-    // Raw calls rather than `statement`: every failure here gets the same "not usable" text.
-    auto values = [&](const char* sql) {
-      sqlite3_stmt* raw = nullptr;
-      if (sqlite3_prepare_v2(db.get(), sql, -1, &raw, nullptr) != SQLITE_OK) {
-        std::string msg = unusable + sqlite3_errmsg(db.get());
-        sqlite3_finalize(raw);
-        throw store_error(msg);
-      }
-      std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> st(raw, sqlite3_finalize);
-      std::vector<std::string> out;
-      int rc;
-      while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
-        const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(raw, 0));
-        out.emplace_back(text ? text : "");
-      }
-      if (rc != SQLITE_DONE) {
-        // quick_check can report problems and then fail itself: keep what it found first.
-        if (out.empty()) throw store_error(unusable + sqlite3_errmsg(db.get()));
-        out.emplace_back(sqlite3_errmsg(db.get()));
-      }
-      if (out.empty()) throw store_error(unusable + "no result from " + sql);
-      return out;
-    };
-    auto first_value = [&](const char* sql) { return values(sql).front(); };
-    identity id;
-    id.has_schema = first_value("SELECT count(*) FROM sqlite_schema") != "0";
-    if (integrity_check) {
-      if (std::vector<std::string> problems = values("PRAGMA quick_check");
-          problems.front() != "ok") {
-        throw store_error(unusable + "quick_check: " + one_line(problems));
-      }
-    }
-    id.app_id = std::stoi(first_value("PRAGMA application_id"));
-    id.version = std::stoi(first_value("PRAGMA user_version"));
-    return id;
-  }
-
-  void validate(const identity& id) const {
-    bool ours = id.app_id == application_id || (id.app_id == 0 && !id.has_schema);
-    if (!ours) throw store_error(path + ": not a qoewatch state database");
-    if (id.version > current_version) {
-      throw store_error(path + ": written by a newer qoewatch (schema v" +
-                        std::to_string(id.version) + ", this build reads up to v" +
-                        std::to_string(current_version) + ")");
-    }
-  }
-
-  void configure(bool writable) {
-    if (sqlite3_busy_timeout(db.get(), 5000) != SQLITE_OK) fail("cannot set busy_timeout");
-    exec("PRAGMA foreign_keys=ON", "cannot enable foreign keys");
-    if (!writable) return;
-    // WAL is a property of the file: it survives reopening, but a file system without shared
-    // memory support refuses it and keeps the old mode; we want to know.
-    std::string mode = query_text("PRAGMA journal_mode=WAL");
-    if (mode != "wal") {
-      throw store_error(path + ": cannot switch to WAL journal mode (still \"" + mode + "\")");
-    }
-    exec("PRAGMA synchronous=FULL", "cannot set synchronous=FULL");
-  }
-
-  // Takes the schema from `from` to the current version, inside the caller's transaction.
-  void upgrade(int from) {
-    if (from >= current_version) return;
-    for (const migration& m : migrations) {
-      if (m.to <= from) continue;
-      exec(m.sql, ("cannot migrate to schema v" + std::to_string(m.to)).c_str());
-    }
-    exec(("PRAGMA application_id=" + std::to_string(application_id)).c_str(),
-         "cannot set application_id");
-    exec(("PRAGMA user_version=" + std::to_string(current_version)).c_str(),
-         "cannot set user_version");
-  }
-
-  // Creates or upgrades the schema in one transaction. The identity is read again under the
-  // write lock: another process may have created the database since the probe.
-  void migrate() {
-    exec("BEGIN IMMEDIATE", "cannot begin the migration");
-    try {
-      identity id = probe(false);
-      validate(id);
-      upgrade(id.version);
-      exec("COMMIT", "cannot commit the migration");
-    } catch (...) {
-      sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-      throw;
-    }
-  }
-
-  // open_exclusive's transaction, rolled back when the store goes.
-  bool held = false;
-  ~impl() {
-    if (held) sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-
-  // BEGIN IMMEDIATE … COMMIT, rolled back when destroyed before commit().
-  class transaction {
-   public:
-    explicit transaction(impl& s) : s_(s) { s_.cached(s_.begin, "BEGIN IMMEDIATE").run(); }
-    ~transaction() {
-      if (open_) sqlite3_exec(s_.db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-    }
-    transaction(const transaction&) = delete;
-    transaction& operator=(const transaction&) = delete;
-    void commit() {
-      s_.cached(s_.commit_tx, "COMMIT").run();
-      open_ = false;
-    }
-
-   private:
-    impl& s_;
-    bool open_ = true;
-  };
-};
-
-namespace {
 
 db_handle open_handle(const std::string& path, int flags) {
   sqlite3* raw = nullptr;
@@ -386,6 +35,19 @@ db_handle open_handle(const std::string& path, int flags) {
 }
 
 }  // namespace
+
+void sqlite_store::impl::configure(bool writable) {
+  if (sqlite3_busy_timeout(db.get(), 5000) != SQLITE_OK) fail("cannot set busy_timeout");
+  exec("PRAGMA foreign_keys=ON", "cannot enable foreign keys");
+  if (!writable) return;
+  // WAL is a property of the file: it survives reopening, but a file system without shared
+  // memory support refuses it and keeps the old mode; we want to know.
+  std::string mode = query_text("PRAGMA journal_mode=WAL");
+  if (mode != "wal") {
+    throw store_error(path + ": cannot switch to WAL journal mode (still \"" + mode + "\")");
+  }
+  exec("PRAGMA synchronous=FULL", "cannot set synchronous=FULL");
+}
 
 sqlite_store::sqlite_store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 sqlite_store::~sqlite_store() = default;
@@ -455,10 +117,6 @@ std::unique_ptr<sqlite_store> sqlite_store::open_exclusive(const std::string& fi
 
 const std::string& sqlite_store::path() const {
   return impl_->path;
-}
-
-int sqlite_store::schema_version() {
-  return current_version;
 }
 
 std::optional<std::int64_t> sqlite_store::checkpoint(const std::string& rule) const {
