@@ -79,6 +79,7 @@ struct snapshot {
   std::vector<incident_row> group_incidents;        // firing groups, population rules
   std::vector<outbox_row> outbox;                   // pending, in insertion order
   std::vector<dead_letter> dead_letters;            // oldest first
+  std::vector<silence_row> silences;                // expired ones too, in id order
   bool operator==(const snapshot&) const = default;
 };
 

@@ -12,7 +12,7 @@ namespace {
 
 // One schema migration: the SQL that takes the database from version `to - 1` to `to`. They
 // run in order inside one transaction; to add v2, append {2, "ALTER TABLE ..."}: never edit a
-// released step. The numbering is PostgreSQL's own (SQLite's schema is at v3).
+// released step. The numbering is PostgreSQL's own (SQLite's schema is at v4).
 struct migration {
   int to;
   const char* sql;
@@ -96,6 +96,19 @@ CREATE TABLE replicas(
   wants text NOT NULL DEFAULT ''
 );
 )sql"},
+    // The silences of the Alertmanager API (silence/silence.hpp), shared by the replicas:
+    // times in milliseconds since the epoch, the matchers as the API writes them (JSON).
+    migration{2, R"sql(
+CREATE TABLE silences(
+  id text COLLATE "C" PRIMARY KEY,
+  matchers text NOT NULL,
+  starts_at bigint NOT NULL,
+  ends_at bigint NOT NULL,
+  updated_at bigint NOT NULL,
+  created_by text NOT NULL,
+  comment text NOT NULL
+);
+)sql"},
 };
 
 constexpr int latest = migrations.back().to;
@@ -108,9 +121,9 @@ constexpr std::string_view application = "qoewatch";
 
 // Every table some version of the schema has: finding one without qoewatch_meta means the
 // database holds someone else's tables (or a damaged qoewatch state), which we never touch.
-const std::vector<std::string> our_tables = {"qoewatch_meta", "checkpoints",     "notified",
-                                             "incidents",     "group_incidents", "outbox",
-                                             "dead_letters",  "leases",          "replicas"};
+const std::vector<std::string> our_tables = {
+    "qoewatch_meta", "checkpoints",  "notified", "incidents", "group_incidents",
+    "outbox",        "dead_letters", "leases",   "replicas",  "silences"};
 
 // The schema version the database holds: 0 when it holds none of our tables; throws when it
 // is not ours or is newer than this build.

@@ -16,14 +16,7 @@ namespace qoewatch::state {
 namespace {
 
 using pg::params;
-
-// Error texts come from receivers, session ids and group values from SmartSight, and may hold
-// anything; PostgreSQL's text holds neither NUL nor malformed UTF-8 (and would refuse the
-// whole commit, again and again): those bytes become U+FFFD. A session id so changed is read
-// back changed, so after a takeover such a session may be notified once more.
-std::string storable_text(std::string_view s) {
-  return text::valid_utf8(s, /*replace_nul=*/true);
-}
+using pg::storable_text;
 
 // What the accepted commits of a batch write, table by table, with the batch's order kept
 // where it decides: a later checkpoint, incident or group list of a rule replaces an earlier
@@ -248,6 +241,14 @@ std::vector<notified_row> notified_rows(const pg::result& r) {
 }
 
 }  // namespace
+
+// Error texts come from receivers, session ids and group values from SmartSight, the text of
+// silences from whoever made them, and may hold anything; refused, they would fail the whole
+// commit, again and again. A session id so changed is read back changed, so after a takeover
+// such a session may be notified once more.
+std::string pg::storable_text(std::string_view s) {
+  return text::valid_utf8(s, /*replace_nul=*/true);
+}
 
 pg_store::pg_store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 pg_store::~pg_store() = default;

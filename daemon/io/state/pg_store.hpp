@@ -1,7 +1,7 @@
 // The state in PostgreSQL, shared by replicas: the same tables as sqlite_store (checkpoints,
-// notified pairs, incidents, the outbox, dead letters) plus the leases that split the rules
-// between replicas (lease/lease.hpp) and the replicas' heartbeats. libpq stays in the .cpp
-// files (pimpl).
+// notified pairs, incidents, the outbox, dead letters, silences) plus the leases that split
+// the rules between replicas (lease/lease.hpp) and the replicas' heartbeats. libpq stays in
+// the .cpp files (pimpl).
 //
 // Connecting: libpq with connect_timeout=5, TCP keepalives, tcp_user_timeout=10 s and
 // application_name=qoewatchd (settings the URL itself gives win), client_encoding UTF8; each
@@ -63,6 +63,10 @@ class pg_store final : public store {
   void dead(const std::string& id, const std::string& reason, double now) override;
   void forget_notified(const std::map<std::string, std::int64_t>& per_rule,
                        std::optional<std::int64_t> all_before = std::nullopt) override;
+  /// Not fenced: silences are every replica's. Their text is stored as attempt_failed's.
+  std::vector<silence_row> silences() const override;
+  void put_silences(const std::vector<silence_row>& rows) override;
+  void drop_silences(const std::vector<std::string>& ids) override;
   /// --migrate-state: writes `s` into a database that holds no qoewatch state yet, in one
   /// transaction: every row as given (ids, attempts, last errors, keys, started_at), the
   /// outbox and the dead letters in their order (their seq follows it). Not fenced: no lease

@@ -1,6 +1,8 @@
-// What pg_store.cpp, pg_schema.cpp and pg_leases.cpp share (internal to qoewatch_state).
+// What pg_store.cpp, pg_schema.cpp, pg_leases.cpp and pg_silences.cpp share (internal to
+// qoewatch_state).
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,6 +20,14 @@ struct pg_store::impl {
 };
 
 namespace pg {
+
+/// `s` as a text column can hold it: PostgreSQL's text holds neither NUL nor malformed UTF-8
+/// (and refuses the whole statement), so those bytes become U+FFFD.
+std::string storable_text(std::string_view s);
+
+/// Writes `rows` into the silences table in one statement, each replacing any stored under
+/// its id (of an id given twice, the later row). Throws store_error with `what`.
+void write_silences(connection& c, std::span<const silence_row> rows, std::string_view what);
 
 /// The outbox columns as pg_store reads them, in this order, and one row of them decoded.
 inline constexpr std::string_view outbox_columns =

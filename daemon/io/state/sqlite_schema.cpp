@@ -88,6 +88,19 @@ CREATE TABLE group_incidents(
   PRIMARY KEY(rule, grp)
 );
 )sql"},
+    // The silences of the Alertmanager API (silence/silence.hpp): times in milliseconds since
+    // the epoch, the matchers as the API writes them (a JSON array), checked again when read.
+    migration{4, R"sql(
+CREATE TABLE silences(
+  id TEXT PRIMARY KEY,
+  matchers TEXT NOT NULL,
+  starts_at INTEGER NOT NULL,
+  ends_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  created_by TEXT NOT NULL,
+  comment TEXT NOT NULL
+);
+)sql"},
 };
 
 constexpr int current_version = migrations.back().to;

@@ -48,6 +48,9 @@ class sqlite_store final : public store {
   void dead(const std::string& id, const std::string& reason, double now) override;
   void forget_notified(const std::map<std::string, std::int64_t>& per_rule,
                        std::optional<std::int64_t> all_before = std::nullopt) override;
+  std::vector<silence_row> silences() const override;
+  void put_silences(const std::vector<silence_row>& rows) override;
+  void drop_silences(const std::vector<std::string>& ids) override;
 
  private:
   struct impl;

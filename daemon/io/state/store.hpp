@@ -1,8 +1,8 @@
 // The daemon's durable state: each rule's checkpoint, the (rule, session) pairs already
 // notified, each rule's firing incident (each firing group's for a population rule), the
-// outbox of notifications not yet delivered, and the dead letters. Everything one poll
-// decides is written in one transaction (commit), before any delivery is attempted.
-// Synchronous; use from one thread at a time. No Asio here.
+// outbox of notifications not yet delivered, the dead letters, and the silences of the
+// Alertmanager API. Everything one poll decides is written in one transaction (commit), before
+// any delivery is attempted. Synchronous; use from one thread at a time. No Asio here.
 #pragma once
 
 #include <chrono>
@@ -81,7 +81,8 @@ class store {
   /// All of the above, read in turn: one consistent state only while nothing else writes
   /// (sqlite_store::open_exclusive sees to that).
   snapshot everything() const {
-    return {checkpoints(), notified(), incidents(), group_incidents(), outbox(), dead_letters()};
+    return {checkpoints(), notified(),     incidents(), group_incidents(),
+            outbox(),      dead_letters(), silences()};
   }
 
   // ---- writing ----
@@ -101,6 +102,17 @@ class store {
   /// bound, and (when given) every rule's pairs with ended_at < `all_before`.
   virtual void forget_notified(const std::map<std::string, std::int64_t>& per_rule,
                                std::optional<std::int64_t> all_before = std::nullopt) = 0;
+
+  // ---- silences (Alertmanager API v2) ----
+  // Shared by every replica and written by whichever one the API request reached: not fenced
+  // by a lease. PostgreSQL stores NUL and malformed UTF-8 in their text as U+FFFD, as it does
+  // in the other text columns (pg_store.hpp).
+  /// Every stored silence, expired ones included, in id order.
+  virtual std::vector<silence_row> silences() const = 0;
+  /// Writes each silence in one transaction, replacing any stored under its id.
+  virtual void put_silences(const std::vector<silence_row>& rows) = 0;
+  /// Forgets these silences (ids not stored are ignored), in one transaction.
+  virtual void drop_silences(const std::vector<std::string>& ids) = 0;
 
   // ---- replicas ----
   /// Claims for this replica, holding `sink`'s lease at `epoch`, up to `limit` of the sink's

@@ -55,6 +55,9 @@ class fake_store : public store {
   void dead(const std::string&, const std::string&, double) override {}
   void forget_notified(const std::map<std::string, std::int64_t>&,
                        std::optional<std::int64_t>) override {}
+  std::vector<silence_row> silences() const override { return {}; }
+  void put_silences(const std::vector<silence_row>&) override {}
+  void drop_silences(const std::vector<std::string>&) override {}
 
  private:
   void record(const std::string& call) const {

@@ -626,7 +626,7 @@ TEST_F(SqliteStore, ADatabaseFromANewerQoewatchIsRefused) {
 TEST_F(SqliteStore, ReopeningACurrentDatabaseKeepsItsVersionAndData) {
   sqlite_store::open(dir())->commit(full_commit());
   auto s = sqlite_store::open(dir());
-  EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "3");
+  EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "4");
   EXPECT_EQ(s->outbox().size(), 2u);
   EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
 }
@@ -656,7 +656,7 @@ INSERT INTO outbox(id, sink, rule, body, created_at) VALUES('msg_a', 'pager', 's
 PRAGMA user_version = 1;
 )sql");
   auto s = sqlite_store::open(dir());
-  EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "3");
+  EXPECT_EQ(raw_db(db_file_).value("PRAGMA user_version"), "4");
   EXPECT_EQ(s->checkpoint("slow-start"), 1700000060);
   // The old expiry stands in for the end time: later than the real one, so kept longer.
   EXPECT_EQ(s->notified(), (std::vector<notified_row>{{"slow-start", "s1", 1700000900}}));
