@@ -188,6 +188,15 @@ TEST(MigrateState, ASingleNodeMovesWithoutRepeatingOrLosing) {
   ASSERT_EQ(lines(old_dead).size(), 2u) << old_dead;
   ASSERT_EQ(query("SELECT count(*) FROM notified"), "6\n");
   ASSERT_EQ(query("SELECT count(*) FROM checkpoints"), "2\n");
+  // A silence as the Alertmanager API stores it (expired: the copy takes those too).
+  const std::string silence_sql =
+      "SELECT id, matchers, starts_at, ends_at, updated_at, created_by, comment FROM silences";
+  ASSERT_EQ(query("INSERT INTO silences VALUES('0b5e5c1e-6d2a-4c4f-8b0e-2f1a3c4d5e6f', "
+                  "'[{\"isEqual\":true,\"isRegex\":false,\"name\":\"rule\",\"value\":\"r0\"}]', "
+                  "1699990000000, 1699993600000, 1699993600000, 'ops', 'CDN move, \u00e9t\u00e9')"),
+            "");
+  const std::string old_silences = query(silence_sql);
+  ASSERT_EQ(lines(old_silences).size(), 1u) << old_silences;
 
   // 2. The copy, naming the state_dir (the file itself would do as well).
   run_result copied = run_qoewatchd(
@@ -201,11 +210,13 @@ TEST(MigrateState, ASingleNodeMovesWithoutRepeatingOrLosing) {
                             "  group_incidents  0\n"
                             "  outbox           2\n"
                             "  dead_letters     2\n"
+                            "  silences         1\n"
                             "start the replicas on " +
                             replicas_cfg + "; the single node must not run again\n");
   EXPECT_EQ(pg.psql("qoewatch", outbox_sql) + "\n", old_outbox) << "order, ids and attempts kept";
   EXPECT_EQ(pg.psql("qoewatch", "SELECT rule, key FROM incidents ORDER BY rule") + "\n",
             old_incidents);
+  EXPECT_EQ(pg.psql("qoewatch", silence_sql) + "\n", old_silences);
   EXPECT_EQ(query(outbox_sql), old_outbox) << "the SQLite file is left as it was";
 
   // The dead letters, listed from PostgreSQL.

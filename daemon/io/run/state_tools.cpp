@@ -84,6 +84,7 @@ int migrate_state(const config::daemon_config& cfg, const config::secrets& secre
         {"checkpoints", s.checkpoints.size()}, {"notified", s.notified.size()},
         {"incidents", s.incidents.size()},     {"group_incidents", s.group_incidents.size()},
         {"outbox", s.outbox.size()},           {"dead_letters", s.dead_letters.size()},
+        {"silences", s.silences.size()},
     };
     for (const auto& [table, n] : counts) std::printf("  %-16s %zu\n", table, n);
     std::printf("start the replicas on %s; the single node must not run again\n", cfg.file.c_str());

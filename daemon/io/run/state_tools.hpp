@@ -23,13 +23,13 @@ int list_dead_letters(const config::daemon_config& cfg, const config::secrets& s
 /// --migrate-state: copies the SQLite state at `from` (a qoewatch.db, or the state_dir holding
 /// one) into the config's PostgreSQL database (secrets.state_url), so that replicas go on
 /// where the single node stopped: checkpoints, notified pairs, incidents and firing groups
-/// (their keys and started_at), the outbox (its order, webhook-ids, attempts and last errors)
-/// and the dead letters. The file is held exclusively for the whole copy and left as it was;
-/// the database is written in one transaction. Prints where from and where to, then the rows
-/// copied per table, and returns 0. Returns 1, with nothing written, when cfg's state backend
-/// is not postgresql, when the file is absent, not a qoewatch state or still open in another
-/// process (a running qoewatchd), when the database cannot be reached or already holds
-/// qoewatch state, or when a write fails.
+/// (their keys and started_at), the outbox (its order, webhook-ids, attempts and last errors),
+/// the dead letters and the silences (expired ones too). The file is held exclusively for the
+/// whole copy and left as it was; the database is written in one transaction. Prints where
+/// from and where to, then the rows copied per table, and returns 0. Returns 1, with nothing
+/// written, when cfg's state backend is not postgresql, when the file is absent, not a
+/// qoewatch state or still open in another process (a running qoewatchd), when the database
+/// cannot be reached or already holds qoewatch state, or when a write fails.
 int migrate_state(const config::daemon_config& cfg, const config::secrets& secrets,
                   const std::string& from);
 

@@ -219,7 +219,7 @@ std::vector<bool> fence(pg::connection& c, const std::string& owner,
 // says whose schema it is). The leases and replicas tables hold rows once a replica has run.
 constexpr std::string_view state_tables[] = {"checkpoints",     "notified", "incidents",
                                              "group_incidents", "outbox",   "dead_letters",
-                                             "leases",          "replicas"};
+                                             "silences",        "leases",   "replicas"};
 
 // An import writes each table in statements of at most this many rows: a large state (a
 // million notified pairs) becomes many short statements, each well within statement_timeout,
@@ -572,6 +572,8 @@ void pg_store::import(const snapshot& s) {
             .text_array(reason),
         what);
   });
+  in_slices(s.silences,
+            [&](std::span<const silence_row> part) { pg::write_silences(c, part, what); });
   tx.commit();
 }
 

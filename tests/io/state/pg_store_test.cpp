@@ -147,6 +147,13 @@ snapshot single_node() {
                      "undelivered after 24h (last: HTTP 503)"},
                     {"msg-b", "pager", "rebuffer", "{\"b\":1}", 1699999001, 1699999998, 1,
                      "HTTP 400: bad payload"}};
+  // An expired silence too: kept until the retention forgets it.
+  s.silences = {{"0b5e5c1e-6d2a-4c4f-8b0e-2f1a3c4d5e6f",
+                 R"([{"isEqual":true,"isRegex":false,"name":"rule","value":"slow-start"}])",
+                 1699990000000, 1699993600000, 1699993600000, "ops", "expired: kept"},
+                {"9a8b7c6d-1e2f-4a3b-8c9d-0e1f2a3b4c5d",
+                 R"([{"isEqual":true,"isRegex":true,"name":"cdn","value":"edge.*"}])",
+                 1700000000000, 1700086400000, 1700000000000, "ops", "cdn move\nweek 2"}};
   return s;
 }
 
@@ -174,7 +181,7 @@ TEST_F(PgStore, AnImportIntoADatabaseInUseIsRefusedAndWritesNothing) {
   const std::string second = expect_error(
       db_.url, [&] { open("migrate/2")->import(more); },
       "cannot import: the database holds qoewatch state already (rows in checkpoints, "
-      "notified, incidents, group_incidents, outbox, dead_letters)");
+      "notified, incidents, group_incidents, outbox, dead_letters, silences)");
   EXPECT_NE(second.find("nothing was written"), std::string::npos) << second;
   EXPECT_EQ(open()->everything(), single_node());
 

@@ -327,3 +327,15 @@ TEST_P(PgSilences, ATableNamedSilencesWithoutQoewatchMetaIsNotOurs) {
   }
   EXPECT_EQ(psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "1");
 }
+
+TEST_P(PgSilences, MigrateStateCarriesTheSilencesFromSqlite) {
+  {
+    auto single = sqlite_store::open(dir_.string());
+    single->put_silences({silence("b"), awkward(), silence("a", "")});
+  }
+  const snapshot read = sqlite_store::open_exclusive((dir_ / "qoewatch.db").string())->everything();
+  ASSERT_EQ(read.silences.size(), 3u);
+  pg_store::open(db_.url, "migrate/1")->import(read);
+  EXPECT_EQ(open()->silences(), read.silences);
+  EXPECT_EQ(open()->everything(), read);
+}
