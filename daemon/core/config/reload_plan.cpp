@@ -108,7 +108,10 @@ reload_plan plan_reload(const daemon_config* running, const secrets& running_sec
   if (running && sqlite_both && next.state_dir != now.state_dir)
     plan.warnings.push_back("state_dir changed to " + next.state_dir +
                             "; it takes effect at the next restart");
-  if (running && !same_ignoring_where(next.state, now.state))
+  // Silence retention applies at the next collection of expired silences: no restart.
+  state_config next_state = next.state;
+  next_state.silence_retention = now.state.silence_retention;
+  if (running && !same_ignoring_where(next_state, now.state))
     plan.warnings.push_back("state changed to " + describe_state(next) +
                             "; it takes effect at the next restart");
   else if (running && next_secrets.state_url != running_secrets.state_url)

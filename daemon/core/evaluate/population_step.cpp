@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "evaluate/hold.hpp"
+#include "notify/alert_labels.hpp"
 #include "notify/message_id.hpp"
 
 namespace qoewatch::evaluate {
@@ -20,28 +22,55 @@ std::optional<double> value_of(const notify::group_info& g, std::string_view ope
   return std::nullopt;
 }
 
-// The outbox rows of one group event on every sink of the rule still configured, or only on
-// the Alertmanager ones (a firing group re-sent so that Alertmanager does not let it expire).
-// `kind` and `slot` name the event in the rows' ids (see notify::message_key).
+// Which of the rule's sinks hear a group event.
+enum class audience {
+  all,           // a group that fires
+  alertmanager,  // a firing group re-sent, so that Alertmanager does not let it expire
+  untold,        // a firing group not yet told to these (held when it fired): all but
+                 // Alertmanager (which hears it with the re-send), less those told
+  told,          // a group that resolves: the sinks told of its firing
+};
+
+// The outbox rows of one group event for its audience among the rule's sinks still
+// configured. `kind` and `slot` name the event in the rows' ids (see notify::message_key).
+// When `held`, nothing is rendered into rows: each sink that would have been told counts a
+// notification silenced (but a late telling that is still held counts nothing: it was
+// counted when the group fired). Sinks told are added to `told`.
 std::vector<state::outbox_row> render(const config::rule_config& rule, notify::group_event e,
-                                      bool alertmanager_only, std::string_view kind,
-                                      std::int64_t slot, double now, const step_env& env) {
+                                      audience who, std::string_view kind, std::int64_t slot,
+                                      double now, const step_env& env, bool held,
+                                      std::vector<std::string>& told,
+                                      std::map<std::string, std::size_t>& silenced) {
   std::vector<state::outbox_row> rows;
   e.rule = &rule;
   e.now = now;
   e.ctx.external_url = env.external_url;
   e.ctx.customer_id = env.cfg->smartsight.customer_id;
   e.ctx.query = env.query->url(e.ctx.window, 0);
+  auto was_told = [&](const std::string& name) {
+    return std::find(told.begin(), told.end(), name) != told.end();
+  };
   for (const std::string& name : rule.sinks) {
     const config::sink_config* sink = config::named(env.cfg->sinks, name);
-    if (!sink || (alertmanager_only && sink->type != config::sink_type::alertmanager)) continue;
+    if (!sink) continue;
+    const bool am = sink->type == config::sink_type::alertmanager;
+    if ((who == audience::alertmanager && !am) ||
+        (who == audience::untold && (am || was_told(name))) ||
+        (who == audience::told && !was_told(name)))
+      continue;
+    if (held && who != audience::told) {
+      if (who != audience::untold) ++silenced[name];
+      continue;
+    }
     e.ctx.receiver = name;
     notify::message_key id{rule.name, name, kind, e.incident.key, slot, 0, e.evidence};
+    std::size_t before = rows.size();
     for (notify::rendered& r : notify::render_group(*sink, e)) {
       rows.push_back({notify::message_id(id), name, rule.name, std::move(r.body), now, 0, {},
                       std::string(config::to_string(sink->type))});
       ++id.part;
     }
+    if (rows.size() > before && who != audience::told && !was_told(name)) told.push_back(name);
   }
   return rows;
 }
@@ -59,7 +88,7 @@ std::vector<state::incident_row> firing_rows(const config::rule_config& rule,
     std::vector<std::pair<std::string, std::string>> group;
     for (std::size_t i = 0; i < rule.group_by.size() && i < values.size(); ++i)
       group.emplace_back(rule.group_by[i], values[i]);
-    rows.push_back({rule.name, g.key, g.started_at, g.polls_below, rule.sinks, std::move(group)});
+    rows.push_back({rule.name, g.key, g.started_at, g.polls_below, g.told, std::move(group)});
   }
   return rows;
 }
@@ -143,6 +172,8 @@ step_effects population_step(const config::rule_config& rule, const rule_state& 
     fx.next.polled_once = true;
     fx.next.source_up = false;
     if (!env.durable) return fx;
+    const holds h(rule, *env.cfg, env.silences, now);
+    bool told_more = false;
     for (const auto& [values, g] : current.groups) {
       if (!g.firing) continue;
       notify::group_event e;
@@ -152,8 +183,17 @@ step_effects population_step(const config::rule_config& rule, const rule_state& 
       e.group.label = group_label(rule, values);
       e.incident = incident_of(g, false, now, e.group.offending);
       e.ctx.window = window;
-      for (state::outbox_row& r : render(rule, std::move(e), true, "refresh", window.end, now, env))
+      incident::group_state& next = fx.next.groups[values];
+      const bool held = h.any() && h.held(notify::group_labels(rule, values, g.key));
+      for (state::outbox_row& r : render(rule, std::move(e), audience::alertmanager, "refresh",
+                                         window.end, now, env, held, next.told, fx.silenced))
         c.outbox.push_back(std::move(r));
+      told_more = told_more || next.told != g.told;
+    }
+    if (told_more) {
+      // Told for the first time (a silence ended during the outage): its resolve must reach it.
+      c.groups = firing_rows(rule, fx.next.groups);
+      fx.next.committed_groups = c.groups;
     }
     if (!c.outbox.empty()) fx.durability = write::at_once;
     return fx;
@@ -170,6 +210,7 @@ step_effects population_step(const config::rule_config& rule, const rule_state& 
   }
   incident::group_states next_groups;
   std::map<std::vector<std::string>, notify::group_info> last_figures;
+  const holds h(rule, *env.cfg, env.silences, now);
   auto advance = [&](const notify::group_info& info) {
     auto it = current.groups.find(info.values);
     const incident::group_state before = it == current.groups.end() ? incident::group_state{}
@@ -190,39 +231,61 @@ step_effects population_step(const config::rule_config& rule, const rule_state& 
       last_figures[info.values] =
           info.measured || last == current.last_figures.end() ? info : last->second;
     }
+    // The group fires, or is told late, with the window's evidence (absent from it: none).
+    std::vector<const fetch::session_row*> evidence;
+    auto firing_event = [&](const incident::group_state& g) {
+      notify::group_event e;
+      e.group = last_figures[info.values];  // a firing group absent from the window: its last
+      evidence.clear();
+      if (auto f = by_values.find(info.values); f != by_values.end())
+        for (const fetch::session_row& row : f->second->evidence) evidence.push_back(&row);
+      e.evidence = evidence;
+      e.incident = incident_of(g, false, now, info.offending);
+      e.ctx.window = window;
+      return e;
+    };
+    auto add = [&](std::vector<state::outbox_row>&& rows) {
+      for (state::outbox_row& row : rows) c.outbox.push_back(std::move(row));
+    };
+    const bool held = !removed && r.next.firing && h.any() &&
+                      h.held(notify::group_labels(rule, info.values, r.next.key));
     if (r.change == transition::none) {
       if (r.next.firing && polled) {
+        incident::group_state& next = next_groups[info.values];
         // Alertmanager forgets alerts that are not re-sent: the firing group is, each poll.
         notify::group_event e;
         e.group = info;
         e.incident = incident_of(r.next, false, now, info.offending);
         e.ctx.window = window;
-        for (state::outbox_row& row :
-             render(rule, std::move(e), true, "window", window.end, now, env))
-          c.outbox.push_back(std::move(row));
+        add(render(rule, std::move(e), audience::alertmanager, "window", window.end, now, env, held,
+                   next.told, fx.silenced));
+        // The other sinks hear of it now if a silence or mute held it back when it fired.
+        add(render(rule, firing_event(r.next), audience::untold, "fired", 0, now, env, held,
+                   next.told, fx.silenced));
       }
       return;
     }
     const bool fired = r.change == transition::fired;
-    notify::group_event e;
-    e.group = info;
-    if (!info.measured) {
-      // Not in the window: the resolve tells the figures it fired on last.
-      if (auto last = current.last_figures.find(info.values); last != current.last_figures.end()) {
-        e.group = last->second;
-        e.group.measured = false;
+    if (fired) {
+      add(render(rule, firing_event(r.next), audience::all, "fired", 0, now, env, held,
+                 next_groups[info.values].told, fx.silenced));
+    } else {
+      notify::group_event e;
+      e.group = info;
+      if (!info.measured) {
+        // Not in the window: the resolve tells the figures it fired on last.
+        if (auto last = current.last_figures.find(info.values);
+            last != current.last_figures.end()) {
+          e.group = last->second;
+          e.group.measured = false;
+        }
       }
+      e.incident = incident_of(before, true, now, info.offending);
+      e.ctx.window = window;
+      std::vector<std::string> told = before.told;
+      add(render(rule, std::move(e), audience::told, "resolved", 0, now, env, false, told,
+                 fx.silenced));
     }
-    std::vector<const fetch::session_row*> evidence;
-    if (fired)
-      if (auto f = by_values.find(info.values); f != by_values.end())
-        for (const fetch::session_row& row : f->second->evidence) evidence.push_back(&row);
-    e.evidence = evidence;
-    e.incident = incident_of(fired ? r.next : before, !fired, now, info.offending);
-    e.ctx.window = window;
-    for (state::outbox_row& row :
-         render(rule, std::move(e), false, fired ? "fired" : "resolved", 0, now, env))
-      c.outbox.push_back(std::move(row));
     fx.group_changes.push_back(
         {info.label, r.change, fired ? r.next.key : before.key, info});
   };

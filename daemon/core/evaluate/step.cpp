@@ -1,10 +1,14 @@
 #include "evaluate/step.hpp"
 
+#include <algorithm>
+#include <map>
 #include <optional>
 #include <span>
 #include <vector>
 
+#include "evaluate/hold.hpp"
 #include "evaluate/population_step.hpp"
+#include "notify/alert_labels.hpp"
 #include "notify/message_id.hpp"
 #include "notify/render.hpp"
 
@@ -26,13 +30,28 @@ struct telling {
   incident::state incident;  // firing; when resolving: the incident that resolves
   bool resolved = false;
   bool keep_alive = false;  // a failed poll re-sends the firing incident, with no sessions
+  // Held back by a silence or a mute (see hold.hpp): the sessions, by index in the window
+  // (none: no session is), how many of the window's and of the new ones, and the incident's
+  // own alert. A notification left with nothing but a held incident alert is not sent.
+  const std::vector<bool>* held = nullptr;
+  std::size_t held_window = 0;
+  std::size_t held_new = 0;
+  bool incident_held = false;
+};
+
+// What rendering did besides the rows: the sinks told (by a row that is not a resolve) and,
+// per sink, the notifications held back.
+struct told_and_held {
+  std::vector<std::string> told;
+  std::map<std::string, std::size_t>* silenced = nullptr;
 };
 
 // The sessions one sink is told, read from the poll's rows a batch at a time: every one, or
-// only those marked. A batch lives until the next is read.
+// only those marked, less those held. A batch lives until the next is read.
 class session_batches {
  public:
-  session_batches(const row_log* rows, const std::vector<bool>* only) : only_(only) {
+  session_batches(const row_log* rows, const std::vector<bool>* only, const std::vector<bool>* held)
+      : only_(only), held_(held) {
     if (rows) reader_.emplace(*rows);
   }
   std::span<const fetch::session_row* const> next(std::size_t n) {
@@ -42,7 +61,7 @@ class session_batches {
       fetch::session_row& row = rows_[pointers_.size()];
       const std::size_t index = reader_->index();
       if (!reader_->next(row)) break;
-      if (!only_ || (*only_)[index]) pointers_.push_back(&row);
+      if ((!only_ || (*only_)[index]) && (!held_ || !(*held_)[index])) pointers_.push_back(&row);
     }
     return pointers_;
   }
@@ -50,15 +69,20 @@ class session_batches {
  private:
   std::optional<row_log::reader> reader_;
   const std::vector<bool>* only_;
+  const std::vector<bool>* held_;
   std::vector<fetch::session_row> rows_;  // reused batch after batch
   std::vector<const fetch::session_row*> pointers_;
 };
 
-// The outbox rows: per sink of the rule still configured, the bodies in the sink's format,
-// rendered a batch of sessions at a time. They go to env.each_row when set, else into `into`.
-// Returns how many there were.
+bool contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// The outbox rows: per sink of the rule still configured (a resolve: only those told of the
+// firing), the bodies in the sink's format, rendered a batch of sessions at a time. They go
+// to env.each_row when set, else into `into`. Returns how many there were.
 std::size_t render(const config::rule_config& rule, const telling& t, double now,
-                   const step_env& env, std::vector<state::outbox_row>& into) {
+                   const step_env& env, std::vector<state::outbox_row>& into, told_and_held& out) {
   std::size_t count = 0;
   notify::event e;
   e.rule = &rule;
@@ -75,13 +99,16 @@ std::size_t render(const config::rule_config& rule, const telling& t, double now
   e.ctx.query = env.query->url(t.window, 0);
   for (const std::string& name : rule.sinks) {
     const config::sink_config* sink = config::named(env.cfg->sinks, name);
-    if (!sink) continue;
+    if (!sink || (t.resolved && !contains(t.incident.told, name))) continue;
     e.ctx.receiver = name;
     // Alertmanager forgets alerts that are not re-sent: it gets the whole window each poll.
     const bool window = sink->type == config::sink_type::alertmanager;
     const row_log* rows = t.resolved ? nullptr : t.window_sessions;
-    const std::size_t total = !rows ? 0 : window ? rows->size() : t.new_sessions;
-    session_batches batches(rows, window ? nullptr : t.is_new);
+    const std::size_t held = !rows ? 0 : window ? t.held_window : t.held_new;
+    const std::size_t total = (!rows ? 0 : window ? rows->size() : t.new_sessions) - held;
+    // Nothing left to tell but the incident, and that is held too.
+    const bool all_held = !t.resolved && t.incident_held && total == 0;
+    session_batches batches(rows, window ? nullptr : t.is_new, held > 0 ? t.held : nullptr);
     const std::size_t batch = notify::batch_size(*sink);
     e.total = total;
     e.first = 0;
@@ -95,14 +122,19 @@ std::size_t render(const config::rule_config& rule, const telling& t, double now
     const bool per_window = kind == "refresh" || kind == "window";
     notify::message_key id{rule.name, name, kind, t.incident.key, per_window ? t.window.end : 0,
                            0, {}};
+    std::size_t sent = 0, withheld = 0;
     do {
       e.sessions = batches.next(std::min(batch, total - e.first));
       id.sessions = e.sessions;
       for (notify::rendered& r : notify::render(*sink, e)) {
+        if (all_held) {
+          ++withheld;
+          continue;
+        }
         state::outbox_row row{notify::message_id(id), name, rule.name, std::move(r.body), now,
                               0, {}, std::string(config::to_string(sink->type))};
         ++id.part;
-        ++count;
+        ++sent;
         if (env.each_row)
           env.each_row(std::move(row));
         else
@@ -110,8 +142,35 @@ std::size_t render(const config::rule_config& rule, const telling& t, double now
       }
       e.first += e.sessions.size();
     } while (e.first < total);
+    count += sent;
+    if (held > 0 || withheld > 0) ++(*out.silenced)[name];
+    if (sent > 0 && !t.resolved) out.told.push_back(name);
   }
   return count;
+}
+
+// The sinks told so far, with those told now added.
+std::vector<std::string> with(std::vector<std::string> told, const std::vector<std::string>& now) {
+  for (const std::string& name : now)
+    if (!contains(told, name)) told.push_back(name);
+  return told;
+}
+
+// Which sessions of the window are held, how many of them and of the new ones, and whether the
+// incident's own alert is.
+void hold_back(const config::rule_config& rule, const holds& h, const row_log& window,
+               const std::vector<bool>& is_new, telling& t, std::vector<bool>& held) {
+  t.incident_held = h.held(notify::incident_labels(rule, t.incident.key));
+  held.assign(window.size(), false);
+  fetch::session_row row;
+  for (row_log::reader rows(window); rows.next(row);) {
+    const std::size_t i = rows.index() - 1;
+    if (!h.held(notify::session_labels(rule, t.incident.key, row.sessionid))) continue;
+    held[i] = true;
+    ++t.held_window;
+    if (is_new[i]) ++t.held_new;
+  }
+  t.held = &held;
 }
 
 step_effects polled(const config::rule_config& rule, const rule_state& current,
@@ -135,11 +194,17 @@ step_effects polled(const config::rule_config& rule, const rule_state& current,
   state::poll_commit& c = fx.commit;
   c.rule = rule.name;
   c.checkpoint = out.window.end;
+  incident::state next_incident = inc.next;
   if (inc.next.firing || inc.change == transition::resolved) {
     telling t{&acc.schema(), &acc.offending(), &d.is_new, d.new_sessions, d.offending,
               out.window, inc.change == transition::resolved ? current.incident : inc.next,
               inc.change == transition::resolved};
-    fx.outbox_rows = render(rule, t, now, env, c.outbox);
+    std::vector<bool> held;
+    if (const holds h(rule, *env.cfg, env.silences, now); h.any() && !t.resolved)
+      hold_back(rule, h, acc.offending(), d.is_new, t, held);
+    told_and_held told{{}, &fx.silenced};
+    fx.outbox_rows = render(rule, t, now, env, c.outbox, told);
+    if (inc.next.firing) next_incident.told = with(inc.next.told, told.told);
   }
   if (env.durable && d.new_sessions > 0) {
     c.notified.reserve(d.new_sessions);
@@ -149,8 +214,12 @@ step_effects polled(const config::rule_config& rule, const rule_state& current,
         c.notified.push_back({rule.name, row.sessionid, ended_at(row.endtime)});
   }
   if (inc.next.firing)
-    c.incident = state::incident_row{rule.name, inc.next.key, inc.next.started_at,
-                                     inc.next.polls_below, rule.sinks, {}};
+    c.incident = state::incident_row{rule.name,
+                                     next_incident.key,
+                                     next_incident.started_at,
+                                     next_incident.polls_below,
+                                     next_incident.told,
+                                     {}};
   else
     c.clear_incident = current.incident.firing;
 
@@ -159,7 +228,7 @@ step_effects polled(const config::rule_config& rule, const rule_state& current,
   fx.next.source_up = true;
   fx.next.checkpoint = out.window.end;
   fx.next.last_offending = d.offending;
-  fx.next.incident = inc.next;
+  fx.next.incident = next_incident;
   if (d.new_sessions == 0 && fx.outbox_rows == 0 && !c.clear_incident &&
       c.incident == current.committed_incident) {
     // Only the checkpoint moved. A crash before it is written re-polls a few seconds that
@@ -195,8 +264,22 @@ step_effects failed(const config::rule_config& rule, const rule_state& current, 
   const fetch::row_schema schema = fetch::schema_for(rule);  // no rows: the rule's columns
   telling t{&schema, nullptr, nullptr, 0, current.last_offending,
             fetch::window_at(rule, from_epoch_seconds(now)), current.incident, false, true};
+  t.incident_held = holds(rule, *env.cfg, env.silences, now)
+                        .held(notify::incident_labels(rule, current.incident.key));
   fx.commit.rule = rule.name;
-  fx.outbox_rows = render(rule, t, now, env, fx.commit.outbox);
+  told_and_held told{{}, &fx.silenced};
+  fx.outbox_rows = render(rule, t, now, env, fx.commit.outbox, told);
+  fx.next.incident.told = with(current.incident.told, told.told);
+  if (fx.next.incident.told != current.incident.told) {
+    // Told for the first time (a silence ended during the outage): its resolve must reach it.
+    fx.commit.incident = state::incident_row{rule.name,
+                                             current.incident.key,
+                                             current.incident.started_at,
+                                             current.incident.polls_below,
+                                             fx.next.incident.told,
+                                             {}};
+    fx.next.committed_incident = fx.commit.incident;
+  }
   if (fx.outbox_rows > 0) fx.durability = write::at_once;
   fx.incident_key = current.incident.key;
   return fx;
@@ -213,7 +296,8 @@ step_effects removed(const config::rule_config& rule, const rule_state& current,
   telling t{&schema, nullptr, nullptr, 0, 0, fetch::window_at(rule, from_epoch_seconds(now)),
             current.incident, true};
   fx.commit.rule = rule.name;
-  fx.outbox_rows = render(rule, t, now, env, fx.commit.outbox);
+  told_and_held told{{}, &fx.silenced};
+  fx.outbox_rows = render(rule, t, now, env, fx.commit.outbox, told);
   // Until it is written, the incident stays in the database: it resumes if the rule comes
   // back before then.
   fx.commit.clear_incident = true;

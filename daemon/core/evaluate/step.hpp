@@ -5,6 +5,10 @@
 // the facts that metrics and logs report. The I/O layer (io/run) turns I/O into these inputs
 // and applies the effects; it makes no decision of its own.
 //
+// Silences and maintenance windows hold notifications back (evaluate/hold.hpp): sessions held
+// are never told, a group or incident held is told to each sink once it is no longer held
+// (while it still fires), and a resolve goes only to the sinks told of the firing.
+//
 // The same step serves a successful poll (a catch-up slice included), a failed one (an
 // Alertmanager alert is kept alive while the incident fires) and a rule removed from the
 // config (its firing incident is resolved). Time and randomness (the webhook ids) are passed
@@ -29,6 +33,7 @@
 #include "incident/group.hpp"
 #include "incident/incident.hpp"
 #include "notify/render.hpp"
+#include "silence/silence.hpp"
 #include "state/records.hpp"
 
 namespace qoewatch::evaluate {
@@ -89,6 +94,9 @@ struct step_env {
   // empty: a dry run, with no transaction to wait for, prints body after body and never holds
   // all of a big poll's bodies. Otherwise the rows are collected in commit.outbox.
   std::function<void(state::outbox_row&& row)> each_row;
+  // The silences as the API keeps them (null: none). Those active at the step's `now` hold
+  // back what they match, as the rule's maintenance windows (cfg->time_intervals) do.
+  const std::vector<silence::silence>* silences = nullptr;
 };
 
 /// What a successful poll found, as metrics report it.
@@ -145,6 +153,9 @@ struct step_effects {
   std::vector<bool> notified;
   std::size_t outbox_rows = 0;  // rendered, whether collected in commit.outbox or handed on
   std::vector<group_change> group_changes;  // a population rule: groups that fired or resolved
+  // Per sink: notifications a silence or a mute held back, wholly or in part (sessions held
+  // are left out of the body that tells the others).
+  std::map<std::string, std::size_t> silenced;
 };
 
 /// One step of `rule`. `notified` is read, never changed: the caller records the step's

@@ -20,7 +20,7 @@ group_step_result step_group(const config::rule_config& rule, const group_state&
       return r;
     }
     if (++r.next.pending >= std::max(rule.for_polls, 1)) {
-      r.next = {0, true, group_key_for(rule.name, label, window_end), window_end, 0};
+      r.next = {0, true, group_key_for(rule.name, label, window_end), window_end, 0, {}};
       r.change = transition::fired;
     }
     return r;

@@ -21,6 +21,7 @@ struct group_state {
   std::string key;        // while firing: "<rule>/<group>/<started_at>"
   double started_at = 0;  // epoch seconds: the end of the window that fired it
   int polls_below = 0;    // quiet polls in a row while firing
+  std::vector<std::string> told;  // the sinks told of the firing: only they hear the resolve
   bool operator==(const group_state&) const = default;
 };
 

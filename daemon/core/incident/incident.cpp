@@ -15,7 +15,7 @@ step_result step(const config::rule_config& rule, const state& current, std::siz
   bool above = offending >= static_cast<std::size_t>(std::max(rule.min_sessions, 1));
   if (!current.firing) {
     if (above) {
-      r.next = {true, key_for(rule.name, window_end), window_end, 0};
+      r.next = {true, key_for(rule.name, window_end), window_end, 0, {}};
       r.change = transition::fired;
     }
     return r;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 
@@ -16,6 +17,9 @@ struct state {
   std::string key;        // stable while firing: "<rule>/<started_at>"
   double started_at = 0;  // epoch seconds: the end of the window that fired it
   int polls_below = 0;    // consecutive successful polls below min_sessions while firing
+  // The sinks told of the firing (a silence or a mute can hold it back): only they hear the
+  // resolve. Kept as the incident's row's sinks.
+  std::vector<std::string> told;
   bool operator==(const state&) const = default;
 };
 

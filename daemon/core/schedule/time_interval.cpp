@@ -61,4 +61,25 @@ bool any_contains(const std::vector<config::time_interval>& intervals,
                      [t](const config::time_interval& iv) { return contains(iv, t); });
 }
 
+namespace {
+
+bool any_named_holds(const std::vector<std::string>& names,
+                     const std::vector<config::named_time_interval>& intervals,
+                     std::chrono::system_clock::time_point t) {
+  for (const std::string& name : names)
+    if (const config::named_time_interval* n = config::named(intervals, name))
+      if (any_contains(n->intervals, t)) return true;
+  return false;
+}
+
+}  // namespace
+
+bool muted(const config::rule_config& rule,
+           const std::vector<config::named_time_interval>& intervals,
+           std::chrono::system_clock::time_point t) {
+  if (any_named_holds(rule.mute_time_intervals, intervals, t)) return true;
+  return !rule.active_time_intervals.empty() &&
+         !any_named_holds(rule.active_time_intervals, intervals, t);
+}
+
 }  // namespace qoewatch::schedule

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <vector>
 
+#include "config/config.hpp"
 #include "config/time_interval.hpp"
 
 namespace qoewatch::schedule {
@@ -19,5 +20,12 @@ bool contains(const config::time_interval& interval, std::chrono::system_clock::
 /// Whether any of the intervals contains `t`.
 bool any_contains(const std::vector<config::time_interval>& intervals,
                   std::chrono::system_clock::time_point t);
+
+/// Whether `rule`'s notifications are held at `t` by its maintenance windows: one of its
+/// mute_time_intervals holds, or it names active_time_intervals and none of them holds. A
+/// name `intervals` lacks holds nowhere (the config loader refuses such a name).
+bool muted(const config::rule_config& rule,
+           const std::vector<config::named_time_interval>& intervals,
+           std::chrono::system_clock::time_point t);
 
 }  // namespace qoewatch::schedule

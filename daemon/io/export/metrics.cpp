@@ -62,6 +62,9 @@ struct registry::impl {
   Family<Gauge>& group_aggregate;
   Family<Gauge>& group_firing;
   Family<Gauge>& rule_groups;
+  Family<Counter>& silenced;
+  Family<Gauge>& silences;
+  std::map<std::pair<std::string, std::string>, Counter*> silenced_series;  // (rule, sink)
 
   struct rule_series {
     Gauge* offending;
@@ -245,7 +248,17 @@ struct registry::impl {
                         .Name("qoewatch_rule_groups")
                         .Help("Groups in the population rule's last window (all of them, "
                               "exported or not).")
-                        .Register(reg)) {}
+                        .Register(reg)),
+        silenced(prometheus::BuildCounter()
+                     .Name("qoewatch_notifications_silenced_total")
+                     .Help("Notifications a silence or a maintenance window (mute) held back, "
+                           "wholly or in part, by rule and sink.")
+                     .Register(reg)),
+        silences(prometheus::BuildGauge()
+                     .Name("qoewatch_silences")
+                     .Help("Silences by state: active, pending (starts later), expired (kept "
+                           "for the retention period).")
+                     .Register(reg)) {}
 
   void remove(rule_series::group_series& g) {
     group_sessions.Remove(g.sessions);
@@ -301,6 +314,18 @@ struct registry::impl {
     }
     for (auto& [label, gs] : s.groups) remove(gs);
     s.groups = std::move(next);
+  }
+
+  template <class Gone>
+  void drop_silenced(Gone gone) {
+    for (auto it = silenced_series.begin(); it != silenced_series.end();) {
+      if (!gone(it->first)) {
+        ++it;
+        continue;
+      }
+      silenced.Remove(it->second);
+      it = silenced_series.erase(it);
+    }
   }
 
   sink_series& sink(const std::string& name) {
@@ -401,6 +426,9 @@ void registry::retain_rules(const std::vector<std::string>& keep) {
     impl_->remove(it->second);
     it = impl_->rules.erase(it);
   }
+  impl_->drop_silenced([&](const auto& key) {
+    return std::find(keep.begin(), keep.end(), key.first) == keep.end();
+  });
 }
 
 void registry::record_poll(const std::string& rule, const poll_report& report) {
@@ -437,6 +465,20 @@ void registry::record_catchup_skipped(const std::string& rule, std::int64_t seco
   if (seconds > 0) impl_->series(rule).catchup_skipped->Increment(static_cast<double>(seconds));
 }
 
+void registry::record_silenced(const std::string& rule, const std::string& sink,
+                               std::size_t count) {
+  if (count == 0) return;
+  Counter*& c = impl_->silenced_series[{rule, sink}];
+  if (!c) c = &impl_->silenced.Add({{"rule", rule}, {"sink", sink}});
+  c->Increment(static_cast<double>(count));
+}
+
+void registry::set_silences(std::size_t active, std::size_t pending, std::size_t expired) {
+  impl_->silences.Add({{"state", "active"}}).Set(static_cast<double>(active));
+  impl_->silences.Add({{"state", "pending"}}).Set(static_cast<double>(pending));
+  impl_->silences.Add({{"state", "expired"}}).Set(static_cast<double>(expired));
+}
+
 void registry::add_sink(const std::string& sink) {
   impl_->sink(sink);
 }
@@ -457,6 +499,9 @@ void registry::retain_sinks(const std::vector<std::string>& keep) {
     impl_->delivery_latency.Remove(s.latency);
     it = impl_->sinks.erase(it);
   }
+  impl_->drop_silenced([&](const auto& key) {
+    return std::find(keep.begin(), keep.end(), key.second) == keep.end();
+  });
 }
 
 // Sinks not added (or removed since) have no series: what a retired delivery still reports

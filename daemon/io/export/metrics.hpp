@@ -51,6 +51,12 @@ class registry {
   /// Counts window seconds a catch-up poll left out because they were older than max_catchup.
   void record_catchup_skipped(const std::string& rule, std::int64_t seconds);
 
+  /// Counts notifications of `rule` to `sink` that a silence or a mute held back.
+  void record_silenced(const std::string& rule, const std::string& sink, std::size_t count);
+
+  /// qoewatch_silences{state}: how many silences are active, pending and expired.
+  void set_silences(std::size_t active, std::size_t pending, std::size_t expired);
+
   /// Creates the sink's series (outbox empty, counters at 0). Idempotent.
   void add_sink(const std::string& sink);
 

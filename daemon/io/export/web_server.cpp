@@ -120,13 +120,13 @@ net::awaitable<bool> bcrypt_on_thread(std::string password, std::string hash) {
 const std::string unknown_user_hash =
     "$2b$10$yWSQSMgkqUrSgmr36ThEqOCdbVL8vbzT5Fr9R6CAXI5E.NenyVqeK";
 
-// The server's options: the daemon's Server header, a small request cap and no bodies; the
+// The server's options: the daemon's Server header, small request caps; the
 // timeouts the daemon has always had. A bad request closes the connection without a word.
 server::options web_options() {
   server::options o;
   o.name = "qoewatch";
   o.header_limit = 8192;
-  o.body_limit = 0;
+  o.body_limit = 64u << 10;  // a silence with its matchers and comment
   o.idle_timeout = std::chrono::seconds(60);
   o.handshake_timeout = std::chrono::seconds(10);
   o.tls_shutdown_timeout = std::chrono::seconds(10);
@@ -152,6 +152,11 @@ class endpoints final : public server::handler {
     if (!users_.empty() && !bcrypt_thread_) bcrypt_thread_ = std::make_unique<net::thread_pool>(1);
   }
 
+  // Whether the API answers without users: on a loopback address (set at start), or when
+  // web.allow_unauthenticated_writes says so (set at start and at reloads).
+  void set_loopback(bool loopback) { loopback_ = loopback; }
+  void set_open_api(bool allowed) { open_api_ = allowed; }
+
   net::awaitable<std::optional<server::response>> handle(const server::request& req,
                                                          server::connection&) override {
     std::string_view path = req.target;
@@ -159,7 +164,16 @@ class endpoints final : public server::handler {
     // (No co_await inside || or ?: : GCC 12 miscompiles those.)
     bool allowed = true;
     if (!users_.empty() && path != "/healthz") allowed = co_await authorized(req);
+    if (path == "/api/v2" || path.starts_with("/api/v2/")) {
+      std::optional<server::response> res = co_await api(req, allowed);
+      co_return res;
+    }
     co_return answer(req, allowed);
+  }
+
+  std::optional<server::response> malformed(server::bad_request what, const std::string&) override {
+    if (what != server::bad_request::body_too_large) return std::nullopt;
+    return server::response{413, "text/plain; charset=utf-8", "request body over 64 KiB\n", {}};
   }
 
  private:
@@ -204,6 +218,30 @@ class endpoints final : public server::handler {
     co_return ok;
   }
 
+  net::awaitable<std::optional<server::response>> api(const server::request& req, bool allowed) {
+    const bool head = req.method == "HEAD";
+    const char* json = "application/json";
+    if (!allowed) {
+      server::response res{401, json, head ? "" : "\"unauthorized\"\n", {}};
+      res.headers.emplace_back("WWW-Authenticate", "Basic realm=\"qoewatch\", charset=\"UTF-8\"");
+      co_return res;
+    }
+    if (users_.empty() && !loopback_ && !open_api_)
+      co_return server::response{
+          403,
+          json,
+          head ? ""
+               : "\"the Alertmanager API answers only on a loopback listen address when "
+                 "web.basic_auth_users is not set: set web.basic_auth_users, or "
+                 "web.allow_unauthenticated_writes: true\"\n",
+          {}};
+    if (!handlers_.api) co_return server::response{404, json, "\"not found\"\n", {}};
+    // Named, then moved in: GCC 12 destroys a temporary in a co_await twice.
+    web_request call{head ? "GET" : req.method, req.target, req.body};
+    web_answer a = co_await handlers_.api(std::move(call));
+    co_return server::response{a.status, a.content_type, head ? "" : std::move(a.body), {}};
+  }
+
   server::response answer(const server::request& req, bool allowed) const {
     const bool head = req.method == "HEAD";
     auto reply = [head](unsigned status, std::string body, const char* type) {
@@ -230,7 +268,12 @@ class endpoints final : public server::handler {
       if (why.empty()) return reply(200, "ready\n", text);
       return reply(503, "not ready: " + why + "\n", text);
     }
-    return reply(404, "not found; try /metrics, /healthz or /readyz\n", text);
+    if (path == "/" && handlers_.status_page) {
+      auto res = reply(200, handlers_.status_page(), "text/html; charset=utf-8");
+      res.headers.emplace_back("Cache-Control", "no-store");
+      return res;
+    }
+    return reply(404, "not found; try /, /metrics, /healthz, /readyz or /api/v2/status\n", text);
   }
 
   web_handlers handlers_;
@@ -241,6 +284,8 @@ class endpoints final : public server::handler {
   std::set<std::array<unsigned char, 32>> accepted_;
   std::array<unsigned char, 32> cache_key_{};
   std::unique_ptr<net::thread_pool> bcrypt_thread_;
+  bool loopback_ = false;  // bound to a loopback address
+  bool open_api_ = false;  // web.allow_unauthenticated_writes
 };
 
 }  // namespace
@@ -278,6 +323,7 @@ std::string web_server::secure(const web_security& security) {
   }
   impl_->srv.use_tls(std::move(tls));
   impl_->handler->set_users(security.basic_auth_users);
+  impl_->handler->set_open_api(security.open_api);
   return {};
 }
 
@@ -288,7 +334,11 @@ std::string web_server::start(const std::string& listen) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
   auto failed = impl_->srv.listen(host, static_cast<std::uint16_t>(std::stoi(port)));
-  if (!failed) return {};
+  if (!failed) {
+    const std::string bound = impl_->srv.local_endpoint();
+    impl_->handler->set_loopback(bound.starts_with("127.") || bound.starts_with("[::1]:"));
+    return {};
+  }
   if (failed->resolving) return "cannot resolve listen address " + listen + ": " + failed->reason;
   return "cannot listen on " + listen + ": " + failed->reason;
 }

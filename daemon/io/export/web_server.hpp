@@ -1,15 +1,19 @@
 // The daemon's web server on the event loop: /metrics (Prometheus text format), /healthz (the
-// process is alive and its loop turns) and /readyz (config loaded, every rule polled at least
-// once), served by http::server (one coroutine per connection, keep-alive, an 8 KiB request
-// cap, no request bodies; a request it cannot read closes the connection unanswered).
-// Optionally over HTTPS, and with HTTP basic auth (bcrypt hashes, as Prometheus exporters do)
-// on /metrics and /readyz; /healthz stays open for liveness probes. Passwords are checked on a
+// process is alive and its loop turns), /readyz (config loaded, every rule polled at least
+// once), Alertmanager's API v2 for silences (/api/v2/, answered by a handler) and the status
+// page (/), served by http::server (one coroutine per connection, keep-alive, an 8 KiB header
+// cap, bodies of at most 64 KiB; a request it cannot read closes the connection unanswered,
+// but a body too large gets a 413). Optionally over HTTPS, and with HTTP basic auth (bcrypt
+// hashes, as Prometheus exporters do) on everything but /healthz, which stays open for
+// liveness probes. Without users the API answers only on a loopback address (see
+// web_security::open_api). Passwords are checked on a
 // thread of their own (bcrypt is slow on purpose), so polls never wait for a login.
 // Failures are returned as messages naming the address or the web.* setting.
 // Not thread-safe: use from the event loop's thread.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -18,15 +22,35 @@
 
 namespace qoewatch::metrics {
 
+/// A request for a handler that is not the server's own (the Alertmanager API).
+struct web_request {
+  std::string method;  // "GET", "POST", "DELETE"; HEAD arrives as GET
+  std::string target;  // path and query, as sent
+  std::string body;
+};
+
+struct web_answer {
+  unsigned status = 200;
+  std::string content_type;  // empty: none
+  std::string body;
+};
+
 struct web_handlers {
   std::function<std::string()> metrics;    // the /metrics body
   std::function<std::string()> not_ready;  // empty when ready, else why not (for /readyz)
+  // Alertmanager's API v2 (/api/v2/...); null: 404.
+  std::function<boost::asio::awaitable<web_answer>(web_request)> api;
+  // GET /: the status page (HTML); null: 404.
+  std::function<std::string()> status_page;
 };
 
 struct web_security {
   std::string tls_cert_pem;  // PEM chain; with tls_key_pem, serve HTTPS. Both empty: HTTP
   std::string tls_key_pem;
   std::map<std::string, std::string> basic_auth_users;  // user: bcrypt hash; empty: no auth
+  // Without users, the API answers only on a loopback listen address unless this is set
+  // (web.allow_unauthenticated_writes): no one on the network silences the pager by accident.
+  bool open_api = false;
 };
 
 /// Why the certificate and key cannot serve HTTPS ("web.tls_key_file: ..."), or "".

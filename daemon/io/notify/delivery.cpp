@@ -596,6 +596,11 @@ std::size_t delivery::pending() const {
   return impl_->queue.size();
 }
 
+std::optional<double> delivery::oldest() const {
+  if (impl_->queue.empty()) return std::nullopt;
+  return impl_->queue.front().created_at;
+}
+
 bool delivery::in_flight() const {
   return impl_->in_flight;
 }

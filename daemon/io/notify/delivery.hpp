@@ -100,6 +100,8 @@ class delivery {
   std::size_t dead() const;
   /// Notifications not yet delivered, the one in flight included.
   std::size_t pending() const;
+  /// When the oldest of them was written (epoch seconds); none when nothing waits.
+  std::optional<double> oldest() const;
   /// True while a POST is on the wire.
   bool in_flight() const;
   /// True once run() has returned.

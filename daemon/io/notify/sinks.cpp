@@ -184,6 +184,21 @@ std::size_t sink_set::pending() const {
   return n;
 }
 
+void sink_set::page(service::status_page& p) const {
+  for (const auto& [name, e] : impl_->sinks) {
+    service::page_sink s;
+    s.name = name;
+    s.type = std::string(config::to_string(e.config.type));
+    if (e.d) {
+      s.pending = e.d->pending();
+      s.oldest = e.d->oldest();
+      s.dead = e.d->dead();
+      s.owned = e.d->owned();
+    }
+    p.sinks.push_back(std::move(s));
+  }
+}
+
 std::size_t sink_set::dead() const {
   std::size_t n = 0;
   for (const auto& [name, e] : impl_->sinks)

@@ -18,6 +18,7 @@
 #include "config/load.hpp"
 #include "config/reload_plan.hpp"
 #include "notify/delivery.hpp"
+#include "service/status_page.hpp"
 #include "state/records.hpp"
 
 namespace qoewatch::metrics {
@@ -70,6 +71,8 @@ class sink_set {
   boost::asio::awaitable<void> requeue_outbox();
   /// Notifications not yet delivered (the ones in flight included).
   std::size_t pending() const;
+  /// Each sink's outbox, for the status page.
+  void page(service::status_page& p) const;
   /// Notifications given up on since start, by sinks still configured.
   std::size_t dead() const;
   /// Every delivery ends once its queue is empty (--once).

@@ -17,16 +17,17 @@
 #include <cstring>
 
 #include "config/reload_plan.hpp"
+#include "duration.hpp"
 #include "export/metrics.hpp"
 #include "export/web_server.hpp"
 #include "http/client.hpp"
-#include "duration.hpp"
 #include "notify/sinks.hpp"
+#include "redact.hpp"
 #include "run/lease_keeper.hpp"
 #include "run/rule_runner.hpp"
 #include "run/service_manager.hpp"
+#include "run/silence_keeper.hpp"
 #include "run/task_group.hpp"
-#include "redact.hpp"
 #include "service/status.hpp"
 #include "state/commit_queue.hpp"
 #include "state/database.hpp"
@@ -57,7 +58,8 @@ http::client_options smartsight_options(const config::smartsight_config& s) {
 
 metrics::web_security security_of(const config::daemon_config& cfg,
                                    const config::secrets& secrets) {
-  return {secrets.tls_cert_pem, secrets.tls_key_pem, cfg.web.basic_auth_users};
+  return {secrets.tls_cert_pem, secrets.tls_key_pem, cfg.web.basic_auth_users,
+          cfg.web.allow_unauthenticated_writes};
 }
 
 // Completion handler for co_spawn: a coroutine that throws is a bug; log it with its name.
@@ -102,16 +104,19 @@ class daemon {
         cfg_(std::make_shared<const config::daemon_config>(std::move(cfg))),
         secrets_(std::move(secrets)),
         metrics_(QOEWATCH_VERSION),
-        web_(ioc_.get_executor(), {.metrics =
-                                       [this] {
-                                         if (db_) metrics_.set_state_up(db_->up());
-                                         return metrics_.serialize();
-                                       },
-                                      .not_ready = [this] { return rules_->not_ready(); }}),
+        web_(ioc_.get_executor(),
+             {.metrics =
+                  [this] {
+                    if (db_) metrics_.set_state_up(db_->up());
+                    return metrics_.serialize();
+                  },
+              .not_ready = [this] { return rules_->not_ready(); },
+              .api = [this](metrics::web_request req) { return silences_->handle(std::move(req)); },
+              .status_page = [this] { return status_page(); }}),
         signals_(ioc_) {}
 
   int run() {
-    metrics_.record_config_load(true, epoch_seconds(system_clock::now()));
+    note_config_load(true);
     // The dry run touches no state: it must not mark sessions notified nor move checkpoints.
     if (!opt_.dry_run) {
       if (cfg_->state.backend == config::state_backend::postgresql) {
@@ -195,8 +200,12 @@ class daemon {
       if (db_ && !leased()) co_await rules_->resolve_orphans(world());
       std::map<std::string, rule_runner::memory> remembered;
       if (!leased()) remembered = co_await rules_->recall(plan);
+      silences_->configure(cfg_, external_url_);
+      co_await silences_->load();
       if (stopping_) co_return;  // stopped while the state was read
       rules_->apply(plan, world(), remembered);
+      if (!opt_.once)
+        net::co_spawn(ioc_, silences_->run(leased()), log_exception("silence upkeep"));
       if (keeper_) net::co_spawn(ioc_, keeper_->run(), log_exception("lease rounds"));
     } catch (const state::store_error& e) {
       spdlog::critical("cannot use the state database: {}", e.what());
@@ -219,6 +228,7 @@ class daemon {
   }
 
   void wire() {
+    silences_ = std::make_unique<silence_keeper>(ioc_.get_executor(), db_.get(), metrics_);
     sinks_ = std::make_unique<notify::sink_set>(ioc_.get_executor(), deliveries_, metrics_,
                                                 db_.get(), leased());
     commits_ = std::make_unique<state::commit_queue>(
@@ -228,9 +238,10 @@ class daemon {
           rules_->durable(rule, checkpoint);
         },
         [this](const std::string& rule, std::int64_t epoch) { rules_->lost(rule, epoch); });
-    rules_ = std::make_unique<rule_runner>(
-        ioc_.get_executor(),
-        rule_parts{metrics_, *commits_, *sinks_, polls_, db_.get(), leased()}, opt_.once);
+    rules_ = std::make_unique<rule_runner>(ioc_.get_executor(),
+                                           rule_parts{metrics_, *commits_, *sinks_, polls_,
+                                                      db_.get(), leased(), silences_->silences()},
+                                           opt_.once);
     if (leased())
       keeper_ = std::make_unique<lease_keeper>(ioc_.get_executor(), *db_, *rules_, *sinks_,
                                                metrics_, cfg_->state.lease_ttl,
@@ -258,7 +269,7 @@ class daemon {
     co_await commits_->flush();  // what is remembered below is read from the database
     auto failed = [this](const std::string& why) {
       spdlog::error("reload failed{}; still running the previous configuration", why);
-      metrics_.record_config_load(false, epoch_seconds(system_clock::now()));
+      note_config_load(false);
       return false;
     };
     config::secrets secrets;
@@ -290,9 +301,10 @@ class daemon {
     }
     cfg_ = std::move(next);
     secrets_ = std::move(secrets);
+    silences_->configure(cfg_, external_url_);
     sinks_->apply(plan.sinks, *cfg_, secrets_);
     rules_->apply(plan, world(), remembered);
-    metrics_.record_config_load(true, epoch_seconds(system_clock::now()));
+    note_config_load(true);
     spdlog::info("reloaded: {} rule(s), {} sink(s)", cfg_->rules.size(), cfg_->sinks.size());
     co_return true;
   }
@@ -375,7 +387,7 @@ class daemon {
       // A bug, not bad input (that is reported by reload itself): keep serving.
       spdlog::critical("reload failed unexpectedly: {}; still running the previous configuration",
                        bug);
-      metrics_.record_config_load(false, epoch_seconds(system_clock::now()));
+      note_config_load(false);
     }
     service_.ready(status_line());
   }
@@ -401,6 +413,30 @@ class daemon {
     shutdown();
   }
 
+  void note_config_load(bool ok) {
+    const double now = epoch_seconds(system_clock::now());
+    metrics_.record_config_load(ok, now);
+    last_reload_ok_ = ok;
+    if (ok) loaded_at_ = now;
+  }
+
+  // GET /: the page of what fires, what is silenced and what waits.
+  std::string status_page() const {
+    service::status_page p;
+    p.version = QOEWATCH_VERSION;
+    p.config_file = opt_.config_path;
+    p.loaded_at = loaded_at_;
+    p.last_reload_ok = last_reload_ok_;
+    p.state = db_ ? db_->describe() : "none (a dry run keeps no state)";
+    p.api_url = external_url_;
+    p.replicas = leased();
+    p.now = epoch_seconds(system_clock::now());
+    if (rules_) rules_->page(p);
+    if (sinks_) sinks_->page(p);
+    p.silences = *silences_->silences();
+    return service::render_status_page(p);
+  }
+
   // Ends every remaining operation so that ioc_.run() returns.
   void shutdown() {
     stopping_ = true;
@@ -412,6 +448,7 @@ class daemon {
     watchdog_timer_.cancel();
     if (commits_) commits_->cancel();  // run() writes what is still queued after the loop
     if (keeper_) keeper_->stop();
+    if (silences_) silences_->stop();
   }
 
   options opt_;
@@ -429,6 +466,9 @@ class daemon {
   std::unique_ptr<state::commit_queue> commits_;
   std::unique_ptr<rule_runner> rules_;
   std::unique_ptr<lease_keeper> keeper_;  // replicas only
+  std::unique_ptr<silence_keeper> silences_;
+  double loaded_at_ = 0;        // the config in effect was loaded then (epoch seconds)
+  bool last_reload_ok_ = true;  // the last load or reload worked
   std::string external_url_;
   service_manager service_;
   net::steady_timer watchdog_timer_{ioc_};

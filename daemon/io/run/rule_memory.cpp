@@ -27,6 +27,7 @@ void take_back_groups(evaluate::rule_state& s, const std::vector<state::incident
     g.key = row.key;
     g.started_at = row.started_at;
     g.polls_below = row.polls_below;
+    g.told = row.sinks;
   }
   s.committed_groups = rows;
 }
@@ -118,8 +119,8 @@ void rule_runner::impl::remember(rule_task& t, const memory& m) {
   if (m.incident && t.rule.population())
     stale_incident = &*m.incident;
   else if (m.incident)
-    t.state.incident = {true, m.incident->key, m.incident->started_at,
-                        m.incident->polls_below};
+    t.state.incident = {true, m.incident->key, m.incident->started_at, m.incident->polls_below,
+                        m.incident->sinks};
   if (stale_incident || !stale_groups.empty())
     resolve_recorded(name, "rule edited while qoewatch was stopped", stale_incident,
                      stale_groups);
@@ -150,7 +151,8 @@ void rule_runner::impl::resolve_recorded(const std::string& name, const std::str
   };
   if (incident) {
     rule_task t(gone_rule(incident->sinks), world);
-    t.state.incident = {true, incident->key, incident->started_at, incident->polls_below};
+    t.state.incident = {true, incident->key, incident->started_at, incident->polls_below,
+                        incident->sinks};
     resolve(t);
   }
   if (!groups.empty()) {

@@ -16,12 +16,14 @@
 #include "export/metrics.hpp"
 #include "fetch/poller.hpp"
 #include "http/client.hpp"
+#include "notify/alert_labels.hpp"
 #include "notify/sinks.hpp"
 #include "redact.hpp"
 #include "run/poll_log.hpp"
 #include "run/rule_runner_impl.hpp"
 #include "run/task_group.hpp"
 #include "schedule/schedule.hpp"
+#include "schedule/time_interval.hpp"
 #include "state/commit_queue.hpp"
 
 namespace qoewatch::run {
@@ -34,6 +36,7 @@ evaluate::step_env rule_runner::impl::env_for(const rule_task& t) {
   env.query = &t.query;
   env.external_url = world.external_url;
   env.durable = parts.db != nullptr;
+  env.silences = parts.silences;
   // Without a database there is no transaction to wait for (the commit queue would hand the
   // rows on at once): each body is handed on, so printed, as soon as it is rendered.
   if (!env.durable)
@@ -67,9 +70,12 @@ bool rule_runner::impl::conclude(rule_task& t, const evaluate::poll_outcome& out
   const config::rule_config& rule = t.rule;
   const double now = epoch_seconds(system_clock::now());
   latest_poll = system_clock::now();
+  t.last_poll = now;
   const bool was_up = t.state.source_up;
   evaluate::step_effects fx = evaluate::step(rule, t.state, out, notified, now, env_for(t));
   t.state = fx.next;
+  for (const auto& [sink, count] : fx.silenced)
+    parts.metrics.record_silenced(rule.name, sink, count);
   // Remembered for the rule's next polls. With --once, none follows its last slice (a
   // database, when there is one, has them): a million pairs need not be built to be freed.
   if (!once || out.behind) evaluate::remember(rule, out, fx, notified);
@@ -331,6 +337,63 @@ std::vector<service::rule_state> rule_runner::status() const {
     if (impl_->held_epoch(name))  // replicas: the rules polled here
       rules.push_back({name, t->state.polled_once, t->state.source_up, firing(t->state)});
   return rules;
+}
+
+void rule_runner::page(service::status_page& p) const {
+  const auto now = system_clock::now();
+  for (const auto& [name, t] : impl_->tasks) {
+    if (!impl_->held_epoch(name)) continue;  // replicas: the rules polled here
+    const config::rule_config& rule = t->rule;
+    const evaluate::rule_state& s = t->state;
+    const bool muted = schedule::muted(rule, impl_->world.cfg->time_intervals, now);
+    service::page_rule r{name,
+                         rule.population(),
+                         format_duration(rule.interval),
+                         t->last_poll,
+                         s.source_up,
+                         s.last_offending,
+                         0,
+                         muted};
+    if (s.incident.firing) {
+      r.firing = 1;
+      service::page_incident i;
+      i.rule = name;
+      const silence::label_set labels = notify::incident_labels(rule, s.incident.key);
+      i.labels.assign(labels.begin(), labels.end());
+      i.key = s.incident.key;
+      i.started_at = s.incident.started_at;
+      i.offending = s.last_offending;
+      i.muted = muted;
+      p.firing.push_back(std::move(i));
+    }
+    std::size_t offending = 0;
+    for (const auto& [values, g] : s.groups) {
+      if (!g.firing) continue;
+      ++r.firing;
+      service::page_incident i;
+      i.rule = name;
+      i.group = evaluate::group_label(rule, values);
+      const silence::label_set labels = notify::group_labels(rule, values, g.key);
+      i.labels.assign(labels.begin(), labels.end());
+      i.key = g.key;
+      i.started_at = g.started_at;
+      if (auto f = s.last_figures.find(values); f != s.last_figures.end()) {
+        i.measured = f->second.measured;
+        i.sessions = f->second.sessions;
+        i.offending = f->second.offending;
+        i.ratio = f->second.ratio;
+      } else {
+        i.ratio = 0;
+      }
+      i.muted = muted;
+      p.firing.push_back(std::move(i));
+    }
+    if (rule.population()) {
+      for (const auto& [values, f] : s.last_figures) offending += f.offending;
+      r.offending = offending;
+    }
+    p.rules.push_back(std::move(r));
+  }
 }
 
 std::optional<system_clock::time_point> rule_runner::last_poll() const {

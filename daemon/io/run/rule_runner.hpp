@@ -17,10 +17,12 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "state/store.hpp"
 #include "config/reload_plan.hpp"
 #include "service/status.hpp"
+#include "service/status_page.hpp"
+#include "silence/silence.hpp"
 #include "state/records.hpp"
+#include "state/store.hpp"
 
 namespace qoewatch::http {
 class client;
@@ -50,6 +52,8 @@ struct rule_parts {
   // Replicas: a rule polls only while this replica holds its lease (see hold); alone, every
   // rule polls.
   bool leased = false;
+  // The silences in effect (silence_keeper's), read by every step; null: none.
+  const std::vector<silence::silence>* silences = nullptr;
 };
 
 /// The world the rules poll and render in; replaced as a whole by a reload.
@@ -119,6 +123,8 @@ class rule_runner {
   std::string not_ready() const;
   /// The rules as `systemctl status` sums them up.
   std::vector<service::rule_state> status() const;
+  /// The rules this process polls, and what of them fires, for the status page.
+  void page(service::status_page& p) const;
   /// When the latest poll of any rule finished.
   std::optional<std::chrono::system_clock::time_point> last_poll() const;
   /// Called after each poll (the systemd status line is refreshed from it).

@@ -50,6 +50,7 @@ struct rule_task {
   // Replicas: the epoch of the rule's lease its state was read under. Another epoch means
   // another replica polled the rule meanwhile: its state is read back before polling.
   std::int64_t epoch = 0;
+  std::optional<double> last_poll;  // when its last poll ended (epoch seconds)
   task_group::id id = 0;
   // Replicas: while the rule's lease is another replica's, its loop sleeps on this timer
   // (its own), and the lease round that hands this replica the lease wakes it.

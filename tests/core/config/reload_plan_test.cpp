@@ -119,6 +119,14 @@ TEST(ReloadPlan, ListenAndStateDirWaitForARestart) {
                    "state_dir changed to /x; it takes effect at the next restart"}));
 }
 
+TEST(ReloadPlan, SilenceRetentionTakesEffectWithoutARestart) {
+  auto before = load("rules: [{name: r, qoefilter: latency > 5}]\n");
+  auto after =
+      load("state: {silence_retention: 24h}\nrules: [{name: r, qoefilter: latency > 5}]\n");
+  EXPECT_EQ(after.state.silence_retention, std::chrono::hours(24));
+  EXPECT_TRUE(config::plan_reload(&before, {}, after, {}).warnings.empty());
+}
+
 TEST(ReloadPlan, AnEditThatChangesWhatIsJudgedResolvesWhatFired) {
   const std::string pop =
       "  - {name: p, qoefilter: cirrbufferingratio > 2, group_by: [cdn], when: \"ratio > 10%\"";

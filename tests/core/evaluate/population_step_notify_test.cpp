@@ -203,7 +203,7 @@ TEST(PopulationStepNotify, AFreshProcessWritesItsGroupsOnceAndARestartCarriesThe
   fixture f(cdn_rule("[hook]", "    resolve_after: 1\n"));
   const state::incident_row row{"cdn_rebuffering", "cdn_rebuffering/cdn=edgeB/1", 1, 0, {"hook"},
                                 {{"cdn", "edgeB"}}};
-  f.state.groups[{"edgeB"}] = {0, true, row.key, row.started_at, 0};
+  f.state.groups[{"edgeB"}] = {0, true, row.key, row.started_at, 0, row.sinks};
   f.state.committed_groups = std::vector<state::incident_row>{row};
   auto on = f.poll({cdn("edgeB", 100, 31)});
   EXPECT_TRUE(on.group_changes.empty());
