@@ -24,7 +24,8 @@ echo "built $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB)"
 
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "Depends: $depends"
-for lib in libsystemd0 libsqlite3-0 libyaml-cpp libspdlog libssl3 libprometheus-cpp; do
+for lib in libsystemd0 libsqlite3-0 libyaml-cpp libspdlog libssl3 libprometheus-cpp libre2-9 \
+  libdate-tz3 tzdata; do
   grep -q "$lib" <<<"$depends" || fail "Depends lacks $lib"
 done
 conffiles=$(dpkg-deb -I "$deb" conffiles)
