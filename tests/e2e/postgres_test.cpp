@@ -409,3 +409,64 @@ TEST_F(Postgres, KillingTheSinkOwnerMovesItsOutbox) {
   replicas[other]->signal(SIGTERM);
   EXPECT_EQ(replicas[other]->wait(15s), 0) << replicas[other]->log();
 }
+
+namespace {
+
+// The sum of every sample of `family` in a replica's /metrics.
+double sum_of(qoewatchd& d, const std::string& family) {
+  double sum = 0;
+  const std::string text = d.metrics();
+  for (std::size_t at = text.find(family + "{"); at != std::string::npos;
+       at = text.find(family + "{", at + 1)) {
+    if (at > 0 && text[at - 1] != '\n') continue;
+    const std::size_t space = text.find(' ', text.find('}', at));
+    sum += std::stod(text.substr(space + 1, text.find('\n', space) - space - 1));
+  }
+  return sum;
+}
+
+}  // namespace
+
+TEST_F(Postgres, ASilenceMadeThroughOneReplicaHoldsOnEveryReplica) {
+  sim s({"--rate", "0"});
+  const std::string cfg = config(s, 4);
+  std::vector<std::unique_ptr<qoewatchd>> replicas;
+  for (int i = 0; i < 2; ++i) replicas.push_back(start(cfg, s));
+  ASSERT_TRUE(
+      eventually([&] { return owned(*replicas[0]) == 2 && owned(*replicas[1]) == 2; }, 40s));
+  const http_reply made = http_request(
+      replicas[0]->port(), "POST", "/api/v2/silences",
+      R"({"matchers":[{"isEqual":true,"isRegex":true,"name":"alertname","value":"r[0-9]"}],)"
+      R"("createdBy":"oncall","comment":"vendor outage","startsAt":"2020-01-01T00:00:00Z",)"
+      R"("endsAt":"2099-01-01T00:00:00Z"})");
+  ASSERT_EQ(made.status, 200u) << made.body;
+  const std::string id(json::parse(made.body).at("silenceID").as_string());
+  // The other replica reads it from the database within a second or two.
+  ASSERT_TRUE(wait_for_metric(replicas[1]->port(), "qoewatch_silences{state=\"active\"}",
+                              equal_to(1), 10s));
+  EXPECT_NE(
+      http_request(replicas[1]->port(), "GET", "/api/v2/silence/" + id).body.find("vendor outage"),
+      std::string::npos);
+
+  // Every rule, on either replica, holds the session back.
+  offend(s, {"q1"});
+  for (auto& r : replicas)
+    ASSERT_TRUE(
+        eventually([&] { return sum_of(*r, "qoewatch_notifications_silenced_total") >= 2; }, 20s))
+        << r->log();
+  for (auto& r : replicas) ASSERT_TRUE(more_polls(*r, 4));
+  EXPECT_TRUE(ids_by_pair().empty());
+
+  // Expired through the other replica: new sessions are told by every rule; q1 never is.
+  ASSERT_EQ(http_request(replicas[1]->port(), "DELETE", "/api/v2/silence/" + id).status, 200u);
+  ASSERT_TRUE(wait_for_metric(replicas[0]->port(), "qoewatch_silences{state=\"expired\"}",
+                              equal_to(1), 10s));
+  offend(s, {"q2"});
+  ASSERT_TRUE(eventually([&] { return all_told(4, {"q2"}); }, 20s));
+  for (auto& r : replicas) ASSERT_TRUE(more_polls(*r, 4));
+  EXPECT_EQ(ids_by_pair().size(), 4u);  // 4 rules x q2
+  for (auto& r : replicas) {
+    r->signal(SIGTERM);
+    EXPECT_EQ(r->wait(15s), 0) << r->log();
+  }
+}
