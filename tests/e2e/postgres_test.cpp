@@ -438,7 +438,8 @@ TEST_F(Postgres, ASilenceMadeThroughOneReplicaHoldsOnEveryReplica) {
       replicas[0]->port(), "POST", "/api/v2/silences",
       R"({"matchers":[{"isEqual":true,"isRegex":true,"name":"alertname","value":"r[0-9]"}],)"
       R"("createdBy":"oncall","comment":"vendor outage","startsAt":"2020-01-01T00:00:00Z",)"
-      R"("endsAt":"2099-01-01T00:00:00Z"})");
+      R"("endsAt":"2099-01-01T00:00:00Z"})",
+      {{"Content-Type", "application/json"}});
   ASSERT_EQ(made.status, 200u) << made.body;
   const std::string id(json::parse(made.body).at("silenceID").as_string());
   // The other replica reads it from the database within a second or two.

@@ -155,7 +155,9 @@ TEST_F(Silences, AmtoolSilencesAGroupThatIsToldOnceTheSilenceIsExpired) {
   EXPECT_EQ(trimmed(amtool(url2, {"silence", "query", "-q", "--expired"}).out), id);
   EXPECT_TRUE(
       wait_for_metric(daemon->port(), "qoewatch_silences{state=\"expired\"}", equal_to(1), 10s));
-  EXPECT_NE(daemon->log().find("silence " + id + " expired by"), std::string::npos);
+  EXPECT_NE(
+      daemon->log().find("silence " + id + " expired at the request of an unauthenticated client"),
+      std::string::npos);
   daemon->signal(SIGTERM);
   EXPECT_EQ(daemon->wait(15s), 0);
 }
@@ -184,7 +186,8 @@ TEST_F(Silences, AmtoolUpdatesInPlaceAndGetsAlertmanagersErrors) {
       http_request(daemon.port(), "POST", "/api/v2/silences",
                    R"({"matchers":[{"isEqual":true,"isRegex":true,"name":"cdn","value":"[edge"}],)"
                    R"("createdBy":"x","comment":"x","startsAt":"2020-01-01T00:00:00Z",)"
-                   R"("endsAt":"2099-01-01T00:00:00Z"})");
+                   R"("endsAt":"2099-01-01T00:00:00Z"})",
+                   {{"Content-Type", "application/json"}});
   EXPECT_EQ(bad_regex.status, 400u);
   EXPECT_NE(bad_regex.body.find("missing ]"), std::string::npos) << bad_regex.body;
   command_result unknown =
@@ -248,5 +251,41 @@ TEST_F(Silences, TheApiNeedsAUserOrALoopbackListenOrAnExplicitSetting) {
     ASSERT_EQ(added.code, 0) << added.out << added.err;
     EXPECT_EQ(trimmed(amtool(url, {"silence", "query", "-q"}).out), trimmed(added.out));
     EXPECT_EQ(daemon.log().find("pager duty"), std::string::npos);
+    EXPECT_NE(daemon.log().find("created at the request of user oncall"), std::string::npos)
+        << daemon.log();
   }
+}
+
+TEST_F(Silences, ABrowserPageCannotSilenceThroughALoopbackListen) {
+  sim s({"--rate", "0"});
+  receiver hook((dir_.path / "received.jsonl").string());
+  qoewatchd daemon(builder(s.port, hook.port).write(dir_), {{"QW_KEY", s.key}});
+  const std::string body =
+      R"({"matchers":[{"isEqual":true,"isRegex":true,"name":"alertname","value":".+"}],)"
+      R"("createdBy":"x","comment":"x","startsAt":"2020-01-01T00:00:00Z",)"
+      R"("endsAt":"2099-01-01T00:00:00Z"})";
+  const std::string port = daemon.port();
+  using headers = std::map<std::string, std::string>;
+  struct row {
+    headers h;
+    unsigned status;
+  };
+  for (const row& r : {
+           // A form or fetch() from any page: text/plain needs no preflight.
+           row{{{"Content-Type", "text/plain"}}, 415},
+           row{{{"Content-Type", "application/json"}, {"Origin", "http://evil.example"}}, 403},
+           row{{{"Content-Type", "application/json"}, {"Sec-Fetch-Site", "cross-site"}}, 403},
+           // DNS rebinding: a name of the attacker's that resolves to 127.0.0.1.
+           row{{{"Content-Type", "application/json"}, {"Host", "evil.example:" + port}}, 403},
+           // What amtool sends, and a page of the daemon's own origin.
+           row{{{"Content-Type", "application/json"}}, 200},
+           row{{{"Content-Type", "application/json"},
+                {"Origin", "http://127.0.0.1:" + port},
+                {"Sec-Fetch-Site", "same-origin"}},
+               200},
+       }) {
+    const http_reply a = http_request(port, "POST", "/api/v2/silences", body, r.h);
+    EXPECT_EQ(a.status, r.status) << testing::PrintToString(r.h) << ": " << a.body;
+  }
+  EXPECT_EQ(json::parse(http_request(port, "GET", "/api/v2/silences").body).as_array().size(), 2u);
 }

@@ -1,6 +1,8 @@
 #include "evaluate/hold.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "schedule/time_interval.hpp"
 
@@ -12,8 +14,16 @@ holds::holds(const config::rule_config& rule, const config::daemon_config& cfg,
   muted_ = schedule::muted(rule, cfg.time_intervals,
                            std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
   if (!silences) return;
-  for (const silence::silence& s : *silences)
-    if (silence::state_at(s, ms) == silence::state::active) active_.push_back(&s);
+  for (const silence::silence& s : *silences) {
+    if (silence::state_at(s, ms) != silence::state::active) continue;
+    const bool for_rule = std::all_of(s.matchers.begin(), s.matchers.end(), [&](const auto& m) {
+      return m.name != "alertname" || m.matches(std::string_view(rule.name));
+    });
+    if (!for_rule) continue;
+    active_.push_back(&s);
+    for (const silence::matcher& m : s.matchers)
+      if (m.name == "sessionid") sessions_differ_ = true;
+  }
 }
 
 bool holds::held(const silence::label_set& labels) const {

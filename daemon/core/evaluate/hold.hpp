@@ -28,8 +28,15 @@ class holds {
   /// matches every one of them.
   bool held(const silence::label_set& labels) const;
 
+  /// Whether a session's alert can be held when its incident's is not, or the reverse: only
+  /// a silence with a sessionid matcher tells them apart (their labels differ by sessionid).
+  bool sessions_differ() const { return sessions_differ_; }
+
  private:
   bool muted_ = false;
+  bool sessions_differ_ = false;
+  // The silences active now that can match this rule's alerts: one whose alertname matcher
+  // refuses the rule's name never does.
   std::vector<const silence::silence*> active_;
 };
 

@@ -50,7 +50,9 @@ std::vector<state::outbox_row> render(const config::rule_config& rule, notify::g
   auto was_told = [&](const std::string& name) {
     return std::find(told.begin(), told.end(), name) != told.end();
   };
-  for (const std::string& name : rule.sinks) {
+  // A resolve goes to the sinks told of the firing, even one the rule no longer names.
+  const std::vector<std::string> names = who == audience::told ? told : rule.sinks;
+  for (const std::string& name : names) {
     const config::sink_config* sink = config::named(env.cfg->sinks, name);
     if (!sink) continue;
     const bool am = sink->type == config::sink_type::alertmanager;

@@ -97,9 +97,10 @@ std::size_t render(const config::rule_config& rule, const telling& t, double now
   e.ctx.customer_id = env.cfg->smartsight.customer_id;
   e.ctx.window = t.window;
   e.ctx.query = env.query->url(t.window, 0);
-  for (const std::string& name : rule.sinks) {
+  // A resolve goes to the sinks told of the firing, even one the rule no longer names.
+  for (const std::string& name : t.resolved ? t.incident.told : rule.sinks) {
     const config::sink_config* sink = config::named(env.cfg->sinks, name);
-    if (!sink || (t.resolved && !contains(t.incident.told, name))) continue;
+    if (!sink) continue;
     e.ctx.receiver = name;
     // Alertmanager forgets alerts that are not re-sent: it gets the whole window each poll.
     const bool window = sink->type == config::sink_type::alertmanager;
@@ -161,6 +162,16 @@ std::vector<std::string> with(std::vector<std::string> told, const std::vector<s
 void hold_back(const config::rule_config& rule, const holds& h, const row_log& window,
                const std::vector<bool>& is_new, telling& t, std::vector<bool>& held) {
   t.incident_held = h.held(notify::incident_labels(rule, t.incident.key));
+  t.held = &held;
+  if (!h.sessions_differ()) {
+    // Every session is held exactly when the incident is: no labels to build per session.
+    held.assign(window.size(), t.incident_held);
+    if (t.incident_held) {
+      t.held_window = window.size();
+      t.held_new = static_cast<std::size_t>(std::count(is_new.begin(), is_new.end(), true));
+    }
+    return;
+  }
   held.assign(window.size(), false);
   fetch::session_row row;
   for (row_log::reader rows(window); rows.next(row);) {
@@ -170,7 +181,6 @@ void hold_back(const config::rule_config& rule, const holds& h, const row_log& w
     ++t.held_window;
     if (is_new[i]) ++t.held_new;
   }
-  t.held = &held;
 }
 
 step_effects polled(const config::rule_config& rule, const rule_state& current,

@@ -246,7 +246,8 @@ std::string render_status_page(const status_page& p) {
       .raw(" silences a rule; ")
       .code("amtool --alertmanager.url=" + shell_word(p.api_url) + " silence query")
       .raw(" lists silences; ")
-      .code("amtool --alertmanager.url=" + shell_word(p.api_url) + " alert query --silenced")
+      .code("amtool --alertmanager.url=" + shell_word(p.api_url) +
+            " alert query --active --silenced")
       .raw(" lists what fires, silenced or not.</p></body></html>\n");
   return h.take();
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
+#include <cctype>
 #include <optional>
 
 namespace qoewatch::silence {
@@ -133,7 +134,10 @@ api_result dispatch(const api_request& req, const api_world& w) {
     return {method_not_allowed(req.method, "GET,POST"), {}};
   }
   if (rest.starts_with("silence/")) {
-    const std::string_view id = rest.substr(8);
+    // Ids are stored in lower case; Alertmanager reads a UUID in any case.
+    std::string lowered(rest.substr(8));
+    for (char& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string_view id = lowered;
     if (id.empty() || id.find('/') != std::string_view::npos) return {not_found(path), {}};
     if (!is_uuid(id))
       return {

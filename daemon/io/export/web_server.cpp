@@ -226,6 +226,13 @@ class endpoints final : public server::handler {
       res.headers.emplace_back("WWW-Authenticate", "Basic realm=\"qoewatch\", charset=\"UTF-8\"");
       co_return res;
     }
+    if (std::string why = refused_by_browser_rules(req); !why.empty())
+      co_return server::response{403, json, head ? "" : "\"" + why + "\"\n", {}};
+    if (req.method == "POST") {
+      const std::string* type = req.header("Content-Type");
+      if (!type || type->find("application/json") == std::string::npos)
+        co_return server::response{415, json, "\"a silence is posted as application/json\"\n", {}};
+    }
     if (users_.empty() && !loopback_ && !open_api_)
       co_return server::response{
           403,
@@ -237,9 +244,46 @@ class endpoints final : public server::handler {
           {}};
     if (!handlers_.api) co_return server::response{404, json, "\"not found\"\n", {}};
     // Named, then moved in: GCC 12 destroys a temporary in a co_await twice.
-    web_request call{head ? "GET" : req.method, req.target, req.body};
+    web_request call{head ? "GET" : req.method, req.target, req.body, requester(req)};
     web_answer a = co_await handlers_.api(std::move(call));
     co_return server::response{a.status, a.content_type, head ? "" : std::move(a.body), {}};
+  }
+
+  // A browser may be made to send requests to this address by any page it shows (a silence
+  // posted as text/plain needs no preflight), or, by DNS rebinding, to read it too. amtool
+  // sends neither Origin nor Sec-Fetch-Site; browsers do. Without users on a loopback
+  // address, only a loopback Host name is accepted. "" when the request may go on.
+  std::string refused_by_browser_rules(const server::request& req) const {
+    const std::string* host = req.header("Host");
+    if (const std::string* site = req.header("Sec-Fetch-Site");
+        site && *site != "same-origin" && *site != "none")
+      return "cross-site requests to the Alertmanager API are refused";
+    if (const std::string* origin = req.header("Origin")) {
+      if (!host || (*origin != "http://" + *host && *origin != "https://" + *host))
+        return "requests from another origin to the Alertmanager API are refused";
+    }
+    if (users_.empty() && loopback_ && !open_api_) {
+      std::string name = host ? *host : "";
+      if (const std::size_t colon = name.rfind(':');
+          colon != std::string::npos && name.find(']') == std::string::npos)
+        name.resize(colon);
+      else if (name.starts_with("["))
+        name = name.substr(0, name.find(']') + 1);
+      if (name != "localhost" && name != "[::1]" && !name.starts_with("127."))
+        return "without web.basic_auth_users the Alertmanager API answers only requests for "
+               "a loopback host name (127.0.0.1, [::1], localhost)";
+    }
+    return {};
+  }
+
+  // Who asked, for the audit trail: the basic-auth user, or that no one logged in.
+  std::string requester(const server::request& req) const {
+    if (users_.empty()) return "an unauthenticated client";
+    const std::string* header = req.header("Authorization");
+    auto creds = header ? basic_credentials(*header) : std::nullopt;
+    if (!creds) return "an unauthenticated client";
+    OPENSSL_cleanse(creds->second.data(), creds->second.size());
+    return "user " + creds->first;
   }
 
   server::response answer(const server::request& req, bool allowed) const {

@@ -27,6 +27,7 @@ struct web_request {
   std::string method;  // "GET", "POST", "DELETE"; HEAD arrives as GET
   std::string target;  // path and query, as sent
   std::string body;
+  std::string requester;  // for the audit trail: "user oncall", "an unauthenticated client"
 };
 
 struct web_answer {

@@ -205,7 +205,9 @@ class daemon {
       if (stopping_) co_return;  // stopped while the state was read
       rules_->apply(plan, world(), remembered);
       if (!opt_.once)
-        net::co_spawn(ioc_, silences_->run(leased()), log_exception("silence upkeep"));
+        net::co_spawn(
+            ioc_, silences_->run(db_ && cfg_->state.backend == config::state_backend::postgresql),
+            log_exception("silence upkeep"));
       if (keeper_) net::co_spawn(ioc_, keeper_->run(), log_exception("lease rounds"));
     } catch (const state::store_error& e) {
       spdlog::critical("cannot use the state database: {}", e.what());

@@ -156,7 +156,13 @@ void rule_runner::impl::resolve_recorded(const std::string& name, const std::str
     resolve(t);
   }
   if (!groups.empty()) {
-    config::rule_config gone = gone_rule(groups.front().sinks);
+    // Each group was told its own sinks (a silence may have held some): the rule stands in
+    // with all of them, and each group's resolve goes to those it told.
+    std::vector<std::string> told;
+    for (const state::incident_row& g : groups)
+      for (const std::string& sink : g.sinks)
+        if (std::find(told.begin(), told.end(), sink) == told.end()) told.push_back(sink);
+    config::rule_config gone = gone_rule(told);
     gone.when_text = "(" + why + ")";
     for (const auto& [dim, value] : groups.front().group) gone.group_by.push_back(dim);
     rule_task t(gone, world);

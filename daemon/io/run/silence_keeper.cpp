@@ -52,6 +52,20 @@ std::vector<silence::silence> readable(const std::vector<state::silence_row>& ro
   return out;
 }
 
+// A value from a client, for one log line: no line breaks to forge another line with.
+std::string one_line(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else
+      out += c;
+  }
+  return out;
+}
+
 std::string matchers_text(const silence::silence& s) {
   std::string out;
   for (const silence::matcher& m : s.matchers) out += (out.empty() ? "" : ", ") + m.text();
@@ -85,6 +99,7 @@ net::awaitable<void> silence_keeper::load() {
   };  // named: GCC 12 destroys a temporary in a co_await twice
   std::vector<state::silence_row> rows = co_await db_->call(std::move(read));
   take(readable(rows, true));
+  loaded_ = true;
   std::size_t active = 0;
   for (const silence::silence& s : silences_)
     if (silence::state_at(s, now_ms()) == silence::state::active) ++active;
@@ -96,7 +111,8 @@ void silence_keeper::take(std::vector<silence::silence> fresh) {
   silences_ = std::move(fresh);
 }
 
-void silence_keeper::update(const std::vector<silence::silence>& written) {
+void silence_keeper::update(const std::vector<silence::silence>& written,
+                            const std::string& requester) {
   const std::int64_t now = now_ms();
   for (const silence::silence& w : written) {
     auto it = std::find_if(silences_.begin(), silences_.end(),
@@ -106,16 +122,15 @@ void silence_keeper::update(const std::vector<silence::silence>& written) {
       *it = w;
     else
       silences_.push_back(w);
-    // The audit trail: who silenced what, until when, and why.
+    // The audit trail: who asked (the basic-auth user), who the silence says made it, what
+    // it silences, until when, and why.
+    const char* what = !known ? "created" : w.ends_at <= now ? "expired" : "updated";
     spdlog::info(
-        "silence {} {} by {}: {} from {} until {} ({}): {}", w.id,
-        !known             ? "created"
-        : w.ends_at <= now ? "expired"
-                           : "updated",
-        w.created_by, matchers_text(w),
+        "silence {} {} at the request of {} (createdBy {}): {} from {} until {} ({}): {}", w.id,
+        what, requester, one_line(w.created_by), one_line(matchers_text(w)),
         utc_rfc3339(std::chrono::system_clock::time_point(std::chrono::milliseconds(w.starts_at))),
         utc_rfc3339(std::chrono::system_clock::time_point(std::chrono::milliseconds(w.ends_at))),
-        silence::to_string(silence::state_at(w, now)), w.comment);
+        silence::to_string(silence::state_at(w, now)), one_line(w.comment));
   }
   export_counts();
 }
@@ -240,9 +255,12 @@ net::awaitable<metrics::web_answer> silence_keeper::handle(metrics::web_request 
       co_return json_answer(
           silence::api_error(503, "the silence could not be stored, nothing changed: " + error));
     }
-    if (!r.write.empty()) update(r.write);
+    if (!r.write.empty()) update(r.write, req.requester);
     co_return json_answer(r.answer);
   }
+  if (db_ && !loaded_)
+    co_return json_answer(silence::api_error(
+        503, "the silences are still being read from the state database; try again shortly"));
   std::vector<silence::alert> alerts;
   const std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
   if (path == "/api/v2/alerts" && req.method != "POST" && cfg_) {
@@ -276,7 +294,7 @@ net::awaitable<metrics::web_answer> silence_keeper::handle(metrics::web_request 
   w.version = version;
   w.started_at = started_at_;
   silence::api_result r = silence::dispatch({req.method, req.target, req.body}, w);
-  if (!r.write.empty()) update(r.write);  // no database (a dry run): in memory only
+  if (!r.write.empty()) update(r.write, req.requester);  // no database (a dry run): in memory only
   co_return json_answer(r.answer);
 }
 

@@ -45,16 +45,17 @@ class silence_keeper {
   /// skipped. Throws store_error when the database cannot be read.
   boost::asio::awaitable<void> load();
 
-  /// The every-second upkeep until stop(); `shared`: re-read the store each time. Never throws.
+  /// The every-second upkeep until stop(); `shared` (PostgreSQL, which other processes, or a
+  /// write whose answer was lost, may have changed): re-read the store each time. Never throws.
   boost::asio::awaitable<void> run(bool shared);
   void stop();
 
-  /// Answers a request under /api/v2/.
+  /// Answers a request under /api/v2/ (503 until load() has read the stored silences).
   boost::asio::awaitable<metrics::web_answer> handle(metrics::web_request req);
 
  private:
   void take(std::vector<silence::silence> fresh);  // replaces the silences in memory
-  void update(const std::vector<silence::silence>& written);
+  void update(const std::vector<silence::silence>& written, const std::string& requester);
   void export_counts();
   boost::asio::awaitable<void> collect();
 
@@ -67,6 +68,7 @@ class silence_keeper {
   std::int64_t started_at_ = 0;  // ms, for /api/v2/status
   std::chrono::steady_clock::time_point next_collect_;
   bool stopped_ = false;
+  bool loaded_ = false;   // load() has read the stored silences
   bool failing_ = false;  // the last re-read failed (logged once per outage)
 };
 

@@ -292,3 +292,33 @@ TEST(StepSilence, AFailedPollHoldsTheRefreshAndTellsAlertmanagerWhenTheSilenceHa
   EXPECT_EQ(told.commit.groups->at(0).sinks, names{"am"});
   EXPECT_EQ(told.durability, write::at_once);
 }
+
+TEST(StepSilence, ASinkTheRuleNoLongerNamesStillHearsTheResolveOfWhatItWasTold) {
+  testing_step::fixture f(slow_rule);
+  f.step(f.polled(1000, {{"a", 7}}));
+  EXPECT_EQ(f.state.incident.told, (names{"hook", "am", "pd"}));
+  f.rule.sinks = {"hook"};  // a reload took PagerDuty and Alertmanager off the rule
+  auto resolved = f.step(f.polled(1060, {}), testing_step::t0 + 60);
+  EXPECT_EQ(resolved.change, transition::resolved);
+  EXPECT_EQ(testing_step::sinks_of(resolved.commit), (names{"hook", "am", "pd"}));
+
+  testing_population::fixture g(cdn_rule());
+  g.poll({cdn("edgeB", 100, 31)});
+  g.rule.sinks = {"chat"};
+  auto quiet = g.poll({cdn("edgeB", 100, 0)});
+  ASSERT_EQ(quiet.group_changes.size(), 1u);
+  EXPECT_EQ(sinks_of(quiet.commit), (names{"hook", "am", "pd", "chat"}));
+}
+
+TEST(StepSilence, APerSessionIncidentHeldIsNotToldLaterWithoutNewSessions) {
+  // Its notifications are about sessions: those held are never sent; Alertmanager, which is
+  // sent the window each poll, hears the incident once the silence is over.
+  testing_step::fixture f(slow_rule);
+  const double t0 = testing_step::t0;
+  std::vector<silence::silence> silences{silence_of({"alertname=slow"}, t0 - 60, t0 + 30)};
+  f.env.silences = &silences;
+  f.step(f.polled(1000, {{"a", 7}}));
+  auto after = f.step(f.polled(1060, {{"a", 7}}), t0 + 60);
+  EXPECT_EQ(testing_step::sinks_of(after.commit), names{"am"});
+  EXPECT_EQ(f.state.incident.told, names{"am"});
+}
