@@ -289,3 +289,41 @@ TEST_F(Silences, ABrowserPageCannotSilenceThroughALoopbackListen) {
   }
   EXPECT_EQ(json::parse(http_request(port, "GET", "/api/v2/silences").body).as_array().size(), 2u);
 }
+
+TEST_F(Silences, AMaintenanceWindowHoldsARuleThatGoesOnBeingJudged) {
+  sim s({"--rate", "0"});
+  const std::string received = (dir_.path / "received.jsonl").string();
+  receiver hook(received);
+  config_builder c = builder(s.port, hook.port);
+  // A window that always holds, on a named zone's wall clock.
+  c.extra = R"(time_intervals:
+  - name: always
+    time_intervals:
+      - times: [{start_time: "00:00", end_time: "24:00"}]
+        location: Europe/Berlin
+)";
+  c.rules[0].with("mute_time_intervals: [always]");
+  const std::int64_t t0 = wall_now() - 1;
+  add_sessions(s, sessions_of("b", "edgeB", 5, 4, t0));
+  qoewatchd daemon(c.write(dir_), {{"QW_KEY", s.key}});
+  // Judged and exported: the group fires; held: counted, not sent.
+  ASSERT_TRUE(wait_for_metric(
+      daemon.port(), "qoewatch_group_firing{group=\"cdn=edgeB\",rule=\"" + rule_name + "\"}",
+      equal_to(1), 20s))
+      << daemon.log();
+  ASSERT_TRUE(wait_for_metric(
+      daemon.port(),
+      "qoewatch_notifications_silenced_total{rule=\"" + rule_name + "\",sink=\"hook\"}",
+      at_least(1), 10s));
+  ASSERT_TRUE(wait_for_more_polls(daemon.port(), rule_name, 2, 20s));
+  EXPECT_EQ(fired_for(received, "edgeB"), 0u);
+  // amtool lists it as suppressed, by no silence.
+  const std::string url = "http://127.0.0.1:" + daemon.port();
+  command_result listed = amtool(url, {"-o", "json", "alert", "query", "--silenced"});
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  const json::value alerts = json::parse(listed.out);
+  ASSERT_EQ(alerts.as_array().size(), 1u) << listed.out;
+  EXPECT_EQ(alerts.at(0).at("status").at("state"), "suppressed");
+  EXPECT_TRUE(alerts.at(0).at("status").at("silencedBy").as_array().empty());
+  EXPECT_EQ(amtool(url, {"alert", "query"}).out.find("edgeB"), std::string::npos);
+}
