@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -32,6 +33,12 @@ inline std::chrono::system_clock::time_point from_epoch_seconds(double seconds) 
   return std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(
           std::chrono::duration<double>(seconds)));
+}
+
+/// Epoch seconds as whole milliseconds since the epoch, rounded down: how silences and the
+/// Alertmanager API keep times.
+inline std::int64_t epoch_ms(double seconds) {
+  return static_cast<std::int64_t>(std::floor(seconds * 1000.0));
 }
 
 /// `d` in whole seconds (truncated): what windows, checkpoints and expiries count in.

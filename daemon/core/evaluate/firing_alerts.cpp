@@ -1,19 +1,14 @@
 #include "evaluate/firing_alerts.hpp"
 
-#include <chrono>
-#include <cmath>
-
+#include "duration.hpp"
 #include "notify/alert_labels.hpp"
 #include "notify/payload.hpp"
+#include "notify/render.hpp"
 #include "schedule/time_interval.hpp"
 
 namespace qoewatch::evaluate {
 
 namespace {
-
-std::int64_t ms(double seconds) {
-  return static_cast<std::int64_t>(std::floor(seconds * 1000.0));
-}
 
 silence::alert alert_of(const config::rule_config& rule, const state::incident_row& row,
                         silence::label_set labels, const config::daemon_config& cfg, double now,
@@ -27,15 +22,12 @@ silence::alert alert_of(const config::rule_config& rule, const state::incident_r
   if (!rule.description.empty()) a.annotations["description"] = rule.description;
   a.fingerprint = notify::fingerprint({labels.begin(), labels.end()});
   a.labels = std::move(labels);
-  a.starts_at = ms(row.started_at);
-  a.updated_at = ms(now);
-  // As the Alertmanager sink says it: firing until four intervals without news.
-  a.ends_at = ms(now) + 4 * static_cast<std::int64_t>(rule.interval.count());
+  a.starts_at = epoch_ms(row.started_at);
+  a.updated_at = epoch_ms(now);
+  a.ends_at = epoch_ms(notify::alert_ends_at(rule, now));  // as the Alertmanager sink says it
   a.generator_url = std::string(external_url);
   a.receivers = rule.sinks;
-  a.muted =
-      schedule::muted(rule, cfg.time_intervals,
-                      std::chrono::system_clock::time_point(std::chrono::milliseconds(ms(now))));
+  a.muted = schedule::muted(rule, cfg.time_intervals, from_epoch_seconds(now));
   return a;
 }
 

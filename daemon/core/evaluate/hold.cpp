@@ -1,18 +1,17 @@
 #include "evaluate/hold.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <string_view>
 
+#include "duration.hpp"
 #include "schedule/time_interval.hpp"
 
 namespace qoewatch::evaluate {
 
 holds::holds(const config::rule_config& rule, const config::daemon_config& cfg,
              const std::vector<silence::silence>* silences, double now) {
-  const auto ms = static_cast<std::int64_t>(std::floor(now * 1000.0));
-  muted_ = schedule::muted(rule, cfg.time_intervals,
-                           std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
+  const std::int64_t ms = epoch_ms(now);
+  muted_ = schedule::muted(rule, cfg.time_intervals, from_epoch_seconds(now));
   if (!silences) return;
   for (const silence::silence& s : *silences) {
     if (silence::state_at(s, ms) != silence::state::active) continue;

@@ -50,15 +50,15 @@ std::vector<state::outbox_row> render(const config::rule_config& rule, notify::g
   auto was_told = [&](const std::string& name) {
     return std::find(told.begin(), told.end(), name) != told.end();
   };
-  // A resolve goes to the sinks told of the firing, even one the rule no longer names.
-  const std::vector<std::string> names = who == audience::told ? told : rule.sinks;
+  // A resolve goes to the sinks told of the firing, even one the rule no longer names (and
+  // adds none to them, so `told` is not changed while it is walked).
+  const std::vector<std::string>& names = who == audience::told ? told : rule.sinks;
   for (const std::string& name : names) {
     const config::sink_config* sink = config::named(env.cfg->sinks, name);
     if (!sink) continue;
     const bool am = sink->type == config::sink_type::alertmanager;
     if ((who == audience::alertmanager && !am) ||
-        (who == audience::untold && (am || was_told(name))) ||
-        (who == audience::told && !was_told(name)))
+        (who == audience::untold && (am || was_told(name))))
       continue;
     if (held && who != audience::told) {
       if (who != audience::untold) ++silenced[name];

@@ -39,13 +39,6 @@ struct telling {
   bool incident_held = false;
 };
 
-// What rendering did besides the rows: the sinks told (by a row that is not a resolve) and,
-// per sink, the notifications held back.
-struct told_and_held {
-  std::vector<std::string> told;
-  std::map<std::string, std::size_t>* silenced = nullptr;
-};
-
 // The sessions one sink is told, read from the poll's rows a batch at a time: every one, or
 // only those marked, less those held. A batch lives until the next is read.
 class session_batches {
@@ -80,9 +73,12 @@ bool contains(const std::vector<std::string>& names, const std::string& name) {
 
 // The outbox rows: per sink of the rule still configured (a resolve: only those told of the
 // firing), the bodies in the sink's format, rendered a batch of sessions at a time. They go
-// to env.each_row when set, else into `into`. Returns how many there were.
+// to env.each_row when set, else into `into`. Sinks told (by a row that is not a resolve) are
+// added to `told`, and each sink's notifications held back counted in `silenced`. Returns how
+// many rows there were.
 std::size_t render(const config::rule_config& rule, const telling& t, double now,
-                   const step_env& env, std::vector<state::outbox_row>& into, told_and_held& out) {
+                   const step_env& env, std::vector<state::outbox_row>& into,
+                   std::vector<std::string>& told, std::map<std::string, std::size_t>& silenced) {
   std::size_t count = 0;
   notify::event e;
   e.rule = &rule;
@@ -144,17 +140,15 @@ std::size_t render(const config::rule_config& rule, const telling& t, double now
       e.first += e.sessions.size();
     } while (e.first < total);
     count += sent;
-    if (held > 0 || withheld > 0) ++(*out.silenced)[name];
-    if (sent > 0 && !t.resolved) out.told.push_back(name);
+    if (held > 0 || withheld > 0) ++silenced[name];
+    if (sent > 0 && !t.resolved && !contains(told, name)) told.push_back(name);
   }
   return count;
 }
 
-// The sinks told so far, with those told now added.
-std::vector<std::string> with(std::vector<std::string> told, const std::vector<std::string>& now) {
-  for (const std::string& name : now)
-    if (!contains(told, name)) told.push_back(name);
-  return told;
+// A firing incident as its row stores it (its sinks: those told).
+state::incident_row row_of(const config::rule_config& rule, const incident::state& i) {
+  return {rule.name, i.key, i.started_at, i.polls_below, i.told, {}};
 }
 
 // Which sessions of the window are held, how many of them and of the new ones, and whether the
@@ -212,9 +206,8 @@ step_effects polled(const config::rule_config& rule, const rule_state& current,
     std::vector<bool> held;
     if (const holds h(rule, *env.cfg, env.silences, now); h.any() && !t.resolved)
       hold_back(rule, h, acc.offending(), d.is_new, t, held);
-    told_and_held told{{}, &fx.silenced};
-    fx.outbox_rows = render(rule, t, now, env, c.outbox, told);
-    if (inc.next.firing) next_incident.told = with(inc.next.told, told.told);
+    // A resolve adds no sink, so the incident's told sinks can take what this step tells.
+    fx.outbox_rows = render(rule, t, now, env, c.outbox, next_incident.told, fx.silenced);
   }
   if (env.durable && d.new_sessions > 0) {
     c.notified.reserve(d.new_sessions);
@@ -224,12 +217,7 @@ step_effects polled(const config::rule_config& rule, const rule_state& current,
         c.notified.push_back({rule.name, row.sessionid, ended_at(row.endtime)});
   }
   if (inc.next.firing)
-    c.incident = state::incident_row{rule.name,
-                                     next_incident.key,
-                                     next_incident.started_at,
-                                     next_incident.polls_below,
-                                     next_incident.told,
-                                     {}};
+    c.incident = row_of(rule, next_incident);
   else
     c.clear_incident = current.incident.firing;
 
@@ -277,17 +265,10 @@ step_effects failed(const config::rule_config& rule, const rule_state& current, 
   t.incident_held = holds(rule, *env.cfg, env.silences, now)
                         .held(notify::incident_labels(rule, current.incident.key));
   fx.commit.rule = rule.name;
-  told_and_held told{{}, &fx.silenced};
-  fx.outbox_rows = render(rule, t, now, env, fx.commit.outbox, told);
-  fx.next.incident.told = with(current.incident.told, told.told);
+  fx.outbox_rows = render(rule, t, now, env, fx.commit.outbox, fx.next.incident.told, fx.silenced);
   if (fx.next.incident.told != current.incident.told) {
     // Told for the first time (a silence ended during the outage): its resolve must reach it.
-    fx.commit.incident = state::incident_row{rule.name,
-                                             current.incident.key,
-                                             current.incident.started_at,
-                                             current.incident.polls_below,
-                                             fx.next.incident.told,
-                                             {}};
+    fx.commit.incident = row_of(rule, fx.next.incident);
     fx.next.committed_incident = fx.commit.incident;
   }
   if (fx.outbox_rows > 0) fx.durability = write::at_once;
@@ -306,8 +287,8 @@ step_effects removed(const config::rule_config& rule, const rule_state& current,
   telling t{&schema, nullptr, nullptr, 0, 0, fetch::window_at(rule, from_epoch_seconds(now)),
             current.incident, true};
   fx.commit.rule = rule.name;
-  told_and_held told{{}, &fx.silenced};
-  fx.outbox_rows = render(rule, t, now, env, fx.commit.outbox, told);
+  std::vector<std::string> told;  // a resolve tells no one anew
+  fx.outbox_rows = render(rule, t, now, env, fx.commit.outbox, told, fx.silenced);
   // Until it is written, the incident stays in the database: it resumes if the rule comes
   // back before then.
   fx.commit.clear_incident = true;

@@ -160,7 +160,7 @@ std::vector<rendered> render_webhook(const view& v) {
 std::vector<rendered> render_alertmanager(const view& v) {
   std::vector<rendered> out;
   const event& e = v.e;
-  const double firing_ends = e.now + 4 * seconds(v.rule.interval);
+  const double firing_ends = alert_ends_at(v.rule, e.now);
   const std::size_t batch = v.batch_size();
 
   auto postable = [&](const label_list& labels, json::object annotations, double starts,
@@ -318,6 +318,10 @@ std::vector<rendered> render_pagerduty(const view& v) {
 }
 
 }  // namespace
+
+double alert_ends_at(const config::rule_config& rule, double now) {
+  return now + 4 * parts::seconds(rule.interval);
+}
 
 std::size_t batch_size(const config::sink_config& sink) {
   const std::size_t cap = sink.type == config::sink_type::slack

@@ -42,6 +42,11 @@ struct event {
   double now = 0;  // epoch seconds of the poll
 };
 
+/// When an Alertmanager alert sent at `now` (epoch seconds) while its incident fires ends
+/// unless it is sent again: four of the rule's intervals later, so that a poll or two that
+/// fail do not resolve it.
+double alert_ends_at(const config::rule_config& rule, double now);
+
 /// The most sessions one body of `sink` carries: max_sessions_per_notification (Slack: at
 /// most 40), at least 1.
 std::size_t batch_size(const config::sink_config& sink);

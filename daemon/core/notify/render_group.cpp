@@ -232,7 +232,7 @@ std::vector<rendered> render_webhook(const group_view& v) {
 
 std::vector<rendered> render_alertmanager(const group_view& v) {
   const group_event& e = v.e;
-  const double firing_ends = e.now + 4 * seconds(v.rule.interval);
+  const double firing_ends = alert_ends_at(v.rule, e.now);
   auto postable = [&](const label_list& labels, json::object annotations, double starts,
                       double ends) {
     json::object a{{"labels", to_object(labels)},

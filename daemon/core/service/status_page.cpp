@@ -126,7 +126,7 @@ void firing_section(html& h, const status_page& p) {
 }
 
 void silences_section(html& h, const status_page& p) {
-  const auto now_ms = static_cast<std::int64_t>(std::floor(p.now * 1000));
+  const std::int64_t now_ms = epoch_ms(p.now);
   std::vector<const silence::silence*> shown;
   for (const silence::silence& s : p.silences)
     if (silence::state_at(s, now_ms) != silence::state::expired) shown.push_back(&s);

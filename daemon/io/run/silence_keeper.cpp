@@ -92,23 +92,21 @@ void silence_keeper::configure(std::shared_ptr<const config::daemon_config> cfg,
   external_url_ = std::move(external_url);
 }
 
-net::awaitable<void> silence_keeper::load() {
-  if (!db_) co_return;
+net::awaitable<std::vector<state::silence_row>> silence_keeper::stored() {
   std::function<std::vector<state::silence_row>(state::store&)> read = [](state::store& s) {
     return s.silences();
   };  // named: GCC 12 destroys a temporary in a co_await twice
-  std::vector<state::silence_row> rows = co_await db_->call(std::move(read));
-  take(readable(rows, true));
-  loaded_ = true;
-  std::size_t active = 0;
-  for (const silence::silence& s : silences_)
-    if (silence::state_at(s, now_ms()) == silence::state::active) ++active;
-  if (!silences_.empty()) spdlog::info("silences: {} stored, {} active", silences_.size(), active);
-  export_counts();
+  co_return co_await db_->call(std::move(read));
 }
 
-void silence_keeper::take(std::vector<silence::silence> fresh) {
-  silences_ = std::move(fresh);
+net::awaitable<void> silence_keeper::load() {
+  if (!db_) co_return;
+  std::vector<state::silence_row> rows = co_await stored();
+  silences_ = readable(rows, true);
+  loaded_ = true;
+  const counts n = export_counts();
+  if (!silences_.empty())
+    spdlog::info("silences: {} stored, {} active", silences_.size(), n.active);
 }
 
 void silence_keeper::update(const std::vector<silence::silence>& written,
@@ -135,23 +133,24 @@ void silence_keeper::update(const std::vector<silence::silence>& written,
   export_counts();
 }
 
-void silence_keeper::export_counts() {
-  std::size_t active = 0, pending = 0, expired = 0;
+silence_keeper::counts silence_keeper::export_counts() {
+  counts n;
   const std::int64_t now = now_ms();
   for (const silence::silence& s : silences_) {
     switch (silence::state_at(s, now)) {
       case silence::state::active:
-        ++active;
+        ++n.active;
         break;
       case silence::state::pending:
-        ++pending;
+        ++n.pending;
         break;
       case silence::state::expired:
-        ++expired;
+        ++n.expired;
         break;
     }
   }
-  metrics_.set_silences(active, pending, expired);
+  metrics_.set_silences(n.active, n.pending, n.expired);
+  return n;
 }
 
 net::awaitable<void> silence_keeper::run(bool shared) {
@@ -160,20 +159,17 @@ net::awaitable<void> silence_keeper::run(bool shared) {
     auto [ec] = co_await timer_.async_wait(net::as_tuple(net::use_awaitable));
     if (ec || stopped_) break;  // cancelled: stop()
     if (shared && db_) {
-      std::function<std::vector<state::silence_row>(state::store&)> read = [](state::store& s) {
-        return s.silences();
-      };
       std::string error;
       std::vector<state::silence_row> rows;
       try {
-        rows = co_await db_->call(std::move(read));
+        rows = co_await stored();
       } catch (const std::exception& e) {
         error = e.what();
       }
       if (error.empty()) {
         if (failing_) spdlog::info("silences: read from the state database again");
         failing_ = false;
-        take(readable(rows, false));
+        silences_ = readable(rows, false);
       } else if (!failing_) {
         failing_ = true;
         spdlog::warn(
@@ -191,8 +187,9 @@ net::awaitable<void> silence_keeper::run(bool shared) {
 }
 
 net::awaitable<void> silence_keeper::collect() {
-  const std::int64_t retention = cfg_ ? cfg_->state.silence_retention.count() : 120 * 3'600'000;
-  std::vector<std::string> ids = silence::collect(silences_, now_ms(), retention);
+  const duration retention =
+      cfg_ ? cfg_->state.silence_retention : config::state_config{}.silence_retention;
+  std::vector<std::string> ids = silence::collect(silences_, now_ms(), retention.count());
   if (ids.empty()) co_return;
   if (db_) {
     std::function<bool(state::store&)> drop = [ids](state::store& s) {
@@ -211,7 +208,7 @@ net::awaitable<void> silence_keeper::collect() {
     return std::find(ids.begin(), ids.end(), s.id) != ids.end();
   });
   spdlog::info("silences: dropped {} expired for more than {}", ids.size(),
-               format_duration(cfg_ ? cfg_->state.silence_retention : duration(120h)));
+               format_duration(retention));
   export_counts();
 }
 

@@ -20,6 +20,7 @@
 #include "config/config.hpp"
 #include "export/web_server.hpp"
 #include "silence/silence.hpp"
+#include "state/records.hpp"
 
 namespace qoewatch::metrics {
 class registry;
@@ -54,9 +55,12 @@ class silence_keeper {
   boost::asio::awaitable<metrics::web_answer> handle(metrics::web_request req);
 
  private:
-  void take(std::vector<silence::silence> fresh);  // replaces the silences in memory
+  struct counts {
+    std::size_t active = 0, pending = 0, expired = 0;
+  };
+  boost::asio::awaitable<std::vector<state::silence_row>> stored();  // every row in the store
   void update(const std::vector<silence::silence>& written, const std::string& requester);
-  void export_counts();
+  counts export_counts();  // qoewatch_silences{state}, and the counts it was set to
   boost::asio::awaitable<void> collect();
 
   state::database* db_;
