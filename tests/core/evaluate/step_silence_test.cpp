@@ -314,11 +314,11 @@ TEST(StepSilence, APerSessionIncidentHeldIsNotToldLaterWithoutNewSessions) {
   // Its notifications are about sessions: those held are never sent; Alertmanager, which is
   // sent the window each poll, hears the incident once the silence is over.
   testing_step::fixture f(slow_rule);
-  const double t0 = testing_step::t0;
-  std::vector<silence::silence> silences{silence_of({"alertname=slow"}, t0 - 60, t0 + 30)};
+  const double start = testing_step::t0;  // (t0 alone would name testing_population's)
+  std::vector<silence::silence> silences{silence_of({"alertname=slow"}, start - 60, start + 30)};
   f.env.silences = &silences;
   f.step(f.polled(1000, {{"a", 7}}));
-  auto after = f.step(f.polled(1060, {{"a", 7}}), t0 + 60);
+  auto after = f.step(f.polled(1060, {{"a", 7}}), start + 60);
   EXPECT_EQ(testing_step::sinks_of(after.commit), names{"am"});
   EXPECT_EQ(f.state.incident.told, names{"am"});
 }
