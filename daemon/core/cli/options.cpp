@@ -42,6 +42,40 @@ parse_result parse(const std::vector<std::string_view>& args) {
       o.dry_run = true;
     } else if (a == "--dead-letters") {
       o.dead_letters = true;
+    } else if (a == "--backtest") {
+      o.backtest = true;
+    } else if (is("--from")) {
+      std::optional<std::string_view> t = value("--from", "a time (RFC 3339, or relative: -7d)");
+      if (!t) return r;
+      o.from = std::string(*t);
+    } else if (is("--to")) {
+      std::optional<std::string_view> t = value("--to", "a time (RFC 3339, or relative: -1h)");
+      if (!t) return r;
+      o.to = std::string(*t);
+    } else if (is("--rule")) {
+      std::optional<std::string_view> name = value("--rule", "a rule name");
+      if (!name) return r;
+      o.rules.emplace_back(*name);
+    } else if (is("--output")) {
+      std::optional<std::string_view> format = value("--output", "a format (text or json)");
+      if (!format) return r;
+      if (*format != "text" && *format != "json") {
+        r.error = "unknown output format '" + std::string(*format) + "' (use text or json)";
+        return r;
+      }
+      o.output = std::string(*format);
+    } else if (is("--timezone")) {
+      std::optional<std::string_view> zone = value("--timezone", "a time zone (UTC, Europe/Paris)");
+      if (!zone) return r;
+      o.timezone = std::string(*zone);
+    } else if (a == "--test-rules") {
+      // Every following argument that is not an option is a test file.
+      while (i + 1 < args.size() && !args[i + 1].starts_with("-"))
+        o.test_files.emplace_back(args[++i]);
+      if (o.test_files.empty()) {
+        r.error = "--test-rules needs one or more test files";
+        return r;
+      }
     } else if (is("--log-format")) {
       std::optional<std::string_view> format = value("--log-format", "a format (text or json)");
       if (!format) return r;
@@ -77,9 +111,39 @@ parse_result parse(const std::vector<std::string_view>& args) {
       return r;
     }
   }
+  if (!o.test_files.empty()) {
+    // Rule tests name their own rule files: nothing else of a daemon's run applies.
+    if (!o.config.empty() || o.once || o.dry_run || o.check_config || o.dead_letters ||
+        o.backtest || !o.migrate_state_from.empty()) {
+      r.error =
+          "--test-rules runs test files alone; it takes no --config and cannot be "
+          "combined with other modes";
+      return r;
+    }
+    r.value = std::move(o);
+    return r;
+  }
   if (!o.help && !o.version && o.config.empty()) {
     r.error = "--config FILE is required";
     return r;
+  }
+  const bool backtest_options = !o.from.empty() || !o.to.empty() || !o.rules.empty() ||
+                                o.output != "text" || o.timezone != "UTC";
+  if (backtest_options && !o.backtest) {
+    r.error = "--from, --to, --rule, --output and --timezone belong to --backtest";
+    return r;
+  }
+  if (o.backtest) {
+    if (o.from.empty()) {
+      r.error = "--backtest needs --from TIME (RFC 3339, or relative: -7d, -36h)";
+      return r;
+    }
+    if (o.once || o.dry_run || o.check_config || o.dead_letters || !o.migrate_state_from.empty()) {
+      r.error =
+          "--backtest replays the past and sends nothing; it cannot be combined with --once, "
+          "--dry-run, --check-config, --dead-letters or --migrate-state";
+      return r;
+    }
   }
   if (o.check_config && (o.once || o.dry_run)) {
     r.error = "--check-config does not poll; it cannot be combined with --once or --dry-run";
@@ -108,6 +172,9 @@ std::string usage() {
          "       qoewatchd --config FILE --check-config\n"
          "       qoewatchd --config FILE --dead-letters\n"
          "       qoewatchd --config FILE --migrate-state SQLITE_FILE\n"
+         "       qoewatchd --config FILE --backtest --from TIME [--to TIME] [--rule NAME]...\n"
+         "                 [--output text|json] [--timezone ZONE]\n"
+         "       qoewatchd --test-rules TEST_FILE...\n"
          "       qoewatchd --version | --help\n"
          "\n"
          "Watches MediaMelon SmartSight sessions against QoE rules: polls each rule on its\n"
@@ -126,6 +193,16 @@ std::string usage() {
          "                      qoewatch.db, or its state_dir) into the config's PostgreSQL\n"
          "                      database, which must hold no qoewatch state yet; print the\n"
          "                      rows copied per table\n"
+         "      --backtest      replay every rule (or each --rule NAME) over [--from, --to] as\n"
+         "                      the daemon would have polled it, from SmartSight's history;\n"
+         "                      print the incidents and notifications it would have sent\n"
+         "                      (--output json: one object per line); sends nothing, writes\n"
+         "                      no state. TIME: RFC 3339, or -7d, -36h, -90m, now. --to\n"
+         "                      defaults to now minus each rule's delay; --timezone (UTC)\n"
+         "                      sets the report's days and night hours\n"
+         "      --test-rules TEST_FILE...\n"
+         "                      run rule unit tests (see docs/rules.md): exit 0 when every\n"
+         "                      test passes, 1 with a diff of each failure\n"
          "      --log-level L   trace, debug, info (default), warn, error, critical or off\n"
          "      --log-format F  text (default; under systemd's journal: <N> priority prefixes\n"
          "                      and no timestamps) or json (one object per line)\n"

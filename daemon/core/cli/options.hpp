@@ -24,6 +24,17 @@ struct options {
   std::string migrate_state_from;
   std::string log_level = "info";   // --log-level trace|debug|info|warn|error|critical|off
   std::string log_format = "text";  // --log-format text|json
+
+  // --backtest: replay the rules over a past span, send nothing, write no state, exit.
+  bool backtest = false;
+  std::string from;                // --from TIME (RFC 3339, or relative: -7d, -36h, -90m, now)
+  std::string to;                  // --to TIME; "" for now minus each rule's delay
+  std::vector<std::string> rules;  // --rule NAME (repeatable): only these; none: every rule
+  std::string output = "text";     // --output text|json
+  std::string timezone = "UTC";    // --timezone ZONE: the days and night hours of the report
+
+  // --test-rules FILE...: run rule unit tests (rules/tests/*.yaml); no --config needed.
+  std::vector<std::string> test_files;
 };
 
 struct parse_result {
