@@ -102,6 +102,19 @@ fetch::scan_result judge(evaluate::poll_accumulator* acc,
 
 }  // namespace
 
+std::shared_ptr<http::client> smartsight_client(net::any_io_executor ex,
+                                                const config::smartsight_config& s) {
+  http::client_options o;
+  o.connect_timeout = s.timeout;
+  o.io_timeout = s.timeout;
+  o.deadline = s.timeout;
+  o.max_body_bytes = static_cast<std::size_t>(s.max_response_bytes);
+  o.max_connections = static_cast<std::size_t>(s.max_concurrency);
+  o.ca_file = s.ca_file;
+  std::optional<http::origin> origin = http::parse_origin(s.base_url);
+  return std::make_shared<http::client>(std::move(ex), origin.value_or(http::origin{}), o);
+}
+
 // GCC 12 reports the coroutine frame's own operator delete as mismatched with its allocation
 // (a false positive that comes and goes with what the frame inlines); Asio's frames pair
 // them correctly.
@@ -109,25 +122,18 @@ fetch::scan_result judge(evaluate::poll_accumulator* acc,
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
-net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule,
-                                            const page_source& src, catchup c) {
+net::awaitable<pages_read> read_pages(
+    const page_source& src, window w, std::size_t max_pages,
+    const std::function<page_verdict(std::string_view body, std::int64_t offset)>& on_page) {
   const config::smartsight_config& api = *src.api;
   net::any_io_executor ex = co_await net::this_coro::executor;
-  evaluate::poll_outcome out;
-  out.what = evaluate::poll_outcome::kind::failed;
-  out.window = c.w;
-  out.catchup_skipped = c.skipped_seconds;
-  out.behind = c.behind;
-  // A per-session rule keeps its offending rows; a population rule folds every row into its
-  // group's figures.
-  prepare(out, rule, api);
+  pages_read out;
   auto page_request = [&](std::int64_t offset) {
     http::request req;
-    req.target = src.query->target(out.window, offset);
+    req.target = src.query->target(w, offset);
     req.headers = {{"X-API-Key", src.api_key}, {"Accept", "application/json"}};
     return req;
   };
-  const auto max_pages = static_cast<std::size_t>(api.max_pages);
   // Once a page came back full, each next page is requested before the one in hand is
   // judged, so SmartSight sends it meanwhile. A window that ends on the page in hand wastes
   // that one request: the API has no counter trustworthy enough to stop on.
@@ -139,7 +145,7 @@ net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule,
       co_return out;
     }
     if (out.pages >= max_pages) {
-      out.error = "window holds more than " + std::to_string(api.max_pages) + " pages of " +
+      out.error = "window holds more than " + std::to_string(max_pages) + " pages of " +
                   std::to_string(api.page_size) +
                   " sessions (raise smartsight.max_pages or narrow the rule)";
       co_return out;
@@ -153,7 +159,8 @@ net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule,
     next.reset();
     http::result& r = *awaited;
     ++out.pages;
-    spdlog::debug("rule {}: page at offset {}: {}", rule.name, offset, http::describe(r));
+    spdlog::debug("window {}..{}: page at offset {}: {}", w.start, w.end, offset,
+                  http::describe(r));
     if (auto* f = std::get_if<http::failure>(&r)) {
       out.error = f->message;
       co_return out;
@@ -170,20 +177,47 @@ net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule,
       next = in_flight::start(ex, src.client, page_request(offset + api.page_size));
       co_await net::post(ex, net::use_awaitable);  // it sends its request now
     }
-    std::string spill_error;
-    fetch::scan_result page = judge(out.acc.get(), out.groups.get(), res.body, spill_error);
-    if (!spill_error.empty()) {
-      // The poll fails as a whole: nothing of it is committed or sent.
-      out.error = "cannot keep the offending sessions of offset " + std::to_string(offset) +
-                  ": " + spill_error;
+    page_verdict v = on_page(res.body, offset);
+    if (!v.error.empty()) {
+      out.error = std::move(v.error);
       co_return out;
     }
-    if (!page) {
-      out.error = "unusable response for offset " + std::to_string(offset) + ": " + page.error;
-      co_return out;
-    }
-    if (page.value->rows_in_page < static_cast<std::size_t>(api.page_size)) break;
+    if (v.rows_in_page < static_cast<std::size_t>(api.page_size)) break;
     window_spans_pages = true;
+  }
+  out.ok = true;
+  co_return out;
+}
+
+net::awaitable<evaluate::poll_outcome> poll(const config::rule_config& rule, const page_source& src,
+                                            catchup c) {
+  evaluate::poll_outcome out;
+  out.what = evaluate::poll_outcome::kind::failed;
+  out.window = c.w;
+  out.catchup_skipped = c.skipped_seconds;
+  out.behind = c.behind;
+  // A per-session rule keeps its offending rows; a population rule folds every row into its
+  // group's figures.
+  prepare(out, rule, *src.api);
+  auto on_page = [&out](std::string_view body, std::int64_t offset) -> page_verdict {
+    std::string spill_error;
+    fetch::scan_result page = judge(out.acc.get(), out.groups.get(), body, spill_error);
+    // A spill file that cannot be written fails the poll as a whole: nothing of it is
+    // committed or sent.
+    if (!spill_error.empty())
+      return {0, "cannot keep the offending sessions of offset " + std::to_string(offset) + ": " +
+                     spill_error};
+    if (!page)
+      return {0, "unusable response for offset " + std::to_string(offset) + ": " + page.error};
+    return {page.value->rows_in_page, {}};
+  };
+  pages_read read =
+      co_await read_pages(src, out.window, static_cast<std::size_t>(src.api->max_pages), on_page);
+  out.pages = read.pages;
+  if (!read.ok) {
+    out.error = std::move(read.error);
+    out.retry_after = read.retry_after;
+    co_return out;
   }
   if (out.groups) conclude_groups(out);
   out.what = evaluate::poll_outcome::kind::polled;

@@ -20,6 +20,7 @@
 #include "duration.hpp"
 #include "export/metrics.hpp"
 #include "export/web_server.hpp"
+#include "fetch/poller.hpp"
 #include "http/client.hpp"
 #include "notify/sinks.hpp"
 #include "redact.hpp"
@@ -44,17 +45,6 @@ using steady = std::chrono::steady_clock;
 using system_clock = std::chrono::system_clock;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 constexpr auto shutdown_grace = 10s;
-
-http::client_options smartsight_options(const config::smartsight_config& s) {
-  http::client_options o;
-  o.connect_timeout = s.timeout;
-  o.io_timeout = s.timeout;
-  o.deadline = s.timeout;
-  o.max_body_bytes = static_cast<std::size_t>(s.max_response_bytes);
-  o.max_connections = static_cast<std::size_t>(s.max_concurrency);
-  o.ca_file = s.ca_file;
-  return o;
-}
 
 metrics::web_security security_of(const config::daemon_config& cfg,
                                    const config::secrets& secrets) {
@@ -259,9 +249,7 @@ class daemon {
   rule_world world() const { return {cfg_, secrets_.api_key, smartsight_, external_url_}; }
 
   std::shared_ptr<http::client> make_smartsight(const config::smartsight_config& s) {
-    std::optional<http::origin> o = http::parse_origin(s.base_url);
-    return std::make_shared<http::client>(ioc_.get_executor(), o.value_or(http::origin{}),
-                                          smartsight_options(s));
+    return fetch::smartsight_client(ioc_.get_executor(), s);
   }
 
   // Validates everything before it changes anything: a reload that fails keeps the previous
