@@ -1,4 +1,5 @@
 // smartsight-sim: serves a simulated SmartSight session-list API. See `--help`.
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
   gen.rate_per_min = o.rate_per_min;
   gen.backlog = o.backlog;
   gen.backlog_window = o.backlog_window_seconds;
+  // A backlog longer than a day (a week, for a backtest) is kept whole.
+  gen.retention = std::max<std::int64_t>(gen.retention, gen.backlog_window + 3600);
   if (!o.scenario_file.empty()) {
     sim::scenario_result sc = sim::load_scenario_file(o.scenario_file);
     if (!sc) {

@@ -171,7 +171,15 @@ class loader {
         name_mark_ = v.Mark();
         has_name = true;
       } else if (key == "start") {
-        inc.start = parse_dur(v, key_path);
+        // Negative: before the simulator started, for the backlog's sessions ("-50h").
+        if (v.IsScalar() && v.Scalar().starts_with('-')) {
+          std::optional<duration> back = parse_duration(std::string_view(v.Scalar()).substr(1));
+          if (!back)
+            fail(v.Mark(), key_path, "\"" + v.Scalar() + "\" is not a duration (use 30s, 5m, 1h)");
+          inc.start = -*back;
+        } else {
+          inc.start = parse_dur(v, key_path);
+        }
         has_start = true;
       } else if (key == "duration") {
         inc.length = parse_dur(v, key_path);
