@@ -3,12 +3,15 @@
 
 #include <chrono>
 #include <iostream>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "cli/options.hpp"
 #include "config/load.hpp"
 #include "export/web_server.hpp"
+#include "run/backtest.hpp"
 #include "run/daemon.hpp"
 #include "run/logging.hpp"
 #include "run/state_tools.hpp"
@@ -50,6 +53,23 @@ int main(int argc, char** argv) {
     }
     if (opt.dead_letters) return run::list_dead_letters(*loaded.config, secrets);
     return run::migrate_state(*loaded.config, secrets, opt.migrate_state_from);
+  }
+
+  if (opt.backtest) {
+    // Beside a live daemon on the same config: no state, no port, and of the secrets only
+    // SmartSight's key.
+    config::load_result loaded = config::load(opt.config);
+    std::optional<std::string> key;
+    if (loaded.config && loaded.errors.empty()) {
+      config::diagnostic key_error;
+      key = config::read_api_key(loaded.config->smartsight, key_error);
+      if (!key) loaded.errors.push_back(key_error);
+    }
+    if (!loaded.errors.empty()) {
+      for (const config::diagnostic& d : loaded.errors) std::cerr << d.to_string() << "\n";
+      return 1;
+    }
+    return run::backtest(*loaded.config, *key, opt, std::chrono::system_clock::now());
   }
 
   config::secrets secrets;

@@ -22,6 +22,11 @@ void poll_accumulator::add(const fetch::page& p) {
   for (const fetch::session_row& row : p.rows) judge(row);
 }
 
+void poll_accumulator::add_rows(std::span<const fetch::session_row> rows) {
+  rows_fetched_ += rows.size();
+  for (const fetch::session_row& row : rows) judge(row);
+}
+
 fetch::scan_result poll_accumulator::add_body(std::string_view body) {
   const std::size_t before = offending_.size();
   fetch::scan_result r = fetch::scan_page(

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -29,6 +30,10 @@ class poll_accumulator {
   /// Evaluates every usable row of `p` with the rule's whole condition. A session seen on an
   /// earlier page of the same poll (pages can shift while sessions end) counts once.
   void add(const fetch::page& p);
+
+  /// The same for rows already read (a backtest's window, taken from the rows it fetched once):
+  /// each counts as fetched, none as skipped.
+  void add_rows(std::span<const fetch::session_row> rows);
 
   /// The same for a response body read as it is parsed (fetch::scan_page): only offending
   /// rows are kept, no page is built. An unusable body is the error and changes nothing.

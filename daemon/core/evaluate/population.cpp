@@ -61,10 +61,15 @@ population_accumulator::population_accumulator(const config::rule_config& rule,
 }
 
 void population_accumulator::add(const fetch::page& p) {
-  for (const fetch::session_row& row : p.rows) stage(row);
-  fold_page();
-  rows_fetched_ += p.rows_in_page;
+  add_rows(p.rows);
+  rows_fetched_ += p.rows_in_page - p.rows.size();
   for (std::size_t i = 0; i < skipped_.size(); ++i) skipped_[i] += p.skipped[i];
+}
+
+void population_accumulator::add_rows(std::span<const fetch::session_row> rows) {
+  for (const fetch::session_row& row : rows) stage(row);
+  fold_page();
+  rows_fetched_ += rows.size();
 }
 
 fetch::scan_result population_accumulator::add_body(std::string_view body) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +63,8 @@ class population_accumulator {
 
   /// Folds every usable row of `p`. A session seen before in the same poll counts once.
   void add(const fetch::page& p);
+  /// The same for rows already read, as one page with none skipped.
+  void add_rows(std::span<const fetch::session_row> rows);
 
   /// The same for a response body as it is parsed (fetch::scan_page). An unusable body is
   /// the error and changes nothing.

@@ -33,6 +33,13 @@ void add_rows(poll_outcome& out, const fetch::page& rows) {
     out.acc->add(rows);
 }
 
+void add_rows(poll_outcome& out, std::span<const fetch::session_row> rows) {
+  if (out.groups)
+    out.groups->add_rows(rows);
+  else if (out.acc)
+    out.acc->add_rows(rows);
+}
+
 replay::replay(const config::daemon_config& cfg, const config::rule_config& rule,
                std::function<void(state::outbox_row&&)> each_row)
     : cfg_(cfg), rule_(rule), query_(cfg.smartsight, rule) {

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 
 #include "config/config.hpp"
 #include "evaluate/poll.hpp"
@@ -31,6 +32,8 @@ void conclude(poll_outcome& out);
 
 /// Adds rows to an outcome prepared by prepare_outcome, as one page of `rows` (none skipped).
 void add_rows(poll_outcome& out, const fetch::page& rows);
+/// The same for rows taken from a longer run (each counts as fetched).
+void add_rows(poll_outcome& out, std::span<const fetch::session_row> rows);
 
 class replay {
  public:
