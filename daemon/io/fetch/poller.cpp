@@ -124,7 +124,8 @@ std::shared_ptr<http::client> smartsight_client(net::any_io_executor ex,
 #endif
 net::awaitable<pages_read> read_pages(
     const page_source& src, window w, std::size_t max_pages,
-    const std::function<page_verdict(std::string_view body, std::int64_t offset)>& on_page) {
+    const std::function<page_verdict(std::string_view body, std::int64_t offset)>& on_page,
+    std::int64_t first_offset) {
   const config::smartsight_config& api = *src.api;
   net::any_io_executor ex = co_await net::this_coro::executor;
   pages_read out;
@@ -139,7 +140,8 @@ net::awaitable<pages_read> read_pages(
   // that one request: the API has no counter trustworthy enough to stop on.
   bool window_spans_pages = false;
   std::shared_ptr<in_flight> next;
-  for (std::int64_t offset = 0;; offset += api.page_size) {
+  for (std::int64_t offset = first_offset;; offset += api.page_size) {
+    out.failed_offset = offset;
     if (src.cancelled && src.cancelled()) {
       out.error = "cancelled by a reload or shutdown";
       co_return out;

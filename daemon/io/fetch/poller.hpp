@@ -49,15 +49,18 @@ struct pages_read {
   bool ok = false;
   std::string error;                                // !ok: why (the API key redacted)
   std::optional<std::chrono::seconds> retry_after;  // SmartSight asked to wait
-  std::size_t pages = 0;                            // answered
+  std::size_t pages = 0;                            // requested
+  std::int64_t failed_offset = 0;                   // !ok: the page that failed
 };
 
 /// The paging protocol alone: requests every page of `w` for `src.query` (at most
 /// `max_pages`), hands each body to `on_page` as it arrives (the next one already requested
-/// once a page came back full) and stops at the first short page or failure.
+/// once a page came back full) and stops at the first short page or failure. Starts at
+/// `first_offset` (a reader that retries a failed page goes on from there).
 boost::asio::awaitable<pages_read> read_pages(
     const page_source& src, window w, std::size_t max_pages,
-    const std::function<page_verdict(std::string_view body, std::int64_t offset)>& on_page);
+    const std::function<page_verdict(std::string_view body, std::int64_t offset)>& on_page,
+    std::int64_t first_offset = 0);
 
 /// An HTTP client for SmartSight as `api` configures it (timeouts, body cap, concurrency).
 std::shared_ptr<http::client> smartsight_client(boost::asio::any_io_executor ex,

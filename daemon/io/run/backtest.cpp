@@ -36,7 +36,10 @@ namespace net = boost::asio;
 using steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-constexpr int attempts = 5;          // per chunk, the first included
+// Per chunk, the first included; a chunk after one that was given up is tried once until one
+// arrives again (a source that is down costs one round of pauses, not one per chunk).
+constexpr int attempts = 5;
+constexpr auto first_pause = 500ms;  // doubled after each failure: 0.5, 1, 2, 4 s
 constexpr auto longest_pause = 60s;  // between two attempts, Retry-After included
 constexpr std::size_t pages_per_chunk = 4;
 
@@ -120,6 +123,7 @@ struct group_job {
   std::vector<backtest::row_feed> feeds;  // one per distinct schema of its rules
   std::unique_ptr<fetch::listsessions_query> query;
   std::deque<hole> holes;
+  bool down = false;  // the last chunk was given up
   backtest::fetch_facts facts;
 };
 
@@ -147,45 +151,52 @@ class runner {
   }
 
  private:
-  // Fetches the chunk `c` into the group's feeds, again after a failure; the rows read.
+  // Fetches the chunk `c` into the group's feeds, each failed page again; the rows read.
   net::awaitable<std::size_t> chunk(group_job& g, const fetch::page_source& src, fetch::window c,
                                     bool lo_read) {
     net::steady_timer pause(co_await net::this_coro::executor);
+    std::size_t rows = 0;
+    std::int64_t offset = 0;
+    auto on_page = [&](std::string_view body, std::int64_t) -> fetch::page_verdict {
+      fetch::page_verdict v;
+      for (backtest::row_feed& f : g.feeds) {
+        std::string error = f.add_page(body, c.start, lo_read, v.rows_in_page);
+        if (!error.empty()) return {0, "unusable response: " + error};
+      }
+      rows += v.rows_in_page;
+      ++g.facts.pages;
+      g.facts.rows_fetched += v.rows_in_page;
+      shown_.rows(v.rows_in_page);
+      return v;
+    };
+    // Attempts of the page at `offset`: a page that comes resets them for the next.
     for (int attempt = 1;; ++attempt) {
-      std::size_t rows = 0;
-      auto on_page = [&](std::string_view body, std::int64_t) -> fetch::page_verdict {
-        fetch::page_verdict v;
-        for (backtest::row_feed& f : g.feeds) {
-          std::string error = f.add_page(body, c.start, lo_read, v.rows_in_page);
-          if (!error.empty()) return {0, "unusable response: " + error};
-        }
-        rows += v.rows_in_page;
-        ++g.facts.pages;
-        shown_.rows(v.rows_in_page);
-        return v;
-      };
-      fetch::pages_read read =
-          co_await fetch::read_pages(src, c, std::numeric_limits<std::size_t>::max(), on_page);
-      g.facts.rows_fetched += rows;
+      fetch::pages_read read = co_await fetch::read_pages(
+          src, c, std::numeric_limits<std::size_t>::max(), on_page, offset);
       if (read.ok) {
         for (backtest::row_feed& f : g.feeds) f.close_chunk();
+        g.down = false;
         co_return rows;
       }
-      for (backtest::row_feed& f : g.feeds) f.drop_chunk();
+      if (read.failed_offset != offset) attempt = 1;
+      offset = read.failed_offset;
       const std::string error = redact(read.error, {api_key_});
       const std::string what = "backtest: sessions " + utc_rfc3339(double(c.start)) + ".." +
-                               utc_rfc3339(double(c.end)) + " for " + names(g) + ": " + error;
-      if (attempt == attempts) {
-        shown_.say(what + "; gave up after " + std::to_string(attempts) +
-                   " attempts: their windows are NOT judged");
+                               utc_rfc3339(double(c.end)) + " (offset " + std::to_string(offset) +
+                               ") for " + names(g) + ": " + error;
+      if (attempt >= (g.down ? 1 : attempts)) {
+        for (backtest::row_feed& f : g.feeds) f.drop_chunk();
+        shown_.say(what + "; gave up after " + std::to_string(attempt) +
+                   (attempt == 1 ? " attempt" : " attempts") + ": its windows are NOT judged");
         g.holes.push_back({c.start, c.end, error});
+        g.down = true;
         co_return 0;
       }
       ++g.facts.retries;
-      std::chrono::seconds wait = std::chrono::seconds(1 << (attempt - 1));
-      if (read.retry_after) wait = std::max(wait, *read.retry_after);
-      wait = std::min<std::chrono::seconds>(wait, longest_pause);
-      shown_.say(what + "; again in " + std::to_string(wait.count()) + "s");
+      std::chrono::milliseconds wait = first_pause * (1 << (attempt - 1));
+      if (read.retry_after) wait = std::max<std::chrono::milliseconds>(wait, *read.retry_after);
+      wait = std::min<std::chrono::milliseconds>(wait, longest_pause);
+      shown_.say(what + "; again in " + format_duration(wait));
       pause.expires_after(wait);
       co_await pause.async_wait(net::as_tuple(net::use_awaitable));
     }
@@ -328,11 +339,7 @@ int backtest(const config::daemon_config& cfg, const std::string& api_key, const
     g.query = std::make_unique<fetch::listsessions_query>(cfg.smartsight, *g.rules.front()->rule);
   }
   for (group_job& g : groups)
-    for (rule_job* r : g.rules) {
-      r->facts = &g.facts;
-      for (const rule_job* other : g.rules)
-        if (other != r) g.facts.shared_with.push_back(other->rule->name);
-    }
+    for (rule_job* r : g.rules) r->facts = &g.facts;
   std::size_t windows = 0;
   for (const auto& j : jobs) windows += j->span.ends.size();
   const std::int64_t until = to ? *to : now_s;
@@ -356,8 +363,11 @@ int backtest(const config::daemon_config& cfg, const std::string& api_key, const
   bool complete = true;
   for (const auto& j : jobs) {
     // Shares of the group's rows: each rule reports its group's fetch.
-    backtest::fetch_facts none;
-    const backtest::fetch_facts& f = j->facts ? *j->facts : none;
+    backtest::fetch_facts f;
+    if (j->facts) f = *j->facts;
+    for (const group_job& g : groups)
+      for (const rule_job* other : g.rules)
+        if (j->facts == &g.facts && other != j.get()) f.shared_with.push_back(other->rule->name);
     if (!j->tally->gaps().empty()) complete = false;
     if (opt.output == "json")
       std::cout << backtest::json_lines(*j->tally, f);
