@@ -253,8 +253,19 @@ std::vector<candidate> select_all(const parsed_query& q, const session_store& st
                                   std::int64_t now) {
   std::vector<candidate> selected;
   row_values row(q);
-  for (const generated_session& s : store.generated())
-    select(s, candidate{&s, nullptr}, q, now, row, selected);
+  const std::deque<generated_session>& all = store.generated();
+  auto first = all.begin(), last = all.end();
+  if (!q.started && store.generated_by_end()) {
+    // Sessions in endtime order (a week of backlog for a backtest): only the period's.
+    first =
+        std::lower_bound(all.begin(), all.end(), q.start,
+                         [](const generated_session& s, std::int64_t t) { return s.endtime < t; });
+    last =
+        std::upper_bound(first, all.end(), q.end,
+                         [](std::int64_t t, const generated_session& s) { return t < s.endtime; });
+  }
+  for (auto it = first; it != last; ++it)
+    select(*it, candidate{&*it, nullptr}, q, now, row, selected);
   for (const control_session& s : store.control())
     select(s, candidate{nullptr, &s}, q, now, row, selected);
   return selected;

@@ -24,6 +24,7 @@ void session_store::advance(std::int64_t now) {
     for (generated_session& s :
          generate_backlog(config_.seed, config_.backlog, config_.backlog_window, sim_start_)) {
       apply_scenario(config_.incidents, sim_start_, s);
+      if (!generated_.empty() && s.endtime < generated_.back().endtime) by_end_ = false;
       generated_.push_back(s);
       changed = true;
     }
@@ -38,6 +39,7 @@ void session_store::advance(std::int64_t now) {
     for (generated_session& s : bucket) {
       if (s.endtime < sim_start_) continue;  // the first minute: only what ends after start
       apply_scenario(config_.incidents, sim_start_, s);
+      if (!generated_.empty() && s.endtime < generated_.back().endtime) by_end_ = false;
       generated_.push_back(s);
       changed = true;
     }

@@ -41,6 +41,9 @@ class session_store {
   void clear();
 
   const std::deque<generated_session>& generated() const { return generated_; }
+  /// Whether generated() is in endtime order (it is unless a bucket ended out of order), so
+  /// a period of end times is found by binary search.
+  bool generated_by_end() const { return by_end_; }
   const std::vector<control_session>& control() const { return control_; }
   bool generating() const { return generating_; }
   std::int64_t sim_start() const { return sim_start_; }
@@ -58,6 +61,7 @@ class session_store {
   bool generating_ = true;
   std::uint64_t version_ = 0;
   std::deque<generated_session> generated_;  // in bucket order (endtime order within a minute)
+  bool by_end_ = true;
   std::vector<control_session> control_;
 };
 
