@@ -143,7 +143,10 @@ std::string text_report(const rule_tally& t, const fetch_facts& f, const std::st
            pad(std::to_string(d.polls_failed), 8) + pad(std::to_string(d.incidents), 11) +
            pad(std::to_string(d.sessions_notified), 10) + pad(std::to_string(d.notifications), 15) +
            pad(std::to_string(d.held), 7) + "\n";
-  for (const incident_record& r : t.incidents()) {
+  // A noisy rule fires hundreds of times: the first ones show the pattern, JSON has them all.
+  constexpr std::size_t listed = 20;
+  for (std::size_t i = 0; i < t.incidents().size() && i < listed; ++i) {
+    const incident_record& r = t.incidents()[i];
     const std::string group = group_text(r);
     out +=
         "  incident " + (group.empty() ? std::string() : group + " ") + "fired " +
@@ -156,6 +159,9 @@ std::string text_report(const rule_tally& t, const fetch_facts& f, const std::st
         (rule.population() ? "" : ", " + std::to_string(r.sessions_notified) + " sessions sent") +
         "\n";
   }
+  if (t.incidents().size() > listed)
+    out += "  ... and " + std::to_string(t.incidents().size() - listed) +
+           " more incidents (--output json lists every one)\n";
   for (const gap_record& g : t.gaps())
     out += "  NOT JUDGED " + utc_rfc3339(static_cast<double>(g.span.start)) + " .. " +
            utc_rfc3339(static_cast<double>(g.span.end)) + ": " + g.error + "\n";

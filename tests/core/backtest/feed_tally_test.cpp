@@ -230,3 +230,37 @@ TEST(BacktestTally, AGroupIncidentCarriesItsLabelsAndPeaksAndAGapIsNotQuiet) {
             std::string::npos)
       << report;
 }
+
+TEST(BacktestReport, TheTextListsTheFirstTwentyIncidentsAndCountsTheRest) {
+  config::daemon_config cfg = config_with(
+      "  - {name: flappy, qoefilter: \"latency > 5\", interval: 60s, window: 60s, delay: 0s,\n"
+      "     resolve_after: 1}\n");
+  const config::rule_config& rule = cfg.rules[0];
+  evaluate::replay r(cfg, rule);
+  backtest::rule_tally tally(rule, nullptr);
+  backtest::row_feed feed(fetch::schema_for(rule));
+  const std::int64_t t = 1'796'126'400;
+  std::vector<std::tuple<std::string, double, double, std::string>> rows;
+  for (int i = 0; i < 25; ++i)  // one slow session every other minute
+    rows.emplace_back("s" + std::to_string(i), static_cast<double>(t + 120 * i + 30), 9, "x");
+  std::size_t n = 0;
+  feed.add_page(body(rows), t, false, n);
+  feed.close_chunk();
+  for (std::int64_t end = t + 60; end <= t + 120 * 25; end += 60) {
+    evaluate::poll_outcome out = evaluate::prepare_outcome(rule, cfg.smartsight, {end - 60, end});
+    feed.feed(out.window, out);
+    evaluate::conclude(out);
+    tally.record(static_cast<double>(end), out, r.poll(out, static_cast<double>(end)));
+  }
+  ASSERT_EQ(tally.incidents().size(), 25u);
+  const std::string report = backtest::text_report(tally, {}, "UTC");
+  std::size_t listed = 0;
+  for (std::size_t at = 0; (at = report.find("  incident fired ", at)) != std::string::npos; ++at)
+    ++listed;
+  EXPECT_EQ(listed, 20u) << report;
+  EXPECT_NE(report.find("... and 5 more incidents (--output json lists every one)"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find("would have paged 25 times"), std::string::npos) << report;
+  EXPECT_EQ(backtest::json_lines(tally, {}).find("{\"type\":\"incident\""), 0u);
+}
