@@ -58,8 +58,11 @@ void rule_file(const std::string& path, const sections::rule_context& ctx,
   if (yaml::node section = n["rules"]) sections::rules(section, ctx, out);
 }
 
-// rule_files: each pattern's files in order, each file once however many patterns match it.
-void rule_files(const yaml::node& v, const sections::rule_context& ctx, daemon_config& cfg) {
+}  // namespace
+
+namespace sections {
+
+void rule_files(const yaml::node& v, const rule_context& ctx, daemon_config& cfg) {
   auto patterns = v.string_list("[rules/*.yaml]");
   if (!patterns) return;
   std::set<std::string> seen;
@@ -80,9 +83,7 @@ void rule_files(const yaml::node& v, const sections::rule_context& ctx, daemon_c
   }
 }
 
-// Names are unique across the main file and every rule file.
-void check_unique_rule_names(const std::vector<rule_config>& rules,
-                             std::vector<diagnostic>& errors) {
+void unique_rule_names(const std::vector<rule_config>& rules, std::vector<diagnostic>& errors) {
   for (std::size_t i = 0; i < rules.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {
       if (rules[i].name != rules[j].name) continue;
@@ -96,6 +97,29 @@ void check_unique_rule_names(const std::vector<rule_config>& rules,
     }
   }
 }
+
+declared_names declared_in(const daemon_config& cfg) {
+  declared_names names;
+  for (const sink_config& s : cfg.sinks) names.sinks.emplace_back(s.name, s.where.line);
+  for (const named_time_interval& t : cfg.time_intervals)
+    names.time_intervals.emplace_back(t.name, 0);
+  return names;
+}
+
+rule_context context_for(const daemon_config& cfg, const declared_names& names) {
+  rule_context ctx;
+  ctx.defaults = &cfg.defaults;
+  ctx.sinks = &cfg.sinks;
+  ctx.sink_names = &names.sinks;
+  ctx.time_interval_names = &names.time_intervals;
+  for (const rules::metric_info& m : rules::known_metrics()) ctx.metrics.push_back(m.name);
+  for (const std::string& m : cfg.smartsight.extra_metrics) ctx.metrics.push_back(m);
+  return ctx;
+}
+
+}  // namespace sections
+
+namespace {
 
 // Older Alertmanager configs call the top-level list mute_time_intervals: (deprecated there
 // for time_intervals:); one copied from them is told what to write, not only "unknown key".
@@ -119,8 +143,8 @@ void sort_errors(const std::string& main_file, std::vector<diagnostic>& errors) 
                    [&](const diagnostic& a, const diagnostic& b) { return rank(a) < rank(b); });
 }
 
-// The main file's sections, in the order their errors are reported among equals.
-daemon_config main_file(const yaml::node& n) {
+// The main file's sections but its rules, in the order their errors are reported among equals.
+daemon_config main_settings(const yaml::node& n, sections::declared_names& names) {
   daemon_config cfg;
   cfg.file = n.doc().file;
   if (yaml::node v = n["smartsight"])
@@ -136,57 +160,67 @@ daemon_config main_file(const yaml::node& n) {
   if (yaml::node v = n["max_catchup"])
     if (auto d = v.duration_value(true)) cfg.max_catchup = *d;
   if (yaml::node v = n["defaults"]) sections::defaults(v, cfg.defaults);
-  sections::sink_name_list sink_names;
-  if (yaml::node v = n["sinks"]) sections::sinks(v, cfg.sinks, sink_names);
+  if (yaml::node v = n["sinks"]) sections::sinks(v, cfg.sinks, names.sinks);
   // Before the rules, wherever the file writes it: rules name these intervals.
-  sections::name_list interval_names;
   if (yaml::node v = n["time_intervals"])
-    sections::time_intervals(v, cfg.time_intervals, interval_names);
-
-  sections::rule_context ctx;
-  ctx.defaults = &cfg.defaults;
-  ctx.sinks = &cfg.sinks;
-  ctx.sink_names = &sink_names;
-  ctx.time_interval_names = &interval_names;
-  for (const rules::metric_info& m : rules::known_metrics()) ctx.metrics.push_back(m.name);
-  for (const std::string& m : cfg.smartsight.extra_metrics) ctx.metrics.push_back(m);
-  if (yaml::node v = n["rules"]) sections::rules(v, ctx, cfg.rules);
-  if (yaml::node v = n["rule_files"]) rule_files(v, ctx, cfg);
+    sections::time_intervals(v, cfg.time_intervals, names.time_intervals);
   return cfg;
 }
 
-}  // namespace
+// The main file's sections, rules included.
+daemon_config main_file(const yaml::node& n) {
+  sections::declared_names names;
+  daemon_config cfg = main_settings(n, names);
+  const sections::rule_context ctx = sections::context_for(cfg, names);
+  if (yaml::node v = n["rules"]) sections::rules(v, ctx, cfg.rules);
+  if (yaml::node v = n["rule_files"]) sections::rule_files(v, ctx, cfg);
+  return cfg;
+}
 
-load_result load_from_string(std::string_view yaml_text, const std::string& file) {
+// The main file's keys; "state" before "state_dir": a short typo ("stat") means the section
+// more often.
+// clang-format off
+const std::vector<std::string_view> main_keys{
+    "smartsight", "listen", "web", "state", "state_dir", "max_catchup",
+    "rule_files", "defaults", "sinks", "time_intervals", "rules"};
+// clang-format on
+
+// A main file's text: with its rules, or (a rule test's config) only its settings.
+load_result load_text(std::string_view yaml_text, const std::string& file, bool with_rules) {
   load_result result;
   std::vector<diagnostic>& errors = result.errors;
   std::optional<YAML::Node> root = yaml::parse(yaml_text, file, errors);
   if (!root) return result;
   if (!root->IsDefined() || root->IsNull()) {
-    errors.push_back(
-        file_error(file, "the file is empty (it needs at least smartsight: and rules)"));
+    errors.push_back(file_error(file, with_rules ? "the file is empty (it needs at least "
+                                                   "smartsight: and rules)"
+                                                 : "the file is empty (it needs at least "
+                                                   "smartsight:)"));
     return result;
   }
   const yaml::document doc{file, fs::path(file).parent_path(), &errors};
   const yaml::node n(doc, *root, "");
-  // "state" before "state_dir": a short typo ("stat") means the section more often.
-  if (!n.check_map({"smartsight", "listen", "web", "state", "state_dir", "max_catchup",
-                    "rule_files", "defaults", "sinks", "time_intervals", "rules"},
-                   "smartsight:, rules: or rule_files:, ...", older_alertmanager_key))
+  if (!n.check_map(main_keys, "smartsight:, rules: or rule_files:, ...", older_alertmanager_key))
     return result;
-  daemon_config cfg = main_file(n);
-  check_unique_rule_names(cfg.rules, errors);
-  if (cfg.rules.empty() && errors.empty())
-    errors.push_back(
-        file_error(file,
-                   "no rules are defined (add rules: here or rule files matching rule_files:; a "
-                   "daemon without rules would watch nothing)"));
+  daemon_config cfg;
+  if (with_rules) {
+    cfg = main_file(n);
+    sections::unique_rule_names(cfg.rules, errors);
+    if (cfg.rules.empty() && errors.empty())
+      errors.push_back(file_error(file,
+                                  "no rules are defined (add rules: here or rule files matching "
+                                  "rule_files:; a daemon without rules would watch nothing)"));
+  } else {
+    sections::declared_names names;
+    cfg = main_settings(n, names);
+  }
   sort_errors(file, errors);
   if (errors.empty()) result.config = std::move(cfg);
   return result;
 }
 
-load_result load(const std::string& path) {
+// The file at `path`, read as load_text reads text.
+load_result load_file(const std::string& path, bool with_rules) {
   std::string err;
   std::optional<std::string> text = read_file(path, err);
   if (!text) {
@@ -194,7 +228,21 @@ load_result load(const std::string& path) {
     r.errors.push_back(file_error(path, "cannot read the config file: " + err));
     return r;
   }
-  return load_from_string(*text, path);
+  return load_text(*text, path, with_rules);
+}
+
+}  // namespace
+
+load_result load_from_string(std::string_view yaml_text, const std::string& file) {
+  return load_text(yaml_text, file, true);
+}
+
+load_result load(const std::string& path) {
+  return load_file(path, true);
+}
+
+load_result load_settings(const std::string& path) {
+  return load_file(path, false);
 }
 
 load_result load_with_secrets(const std::string& path, secrets& out, const secret_source& source) {

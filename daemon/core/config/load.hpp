@@ -31,6 +31,13 @@ load_result load(const std::string& path);
 /// paths (rule_files, api_key_file, state_dir).
 load_result load_from_string(std::string_view yaml, const std::string& file);
 
+/// The settings of the main config at `path` without its rules, for rule tests
+/// (--test-rules, core/ruletest), which name their own rule files: every section is read and
+/// checked as load() does but rules: and rule_files:, which are not read at all (a config
+/// whose rules live elsewhere, such as /etc/qoewatch/rules/, still lends its settings). Reads
+/// no secret and no environment variable.
+load_result load_settings(const std::string& path);
+
 /// load(path), then every secret it names, from `source`: a config whose secrets cannot be
 /// read is not usable, so those failures join the other errors (and `config` is unset). No
 /// message ever holds secret text. `out` is set only on success.

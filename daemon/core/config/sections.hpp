@@ -62,4 +62,27 @@ void population(const yaml::node& n, const rule_context& ctx, rule_config& r);
 /// rules: (in the main file or a rule file). Only valid rules are appended to `out`.
 void rules(const yaml::node& n, const rule_context& ctx, std::vector<rule_config>& out);
 
+/// The names a file declares under sinks: and time_intervals: (valid or not), which its rules
+/// may name.
+struct declared_names {
+  sink_name_list sinks;
+  name_list time_intervals;
+};
+
+/// The names of the sinks and time intervals of a config already loaded (every entry valid).
+declared_names declared_in(const daemon_config& cfg);
+
+/// What rules are checked against: cfg's defaults, sinks and extra metrics, and `names`.
+/// Points into both: they outlive the context.
+rule_context context_for(const daemon_config& cfg, const declared_names& names);
+
+/// rule_files: (in the main file, or in a rule test file of core/ruletest): the rules of the
+/// files the globs of `n` match, relative to the folder of `n`'s document, each file once,
+/// appended to cfg.rules (the patterns to cfg.rule_files). A name that is no glob and matches
+/// no file is an error.
+void rule_files(const yaml::node& n, const rule_context& ctx, daemon_config& cfg);
+
+/// A rule name used twice among `rules` is an error at its second use.
+void unique_rule_names(const std::vector<rule_config>& rules, std::vector<diagnostic>& errors);
+
 }  // namespace qoewatch::config::sections

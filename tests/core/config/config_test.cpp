@@ -505,3 +505,40 @@ TEST(Config, WebErrorsNameTheSettingAndNeverRepeatAPassword) {
   ASSERT_EQ(got.size(), 1u);
   EXPECT_NE(got[0].find("did you mean \"tls_cert_file\""), std::string::npos) << got[0];
 }
+
+TEST(Config, SettingsForRuleTestsLeaveTheRulesOutAndReadNoSecret) {
+  temp_dir dir;
+  // Rules that live elsewhere, or are broken, do not stop the settings from loading; the key
+  // file does not exist and is not read.
+  std::string main = dir.write("q.yaml", R"(smartsight:
+  customer_id: 7
+  api_key_file: /nonexistent/key
+  extra_metrics: [exitcode]
+defaults: {interval: 30s}
+sinks: [{name: oncall, type: webhook, url: "http://h/"}]
+rule_files: [/etc/qoewatch/rules/nothere.yaml]
+rules:
+  - {name: broken, qoefilter: "latency >"}
+)");
+  config::load_result r = config::load_settings(main);
+  ASSERT_TRUE(r.config) << testing::PrintToString(texts(r));
+  EXPECT_TRUE(r.config->rules.empty());
+  EXPECT_TRUE(r.config->rule_files.empty());
+  EXPECT_EQ(r.config->smartsight.customer_id, 7u);
+  EXPECT_EQ(r.config->smartsight.extra_metrics, std::vector<std::string>{"exitcode"});
+  EXPECT_EQ(r.config->defaults.interval, 30s);
+  ASSERT_EQ(r.config->sinks.size(), 1u);
+  EXPECT_EQ(r.config->sinks[0].name, "oncall");
+
+  // The settings themselves are checked as load() checks them.
+  std::string bad = dir.write("bad.yaml",
+                              "smartsight: {customer_id: 7, api_key_env: K}\n"
+                              "defaults: {intervl: 30s}\n");
+  EXPECT_EQ(texts(config::load_settings(bad)),
+            std::vector<std::string>{bad + ":2:12: defaults.intervl: unknown key (did you mean "
+                                           "\"interval\"?)"});
+  EXPECT_EQ(texts(config::load_settings(dir.path().string() + "/none.yaml")),
+            std::vector<std::string>{dir.path().string() +
+                                     "/none.yaml: cannot read the config file: No such file or "
+                                     "directory"});
+}
