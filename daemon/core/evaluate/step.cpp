@@ -302,6 +302,13 @@ step_effects removed(const config::rule_config& rule, const rule_state& current,
 
 }  // namespace
 
+bool firing(const rule_state& s) {
+  if (s.incident.firing) return true;
+  for (const auto& [values, g] : s.groups)
+    if (g.firing) return true;
+  return false;
+}
+
 step_effects step(const config::rule_config& rule, const rule_state& current,
                   const poll_outcome& outcome, const notified_sessions& notified, double now,
                   const step_env& env) {

@@ -60,6 +60,9 @@ struct rule_state {
   bool operator==(const rule_state&) const = default;
 };
 
+/// Whether anything of the rule fires: its incident, or one of its groups.
+bool firing(const rule_state& s);
+
 /// Why the step runs, and what the poll brought back.
 struct poll_outcome {
   enum class kind {

@@ -20,6 +20,7 @@
 #include "notify/sinks.hpp"
 #include "redact.hpp"
 #include "run/poll_log.hpp"
+#include "run/poll_metrics.hpp"
 #include "run/rule_runner_impl.hpp"
 #include "run/task_group.hpp"
 #include "schedule/schedule.hpp"
@@ -74,18 +75,12 @@ bool rule_runner::impl::conclude(rule_task& t, const evaluate::poll_outcome& out
   const bool was_up = t.state.source_up;
   evaluate::step_effects fx = evaluate::step(rule, t.state, out, notified, now, env_for(t));
   t.state = fx.next;
-  for (const auto& [sink, count] : fx.silenced)
-    parts.metrics.record_silenced(rule.name, sink, count);
+  report_poll(parts.metrics, rule, out, fx, now, seconds);
   // Remembered for the rule's next polls. With --once, none follows its last slice (a
   // database, when there is one, has them): a million pairs need not be built to be freed.
   if (!once || out.behind) evaluate::remember(rule, out, fx, notified);
 
-  metrics::poll_report report;
-  report.success = out.what == evaluate::poll_outcome::kind::polled;
-  report.duration_seconds = seconds;
-  report.finished_at = now;
-  if (!report.success) {
-    parts.metrics.record_poll(rule.name, report);
+  if (out.what != evaluate::poll_outcome::kind::polled) {
     // SmartSight or a gateway in front of it may echo the request, key and all.
     const std::string error = redact(out.error, {t.world.api_key});
     if (was_up)
@@ -95,16 +90,11 @@ bool rule_runner::impl::conclude(rule_task& t, const evaluate::poll_outcome& out
     write(fx, "the Alertmanager refresh", t.epoch);
     return false;
   }
-  const evaluate::poll_facts& f = fx.facts;
   write(fx, "the poll", t.epoch);
   if (!was_up) spdlog::info("rule {}: source is back", rule.name);
-  report.facts = f;
-  parts.metrics.record_poll(rule.name, report);
-  parts.metrics.set_firing(rule.name, firing(t.state));
   forget_expired(t, static_cast<std::int64_t>(now));
   parts.metrics.set_notified_sessions(notified.size());
   if (out.catchup_skipped > 0) {
-    parts.metrics.record_catchup_skipped(rule.name, out.catchup_skipped);
     spdlog::warn(
         "rule {}: polling resumed after downtime longer than max_catchup ({}): sessions that "
         "ended in the {}s before {} were never checked",

@@ -59,18 +59,10 @@ struct rule_task {
       : rule(std::move(r)), world(std::move(w)), query(world.cfg->smartsight, rule) {}
 };
 
-// Whether anything of the rule fires: its incident, or one of its groups.
-inline bool firing(const evaluate::rule_state& s) {
-  if (s.incident.firing) return true;
-  for (const auto& [values, g] : s.groups)
-    if (g.firing) return true;
-  return false;
-}
-
 }  // namespace detail
 
-using detail::firing;
 using detail::rule_task;
+using evaluate::firing;
 
 struct rule_runner::impl : std::enable_shared_from_this<impl> {
   impl(net::any_io_executor e, rule_parts p, bool o) : ex(std::move(e)), parts(p), once(o) {}
