@@ -50,6 +50,8 @@ class replay {
   replay& operator=(const replay&) = delete;
 
   const rule_state& state() const { return state_; }
+  /// The sessions the rule's polls notified that a later window may still show.
+  const notified_sessions& notified() const { return notified_; }
   const config::rule_config& rule() const { return rule_; }
   const fetch::listsessions_query& query() const { return query_; }
 
