@@ -14,6 +14,7 @@
 #include "run/backtest.hpp"
 #include "run/daemon.hpp"
 #include "run/logging.hpp"
+#include "run/rule_tests.hpp"
 #include "run/state_tools.hpp"
 
 // EX_CONFIG: the configuration is unusable, so restarting cannot help (the unit's
@@ -39,6 +40,9 @@ int main(int argc, char** argv) {
   }
 
   run::setup_logging(opt.log_level, opt.log_format);
+
+  // Rule tests name their own rule files and settings: no config is loaded.
+  if (!opt.test_files.empty()) return run::test_rules(opt.test_files);
 
   if (opt.dead_letters || !opt.migrate_state_from.empty()) {
     // Both work on the config's state and exit. SQLite needs no secret (anyone who can read

@@ -196,3 +196,95 @@ TEST_F(qoewatchd, MigrateStateAndDeadLettersReadPostgresqlsUrlAsASecret) {
     EXPECT_EQ(r.err, expected) << what;
   }
 }
+
+// --test-rules: a rule test file borrowing the example config's settings (oncall, 60 s / 10m
+// / 2m defaults), testing the shipped startup rules.
+const std::string rule_test_head = "config: " QOEWATCH_SOURCE_DIR
+                                   "/qoewatch.yaml\n"
+                                   "rule_files: [" QOEWATCH_SOURCE_DIR "/rules/startup.yaml]\n";
+const std::string rule_test_sessions = R"(tests:
+  - name: a slow Android start
+    sessions:
+      - {sessionid: a1, endtime: -3m, platform: Android, latency: 7.2}
+      - {sessionid: a2, endtime: +2m, platform: Android, latency: 8}
+    expect:
+      - at: 0s
+        rule: slow_startup_android
+        fired: [{offending: 1}]
+        notified: [a1]
+        metrics:
+          'qoewatch_rule_firing{rule="slow_startup_android"}': 1
+          'qoewatch_notified_sessions': 1
+)";
+
+TEST_F(qoewatchd, TestRulesPassesAndReadsTheMetricsTheDaemonExports) {
+  const std::string file = write("t.yaml", rule_test_head + rule_test_sessions + R"(
+      - at: +4m30s
+        rule: slow_startup_android
+        notified: [a2]
+        metrics:
+          'qoewatch_rule_new_offending_sessions_total{rule="slow_startup_android"}': 2
+          'qoewatch_rule_offending_sessions{rule="slow_startup_android"}': 2
+          'qoewatch_source_up{rule="very_slow_startup"}': 1
+          'qoewatch_notified_sessions': 2
+)");
+  run_result r = run("--test-rules " + file);
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_EQ(r.out, file + ": 1 test, 1 passed\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(qoewatchd, TestRulesPrintsTheDiffOfAFailureWithItsLineAndExitsOne) {
+  const std::string file = write("t.yaml", rule_test_head + rule_test_sessions + R"(
+      - at: +4m30s
+        rule: slow_startup_android
+        notified: [a1, a3]
+        metrics:
+          'qoewatch_rule_offending_sessions{rule="slow_startup_android"}': 3
+)");
+  const std::string passing = write("ok.yaml", rule_test_head + rule_test_sessions);
+  run_result r = run("--test-rules " + file + " " + passing);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, file +
+                       ":19: test \"a slow Android start\", at +4m30s: rule "
+                       "slow_startup_android: notified\n"
+                       "  expected: [a1, a3]\n"
+                       "  got:      [a2]\n"
+                       "  missing: a1, a3\n"
+                       "  unexpected: a2\n" +
+                       file +
+                       ":21: test \"a slow Android start\", at +4m30s: metric "
+                       "qoewatch_rule_offending_sessions{rule=\"slow_startup_android\"}\n"
+                       "  expected: 3\n"
+                       "  got:      2\n" +
+                       file + ": 1 test, 0 passed, 1 failed\n" + passing +
+                       ": 1 test, 1 passed\n2 files: 2 tests, 1 passed, 1 failed\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(qoewatchd, TestRulesReportsAMalformedFileWithLineAndColumnAndRunsNothing) {
+  const std::string file = write("t.yaml", rule_test_head + R"(tests:
+  - name: typo
+    sessions: [{sessionid: a1, endtime: -3 min, platform: Android}]
+    expect: [{at: 0s, rule: slow_startup_androd, firing: true}]
+)");
+  run_result r = run("--test-rules " + file);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, file +
+                       ":5:41: tests[0].sessions[0].endtime: \"-3 min\" is not a time (write an "
+                       "offset from the test's start: -3m, +90s, 0s; or an RFC 3339 time: "
+                       "2024-01-01T00:02:00Z)\n" +
+                       file +
+                       ":6:29: tests[0].expect[0].rule: no rule named \"slow_startup_androd\" in "
+                       "the test's rule files (did you mean \"slow_startup_android\"?)\n"
+                       "qoewatchd: 2 errors in " +
+                       file + "; its tests were not run\n");
+  // A file that is not there is an error too, and takes no --config.
+  r = run("--test-rules " + (dir_ / "none.yaml").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, (dir_ / "none.yaml").string() +
+                       ": cannot read the test file: No such file or directory\nqoewatchd: 1 "
+                       "error in " +
+                       (dir_ / "none.yaml").string() + "; its tests were not run\n");
+}
