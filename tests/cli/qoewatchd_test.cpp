@@ -288,3 +288,25 @@ TEST_F(qoewatchd, TestRulesReportsAMalformedFileWithLineAndColumnAndRunsNothing)
                        "error in " +
                        (dir_ / "none.yaml").string() + "; its tests were not run\n");
 }
+
+TEST_F(qoewatchd, EveryShippedRuleHasTestsAndTheyPass) {
+  // Each rules/X.yaml has rules/tests/X.yaml, which tests it and checks each of its rules.
+  std::string files;
+  for (const auto& entry : fs::directory_iterator(QOEWATCH_SOURCE_DIR "/rules")) {
+    if (entry.path().extension() != ".yaml") continue;
+    const fs::path tests = fs::path(QOEWATCH_SOURCE_DIR "/rules/tests") / entry.path().filename();
+    ASSERT_TRUE(fs::exists(tests)) << entry.path() << " has no tests";
+    const std::string rules = slurp(entry.path()), test = slurp(tests);
+    EXPECT_NE(test.find("../" + entry.path().filename().string()), std::string::npos) << tests;
+    for (std::size_t at = rules.find("- name: "); at != std::string::npos;
+         at = rules.find("- name: ", at + 1)) {
+      const std::string name = rules.substr(at + 8, rules.find('\n', at) - at - 8);
+      EXPECT_NE(test.find("rule: " + name + "\n"), std::string::npos)
+          << tests << " never checks " << name;
+    }
+    files += " " + tests.string();
+  }
+  run_result r = run("--test-rules" + files);
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("3 files: "), std::string::npos) << r.out;
+}
