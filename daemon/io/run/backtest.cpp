@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cmath>
 #include <cstdio>
 #include <deque>
 #include <iostream>
@@ -38,8 +39,8 @@ using namespace std::chrono_literals;
 
 // Per chunk, the first included; a chunk after one that was given up is tried once until one
 // arrives again (a source that is down costs one round of pauses, not one per chunk).
-constexpr int attempts = 5;
-constexpr auto first_pause = 500ms;  // doubled after each failure: 0.5, 1, 2, 4 s
+constexpr int attempts = 6;
+constexpr auto first_pause = 500ms;  // doubled after each failure: 0.5, 1, 2, 4, 8 s
 constexpr auto longest_pause = 60s;  // between two attempts, Retry-After included
 constexpr std::size_t pages_per_chunk = 4;
 
@@ -71,6 +72,8 @@ class progress {
     shown_ = now;
     const double elapsed = std::chrono::duration<double>(now - started_).count();
     const double share = total_ ? static_cast<double>(done_) / static_cast<double>(total_) : 1;
+    // Rounded down: 100 % only once every window is judged.
+    const double percent = std::floor(100 * share);
     std::string eta = "--";
     if (done_ > 0 && done_ < total_)
       eta = format_duration(
@@ -84,13 +87,13 @@ class progress {
       std::string bar(static_cast<std::size_t>(filled), '#');
       bar.resize(width, '.');
       std::snprintf(line, sizeof line, "\r\033[K[%s] %3.0f%%  windows %zu/%zu  rows %zu  ETA %s",
-                    bar.c_str(), 100 * share, done_, total_, rows_, eta.c_str());
+                    bar.c_str(), percent, done_, total_, rows_, eta.c_str());
       std::fputs(line, stderr);
     } else {
       std::snprintf(line, sizeof line,
                     "backtest: %.0f%% of windows (%zu/%zu), %zu rows fetched, %.0fs elapsed, "
                     "ETA %s\n",
-                    100 * share, done_, total_, rows_, elapsed, eta.c_str());
+                    percent, done_, total_, rows_, elapsed, eta.c_str());
       std::fputs(line, stderr);
     }
     std::fflush(stderr);

@@ -5,7 +5,7 @@
 // Rules that send the same query share one fetch; each fetch walks its span once, a chunk of
 // a few pages at a time, and every window of its rules is judged from the rows already read
 // (backtest/feed.hpp) by the daemon's own step (evaluate/replay.hpp), each at the time the
-// daemon would have polled it. A chunk that fails is fetched again (up to 5 times, after
+// daemon would have polled it. A page that fails is asked again (up to 6 times, after
 // Retry-After or a pause doubling from 0.5 s); one that never arrives leaves its windows
 // unjudged and is reported as such, and the next chunk is tried once until one arrives. Progress
 // goes to stderr: a bar on a terminal, lines otherwise.

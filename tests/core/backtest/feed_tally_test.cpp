@@ -264,3 +264,36 @@ TEST(BacktestReport, TheTextListsTheFirstTwentyIncidentsAndCountsTheRest) {
   EXPECT_NE(report.find("would have paged 25 times"), std::string::npos) << report;
   EXPECT_EQ(backtest::json_lines(tally, {}).find("{\"type\":\"incident\""), 0u);
 }
+
+TEST(BacktestTally, AMaintenanceWindowHoldsWhatItWouldHaveSentAndCountsIt) {
+  // Muted all day: the incident still fires (a backtest reports it) but tells nobody.
+  config::load_result loaded = config::load_from_string(
+      "smartsight: {customer_id: 7, api_key_env: K}\n"
+      "sinks: [{name: hook, type: webhook, url: \"http://h/\"}]\n"
+      "time_intervals:\n"
+      "  - name: always\n"
+      "    time_intervals: [{times: [{start_time: \"00:00\", end_time: \"24:00\"}]}]\n"
+      "rules:\n"
+      "  - {name: slow, qoefilter: \"latency > 5\", interval: 60s, window: 60s, delay: 0s,\n"
+      "     mute_time_intervals: [always]}\n",
+      "t.yaml");
+  for (const auto& d : loaded.errors) ADD_FAILURE() << d.to_string();
+  ASSERT_TRUE(loaded.config);
+  const config::daemon_config& cfg = *loaded.config;
+  const config::rule_config& rule = cfg.rules[0];
+  evaluate::replay r(cfg, rule);
+  backtest::rule_tally tally(rule, nullptr);
+  backtest::row_feed feed(fetch::schema_for(rule));
+  const std::int64_t t = 1'796'126'400;
+  std::size_t n = 0;
+  feed.add_page(body({{"a", t + 30, 9, "x"}, {"b", t + 40, 9, "x"}}), t, false, n);
+  feed.close_chunk();
+  evaluate::poll_outcome out = evaluate::prepare_outcome(rule, cfg.smartsight, {t, t + 60});
+  feed.feed(out.window, out);
+  evaluate::conclude(out);
+  tally.record(static_cast<double>(t + 60), out, r.poll(out, static_cast<double>(t + 60)));
+  EXPECT_EQ(tally.totals().incidents, 1u);
+  EXPECT_EQ(tally.totals().notifications, 0u);
+  EXPECT_GT(tally.totals().held, 0u);
+  EXPECT_EQ(tally.days().at(0).held, tally.totals().held);
+}
