@@ -227,12 +227,13 @@ def read_run(bench, r, out_path, err_path):
             d["polls"] += o["polls"]
             d["incidents"] += o["incidents"]
     err = err_path.read_text()
-    p, g = PLAN_LINE.search(err), PROGRESS_LINE.search(err)
+    # The last progress line: qoewatchd rounds to "100%" before the last windows are done.
+    p, g = PLAN_LINE.search(err), PROGRESS_LINE.findall(err)
     if not p or not g:
         raise bench.BenchError(f"no plan or no final progress line in {err_path}")
     r["summaries"], r["incidents"], r["days"] = summaries, incidents, days
     r["plan_rules"], r["plan_polls"], r["plan_fetches"] = map(int, p.groups())
-    r["progress_done"], r["progress_total"], r["progress_rows"] = map(int, g.groups())
+    r["progress_done"], r["progress_total"], r["progress_rows"] = map(int, g[-1])
     # What must not change from run to run.
     r["counts"] = json.dumps([summaries, sorted(json.dumps(i, sort_keys=True)
                                                 for i in incidents)], sort_keys=True)
