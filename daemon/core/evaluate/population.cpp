@@ -66,6 +66,15 @@ void population_accumulator::add(const fetch::page& p) {
   for (std::size_t i = 0; i < skipped_.size(); ++i) skipped_[i] += p.skipped[i];
 }
 
+void population_accumulator::expect(std::size_t rows) {
+  if (presized_) return;
+  presized_ = true;
+  const std::size_t claimed = std::min(rows, most_rows_);
+  seen_->reserve(claimed);
+  values_->reserve(claimed * static_cast<std::size_t>(
+                                 std::count(needs_values_.begin(), needs_values_.end(), true)));
+}
+
 void population_accumulator::add_rows(std::span<const fetch::session_row> rows) {
   for (const fetch::session_row& row : rows) stage(row);
   fold_page();
@@ -81,15 +90,9 @@ fetch::scan_result population_accumulator::add_body(std::string_view body) {
     return r;
   }
   fold_page();
-  if (!presized_) {
-    // Growing the tables a doubling at a time zeroes and rehashes about twice the memory
-    // they end with; the counters, when they tell the truth, spare that.
-    presized_ = true;
-    const std::size_t claimed = std::min(r.value->claimed_rows, most_rows_);
-    seen_->reserve(claimed);
-    values_->reserve(claimed * static_cast<std::size_t>(
-                                   std::count(needs_values_.begin(), needs_values_.end(), true)));
-  }
+  // Growing the tables a doubling at a time zeroes and rehashes about twice the memory they
+  // end with; the counters, when they tell the truth, spare that.
+  expect(r.value->claimed_rows);
   rows_fetched_ += r.value->rows_in_page;
   for (std::size_t i = 0; i < skipped_.size(); ++i) skipped_[i] += r.value->skipped[i];
   return r;

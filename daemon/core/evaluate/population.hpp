@@ -65,6 +65,9 @@ class population_accumulator {
   void add(const fetch::page& p);
   /// The same for rows already read, as one page with none skipped.
   void add_rows(std::span<const fetch::session_row> rows);
+  /// Sizes the tables once for a poll known to hold `rows` rows (at most `most_rows`), before
+  /// any is added: a backtest knows each window's count, where a poll reads the counters.
+  void expect(std::size_t rows);
 
   /// The same for a response body as it is parsed (fetch::scan_page). An unusable body is
   /// the error and changes nothing.

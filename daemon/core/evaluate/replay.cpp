@@ -33,6 +33,10 @@ void add_rows(poll_outcome& out, const fetch::page& rows) {
     out.acc->add(rows);
 }
 
+void expect_rows(poll_outcome& out, std::size_t rows) {
+  if (out.groups) out.groups->expect(rows);
+}
+
 void add_rows(poll_outcome& out, std::span<const fetch::session_row> rows) {
   if (out.groups)
     out.groups->add_rows(rows);

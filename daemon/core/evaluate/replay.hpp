@@ -32,6 +32,9 @@ void conclude(poll_outcome& out);
 
 /// Adds rows to an outcome prepared by prepare_outcome, as one page of `rows` (none skipped).
 void add_rows(poll_outcome& out, const fetch::page& rows);
+/// Sizes a population rule's tables for a window known to hold `rows` rows, before any is
+/// added (nothing for a per-session rule).
+void expect_rows(poll_outcome& out, std::size_t rows);
 /// The same for rows taken from a longer run (each counts as fetched).
 void add_rows(poll_outcome& out, std::span<const fetch::session_row> rows);
 

@@ -8,14 +8,17 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cmath>
 #include <cstdio>
 #include <deque>
+#include <exception>
 #include <iostream>
 #include <limits>
 #include <memory>
+#include <optional>
 
 #include "backtest/feed.hpp"
 #include "backtest/report.hpp"
@@ -120,6 +123,14 @@ struct hole {
   std::string error;
 };
 
+// A chunk being fetched while the one before is judged.
+struct ahead {
+  explicit ahead(net::any_io_executor ex) : ready(ex, net::steady_timer::time_point::max()) {}
+  std::optional<std::size_t> rows;  // set when it ended
+  std::exception_ptr error;
+  net::steady_timer ready;  // cancelled when it ended
+};
+
 struct group_job {
   backtest::fetch_group plan;
   std::vector<rule_job*> rules;
@@ -141,15 +152,33 @@ class runner {
     for (const rule_job* r : g.rules) shortest = std::min(shortest, r->span.window);
     std::int64_t length = std::max<std::int64_t>(60, shortest);
     fetch::page_source src{std::move(client), &cfg_.smartsight, g.query.get(), api_key_, {}};
-    std::int64_t lo = g.plan.start;
-    for (bool first = true;; first = false) {
-      const std::int64_t hi = std::min(lo + length, g.plan.end);
-      const std::size_t rows = co_await chunk(g, src, {lo, hi}, !first);
-      for (rule_job* r : g.rules) judge_ready(g, *r, hi);
+    std::int64_t hi = std::min(g.plan.start + length, g.plan.end);
+    std::size_t rows = co_await chunk(g, src, {g.plan.start, hi}, false);
+    net::any_io_executor ex = co_await net::this_coro::executor;
+    for (;;) {
+      // The next chunk is asked for before this one is judged: SmartSight works on it while
+      // this process judges (one thread: judging yields now and then to read its pages).
+      const bool last = hi >= g.plan.end;
+      std::shared_ptr<ahead> next;
+      std::int64_t next_hi = hi;
+      if (!last) {
+        length = backtest::next_chunk(length, rows, pages_per_chunk * page_size, 60);
+        next_hi = std::min(hi + length, g.plan.end);
+        next = std::make_shared<ahead>(ex);
+        net::co_spawn(ex, chunk(g, src, {hi, next_hi}, true),
+                      [next](std::exception_ptr e, std::size_t n) {
+                        next->error = e;
+                        next->rows = n;
+                        next->ready.cancel();
+                      });
+      }
+      for (rule_job* r : g.rules) co_await judge_ready(g, *r, hi);
       forget(g);
-      if (hi >= g.plan.end) break;
-      length = backtest::next_chunk(length, rows, pages_per_chunk * page_size, 60);
-      lo = hi;
+      if (last) break;
+      if (!next->rows) co_await next->ready.async_wait(net::as_tuple(net::use_awaitable));
+      if (next->error) std::rethrow_exception(next->error);
+      rows = *next->rows;
+      hi = next_hi;
     }
   }
 
@@ -212,7 +241,8 @@ class runner {
   }
 
   // Judges every window of `r` that ends by `fetched_to`.
-  void judge_ready(group_job& g, rule_job& r, std::int64_t fetched_to) {
+  net::awaitable<void> judge_ready(group_job& g, rule_job& r, std::int64_t fetched_to) {
+    net::any_io_executor ex = co_await net::this_coro::executor;
     const config::rule_config& rule = *r.rule;
     const backtest::row_feed& feed = g.feeds[r.feed];
     const auto cap = static_cast<std::size_t>(cfg_.smartsight.page_size) *
@@ -243,12 +273,15 @@ class runner {
         r.tally->record(now, out, r.replay->poll(out, now));
       } else {
         evaluate::poll_outcome out = evaluate::prepare_outcome(rule, cfg_.smartsight, w);
+        evaluate::expect_rows(out, rows);
         feed.feed(w, out);
         evaluate::conclude(out);
         out.pages = rows / static_cast<std::size_t>(cfg_.smartsight.page_size) + 1;
         r.tally->record(now, out, r.replay->poll(out, now));
       }
       shown_.window_done();
+      // Now and then the pages of the chunk ahead are read (and the next one asked for).
+      if (r.next % 32 == 31) co_await net::post(ex, net::use_awaitable);
     }
   }
 
