@@ -310,7 +310,9 @@ def run_backtest(args, build, workdir, bench):
     # Every session in the span: the backlog is 5 min shorter, and the span ends on the 5-min
     # grid at or after the newest session.
     backlog_s = span_s - ALIGN_S
-    check_targets = args.check_targets or quick
+    # --quick (CTest, also under the sanitizers, where memory is several times larger): the
+    # counts and the fetch ratio, a count too; never a time or the memory.
+    check_targets = args.check_targets
     scenario = workdir / "scenario.yaml"
     scenario.write_text(scenario_yaml(quick))
     sim_args = ["--rate", "0", "--backlog", str(n), "--backlog-window", f"{backlog_s}s",
@@ -489,6 +491,8 @@ def run_backtest(args, build, workdir, bench):
     if not ok:
         return 1
     if check_targets and missed:
+        return 1
+    if quick and "fetch_ratio" in missed:
         return 1
     return 0
 
