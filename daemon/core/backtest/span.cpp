@@ -66,11 +66,8 @@ rule_span span_of(const config::rule_config& rule, std::size_t index, std::int64
   s.window = whole_seconds(rule.window);
   // The grid of window ends, in milliseconds (schedule::on_grid): points k * step.
   const std::int64_t step = std::max<std::int64_t>(1, rule.interval.count());
-  // Never past the latest window a poll at `now` may judge: a later one has not ended (or
-  // not by `delay`), and would read as quiet.
-  const std::int64_t latest =
-      schedule::aligned_end(rule, from_epoch_seconds(static_cast<double>(now)));
-  const std::int64_t last = to ? std::min(*to, latest) : latest;
+  const std::int64_t last =
+      to ? *to : schedule::aligned_end(rule, from_epoch_seconds(static_cast<double>(now)));
   auto floor_div = [](std::int64_t a, std::int64_t b) { return a >= 0 ? a / b : (a - b + 1) / b; };
   // The first point whose window starts at or after `from`, the last at or before `last`.
   const std::int64_t k_first = -floor_div(-(from + s.window) * 1000, step);

@@ -37,8 +37,7 @@ struct rule_span {
 /// seconds): end + delay + the rule's start jitter.
 double poll_time(const config::rule_config& rule, std::int64_t end);
 
-/// Up to `to` (explicit) or, when none was given, now minus the rule's delay (on the grid);
-/// never past that: a window that has not ended by its delay cannot be judged yet.
+/// `to` (explicit) or, when none was given, now minus the rule's delay.
 rule_span span_of(const config::rule_config& rule, std::size_t index, std::int64_t from,
                   std::optional<std::int64_t> to, std::int64_t now);
 

@@ -57,14 +57,14 @@ TEST(BacktestSpan, PollsTheWindowsOfTheGridThatFitTheSpanAtTheirDueTimes) {
   config::daemon_config cfg = config_with(
       "  - {name: a, qoefilter: \"latency > 5\", interval: 60s, window: 10m, delay: 2m}\n");
   const config::rule_config& rule = cfg.rules[0];
-  const std::int64_t from = 1'796'400'000 + 7;  // 7 s past a minute
+  const std::int64_t from = 1'800'000'000 + 7;  // 7 s past a minute
   // An explicit --to: the last window ends on the grid at or before it.
   backtest::rule_span s = backtest::span_of(rule, 0, from, from + 3'600, now);
   ASSERT_FALSE(s.ends.empty());
   EXPECT_EQ(s.window, 600);
-  EXPECT_EQ(s.ends.front(), 1'796'400'000 + 660);  // the first window starting at or after from
+  EXPECT_EQ(s.ends.front(), 1'800'000'000 + 660);  // the first window starting at or after from
   EXPECT_GE(s.ends.front() - s.window, from);
-  EXPECT_EQ(s.ends.back(), 1'796'400'000 + 3'600);
+  EXPECT_EQ(s.ends.back(), 1'800'000'000 + 3'600);
   EXPECT_EQ(s.ends.size(), 50u);
   for (std::size_t i = 1; i < s.ends.size(); ++i) EXPECT_EQ(s.ends[i] - s.ends[i - 1], 60);
   // Each poll at its end + delay + the rule's jitter, as the daemon's schedule puts it.
@@ -74,10 +74,6 @@ TEST(BacktestSpan, PollsTheWindowsOfTheGridThatFitTheSpanAtTheirDueTimes) {
 
   // No --to: the latest window a poll at `now` would judge (now - delay, on the grid).
   s = backtest::span_of(rule, 0, now - 3'600, std::nullopt, now);
-  EXPECT_EQ(s.ends.back(), (now - 120) / 60 * 60);
-
-  // A --to in the future stops at the latest window a poll now would judge.
-  s = backtest::span_of(rule, 0, now - 3'600, now + 3'600, now);
   EXPECT_EQ(s.ends.back(), (now - 120) / 60 * 60);
 
   // A span shorter than the window holds no poll.
