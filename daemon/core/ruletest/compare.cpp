@@ -59,8 +59,10 @@ bool matches(const expected_event& e, const event& g) {
   if (e.offending && !same_number(*e.offending, static_cast<double>(f.offending))) return false;
   if (e.ratio && !same_number(*e.ratio, f.ratio)) return false;
   for (const auto& [name, want] : e.aggregates) {
+    // (A named copy: clang does not let a lambda capture a structured binding.)
+    const std::string& wanted = name;
     auto it = std::find_if(f.aggregates.begin(), f.aggregates.end(),
-                           [&](const auto& a) { return a.first == name; });
+                           [&wanted](const auto& a) { return a.first == wanted; });
     if (it == f.aggregates.end() || want.has_value() != it->second.has_value()) return false;
     if (want && !same_number(*want, *it->second)) return false;
   }
