@@ -49,6 +49,11 @@ std::vector<std::string> requested_metrics(const config::rule_config& rule) {
   return out;
 }
 
+std::string too_many_pages(std::size_t max_pages, int page_size) {
+  return "window holds more than " + std::to_string(max_pages) + " pages of " +
+         std::to_string(page_size) + " sessions (raise smartsight.max_pages or narrow the rule)";
+}
+
 std::string percent_encode(std::string_view s) {
   static constexpr char hex[] = "0123456789ABCDEF";
   std::string out;

@@ -45,6 +45,10 @@ catchup window_after(const config::rule_config& rule, std::chrono::system_clock:
 /// then the rule's fields; each name once.
 std::vector<std::string> requested_metrics(const config::rule_config& rule);
 
+/// Why a poll fails whose window needs more than `max_pages` pages of `page_size` sessions:
+/// the poller's error, and the backtest's for a window it knows to be that large.
+std::string too_many_pages(std::size_t max_pages, int page_size);
+
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 std::string percent_encode(std::string_view s);
 

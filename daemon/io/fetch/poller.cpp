@@ -147,9 +147,7 @@ net::awaitable<pages_read> read_pages(
       co_return out;
     }
     if (out.pages >= max_pages) {
-      out.error = "window holds more than " + std::to_string(max_pages) + " pages of " +
-                  std::to_string(api.page_size) +
-                  " sessions (raise smartsight.max_pages or narrow the rule)";
+      out.error = too_many_pages(max_pages, api.page_size);
       co_return out;
     }
     // (Not a conditional expression: GCC 12 miscompiles co_await inside one.)

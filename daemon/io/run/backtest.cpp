@@ -267,9 +267,7 @@ class runner {
         out.what = evaluate::poll_outcome::kind::failed;
         out.window = w;
         out.pages = static_cast<std::size_t>(cfg_.smartsight.max_pages);
-        out.error = "window holds more than " + std::to_string(cfg_.smartsight.max_pages) +
-                    " pages of " + std::to_string(cfg_.smartsight.page_size) +
-                    " sessions (raise smartsight.max_pages or narrow the rule)";
+        out.error = fetch::too_many_pages(out.pages, cfg_.smartsight.page_size);
         r.tally->record(now, out, r.replay->poll(out, now));
       } else {
         evaluate::poll_outcome out = evaluate::prepare_outcome(rule, cfg_.smartsight, w);
